@@ -1,0 +1,70 @@
+// The `conveyor` command line: dispatches to subcommands, prints usage, maps failures to exit codes.
+import { readFileSync } from 'node:fs';
+import { type Command, EXIT, type Io, notBuiltYet, reportFailure } from './command.ts';
+import { configCommand } from './config-command.ts';
+
+export const commands: readonly Command[] = [
+  notBuiltYet('sim', 'run the Kubernetes API simulator', 3),
+  notBuiltYet('watch', 'watch a controller’s resources and enqueue reconcile requests', 5),
+  notBuiltYet('worker', 'run reconciles from the queue in this process', 6),
+  notBuiltYet('dispatch', 'run reconciles from the queue as AWS Lambda invocations', 7),
+  notBuiltYet('enqueue', 'ask for a reconcile of objects by name or selector', 8),
+  notBuiltYet('status', 'show queue depth, parked requests and workers', 8),
+  notBuiltYet('demo', 'run the whole pipeline on this machine', 9),
+  notBuiltYet('bench', 'run the benchmarks', 10),
+  configCommand,
+];
+
+export function usage(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    'usage: conveyor <command> [options]',
+    '',
+    'Kubernetes reconcilers as queue-fed, horizontally autoscaled workers.',
+    '',
+    'commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'options:',
+    '  -h, --help     show this help (or `conveyor <command> --help`)',
+    '  -v, --version  print the version',
+  ].join('\n');
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+const processIo: Io = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+  env: process.env,
+};
+
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === '-h' || first === '--help' || first === 'help') {
+    (first === undefined ? io.err : io.out)(usage());
+    return first === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (first === '-v' || first === '--version') {
+    io.out(version());
+    return EXIT.ok;
+  }
+  const command = commands.find((c) => c.name === first);
+  if (command === undefined) {
+    io.err(`conveyor: unknown command "${first}"`);
+    io.err(usage());
+    return EXIT.usage;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.out(`usage: ${command.usage}\n\n${command.summary}`);
+    return EXIT.ok;
+  }
+  try {
+    return await command.run(rest, io);
+  } catch (error) {
+    return reportFailure(command, error, io);
+  }
+}

@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { loadConfig, redactConfig } from './config.ts';
+import { ConfigError } from './errors.ts';
+
+function configFile(text: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'conveyor-config-')), 'conveyor.yaml');
+  writeFileSync(file, text);
+  return file;
+}
+
+function problemsOf(fn: () => unknown): { path: string; message: string; source?: string }[] {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected ConfigError, got ${String(error)}`);
+    return [...error.problems];
+  }
+  assert.fail('expected the configuration to be rejected');
+}
+
+describe('Function: loadConfig', () => {
+  it('gives documented defaults with no file and no environment', () => {
+    const config = loadConfig({ env: {} });
+    assert.equal(config.queue.backoff.base, 200);
+    assert.equal(config.queue.backoff.max, 1_000_000);
+    assert.equal(config.queue.attempts, 15);
+    assert.equal(config.watcher.pageSize, 500);
+    assert.equal(config.redis.url, 'redis://127.0.0.1:6379');
+  });
+
+  it('reads durations, numbers and booleans from a YAML file', () => {
+    const file = configFile(
+      'queue:\n  backoff:\n    base: 500ms\n    max: 10m\n  lockDuration: 5s\nworker:\n  concurrency: 4\nwatcher:\n  leaderElect: true\n',
+    );
+    const config = loadConfig({ file, env: {} });
+    assert.equal(config.queue.backoff.base, 500);
+    assert.equal(config.queue.backoff.max, 600_000);
+    assert.equal(config.queue.lockDuration, 5_000);
+    assert.equal(config.worker.concurrency, 4);
+    assert.equal(config.watcher.leaderElect, true);
+  });
+
+  it('lets the environment override the file, and KUBECONFIG set kube.kubeconfig', () => {
+    const file = configFile('worker:\n  concurrency: 4\n');
+    const config = loadConfig({
+      file,
+      env: {
+        CONVEYOR_WORKER__CONCURRENCY: '12',
+        CONVEYOR_QUEUE__BACKOFF__BASE: '1s',
+        CONVEYOR_API_BUDGET__QPS: '7.5',
+        KUBECONFIG: '/k/config',
+      },
+    });
+    assert.equal(config.worker.concurrency, 12);
+    assert.equal(config.queue.backoff.base, 1_000);
+    assert.equal(config.apiBudget.qps, 7.5);
+    assert.equal(config.kube.kubeconfig, '/k/config');
+  });
+
+  it('reports every mistake of a file at once, each with its path and source', () => {
+    const file = configFile('queue:\n  backoff:\n    base: 30\n  attempts: zero\nworker:\n  concurency: 4\n');
+    const problems = problemsOf(() => loadConfig({ file, env: {} }));
+    assert.deepEqual(problems.map((p) => p.path).sort(), ['queue.attempts', 'queue.backoff.base', 'worker.concurency']);
+    const byPath = new Map(problems.map((p) => [p.path, p]));
+    assert.match(byPath.get('queue.backoff.base')?.message ?? '', /no unit; write 30ms/);
+    assert.match(byPath.get('queue.attempts')?.message ?? '', /expected number/);
+    assert.equal(byPath.get('worker.concurency')?.message, 'unknown setting');
+    assert.equal(byPath.get('queue.attempts')?.source, file);
+  });
+
+  it('names the environment variable a bad value came from', () => {
+    const problems = problemsOf(() => loadConfig({ env: { CONVEYOR_WORKER__CONCURRENCY: 'lots', CONVEYOR_REDIS__URL: 'http://x' } }));
+    assert.deepEqual(problems.map((p) => [p.path, p.source]).sort(), [
+      ['redis.url', 'CONVEYOR_REDIS__URL'],
+      ['worker.concurrency', 'CONVEYOR_WORKER__CONCURRENCY'],
+    ]);
+  });
+
+  it('rejects a file that is not a mapping, or not YAML', () => {
+    assert.match(problemsOf(() => loadConfig({ file: configFile('- a\n- b\n'), env: {} }))[0]?.message ?? '', /mapping of sections/);
+    assert.match(problemsOf(() => loadConfig({ file: configFile('queue: [unclosed\n'), env: {} }))[0]?.message ?? '', /not valid YAML/);
+    assert.match(problemsOf(() => loadConfig({ file: '/nonexistent/conveyor.yaml', env: {} }))[0]?.message ?? '', /cannot read/);
+  });
+
+  it('rejects a shard outside its count and an explicit server without a token', () => {
+    assert.equal(problemsOf(() => loadConfig({ env: { CONVEYOR_WATCHER__SHARD: '3/3' } }))[0]?.path, 'watcher.shard');
+    assert.equal(problemsOf(() => loadConfig({ env: { CONVEYOR_KUBE__SERVER: 'https://k:6443' } }))[0]?.path, 'kube.server');
+  });
+
+  it('never prints a token in the redacted form', () => {
+    const config = loadConfig({ env: { CONVEYOR_KUBE__SERVER: 'https://k:6443', CONVEYOR_KUBE__TOKEN: 's3cret-token' } });
+    assert.ok(!JSON.stringify(redactConfig(config)).includes('s3cret-token'));
+  });
+});

@@ -1,0 +1,258 @@
+// The one configuration schema and its loader: a YAML/JSON file, then CONVEYOR_* environment overrides, validated at once.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { parseDuration } from './duration.ts';
+import { ConfigError, type ConfigProblem, errorMessage } from './errors.ts';
+
+/** A duration string ("500ms", "30s", "5m", "10h") parsed to milliseconds. */
+const duration = () =>
+  z.preprocess(
+    // A bare YAML number (`base: 30`) reaches us as a number; let parseDuration say it lacks a unit.
+    (v) => (typeof v === 'number' ? String(v) : v),
+    z.string().transform((text, ctx) => {
+      try {
+        return parseDuration(text);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: errorMessage(error) });
+        return z.NEVER;
+      }
+    }),
+  );
+
+// Environment overrides arrive as strings; accept "12" and "true" where numbers and booleans are expected.
+const fromEnvNumber = (v: unknown) => (typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : v);
+const fromEnvBoolean = (v: unknown) => (v === 'true' ? true : v === 'false' ? false : v);
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.preprocess(fromEnvNumber, z.number().int().min(min).max(max));
+const num = (min: number, max = Number.MAX_VALUE) => z.preprocess(fromEnvNumber, z.number().min(min).max(max));
+const bool = () => z.preprocess(fromEnvBoolean, z.boolean());
+
+const redisSchema = z.strictObject({
+  /** @defaultValue redis://127.0.0.1:6379 */
+  url: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).default('redis://127.0.0.1:6379'),
+  /** Seed nodes of a Redis Cluster (host:port); when set, `url` is ignored. */
+  clusterNodes: z.array(z.string().regex(/^[^:\s]+:\d+$/, 'must be host:port')).optional(),
+  /** Key prefix; the queue adds a `{...}` hash tag per controller so Redis Cluster keeps a queue on one slot. */
+  prefix: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]*$/, 'must be lowercase letters, digits and dashes')
+    .default('conveyor'),
+});
+
+const kubeSchema = z.strictObject({
+  /** Path of a kubeconfig file; KUBECONFIG fills it when unset. */
+  kubeconfig: z.string().min(1).optional(),
+  context: z.string().min(1).optional(),
+  /** Explicit API server URL; needs `token` or `tokenFile`. */
+  server: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+  token: z.string().min(1).optional(),
+  tokenFile: z.string().min(1).optional(),
+  /** Use the pod's service account. */
+  inCluster: bool().default(false),
+  insecureSkipTlsVerify: bool().default(false),
+});
+
+const backoffSchema = z.strictObject({
+  /** First retry delay. @defaultValue 200ms */
+  base: duration().default(200),
+  /** Longest retry delay. @defaultValue 1000s */
+  max: duration().default(1_000_000),
+  /** Share of each delay that is randomised, 0 to 1. @defaultValue 0.2 */
+  jitter: num(0, 1).default(0.2),
+});
+
+const queueSchema = z.strictObject({
+  /** Attempts before a request is parked. @defaultValue 15 */
+  attempts: int(1, 1_000).default(15),
+  backoff: backoffSchema.prefault({}),
+  /** Queue-wide rate limit: at most `max` reconciles started per `duration`. */
+  limiter: z.strictObject({ max: int(1), duration: duration() }).optional(),
+  /** How long a worker's lock on a job lasts before another worker may take it. @defaultValue 30s */
+  lockDuration: duration().default(30_000),
+  /** How often workers look for jobs whose lock expired. @defaultValue 30s */
+  stalledInterval: duration().default(30_000),
+});
+
+const workerSchema = z.strictObject({
+  /** Reconciles run at once by one worker process. @defaultValue 10 */
+  concurrency: int(1, 10_000).default(10),
+  /** After SIGTERM, how long running reconciles may take to finish. @defaultValue 30s */
+  shutdownGrace: duration().default(30_000),
+  reconcileTimeout: duration().default(60_000),
+  finalizeTimeout: duration().default(60_000),
+});
+
+const apiBudgetSchema = z.strictObject({
+  /** Cluster-wide API requests per second shared by every worker. @defaultValue 50 */
+  qps: num(0.1).default(50),
+  /** Requests allowed in a burst above `qps`. @defaultValue 100 */
+  burst: int(1).default(100),
+});
+
+const watcherSchema = z.strictObject({
+  /** Items per list page. @defaultValue 500 */
+  pageSize: int(1, 10_000).default(500),
+  /** Server-side timeout of each watch request; the watcher reconnects after it. @defaultValue 5m */
+  watchTimeout: duration().default(300_000),
+  /** Expected bookmark interval; a watch silent for twice this long is restarted. @defaultValue 60s */
+  bookmarkInterval: duration().default(60_000),
+  /** Every key is enqueued again once per period, spread over it. @defaultValue 10h */
+  resyncPeriod: duration().default(36_000_000),
+  /** Longest pause between reconnect attempts. @defaultValue 30s */
+  maxBackoff: duration().default(30_000),
+  /** This replica's shard, as "index/count" (0-based), or omitted for all keys. */
+  shard: z
+    .string()
+    .regex(/^\d+\/[1-9]\d*$/, 'must be index/count, such as 0/3')
+    .refine((s) => Number(s.split('/')[0]) < Number(s.split('/')[1]), 'index must be below count')
+    .optional(),
+  leaderElect: bool().default(false),
+  leaseDuration: duration().default(15_000),
+  leaseNamespace: z.string().min(1).default('default'),
+});
+
+const httpSchema = z.strictObject({
+  host: z.string().min(1).default('0.0.0.0'),
+  port: int(0, 65_535).default(8080),
+});
+
+export const configSchema = z.strictObject({
+  /** Path of the controller module (its default export is a defineController result). */
+  controller: z.string().min(1).optional(),
+  redis: redisSchema.prefault({}),
+  kube: kubeSchema.prefault({}),
+  queue: queueSchema.prefault({}),
+  worker: workerSchema.prefault({}),
+  apiBudget: apiBudgetSchema.prefault({}),
+  watcher: watcherSchema.prefault({}),
+  http: httpSchema.prefault({}),
+  log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).prefault({}),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+export const ENV_PREFIX = 'CONVEYOR_';
+
+export interface LoadConfigOptions {
+  /** Path of a YAML or JSON file. */
+  file?: string | undefined;
+  /** Environment to read overrides from. @defaultValue process.env */
+  env?: NodeJS.ProcessEnv;
+  /** Values that win over file and environment (CLI flags). */
+  overrides?: Record<string, unknown>;
+}
+
+/**
+ * Loads configuration: file, then environment (`CONVEYOR_QUEUE__BACKOFF__BASE=1s` sets
+ * `queue.backoff.base`; `KUBECONFIG` sets `kube.kubeconfig`), then overrides. Throws one
+ * ConfigError listing every problem with its path and source.
+ */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const problems: ConfigProblem[] = [];
+  const sources = new Map<string, string>();
+  let tree: Record<string, unknown> = {};
+
+  if (options.file !== undefined) {
+    const file = options.file;
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new ConfigError([{ path: '', message: `cannot read config file: ${errorMessage(error)}`, source: file }]);
+    }
+    let parsed: unknown;
+    try {
+      parsed = text.trim() === '' ? {} : parseYaml(text, { prettyErrors: true });
+    } catch (error) {
+      throw new ConfigError([{ path: '', message: `not valid YAML or JSON: ${errorMessage(error)}`, source: file }]);
+    }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new ConfigError([{ path: '', message: 'must be a mapping of sections (redis, queue, worker, …)', source: file }]);
+    }
+    tree = parsed as Record<string, unknown>;
+    markSources(tree, [], file, sources);
+  }
+
+  if (env.KUBECONFIG && env.KUBECONFIG !== '') {
+    setPath(tree, ['kube', 'kubeconfig'], env.KUBECONFIG.split(':')[0]);
+    sources.set('kube.kubeconfig', 'KUBECONFIG');
+  }
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || value === undefined) continue;
+    const path = name
+      .slice(ENV_PREFIX.length)
+      .split('__')
+      .map((part) => envPartToKey(part));
+    if (path.some((p) => p === '')) {
+      problems.push({ path: '', message: 'malformed variable name; use CONVEYOR_SECTION__KEY', source: name });
+      continue;
+    }
+    const asList = value.includes(',') && path.at(-1) === 'clusterNodes';
+    setPath(tree, path, asList ? value.split(',').map((s) => s.trim()) : value);
+    sources.set(path.join('.'), name);
+  }
+  for (const [path, value] of Object.entries(options.overrides ?? {})) {
+    if (value === undefined) continue;
+    setPath(tree, path.split('.'), value);
+    sources.set(path, 'command line');
+  }
+
+  const result = configSchema.safeParse(tree);
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const base = issue.path.map(String);
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) {
+          const path = [...base, key].join('.');
+          problems.push(withSource({ path, message: 'unknown setting' }, path, sources));
+        }
+        continue;
+      }
+      const path = base.join('.');
+      problems.push(withSource({ path, message: issue.message }, path, sources));
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  const config = (result as { data: Config }).data;
+  const kube = config.kube;
+  if (kube.server !== undefined && kube.token === undefined && kube.tokenFile === undefined) {
+    throw new ConfigError([{ path: 'kube.server', message: 'needs kube.token or kube.tokenFile to authenticate' }]);
+  }
+  return config;
+}
+
+/** The configuration as text for people: secrets replaced. */
+export function redactConfig(config: Config): Config {
+  return { ...config, kube: { ...config.kube, ...(config.kube.token !== undefined ? { token: '[redacted]' } : {}) } };
+}
+
+function envPartToKey(part: string): string {
+  // QUEUE -> queue, LOCK_DURATION -> lockDuration, API_BUDGET -> apiBudget
+  return part.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+function setPath(tree: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let node = tree;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (next === null || typeof next !== 'object' || Array.isArray(next)) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  const last = path.at(-1);
+  if (last !== undefined) node[last] = value;
+}
+
+function markSources(node: unknown, path: string[], source: string, sources: Map<string, string>): void {
+  if (node === null || typeof node !== 'object' || Array.isArray(node)) {
+    sources.set(path.join('.'), source);
+    return;
+  }
+  for (const [key, value] of Object.entries(node)) markSources(value, [...path, key], source, sources);
+}
+
+function withSource(problem: ConfigProblem, path: string, sources: Map<string, string>): ConfigProblem {
+  const source = sources.get(path);
+  return source === undefined ? problem : { ...problem, source };
+}

@@ -1,0 +1,7 @@
+// Public surface of @conveyor/shared.
+export * from './config.ts';
+export * from './duration.ts';
+export * from './errors.ts';
+export * from './kube-client.ts';
+export * from './logger.ts';
+export * from './object-key.ts';

@@ -1,0 +1,67 @@
+// Builds a @kubernetes/client-node KubeConfig from Conveyor's configuration: explicit server + token, a kubeconfig file, or in-cluster.
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { Config } from './config.ts';
+import { ConfigError, errorMessage } from './errors.ts';
+
+export type KubeConnection = Config['kube'];
+
+const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+/**
+ * Chooses, in order: `server` + `token`/`tokenFile`; `inCluster`; `kubeconfig` (KUBECONFIG lands
+ * here through the config loader); a service account mounted in the pod; `~/.kube/config`.
+ */
+export function createKubeConfig(connection: KubeConnection): KubeConfig {
+  const kc = new KubeConfig();
+  try {
+    if (connection.server !== undefined) {
+      const token = connection.token ?? readToken(connection.tokenFile);
+      kc.loadFromOptions({
+        clusters: [{ name: 'conveyor', server: connection.server, skipTLSVerify: connection.insecureSkipTlsVerify }],
+        users: [{ name: 'conveyor', token }],
+        contexts: [{ name: 'conveyor', cluster: 'conveyor', user: 'conveyor' }],
+        currentContext: 'conveyor',
+      });
+      return kc;
+    }
+    if (connection.inCluster) {
+      kc.loadFromCluster();
+      return kc;
+    }
+    const file = connection.kubeconfig ?? defaultKubeconfig();
+    if (file !== undefined) {
+      kc.loadFromFile(file);
+      if (connection.context !== undefined) kc.setCurrentContext(connection.context);
+      if (kc.getCurrentCluster() === null) {
+        throw new ConfigError([{ path: 'kube.kubeconfig', message: `${file} has no current context with a cluster` }]);
+      }
+      return kc;
+    }
+    if (existsSync(SERVICE_ACCOUNT_TOKEN)) {
+      kc.loadFromCluster();
+      return kc;
+    }
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError([{ path: 'kube', message: `cannot load Kubernetes connection: ${errorMessage(error)}` }]);
+  }
+  throw new ConfigError([
+    {
+      path: 'kube',
+      message: 'no Kubernetes connection: set KUBECONFIG or kube.kubeconfig, kube.server with kube.token, or run in a cluster',
+    },
+  ]);
+}
+
+function readToken(file: string | undefined): string {
+  if (file === undefined) throw new ConfigError([{ path: 'kube.server', message: 'needs kube.token or kube.tokenFile' }]);
+  return readFileSync(file, 'utf8').trim();
+}
+
+function defaultKubeconfig(): string | undefined {
+  const file = join(homedir(), '.kube', 'config');
+  return existsSync(file) ? file : undefined;
+}

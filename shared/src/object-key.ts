@@ -1,0 +1,101 @@
+// The identity of a Kubernetes object (group, version, resource, namespace, name), its string form, and its BullMQ id form.
+import { InvalidKeyError } from './errors.ts';
+
+/** Which kind of object: the API group (empty for core), version and plural resource name. */
+export interface ResourceRef {
+  group: string;
+  version: string;
+  resource: string;
+}
+
+/** One object. `namespace` is empty for cluster-scoped objects. Identity only: never the object. */
+export interface ObjectKey extends ResourceRef {
+  namespace: string;
+  name: string;
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const VERSION = /^v[1-9][0-9]*((alpha|beta)[1-9][0-9]*)?$/;
+
+/** `apiVersion` as Kubernetes writes it: `v1` for core, `apps/v1` otherwise. */
+export function apiVersionOf(ref: ResourceRef): string {
+  return ref.group === '' ? ref.version : `${ref.group}/${ref.version}`;
+}
+
+/** The resource as kubectl names it: `widgets.example.com`, or `configmaps` for core. */
+export function resourceName(ref: ResourceRef): string {
+  return ref.group === '' ? ref.resource : `${ref.resource}.${ref.group}`;
+}
+
+export function validateResourceRef(ref: ResourceRef): void {
+  if (ref.group !== '' && (ref.group.length > 253 || !DNS_SUBDOMAIN.test(ref.group))) {
+    throw new InvalidKeyError(`group "${ref.group}" is not a DNS subdomain`);
+  }
+  if (!VERSION.test(ref.version))
+    throw new InvalidKeyError(`version "${ref.version}" is not a Kubernetes API version such as v1 or v1beta1`);
+  if (ref.resource.length > 63 || !DNS_LABEL.test(ref.resource)) {
+    throw new InvalidKeyError(`resource "${ref.resource}" is not a lowercase plural resource name`);
+  }
+}
+
+/** Throws InvalidKeyError naming the first part that Kubernetes would not accept. */
+export function validateKey(key: ObjectKey): void {
+  validateResourceRef(key);
+  if (key.namespace !== '' && (key.namespace.length > 63 || !DNS_LABEL.test(key.namespace))) {
+    throw new InvalidKeyError(`namespace "${key.namespace}" is not a DNS label`);
+  }
+  // Names are path segments: most kinds want DNS subdomains, but some (RBAC roles) allow ':' and more.
+  if (key.name === '') throw new InvalidKeyError('name is empty');
+  if (key.name.length > 253) throw new InvalidKeyError(`name "${key.name.slice(0, 20)}…" is longer than 253 characters`);
+  if (key.name === '.' || key.name === '..') throw new InvalidKeyError(`name "${key.name}" may not be "." or ".."`);
+  if (/[/%\s]/.test(key.name)) throw new InvalidKeyError(`name "${key.name}" may not contain "/", "%" or white space`);
+}
+
+/**
+ * The canonical string of a key: `<apiVersion>/<resource>/<namespace>/<name>`, for example
+ * `example.com/v1/widgets/default/w-1`, `v1/configmaps/default/cm`, or `v1/namespaces//kube-system`
+ * (empty namespace for cluster-scoped objects).
+ */
+export function formatKey(key: ObjectKey): string {
+  validateKey(key);
+  return `${apiVersionOf(key)}/${key.resource}/${key.namespace}/${key.name}`;
+}
+
+export function parseKey(text: string): ObjectKey {
+  const parts = text.split('/');
+  let key: ObjectKey;
+  if (parts.length === 4) {
+    const [version, resource, namespace, name] = parts as [string, string, string, string];
+    key = { group: '', version, resource, namespace, name };
+  } else if (parts.length === 5) {
+    const [group, version, resource, namespace, name] = parts as [string, string, string, string, string];
+    if (group === '')
+      throw new InvalidKeyError(`key "${text}" has an empty group; core keys start with the version, as in v1/configmaps/ns/name`);
+    key = { group, version, resource, namespace, name };
+  } else {
+    throw new InvalidKeyError(
+      `key "${text}" must be <apiVersion>/<resource>/<namespace>/<name>, such as example.com/v1/widgets/default/w-1`,
+    );
+  }
+  validateKey(key);
+  return key;
+}
+
+/**
+ * A BullMQ job and deduplication id for a key. BullMQ ids may not contain ':' and may not look
+ * like integers. The key string always holds '/', so it never looks like an integer; ':' (legal in
+ * some names) becomes `%3A`, which cannot be confused with a name because names may not hold '%'.
+ */
+export function keyToJobId(key: ObjectKey): string {
+  return formatKey(key).replaceAll(':', '%3A');
+}
+
+export function jobIdToKey(id: string): ObjectKey {
+  if (/%(?!3A)/.test(id)) throw new InvalidKeyError(`job id "${id}" has an unknown escape`);
+  return parseKey(id.replaceAll('%3A', ':'));
+}
+
+export function sameKey(a: ObjectKey, b: ObjectKey): boolean {
+  return a.group === b.group && a.version === b.version && a.resource === b.resource && a.namespace === b.namespace && a.name === b.name;
+}

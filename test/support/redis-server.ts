@@ -1,0 +1,134 @@
+// Starts a private redis-server for one test run on a free loopback port (never the machine's shared 6379).
+//
+// We spawn the redis-server binary ourselves instead of using redis-memory-server because tests also
+// need to stop and restart a server on the same port (epoch loss) and to start cluster-mode nodes,
+// which redis-memory-server does not offer.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+
+export interface RedisServerOptions {
+  /** Extra redis-server arguments, such as ['--cluster-enabled', 'yes']. */
+  args?: string[];
+  port?: number;
+}
+
+export class RedisServer {
+  readonly port: number;
+  readonly dir: string;
+  private readonly args: string[];
+  private child: ChildProcess | undefined;
+
+  private constructor(port: number, dir: string, args: string[]) {
+    this.port = port;
+    this.dir = dir;
+    this.args = args;
+  }
+
+  static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
+    const port = options.port ?? (await freePort());
+    const server = new RedisServer(port, mkdtempSync(join(tmpdir(), 'conveyor-redis-')), options.args ?? []);
+    await server.spawn();
+    return server;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null;
+  }
+
+  /** Stops the server without saving (a restart loses every key, like a restart without persistence). */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (child === undefined || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+    this.child = undefined;
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.spawn();
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private async spawn(): Promise<void> {
+    const binary = redisServerBinary();
+    const child = spawn(
+      binary,
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, ...this.args],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    this.child = child;
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output = (output + chunk.toString()).slice(-4000);
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      output = (output + chunk.toString()).slice(-4000);
+    });
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}: ${output}`);
+      const probe = new Redis({
+        port: this.port,
+        host: '127.0.0.1',
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
+      probe.on('error', () => {});
+      try {
+        await probe.connect();
+        await probe.ping();
+        probe.disconnect();
+        return;
+      } catch {
+        probe.disconnect();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+    child.kill('SIGKILL');
+    throw new Error(`redis-server did not answer on port ${this.port} within 10s: ${output}`);
+  }
+}
+
+/** redis-server from REDIS_SERVER_BINARY or PATH, or a one-line instruction to install it. */
+export function redisServerBinary(): string {
+  const fromEnv = process.env.REDIS_SERVER_BINARY;
+  if (fromEnv) return fromEnv;
+  const found = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' });
+  const path = found.stdout.trim();
+  if (found.status !== 0 || path === '') {
+    throw new Error(
+      'redis-server is not installed: install it with `apt-get install redis-server` (Debian/Ubuntu) or `brew install redis`',
+    );
+  }
+  return path;
+}
+
+export async function freePort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address === null || typeof address === 'string') reject(new Error('no port'));
+        else resolve(address.port);
+      });
+    });
+  });
+}
