@@ -5,3 +5,4 @@ export * from './errors.ts';
 export * from './kube-client.ts';
 export * from './logger.ts';
 export * from './object-key.ts';
+export * from './outcome.ts';

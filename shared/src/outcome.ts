@@ -1,0 +1,33 @@
+// What one reconcile attempt ended in, as a plain JSON value: workers produce it, Lambda returns it, the queue module applies it.
+import { parseDuration } from './duration.ts';
+import { ConveyorError, errorMessage, TerminalError, ThrottledError } from './errors.ts';
+
+export type Outcome =
+  /** Finished; nothing more to do until the next event. */
+  | { kind: 'done' }
+  /** Finished; look again after `delayMs` (an earlier event pulls it forward). */
+  | { kind: 'requeueAfter'; delayMs: number }
+  /** Failed in a way worth retrying: per-key exponential backoff, parked after the configured attempts. */
+  | { kind: 'error'; code: string; message: string }
+  /** Failed for good: counted, not retried, parked with its message. */
+  | { kind: 'terminal'; code: string; message: string }
+  /** The API server or Lambda asked us to slow down: the whole queue pauses, no attempt is used. */
+  | { kind: 'throttled'; retryAfterMs: number; message: string };
+
+export const done: Outcome = Object.freeze({ kind: 'done' });
+
+/** `requeueAfter('30s')` or `requeueAfter(30_000)`. */
+export function requeueAfter(delay: string | number): Outcome {
+  const delayMs = typeof delay === 'number' ? delay : parseDuration(delay);
+  if (!Number.isFinite(delayMs) || delayMs < 0) throw new RangeError(`requeueAfter needs a non-negative delay, got ${delay}`);
+  return { kind: 'requeueAfter', delayMs };
+}
+
+/** Maps anything a reconcile threw (including non-Error values) to an outcome. */
+export function outcomeFromError(error: unknown): Outcome {
+  if (error instanceof ThrottledError) return { kind: 'throttled', retryAfterMs: error.retryAfterMs, message: error.message };
+  if (error instanceof TerminalError) return { kind: 'terminal', code: error.code, message: error.message };
+  if (error instanceof ConveyorError && !error.retryable) return { kind: 'terminal', code: error.code, message: error.message };
+  if (error instanceof ConveyorError) return { kind: 'error', code: error.code, message: error.message };
+  return { kind: 'error', code: error instanceof Error ? error.name : 'THROWN', message: errorMessage(error) };
+}
