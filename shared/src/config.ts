@@ -111,6 +111,34 @@ const watcherSchema = z.strictObject({
   leaseNamespace: z.string().min(1).default('default'),
 });
 
+const autoscalerSchema = z
+  .strictObject({
+    /** Run the autoscaler in the watcher process. @defaultValue false */
+    enabled: bool().default(false),
+    /** What it sizes: a Deployment's `scale` subresource (container workers) or the Lambda dispatcher's concurrency. */
+    target: z.enum(['deployment', 'dispatcher']).default('deployment'),
+    /** The worker Deployment as namespace/name. @defaultValue conveyor-system/conveyor-worker */
+    deployment: z
+      .string()
+      .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/, 'must be namespace/name')
+      .default('conveyor-system/conveyor-worker'),
+    minWorkers: int(0).default(1),
+    maxWorkers: int(1).default(20),
+    /** The longest a request should wait in the queue; workers = backlog × duration / (target × concurrency). @defaultValue 30s */
+    latencyTarget: duration().default(30_000),
+    /** How often depth is read and a decision made. @defaultValue 15s */
+    interval: duration().default(15_000),
+    /** A scale-down waits until no higher recommendation was made within this window. @defaultValue 5m */
+    scaleDownStabilization: duration().default(300_000),
+    /** Scale to zero after this long with nothing waiting or running; unset keeps minWorkers. */
+    idleToZero: duration().optional(),
+    /** Reconcile duration assumed before any was measured. @defaultValue 1s */
+    defaultReconcile: duration().default(1_000),
+    /** API requests one reconcile makes, to cap workers at what the API budget can feed. @defaultValue 3 */
+    apiCallsPerReconcile: num(0.1).default(3),
+  })
+  .refine((a) => a.minWorkers <= a.maxWorkers, { message: 'minWorkers must not exceed maxWorkers', path: ['minWorkers'] });
+
 const httpSchema = z.strictObject({
   host: z.string().min(1).default('0.0.0.0'),
   port: int(0, 65_535).default(8080),
@@ -126,6 +154,7 @@ export const configSchema = z.strictObject({
   apiBudget: apiBudgetSchema.prefault({}),
   watcher: watcherSchema.prefault({}),
   http: httpSchema.prefault({}),
+  autoscaler: autoscalerSchema.prefault({}),
   log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).prefault({}),
 });
 
