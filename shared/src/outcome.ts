@@ -1,4 +1,5 @@
 // What one reconcile attempt ended in, as a plain JSON value: workers produce it, Lambda returns it, the queue module applies it.
+import { z } from 'zod';
 import { parseDuration } from './duration.ts';
 import { ConveyorError, errorMessage, TerminalError, ThrottledError } from './errors.ts';
 
@@ -31,3 +32,12 @@ export function outcomeFromError(error: unknown): Outcome {
   if (error instanceof ConveyorError) return { kind: 'error', code: error.code, message: error.message };
   return { kind: 'error', code: error instanceof Error ? error.name : 'THROWN', message: errorMessage(error) };
 }
+
+/** Validates an outcome that crossed a process boundary (a Lambda response). */
+export const outcomeSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('done') }),
+  z.strictObject({ kind: z.literal('requeueAfter'), delayMs: z.number().int().min(0) }),
+  z.strictObject({ kind: z.literal('error'), code: z.string(), message: z.string() }),
+  z.strictObject({ kind: z.literal('terminal'), code: z.string(), message: z.string() }),
+  z.strictObject({ kind: z.literal('throttled'), retryAfterMs: z.number().min(0), message: z.string() }),
+]);

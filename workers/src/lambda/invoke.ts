@@ -1,0 +1,123 @@
+// Invokes the reconcile function for one request and turns every way an invocation can end into an Outcome.
+//
+// Expected flow: InvokeCommand (RequestResponse) → the function runs the same processing as a container
+// worker and returns an Outcome as JSON → the dispatcher hands it to the queue module unchanged.
+// Guarantees: nothing here throws; every failure is an Outcome the queue applies, so no request is lost:
+//   - FunctionError (a throw, a crash, a timeout inside Lambda) → `error`: per-key backoff, parked after the attempts;
+//   - TooManyRequestsException / HTTP 429 → `throttled`: the whole queue pauses for Retry-After (default 1 s);
+//   - our own deadline, connection refused/reset, 5xx → `error`: retried with backoff;
+//   - a response that is not an Outcome (wrong handler deployed) → `error` naming the problem.
+import { InvokeCommand, type InvokeCommandOutput, type LambdaClient } from '@aws-sdk/client-lambda';
+import { errorMessage, formatKey, type ObjectKey, type Outcome, outcomeSchema } from '@conveyor/shared';
+
+/** The request as the queue worker hands it over (structurally the queue module's RequestContext). */
+export interface DispatchedRequest {
+  key: ObjectKey;
+  reason: 'event' | 'manual' | 'resync';
+  enqueuedAt: number;
+  attempt: number;
+  trace?: string;
+}
+
+/** What the function receives: identity only, well under 1 KB. */
+export interface LambdaRequest {
+  v: 1;
+  key: string;
+  reason: DispatchedRequest['reason'];
+  enqueuedAt: number;
+  attempt: number;
+  trace?: string;
+}
+
+export function lambdaRequestOf(request: DispatchedRequest): LambdaRequest {
+  return {
+    v: 1,
+    key: formatKey(request.key),
+    reason: request.reason,
+    enqueuedAt: request.enqueuedAt,
+    attempt: request.attempt,
+    ...(request.trace === undefined ? {} : { trace: request.trace }),
+  };
+}
+
+export type InvocationResult = 'ok' | 'function-error' | 'throttled' | 'timeout' | 'transport-error' | 'bad-response';
+
+export interface Invocation {
+  outcome: Outcome;
+  result: InvocationResult;
+  durationMs: number;
+}
+
+const DEFAULT_THROTTLE_MS = 1_000;
+
+export async function invokeReconcile(
+  lambda: LambdaClient,
+  functionName: string,
+  request: LambdaRequest,
+  timeoutMs: number,
+  now: () => number = Date.now,
+): Promise<Invocation> {
+  const started = now();
+  const finish = (result: InvocationResult, outcome: Outcome): Invocation => ({ result, outcome, durationMs: now() - started });
+  let response: InvokeCommandOutput;
+  try {
+    response = await lambda.send(
+      new InvokeCommand({ FunctionName: functionName, InvocationType: 'RequestResponse', Payload: JSON.stringify(request) }),
+      {
+        abortSignal: AbortSignal.timeout(timeoutMs),
+      },
+    );
+  } catch (error) {
+    const e = error as { name?: string; retryAfterSeconds?: string | number; $metadata?: { httpStatusCode?: number } };
+    if (e.name === 'TooManyRequestsException' || e.$metadata?.httpStatusCode === 429) {
+      const seconds = Number(e.retryAfterSeconds);
+      const retryAfterMs = Number.isFinite(seconds) && seconds > 0 ? seconds * 1_000 : DEFAULT_THROTTLE_MS;
+      return finish('throttled', { kind: 'throttled', retryAfterMs, message: `Lambda throttled ${functionName}: ${errorMessage(error)}` });
+    }
+    if (e.name === 'AbortError' || e.name === 'TimeoutError') {
+      return finish('timeout', {
+        kind: 'error',
+        code: 'TIMEOUT',
+        message: `invoke of ${functionName} did not answer within ${timeoutMs} ms`,
+      });
+    }
+    return finish('transport-error', {
+      kind: 'error',
+      code: e.name ?? 'INVOKE_FAILED',
+      message: `invoke of ${functionName} failed: ${errorMessage(error)}`,
+    });
+  }
+  const body = response.Payload === undefined ? '' : Buffer.from(response.Payload).toString('utf8');
+  if (response.FunctionError !== undefined) {
+    // serverless-offline and Lambda both send { errorMessage, errorType }; errorType is not reliable offline.
+    let message = body;
+    try {
+      const parsed = JSON.parse(body) as { errorMessage?: unknown };
+      if (typeof parsed.errorMessage === 'string') message = parsed.errorMessage;
+    } catch {}
+    return finish('function-error', {
+      kind: 'error',
+      code: 'FUNCTION_ERROR',
+      message: `${functionName} failed (${response.FunctionError}): ${message.slice(0, 500)}`,
+    });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return finish('bad-response', {
+      kind: 'error',
+      code: 'PAYLOAD_INVALID',
+      message: `${functionName} returned non-JSON: ${body.slice(0, 200)}`,
+    });
+  }
+  const outcome = outcomeSchema.safeParse(parsed);
+  if (!outcome.success) {
+    return finish('bad-response', {
+      kind: 'error',
+      code: 'PAYLOAD_INVALID',
+      message: `${functionName} returned something that is not an outcome (${outcome.error.issues[0]?.message ?? 'invalid'}): ${body.slice(0, 200)}`,
+    });
+  }
+  return finish('ok', outcome.data);
+}
