@@ -1,10 +1,15 @@
 // Public surface of @conveyor/shared.
+
+export * from './api-budget.ts';
 export * from './config.ts';
 export * from './controller.ts';
 export * from './duration.ts';
 export * from './errors.ts';
+export * from './example-records.ts';
+export * from './kube-api.ts';
 export * from './kube-client.ts';
 export * from './logger.ts';
+export * from './metrics.ts';
 export * from './object-key.ts';
 export * from './outcome.ts';
 export * from './watch-cursor.ts';

@@ -1,0 +1,83 @@
+// The cluster-wide API budget: one token bucket in Redis that every worker (container or Lambda) draws from before each API call.
+import { readFileSync } from 'node:fs';
+import type { Cluster, Redis } from 'ioredis';
+import type { Config } from './config.ts';
+
+/** What a Kubernetes client asks before each request. */
+export interface ApiBudget {
+  /** Resolves when one request may be sent; returns how long it waited (ms). */
+  take(): Promise<number>;
+  /** After a 429: nobody spends a token for `ms`. */
+  pause(ms: number): Promise<void>;
+}
+
+/** No limit at all: for tests that are not about the budget, and for tools run by hand. */
+export const unlimitedBudget: ApiBudget = Object.freeze({
+  take: async () => 0,
+  pause: async () => {},
+});
+
+const SCRIPT = readFileSync(new URL('./lua/takeApiToken-1.lua', import.meta.url), 'utf8');
+const COMMAND = 'conveyorTakeApiToken';
+
+type WithScript = { [COMMAND]: (key: string, rate: number, burst: number, cost: number, pause: number) => Promise<number> };
+
+/** The Redis key of the budget: one per prefix, so every controller of one installation shares it. */
+export function apiBudgetKey(prefix: string): string {
+  return `${prefix}:api-budget`;
+}
+
+export interface RedisApiBudgetOptions {
+  redis: Redis | Cluster;
+  /** Redis key prefix (config.redis.prefix). */
+  prefix: string;
+  /** Requests per second for the whole cluster. */
+  qps: number;
+  /** Requests that may go at once after a quiet spell. */
+  burst: number;
+  /** How to wait; tests pass a fake. @defaultValue setTimeout */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/**
+ * A token bucket in Redis shared by every worker. A caller that finds it empty reserves its token
+ * and sleeps until the reservation is due, so the rate holds across processes without polling.
+ * Redis' clock is used, not the workers'.
+ */
+export class RedisApiBudget implements ApiBudget {
+  private readonly redis: Redis | Cluster;
+  private readonly key: string;
+  private readonly qps: number;
+  private readonly burst: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(options: RedisApiBudgetOptions) {
+    if (!(options.qps > 0)) throw new RangeError(`apiBudget.qps must be above 0, got ${options.qps}`);
+    if (!(options.burst >= 1)) throw new RangeError(`apiBudget.burst must be at least 1, got ${options.burst}`);
+    this.redis = options.redis;
+    this.key = apiBudgetKey(options.prefix);
+    this.qps = options.qps;
+    this.burst = Math.floor(options.burst);
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    if (!(COMMAND in this.redis)) this.redis.defineCommand(COMMAND, { numberOfKeys: 1, lua: SCRIPT });
+  }
+
+  static fromConfig(redis: Redis | Cluster, config: Pick<Config, 'apiBudget' | 'redis'>): RedisApiBudget {
+    return new RedisApiBudget({ redis, prefix: config.redis.prefix, qps: config.apiBudget.qps, burst: config.apiBudget.burst });
+  }
+
+  async take(): Promise<number> {
+    const wait = Number(await this.run(1, 0));
+    if (wait > 0) await this.sleep(wait);
+    return wait;
+  }
+
+  async pause(ms: number): Promise<void> {
+    if (!(ms > 0)) return;
+    await this.run(0, Math.ceil(ms));
+  }
+
+  private run(cost: number, pause: number): Promise<number> {
+    return (this.redis as unknown as WithScript)[COMMAND](this.key, this.qps, this.burst, cost, pause);
+  }
+}

@@ -1,0 +1,188 @@
+// Metric names (controller-runtime's and client-go workqueue's, so existing dashboards work) and the registry helpers that create them at 0.
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Outcome } from './outcome.ts';
+
+/** Metric names are a public contract: never rename one. */
+export const METRIC = {
+  reconcileTotal: 'controller_runtime_reconcile_total',
+  reconcileErrorsTotal: 'controller_runtime_reconcile_errors_total',
+  terminalReconcileErrorsTotal: 'controller_runtime_terminal_reconcile_errors_total',
+  reconcileTimeSeconds: 'controller_runtime_reconcile_time_seconds',
+  reconcilePanicsTotal: 'controller_runtime_reconcile_panics_total',
+  activeWorkers: 'controller_runtime_active_workers',
+  maxConcurrentReconciles: 'controller_runtime_max_concurrent_reconciles',
+  workqueueDepth: 'workqueue_depth',
+  workqueueAddsTotal: 'workqueue_adds_total',
+  workqueueQueueDurationSeconds: 'workqueue_queue_duration_seconds',
+  workqueueWorkDurationSeconds: 'workqueue_work_duration_seconds',
+  workqueueRetriesTotal: 'workqueue_retries_total',
+  apiRequestsTotal: 'conveyor_api_requests_total',
+  apiBudgetWaitSeconds: 'conveyor_api_budget_wait_seconds',
+} as const;
+
+/** controller-runtime's `result` label values. */
+export const RECONCILE_RESULTS = ['success', 'error', 'requeue', 'requeue_after'] as const;
+export type ReconcileResult = (typeof RECONCILE_RESULTS)[number];
+
+/** Status code classes of API requests, so the label set stays small and known up front. */
+export const API_CODE_CLASSES = ['2xx', '404', '409', '422', '429', '4xx', '5xx', 'error'] as const;
+export type ApiCodeClass = (typeof API_CODE_CLASSES)[number];
+
+// controller-runtime's buckets for reconcile time, and client-go's for the workqueue (10 ns to 1000 s).
+const RECONCILE_BUCKETS = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4, 4.5,
+  5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60,
+];
+const WORKQUEUE_BUCKETS = Array.from({ length: 12 }, (_, i) => 1e-8 * 10 ** i);
+
+export function createMetricsRegistry(): Registry {
+  return new Registry();
+}
+
+/** The result label controller-runtime would record for an outcome. */
+export function resultOf(outcome: Outcome): ReconcileResult {
+  switch (outcome.kind) {
+    case 'done':
+      return 'success';
+    case 'requeueAfter':
+      return 'requeue_after';
+    case 'throttled':
+      return 'requeue';
+    case 'error':
+    case 'terminal':
+      return 'error';
+  }
+}
+
+export interface ReconcileMetrics {
+  /** Records one finished reconcile: its outcome, how long it ran, how long it waited in the queue, and its attempt. */
+  observe(outcome: Outcome, runSeconds: number, queuedSeconds: number, attempt: number): void;
+  panic(): void;
+  setActive(n: number): void;
+  setMaxConcurrent(n: number): void;
+  apiRequest(code: ApiCodeClass, waitedSeconds: number): void;
+}
+
+/** Creates the reconcile, workqueue and API metrics of one controller, every labelled series at 0. */
+export function reconcileMetrics(registry: Registry, controller: string): ReconcileMetrics {
+  const labels = ['controller'] as const;
+  const total = new Counter({
+    name: METRIC.reconcileTotal,
+    help: 'Total number of reconciliations per controller',
+    labelNames: ['controller', 'result'],
+    registers: [registry],
+  });
+  const errors = new Counter({
+    name: METRIC.reconcileErrorsTotal,
+    help: 'Total number of reconciliation errors per controller',
+    labelNames: labels,
+    registers: [registry],
+  });
+  const terminal = new Counter({
+    name: METRIC.terminalReconcileErrorsTotal,
+    help: 'Total number of terminal reconciliation errors per controller',
+    labelNames: labels,
+    registers: [registry],
+  });
+  const time = new Histogram({
+    name: METRIC.reconcileTimeSeconds,
+    help: 'Length of time per reconciliation per controller',
+    labelNames: labels,
+    buckets: RECONCILE_BUCKETS,
+    registers: [registry],
+  });
+  const panics = new Counter({
+    name: METRIC.reconcilePanicsTotal,
+    help: 'Total number of reconciliation panics per controller',
+    labelNames: labels,
+    registers: [registry],
+  });
+  const active = new Gauge({
+    name: METRIC.activeWorkers,
+    help: 'Number of currently used workers per controller',
+    labelNames: labels,
+    registers: [registry],
+  });
+  const max = new Gauge({
+    name: METRIC.maxConcurrentReconciles,
+    help: 'Maximum number of concurrent reconciles per controller',
+    labelNames: labels,
+    registers: [registry],
+  });
+  const queued = new Histogram({
+    name: METRIC.workqueueQueueDurationSeconds,
+    help: 'How long in seconds an item stays in workqueue before being requested',
+    labelNames: ['name'],
+    buckets: WORKQUEUE_BUCKETS,
+    registers: [registry],
+  });
+  const work = new Histogram({
+    name: METRIC.workqueueWorkDurationSeconds,
+    help: 'How long in seconds processing an item from workqueue takes',
+    labelNames: ['name'],
+    buckets: WORKQUEUE_BUCKETS,
+    registers: [registry],
+  });
+  const retries = new Counter({
+    name: METRIC.workqueueRetriesTotal,
+    help: 'Total number of retries handled by workqueue',
+    labelNames: ['name'],
+    registers: [registry],
+  });
+  const api = new Counter({
+    name: METRIC.apiRequestsTotal,
+    help: 'Kubernetes API requests made by reconciles, by status code class',
+    labelNames: ['controller', 'code'],
+    registers: [registry],
+  });
+  const budgetWait = new Histogram({
+    name: METRIC.apiBudgetWaitSeconds,
+    help: 'How long API requests waited for the cluster-wide API budget',
+    labelNames: labels,
+    buckets: [0, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+
+  const c = { controller };
+  const q = { name: controller };
+  for (const result of RECONCILE_RESULTS) total.inc({ controller, result }, 0);
+  for (const code of API_CODE_CLASSES) api.inc({ controller, code }, 0);
+  errors.inc(c, 0);
+  terminal.inc(c, 0);
+  panics.inc(c, 0);
+  retries.inc(q, 0);
+  time.zero(c);
+  queued.zero(q);
+  work.zero(q);
+  budgetWait.zero(c);
+  active.set(c, 0);
+  max.set(c, 0);
+
+  return {
+    observe(outcome, runSeconds, queuedSeconds, attempt) {
+      total.inc({ controller, result: resultOf(outcome) });
+      if (outcome.kind === 'error' || outcome.kind === 'terminal') errors.inc(c);
+      if (outcome.kind === 'terminal') terminal.inc(c);
+      time.observe(c, runSeconds);
+      work.observe(q, runSeconds);
+      queued.observe(q, Math.max(0, queuedSeconds));
+      if (attempt > 1) retries.inc(q);
+    },
+    panic: () => panics.inc(c),
+    setActive: (n) => active.set(c, n),
+    setMaxConcurrent: (n) => max.set(c, n),
+    apiRequest(code, waitedSeconds) {
+      api.inc({ controller, code });
+      budgetWait.observe(c, waitedSeconds);
+    },
+  };
+}
+
+/** The code class label of an HTTP status (or `error` when no response came back). */
+export function codeClassOf(status: number | undefined): ApiCodeClass {
+  if (status === undefined) return 'error';
+  if (status >= 200 && status < 300) return '2xx';
+  if (status === 404 || status === 409 || status === 422 || status === 429) return String(status) as ApiCodeClass;
+  if (status >= 500) return '5xx';
+  return '4xx';
+}

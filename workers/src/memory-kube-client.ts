@@ -1,0 +1,173 @@
+// An in-memory KubeClient with the API server's write rules (resourceVersion preconditions, JSON-patch `test`, finalizers, status subresource), for fast tests of request processing.
+import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+import {
+  formatKey,
+  type KubeClient,
+  type KubeObject,
+  keyOf,
+  type ListOptions,
+  type NewObject,
+  type ObjectKey,
+  type ObjectList,
+  type Patch,
+  type ResourceRef,
+  type StoredObject,
+} from '@conveyor/shared';
+import fjp from 'fast-json-patch';
+import { KubeApiError } from './kube-errors.ts';
+import { applyMergePatch } from './status-patch.ts';
+
+export interface RecordedCall {
+  verb: 'get' | 'list' | 'create' | 'patch' | 'delete';
+  key: string;
+  subresource?: string;
+}
+
+/**
+ * Holds objects in a Map. Like kube-apiserver: a patch whose result carries a resourceVersion other
+ * than the stored one fails with 409; a failed `test` op with 422; `generation` moves only when
+ * something outside metadata and status changes or deletion starts; an object with finalizers is
+ * only marked for deletion; writes to the main resource ignore `status`.
+ */
+export class MemoryKubeClient implements KubeClient {
+  readonly calls: RecordedCall[] = [];
+  /** Runs before every call; throw from it to inject a fault. */
+  beforeCall: (call: RecordedCall) => void = () => {};
+  private readonly objects = new Map<string, StoredObject>();
+  private revision = 100;
+
+  writes(): RecordedCall[] {
+    return this.calls.filter((c) => c.verb !== 'get' && c.verb !== 'list');
+  }
+
+  /** Stores an object directly, as if another client created it (no call is recorded). */
+  seed<T extends KubeObject>(ref: ResourceRef, object: NewObject<T>): StoredObject<T> {
+    const key = formatKey(keyOf(ref, object as { metadata: { name: string; namespace?: string } }));
+    const stored = {
+      ...structuredClone(object),
+      metadata: { ...structuredClone(object.metadata), uid: randomUUID(), generation: 1, resourceVersion: this.nextRevision() },
+    } as unknown as StoredObject<T>;
+    this.objects.set(key, stored);
+    return structuredClone(stored);
+  }
+
+  peek<T extends KubeObject = KubeObject>(key: ObjectKey): StoredObject<T> | undefined {
+    const found = this.objects.get(formatKey(key));
+    return found === undefined ? undefined : (structuredClone(found) as StoredObject<T>);
+  }
+
+  async get<T extends KubeObject = KubeObject>(key: ObjectKey): Promise<StoredObject<T>> {
+    this.record({ verb: 'get', key: formatKey(key) });
+    const found = this.peek<T>(key);
+    if (found === undefined) throw notFound(key);
+    return found;
+  }
+
+  async find<T extends KubeObject = KubeObject>(key: ObjectKey): Promise<StoredObject<T> | undefined> {
+    try {
+      return await this.get<T>(key);
+    } catch (error) {
+      if (error instanceof KubeApiError && error.statusCode === 404) return undefined;
+      throw error;
+    }
+  }
+
+  async list<T extends KubeObject = KubeObject>(
+    ref: ResourceRef,
+    namespace: string,
+    _options?: ListOptions,
+  ): Promise<ObjectList<StoredObject<T>>> {
+    const prefix = formatKey({ ...ref, namespace: namespace === '' ? 'x' : namespace, name: 'x' }).slice(0, -1);
+    this.record({ verb: 'list', key: prefix });
+    const items = [...this.objects.entries()]
+      .filter(([k]) => namespace === '' || k.startsWith(prefix))
+      .map(([, o]) => structuredClone(o) as StoredObject<T>);
+    return { items, metadata: { resourceVersion: String(this.revision) } };
+  }
+
+  async create<T extends KubeObject = KubeObject>(ref: ResourceRef, object: NewObject<T>): Promise<StoredObject<T>> {
+    const key = keyOf(ref, object as { metadata: { name: string; namespace?: string } });
+    this.record({ verb: 'create', key: formatKey(key) });
+    if (this.objects.has(formatKey(key))) throw new KubeApiError(409, 'AlreadyExists', `${formatKey(key)} already exists`);
+    return this.seed(ref, object);
+  }
+
+  async patch<T extends KubeObject = KubeObject>(
+    key: ObjectKey,
+    patch: Patch,
+    options: { subresource?: 'status' } = {},
+  ): Promise<StoredObject<T>> {
+    this.record({ verb: 'patch', key: formatKey(key), ...(options.subresource === undefined ? {} : { subresource: options.subresource }) });
+    const current = this.objects.get(formatKey(key));
+    if (current === undefined) throw notFound(key);
+    let patched: StoredObject;
+    if (patch.type === 'json') {
+      try {
+        patched = fjp.applyPatch(structuredClone(current), structuredClone(patch.operations) as fjp.Operation[], true).newDocument;
+      } catch (error) {
+        throw new KubeApiError(422, 'Invalid', `the JSON patch could not be applied: ${(error as Error).message}`);
+      }
+    } else {
+      patched = applyMergePatch(current, patch.body) as StoredObject;
+    }
+    if (patched.metadata.resourceVersion !== current.metadata.resourceVersion) {
+      throw new KubeApiError(409, 'Conflict', `Operation cannot be fulfilled on ${formatKey(key)}: the object has been modified`);
+    }
+    const next: StoredObject =
+      options.subresource === 'status'
+        ? { ...structuredClone(current), status: patched.status }
+        : { ...patched, status: structuredClone(current.status) };
+    if (options.subresource !== 'status') {
+      const added = (next.metadata.finalizers ?? []).filter((f) => !(current.metadata.finalizers ?? []).includes(f));
+      if (current.metadata.deletionTimestamp !== undefined && added.length > 0) {
+        throw new KubeApiError(
+          422,
+          'Forbidden',
+          `no new finalizers can be added if the object is being deleted, found new finalizers ${added}`,
+        );
+      }
+      const { metadata: _a, status: _b, ...specBefore } = current;
+      const { metadata: _c, status: _d, ...specAfter } = next;
+      if (!isDeepStrictEqual(specBefore, specAfter)) next.metadata.generation = (current.metadata.generation ?? 1) + 1;
+    }
+    if (isDeepStrictEqual(next, current)) return structuredClone(current) as StoredObject<T>;
+    next.metadata.resourceVersion = this.nextRevision();
+    if (next.metadata.deletionTimestamp !== undefined && (next.metadata.finalizers ?? []).length === 0) {
+      this.objects.delete(formatKey(key));
+    } else {
+      this.objects.set(formatKey(key), next);
+    }
+    return structuredClone(next) as StoredObject<T>;
+  }
+
+  async delete(key: ObjectKey): Promise<boolean> {
+    this.record({ verb: 'delete', key: formatKey(key) });
+    const current = this.objects.get(formatKey(key));
+    if (current === undefined) return false;
+    if ((current.metadata.finalizers ?? []).length === 0) {
+      this.objects.delete(formatKey(key));
+      return true;
+    }
+    if (current.metadata.deletionTimestamp === undefined) {
+      current.metadata.deletionTimestamp = new Date().toISOString();
+      current.metadata.generation = (current.metadata.generation ?? 1) + 1;
+      current.metadata.resourceVersion = this.nextRevision();
+    }
+    return true;
+  }
+
+  private record(call: RecordedCall): void {
+    this.calls.push(call);
+    this.beforeCall(call);
+  }
+
+  private nextRevision(): string {
+    this.revision += 1;
+    return String(this.revision);
+  }
+}
+
+function notFound(key: ObjectKey): KubeApiError {
+  return new KubeApiError(404, 'NotFound', `${formatKey(key)} not found`);
+}

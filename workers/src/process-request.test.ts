@@ -1,0 +1,290 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createLogger, type KubeObject, type ObjectKey, requeueAfter, TerminalError } from '@conveyor/shared';
+import { KubeThrottledError } from './kube-errors.ts';
+import { MemoryKubeClient } from './memory-kube-client.ts';
+import { processRequest } from './process-request.ts';
+import { type ControllerHandlers, defineController } from './reconciler.ts';
+
+interface Gadget extends KubeObject {
+  spec?: { size?: number };
+  status?: { observedGeneration?: number; phase?: string };
+}
+
+const GADGETS = { group: 'example.com', version: 'v1', resource: 'gadgets' };
+const FINALIZER = 'example.com/gadget-cleanup';
+const logger = createLogger({ level: 'silent' });
+
+function gadgetKey(name: string): ObjectKey {
+  return { ...GADGETS, namespace: 'default', name };
+}
+
+function gadgets(
+  handlers: Partial<ControllerHandlers<Gadget, undefined>> & Pick<ControllerHandlers<Gadget, undefined>, 'reconcile'>,
+  finalizer = true,
+) {
+  return defineController<Gadget>({
+    name: 'gadgets',
+    for: { group: 'example.com', version: 'v1', plural: 'gadgets' },
+    ...(finalizer ? { finalizer: FINALIZER, finalize: handlers.finalize ?? (() => {}) } : {}),
+    reconcile: handlers.reconcile,
+  });
+}
+
+function run(controller: ReturnType<typeof gadgets>, client: MemoryKubeClient, name = 'g-1', timeouts = 1_000) {
+  return processRequest(
+    controller,
+    { key: gadgetKey(name), reason: 'event', attempt: 1 },
+    {
+      client,
+      logger,
+      deps: undefined,
+      reconcileTimeoutMs: timeouts,
+      finalizeTimeoutMs: timeouts,
+    },
+  );
+}
+
+function seedGadget(client: MemoryKubeClient, name = 'g-1', finalizers?: string[]) {
+  return client.seed<Gadget>(GADGETS, {
+    apiVersion: 'example.com/v1',
+    kind: 'Gadget',
+    metadata: { name, namespace: 'default', ...(finalizers === undefined ? {} : { finalizers }) },
+    spec: { size: 3 },
+  });
+}
+
+const observe = gadgets({
+  reconcile(gadget, ctx) {
+    ctx.patchStatus({ observedGeneration: gadget.metadata.generation ?? 0, phase: 'Ready' });
+    return undefined;
+  },
+});
+
+describe('Function: processRequest', () => {
+  it('adds our finalizer before reconcile runs, and reconcile sees the object with it', async () => {
+    const client = new MemoryKubeClient();
+    seedGadget(client);
+    let seen: string[] | undefined;
+    const outcome = await run(
+      gadgets({
+        reconcile(gadget) {
+          seen = gadget.metadata.finalizers;
+          return requeueAfter('30s');
+        },
+      }),
+      client,
+    );
+    assert.deepEqual(outcome, { kind: 'requeueAfter', delayMs: 30_000 });
+    assert.deepEqual(seen, [FINALIZER]);
+    assert.deepEqual(client.peek(gadgetKey('g-1'))?.metadata.finalizers, [FINALIZER]);
+  });
+
+  it('writes a status change exactly once, and nothing when a later reconcile changes nothing', async () => {
+    const client = new MemoryKubeClient();
+    seedGadget(client, 'g-1', [FINALIZER]);
+    assert.deepEqual(await run(observe, client), { kind: 'done' });
+    assert.deepEqual(client.writes(), [{ verb: 'patch', key: 'example.com/v1/gadgets/default/g-1', subresource: 'status' }]);
+    assert.deepEqual(client.peek<Gadget>(gadgetKey('g-1'))?.status, { observedGeneration: 1, phase: 'Ready' });
+
+    client.calls.length = 0;
+    assert.deepEqual(await run(observe, client), { kind: 'done' });
+    assert.deepEqual(client.writes(), []);
+    assert.equal(client.calls.length, 1, 'a no-op reconcile costs one GET');
+  });
+
+  it('merges several patchStatus calls into one write', async () => {
+    const client = new MemoryKubeClient();
+    seedGadget(client, 'g-1', [FINALIZER]);
+    await run(
+      gadgets({
+        reconcile(_gadget, ctx) {
+          ctx.patchStatus({ phase: 'Pending' });
+          ctx.patchStatus({ observedGeneration: 1 });
+          ctx.patchStatus({ phase: 'Ready' });
+          return undefined;
+        },
+      }),
+      client,
+    );
+    assert.equal(client.writes().length, 1);
+    assert.deepEqual(client.peek<Gadget>(gadgetKey('g-1'))?.status, { observedGeneration: 1, phase: 'Ready' });
+  });
+
+  it('treats a missing object as done without running reconcile', async () => {
+    const client = new MemoryKubeClient();
+    let ran = false;
+    const outcome = await run(
+      gadgets({
+        reconcile() {
+          ran = true;
+          return undefined;
+        },
+      }),
+      client,
+    );
+    assert.deepEqual(outcome, { kind: 'done' });
+    assert.equal(ran, false);
+  });
+
+  describe('when the object is being deleted', () => {
+    it('runs finalize, then removes only our finalizer and leaves another controller’s', async () => {
+      const client = new MemoryKubeClient();
+      seedGadget(client, 'g-1', ['other.io/keep', FINALIZER, 'third.io/keep']);
+      await client.delete(gadgetKey('g-1'));
+      let finalized = 0;
+      const outcome = await run(
+        gadgets({
+          reconcile: () => assert.fail('reconcile must not run on a deleting object with our finalizer'),
+          finalize: () => {
+            finalized += 1;
+          },
+        }),
+        client,
+      );
+      assert.deepEqual(outcome, { kind: 'done' });
+      assert.equal(finalized, 1);
+      assert.deepEqual(client.peek(gadgetKey('g-1'))?.metadata.finalizers, ['other.io/keep', 'third.io/keep']);
+    });
+
+    it('keeps the finalizer while finalize fails, and removes it (object gone) once it succeeds', async () => {
+      const client = new MemoryKubeClient();
+      seedGadget(client, 'g-1', [FINALIZER]);
+      await client.delete(gadgetKey('g-1'));
+      let calls = 0;
+      const flaky = gadgets({
+        reconcile: () => undefined,
+        finalize: () => {
+          calls += 1;
+          if (calls <= 2) throw new Error(`external system down (${calls})`);
+        },
+      });
+      for (const attempt of [1, 2]) {
+        const outcome = await run(flaky, client);
+        assert.equal(outcome.kind, 'error', `attempt ${attempt}`);
+        assert.deepEqual(client.peek(gadgetKey('g-1'))?.metadata.finalizers, [FINALIZER]);
+      }
+      assert.deepEqual(await run(flaky, client), { kind: 'done' });
+      assert.equal(client.peek(gadgetKey('g-1')), undefined);
+    });
+
+    it('does nothing when our finalizer is already gone', async () => {
+      const client = new MemoryKubeClient();
+      seedGadget(client, 'g-1', ['other.io/keep']);
+      await client.delete(gadgetKey('g-1'));
+      client.calls.length = 0;
+      const outcome = await run(
+        gadgets({ reconcile: () => assert.fail('no reconcile'), finalize: () => assert.fail('no finalize') }),
+        client,
+      );
+      assert.deepEqual(outcome, { kind: 'done' });
+      assert.deepEqual(client.writes(), []);
+    });
+  });
+
+  describe('when user code misbehaves', () => {
+    const cases: [string, ControllerHandlers<Gadget, undefined>['reconcile'], string][] = [
+      [
+        'throws a string',
+        () => {
+          throw 'boom';
+        },
+        'THROWN',
+      ],
+      [
+        'rejects with an Error',
+        async () => {
+          throw new RangeError('bad size');
+        },
+        'RangeError',
+      ],
+      ['never settles', () => new Promise(() => {}), 'TIMEOUT'],
+    ];
+    for (const [what, reconcile, code] of cases) {
+      it(`turns a reconcile that ${what} into an error outcome (${code})`, async () => {
+        const client = new MemoryKubeClient();
+        seedGadget(client, 'g-1', [FINALIZER]);
+        const outcome = await run(gadgets({ reconcile }), client, 'g-1', 100);
+        assert.equal(outcome.kind, 'error');
+        assert.equal(outcome.kind === 'error' && outcome.code, code);
+      });
+    }
+
+    it('parks a TerminalError and a nonsense return value', async () => {
+      const client = new MemoryKubeClient();
+      seedGadget(client, 'g-1', [FINALIZER]);
+      const terminal = await run(
+        gadgets({
+          reconcile: () => {
+            throw new TerminalError('spec.size must be even');
+          },
+        }),
+        client,
+      );
+      assert.deepEqual(terminal, { kind: 'terminal', code: 'TERMINAL', message: 'spec.size must be even' });
+      const nonsense = await run(gadgets({ reconcile: () => ({ kind: 'later' }) as never }), client);
+      assert.equal(nonsense.kind, 'terminal');
+    });
+
+    it('writes the status collected before reconcile threw, then reports the error', async () => {
+      const client = new MemoryKubeClient();
+      seedGadget(client, 'g-1', [FINALIZER]);
+      const outcome = await run(
+        gadgets({
+          reconcile(_g, ctx) {
+            ctx.patchStatus({ phase: 'Failed' });
+            throw new Error('quota exceeded');
+          },
+        }),
+        client,
+      );
+      assert.equal(outcome.kind, 'error');
+      assert.equal(client.peek<Gadget>(gadgetKey('g-1'))?.status?.phase, 'Failed');
+    });
+  });
+
+  it('fails a stale run with a conflict and writes nothing it read', async () => {
+    const client = new MemoryKubeClient();
+    seedGadget(client, 'g-1', [FINALIZER]);
+    const outcome = await run(
+      gadgets({
+        async reconcile(gadget, ctx) {
+          // A newer run (after our lock expired) wrote in the meantime.
+          await client.patch(gadgetKey('g-1'), { type: 'merge', body: { status: { phase: 'Newer' } } }, { subresource: 'status' });
+          ctx.patchStatus({ phase: `Stale-${gadget.metadata.resourceVersion}` });
+          return undefined;
+        },
+      }),
+      client,
+    );
+    assert.equal(outcome.kind, 'error');
+    assert.equal(outcome.kind === 'error' && outcome.code, 'CONFLICT');
+    assert.equal(client.peek<Gadget>(gadgetKey('g-1'))?.status?.phase, 'Newer');
+  });
+
+  it('turns a 429 into a throttled outcome carrying Retry-After', async () => {
+    const client = new MemoryKubeClient();
+    seedGadget(client, 'g-1', [FINALIZER]);
+    client.beforeCall = () => {
+      throw new KubeThrottledError('GET: 429', 3_000);
+    };
+    assert.deepEqual(await run(observe, client), { kind: 'throttled', retryAfterMs: 3_000, message: 'GET: 429' });
+  });
+
+  it('parks a request for another resource instead of reconciling it', async () => {
+    const client = new MemoryKubeClient();
+    const outcome = await processRequest(
+      observe,
+      { key: { ...gadgetKey('x'), resource: 'widgets' }, reason: 'event', attempt: 1 },
+      {
+        client,
+        logger,
+        deps: undefined,
+        reconcileTimeoutMs: 1_000,
+        finalizeTimeoutMs: 1_000,
+      },
+    );
+    assert.equal(outcome.kind, 'terminal');
+    assert.deepEqual(client.calls, []);
+  });
+});

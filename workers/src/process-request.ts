@@ -1,0 +1,236 @@
+// Runs one reconcile request end to end: read the object, keep our finalizer, run finalize or reconcile, write status once, return an outcome.
+import { randomUUID } from 'node:crypto';
+import {
+  ConflictError,
+  done,
+  formatKey,
+  type JsonPatchOperation,
+  type KubeClient,
+  type KubeObject,
+  type Logger,
+  type ObjectKey,
+  type Outcome,
+  outcomeFromError,
+  type StoredObject,
+  TerminalError,
+  TimeoutError,
+  validateKey,
+} from '@conveyor/shared';
+import { isConflict, isNotFound, KubeApiError, normalizeKubeError, statusCodeOf } from './kube-errors.ts';
+import type { Controller, ReconcileContext } from './reconciler.ts';
+import { StatusCollector } from './status-patch.ts';
+import { withTimeout } from './timeout.ts';
+
+/** What the queue hands over: identity and bookkeeping, never the object. */
+export interface ProcessableRequest {
+  key: ObjectKey;
+  reason: string;
+  attempt: number;
+}
+
+export interface ProcessDependencies<D> {
+  client: KubeClient;
+  logger: Logger;
+  deps: D;
+  reconcileTimeoutMs: number;
+  finalizeTimeoutMs: number;
+  /** @defaultValue crypto.randomUUID */
+  newReconcileId?: () => string;
+}
+
+/**
+ * Processes one request and never throws: every failure, including a thrown non-Error, a rejected
+ * promise and a timeout, comes back as an error outcome for the queue to back off on.
+ *
+ * Expected flow: GET the object (404: gone, done). Being deleted with our finalizer: `finalize`
+ * under its timeout, then remove only our finalizer. Otherwise: add our finalizer if missing, then
+ * `reconcile` under its timeout, then write the collected status once.
+ *
+ * Guarantees: every write carries the resourceVersion this run read (a JSON patch replacing
+ * `metadata.resourceVersion`, a merge patch containing it), so a run that lost its queue lock and
+ * overlaps a newer one gets 409 Conflict instead of writing back stale state. Our finalizer is
+ * removed with a `test` of its index, so another controller's finalizer is never removed.
+ * If `finalize` was started, the finalizer stays until a `finalize` has succeeded.
+ */
+export async function processRequest<T extends KubeObject, D>(
+  controller: Controller<T, D>,
+  request: ProcessableRequest,
+  dependencies: ProcessDependencies<D>,
+): Promise<Outcome> {
+  const reconcileId = (dependencies.newReconcileId ?? randomUUID)();
+  let log = dependencies.logger.child({ reconcileId, attempt: request.attempt });
+  try {
+    validateKey(request.key);
+    log = log.child({ key: formatKey(request.key) });
+    const ref = controller.ref;
+    const key = request.key;
+    if (key.group !== ref.group || key.version !== ref.version || key.resource !== ref.resource) {
+      throw new TerminalError(
+        `request for ${formatKey(key)} does not belong to controller "${controller.name}", which reconciles ${ref.resource}`,
+      );
+    }
+    const outcome = await runRequest(controller, request, dependencies, reconcileId, log);
+    log.debug({ outcome: outcome.kind }, 'request processed');
+    return outcome;
+  } catch (error) {
+    const outcome = outcomeFromError(normalizeKubeError(error));
+    log.warn({ outcome, err: error instanceof Error ? error : undefined }, 'request failed');
+    return outcome;
+  }
+}
+
+async function runRequest<T extends KubeObject, D>(
+  controller: Controller<T, D>,
+  request: ProcessableRequest,
+  dependencies: ProcessDependencies<D>,
+  reconcileId: string,
+  log: Logger,
+): Promise<Outcome> {
+  const { client } = dependencies;
+  const key = request.key;
+  let object = await client.find<T>(key);
+  if (object === undefined) {
+    log.debug('object is gone; nothing to do');
+    return done;
+  }
+  const finalizer = controller.finalizer;
+  const finalizers = object.metadata.finalizers ?? [];
+
+  if (object.metadata.deletionTimestamp !== undefined && finalizer !== undefined) {
+    if (!finalizers.includes(finalizer) || controller.finalize === undefined) return done;
+    const finalize = controller.finalize;
+    const current = object;
+    await withTimeout(`finalize of ${formatKey(key)}`, dependencies.finalizeTimeoutMs, (signal) => {
+      const ctx = contextFor<T, D>(request, dependencies, reconcileId, log, signal, undefined);
+      return finalize(current, ctx);
+    });
+    await removeFinalizer(client, key, current, finalizer);
+    log.info('finalized; our finalizer removed');
+    return done;
+  }
+
+  if (finalizer !== undefined && !finalizers.includes(finalizer) && object.metadata.deletionTimestamp === undefined) {
+    object = await addFinalizer(client, key, object, finalizer);
+  }
+
+  const status = new StatusCollector();
+  const current = object;
+  let returned: unknown;
+  let thrown: { error: unknown } | undefined;
+  try {
+    returned = await withTimeout(`reconcile of ${formatKey(key)}`, dependencies.reconcileTimeoutMs, (signal) => {
+      const ctx = contextFor<T, D>(request, dependencies, reconcileId, log, signal, status);
+      return controller.reconcile(current, ctx);
+    });
+  } catch (error) {
+    // A timed-out reconcile may still be running: write nothing on its behalf.
+    if (error instanceof TimeoutError) throw error;
+    thrown = { error };
+  }
+  // Status collected before a throw is written too: a reconcile reports why it failed (Ready=False) that way.
+  await writeStatus(client, key, current, status);
+  if (thrown !== undefined) throw thrown.error;
+  return checkOutcome(returned);
+}
+
+function contextFor<T extends KubeObject, D>(
+  request: ProcessableRequest,
+  dependencies: ProcessDependencies<D>,
+  reconcileId: string,
+  log: Logger,
+  signal: AbortSignal,
+  status: StatusCollector | undefined,
+): ReconcileContext<T, D> {
+  return {
+    client: dependencies.client,
+    log,
+    key: request.key,
+    attempt: request.attempt,
+    reconcileId,
+    reason: request.reason,
+    signal,
+    deps: dependencies.deps,
+    patchStatus(patch) {
+      if (signal.aborted) return;
+      if (status === undefined) {
+        log.warn('patchStatus during finalize is ignored: the object is going away');
+        return;
+      }
+      status.add(patch);
+    },
+  };
+}
+
+/** The resourceVersion guard: on the real API server a patch that sets a stale resourceVersion fails with 409. */
+function resourceVersionGuard(object: StoredObject): JsonPatchOperation[] {
+  const rv = object.metadata.resourceVersion;
+  return rv === undefined ? [] : [{ op: 'replace', path: '/metadata/resourceVersion', value: rv }];
+}
+
+async function addFinalizer<T extends KubeObject>(
+  client: KubeClient,
+  key: ObjectKey,
+  object: StoredObject<T>,
+  finalizer: string,
+): Promise<StoredObject<T>> {
+  const existing = object.metadata.finalizers;
+  const operations: JsonPatchOperation[] =
+    existing === undefined
+      ? [...resourceVersionGuard(object), { op: 'add', path: '/metadata/finalizers', value: [finalizer] }]
+      : [
+          ...resourceVersionGuard(object),
+          { op: 'test', path: '/metadata/finalizers', value: existing },
+          { op: 'add', path: '/metadata/finalizers/-', value: finalizer },
+        ];
+  return await guardedPatch(() => client.patch<T>(key, { type: 'json', operations }), `adding finalizer ${finalizer}`);
+}
+
+async function removeFinalizer(client: KubeClient, key: ObjectKey, object: StoredObject, finalizer: string): Promise<void> {
+  const index = (object.metadata.finalizers ?? []).indexOf(finalizer);
+  const path = `/metadata/finalizers/${index}`;
+  const operations: JsonPatchOperation[] = [
+    ...resourceVersionGuard(object),
+    { op: 'test', path, value: finalizer },
+    { op: 'remove', path },
+  ];
+  try {
+    await guardedPatch(() => client.patch(key, { type: 'json', operations }), `removing finalizer ${finalizer}`);
+  } catch (error) {
+    // Gone already: the last finalizer went and the object with it. Nothing left to remove.
+    if (isNotFound(error)) return;
+    throw error;
+  }
+}
+
+async function writeStatus(client: KubeClient, key: ObjectKey, object: StoredObject, status: StatusCollector): Promise<void> {
+  const patch = status.pendingFor(object.status);
+  if (patch === undefined) return;
+  const rv = object.metadata.resourceVersion;
+  const body = { metadata: rv === undefined ? {} : { resourceVersion: rv }, status: patch };
+  await guardedPatch(() => client.patch(key, { type: 'merge', body }, { subresource: 'status' }), 'writing status', false);
+}
+
+/**
+ * A 409 means the object changed under us: a retry re-reads it. So does a 422 of one of our JSON
+ * patches, whose only way to be invalid is a failed `test` op (kube-apiserver answers those 422).
+ */
+async function guardedPatch<R>(write: () => Promise<R>, what: string, jsonPatch = true): Promise<R> {
+  try {
+    return await write();
+  } catch (error) {
+    if (isConflict(error) || (jsonPatch && statusCodeOf(error) === 422 && error instanceof KubeApiError)) {
+      throw new ConflictError(`${what}: the object changed since it was read (${statusCodeOf(error)}); retrying re-reads it`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}
+
+const OUTCOME_KINDS = new Set(['done', 'requeueAfter', 'error', 'terminal', 'throttled']);
+
+function checkOutcome(value: unknown): Outcome {
+  if (value === undefined) return done;
+  if (typeof value === 'object' && value !== null && OUTCOME_KINDS.has((value as { kind?: string }).kind ?? '')) return value as Outcome;
+  throw new TerminalError(`reconcile returned ${JSON.stringify(value)}; return done, requeueAfter(...), or nothing`);
+}

@@ -1,0 +1,46 @@
+// Collects a reconcile's status changes as JSON merge patches and decides whether, and what, to write once at the end.
+import { isDeepStrictEqual } from 'node:util';
+
+type Json = Record<string, unknown>;
+
+function isPlainObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** RFC 7386: applies a merge patch to a value and returns the result; the inputs are left alone. */
+export function applyMergePatch(target: unknown, patch: unknown): unknown {
+  if (!isPlainObject(patch)) return structuredClone(patch);
+  const result: Json = isPlainObject(target) ? { ...target } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete result[key];
+    else result[key] = applyMergePatch(result[key], value);
+  }
+  return result;
+}
+
+/** One merge patch with the effect of applying `first`, then `second` (nulls are kept: they still delete). */
+export function composeMergePatches(first: Json, second: Json): Json {
+  const result: Json = { ...first };
+  for (const [key, value] of Object.entries(second)) {
+    const earlier = result[key];
+    result[key] = isPlainObject(value) && isPlainObject(earlier) ? composeMergePatches(earlier, value) : structuredClone(value);
+  }
+  return result;
+}
+
+/** The status changes of one reconcile. */
+export class StatusCollector {
+  private patch: Json | undefined;
+
+  add(patch: unknown): void {
+    if (!isPlainObject(patch)) throw new TypeError(`patchStatus needs an object, got ${patch === null ? 'null' : typeof patch}`);
+    this.patch = this.patch === undefined ? structuredClone(patch) : composeMergePatches(this.patch, patch);
+  }
+
+  /** The merge patch to send for `status`, or undefined when it would leave `current` as it is. */
+  pendingFor(current: unknown): Json | undefined {
+    if (this.patch === undefined) return undefined;
+    const before = isPlainObject(current) ? current : {};
+    return isDeepStrictEqual(applyMergePatch(before, this.patch), before) ? undefined : this.patch;
+  }
+}
