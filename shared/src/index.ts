@@ -12,4 +12,5 @@ export * from './logger.ts';
 export * from './metrics.ts';
 export * from './object-key.ts';
 export * from './outcome.ts';
+export * from './queue/index.ts';
 export * from './watch-cursor.ts';

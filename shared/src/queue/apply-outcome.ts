@@ -1,0 +1,99 @@
+// The one place that turns a reconcile's Outcome into a BullMQ queue action.
+import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
+import type { Outcome } from '../outcome.ts';
+
+/** What applying an outcome needs from the running worker. */
+export interface OutcomeTarget {
+  job: Job;
+  /** The worker's lock token for this job. */
+  token: string;
+  now(): number;
+  /** Pauses the whole queue (every worker, every key) for `ms`. */
+  rateLimit(ms: number): Promise<void>;
+  /** Makes the job due now if a request for its key arrived while it ran (see queue-scripts.ts). */
+  pullForwardIfDirty(job: Job): Promise<void>;
+}
+
+/** A retryable reconcile failure; BullMQ retries it with the queue's backoff. Its message is `CODE: message`. */
+export class ReconcileFailedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ReconcileFailedError';
+  }
+}
+
+/**
+ * Applies `outcome` to the job that produced it. Called by the worker's processor; it resolves for
+ * `done` (BullMQ then completes the job) and throws BullMQ's control errors otherwise.
+ *
+ * # Expected flow
+ * - `done` → the job completes and is removed. A request that arrived while it ran becomes a new job.
+ * - `requeueAfter(d)` → the same job moves to delayed for `d` (`moveToDelayed` + `DelayedError`), no
+ *   attempt used. A fresh event pulls it forward (`reschedule`); so does one that arrived while it ran.
+ * - `error` → BullMQ retries it after the per-key exponential backoff (`backoffDelay`), one attempt
+ *   used; after `queue.attempts` attempts it is parked in the failed set with this error.
+ * - `terminal` → parked at once (`UnrecoverableError`), no retry.
+ * - `throttled(retryAfter)` → the whole queue pauses for `retryAfter` (`rateLimit` +
+ *   `RateLimitError`): this job goes back to waiting with no attempt used, and no worker starts any
+ *   job until the pause ends.
+ *
+ * # Guarantees
+ * Every outcome ends in completion, a delay, a retry or a parked job with its reason: never a drop.
+ * A request for the key that arrived during the reconcile is never delayed behind a requeue-after or
+ * backoff of this run.
+ *
+ * # Errors
+ * If the worker lost its lock on the job (it stalled and another worker took it), BullMQ rejects the
+ * move; the error propagates, the job stays with its new holder, and nothing is applied twice.
+ */
+export async function applyOutcome(outcome: Outcome, target: OutcomeTarget): Promise<void> {
+  switch (outcome.kind) {
+    case 'done':
+      return;
+    case 'requeueAfter':
+      await target.job.moveToDelayed(target.now() + outcome.delayMs, target.token);
+      await target.pullForwardIfDirty(target.job);
+      throw new DelayedError(`requeue after ${outcome.delayMs}ms`);
+    case 'error':
+      throw new ReconcileFailedError(`${outcome.code}: ${outcome.message}`);
+    case 'terminal':
+      throw new UnrecoverableError(`${outcome.code}: ${outcome.message}`);
+    case 'throttled':
+      await target.rateLimit(Math.max(1, Math.ceil(outcome.retryAfterMs)));
+      throw Worker.RateLimitError();
+    default:
+      throw new ReconcileFailedError(`OUTCOME_INVALID: the processor returned ${JSON.stringify(outcome)}, which is not an outcome`);
+  }
+}
+
+/** Accepts only well-formed outcomes; anything else (say, a Lambda's malformed reply) becomes a retryable error. */
+export function checkOutcome(value: unknown): Outcome {
+  const invalid = (why: string): Outcome => ({
+    kind: 'error',
+    code: 'OUTCOME_INVALID',
+    message: `${why}: ${JSON.stringify(value) ?? String(value)}`,
+  });
+  if (value === null || typeof value !== 'object') return invalid('not an outcome object');
+  const outcome = value as Record<string, unknown>;
+  const isText = (v: unknown) => typeof v === 'string';
+  const isDelay = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+  switch (outcome.kind) {
+    case 'done':
+      return { kind: 'done' };
+    case 'requeueAfter':
+      return isDelay(outcome.delayMs)
+        ? { kind: 'requeueAfter', delayMs: outcome.delayMs as number }
+        : invalid('requeueAfter needs delayMs ≥ 0');
+    case 'error':
+    case 'terminal':
+      return isText(outcome.code) && isText(outcome.message)
+        ? { kind: outcome.kind, code: outcome.code as string, message: outcome.message as string }
+        : invalid(`${outcome.kind} needs code and message`);
+    case 'throttled':
+      return isDelay(outcome.retryAfterMs) && isText(outcome.message)
+        ? { kind: 'throttled', retryAfterMs: outcome.retryAfterMs as number, message: outcome.message as string }
+        : invalid('throttled needs retryAfterMs ≥ 0 and message');
+    default:
+      return invalid('unknown outcome kind');
+  }
+}

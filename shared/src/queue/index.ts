@@ -1,0 +1,24 @@
+// Public surface of the reconcile queue protocol.
+export { applyOutcome, checkOutcome, ReconcileFailedError } from './apply-outcome.ts';
+export { type BackoffSettings, backoffDelay } from './backoff.ts';
+export { type QueueWorker, type QueueWorkerOptions, type RequestContext, startQueueWorker } from './queue-worker.ts';
+export {
+  BACKOFF_STRATEGY,
+  type Depth,
+  keyOfJobId,
+  type ParkedRequest,
+  type QueueSettings,
+  REASON_PRIORITY,
+  ReconcileQueue,
+} from './reconcile-queue.ts';
+export { createRedisConnection, type QueueLocation, queueLocation, type RedisConnection } from './redis-connection.ts';
+export {
+  type DecodedRequest,
+  decodeRequest,
+  type EnqueueRequest,
+  encodeRequest,
+  PAYLOAD_VERSION,
+  REQUEST_REASONS,
+  type RequestPayload,
+  type RequestReason,
+} from './request-payload.ts';

@@ -1,0 +1,230 @@
+// Integration tests on a real Redis: every Outcome's queue action, merging, dirty-while-running, parking and retry.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { gate, queueSettings, waitFor, widgetKey } from '@conveyor/test/support/queue-fixtures';
+import { RedisServer } from '@conveyor/test/support/redis-server';
+import { Redis } from 'ioredis';
+import { TerminalError } from '../errors.ts';
+import { formatKey } from '../object-key.ts';
+import { done, type Outcome, requeueAfter } from '../outcome.ts';
+import { type QueueWorker, type RequestContext, startQueueWorker } from './queue-worker.ts';
+import { type QueueSettings, ReconcileQueue } from './reconcile-queue.ts';
+import { queueKey, queueLocation } from './redis-connection.ts';
+
+let server: RedisServer;
+let redis: Redis;
+
+before(async () => {
+  server = await RedisServer.start();
+  redis = new Redis(server.url);
+});
+after(async () => {
+  redis.disconnect();
+  await server.close();
+});
+
+/** A queue and a worker on it, recording every reconcile, torn down by `close`. */
+async function harness(
+  processor: (request: RequestContext, runs: RequestContext[]) => Promise<Outcome>,
+  queueConfig = {},
+  concurrency = 2,
+) {
+  const settings = queueSettings(server.url, queueConfig);
+  const queue = new ReconcileQueue(settings);
+  const runs: RequestContext[] = [];
+  let worker: QueueWorker | undefined;
+  const start = () => {
+    worker = startQueueWorker({
+      ...settings,
+      concurrency,
+      processor: async (request) => {
+        runs.push(request);
+        return await processor(request, runs);
+      },
+    });
+  };
+  return {
+    settings,
+    queue,
+    runs,
+    start,
+    async close() {
+      await worker?.close(1_000);
+      await queue.close();
+    },
+  };
+}
+
+/** Every key of this queue left in Redis (jobs, dedup keys, next-job hashes), minus bookkeeping BullMQ keeps. */
+async function leftovers(settings: QueueSettings): Promise<string[]> {
+  const location = queueLocation(settings.redis.prefix, settings.controller);
+  const keys = await redis.keys(`${queueKey(location, '*').replace(/[{}]/g, '\\$&')}`);
+  const bookkeeping = ['meta', 'id', 'events', 'marker', 'pc', 'stalled-check', 'limiter', 'conveyor-epoch'];
+  return keys.filter((key) => !bookkeeping.some((type) => key === queueKey(location, type))).sort();
+}
+
+describe('ReconcileQueue with a worker', () => {
+  describe('when requests for one key arrive while it waits', () => {
+    it('merges them into one job and one reconcile, then leaves nothing behind', async () => {
+      const h = await harness(async () => done);
+      try {
+        for (let i = 0; i < 5; i++) await h.queue.enqueue({ key: widgetKey('a'), reason: 'event' });
+        await h.queue.enqueueBatch([
+          { key: widgetKey('a'), reason: 'event' },
+          { key: widgetKey('b'), reason: 'resync' },
+        ]);
+        const depth = await h.queue.getDepth();
+        assert.equal(depth.prioritized + depth.waiting, 2, 'one job per key');
+        h.start();
+        await waitFor('both keys reconciled', async () => h.runs.length === 2 && (await h.queue.getDepth()).active === 0);
+        assert.deepEqual(h.runs.map((r) => formatKey(r.key)).sort(), [
+          'example.com/v1/widgets/default/a',
+          'example.com/v1/widgets/default/b',
+        ]);
+        await waitFor('no jobs or dedup keys left', async () => (await leftovers(h.settings)).length === 0);
+      } finally {
+        await h.close();
+      }
+    });
+  });
+
+  describe('when a request arrives while the key is being reconciled', () => {
+    it('runs the key again after the running reconcile, never beside it', async () => {
+      const hold = gate();
+      let running = 0;
+      let overlap = false;
+      const h = await harness(async (_request, runs) => {
+        running++;
+        if (running > 1) overlap = true;
+        if (runs.length === 1) await hold.promise;
+        running--;
+        return done;
+      });
+      try {
+        h.start();
+        await h.queue.enqueue({ key: widgetKey('a'), reason: 'event' });
+        await waitFor('first reconcile running', () => h.runs.length === 1);
+        await h.queue.enqueue({ key: widgetKey('a'), reason: 'event' });
+        await h.queue.enqueue({ key: widgetKey('a'), reason: 'manual' });
+        const depth = await h.queue.getDepth();
+        assert.equal(depth.active, 1);
+        assert.equal(depth.waiting + depth.prioritized, 0, 'kept aside until the running one ends');
+        hold.open();
+        await waitFor('second reconcile', () => h.runs.length === 2);
+        await waitFor('queue empty', async () => (await leftovers(h.settings)).length === 0);
+        assert.equal(h.runs.length, 2, 'the two requests made during the run merged into one');
+        assert.equal(h.runs[1]?.reason, 'manual', 'the latest request wins');
+        assert.equal(overlap, false);
+      } finally {
+        await h.close();
+      }
+    });
+  });
+
+  describe('when a reconcile returns requeueAfter', () => {
+    it('delays the same job without using an attempt, and a fresh event pulls it forward', async () => {
+      const h = await harness(async (_request, runs) => (runs.length === 1 ? requeueAfter('1h') : done));
+      try {
+        h.start();
+        await h.queue.enqueue({ key: widgetKey('a'), reason: 'event' });
+        await waitFor('requeued', async () => (await h.queue.getDepth()).delayedLater === 1);
+        assert.equal(h.runs.length, 1);
+        await h.queue.enqueue({ key: widgetKey('a'), reason: 'event' });
+        await waitFor('pulled forward and run', () => h.runs.length === 2);
+        assert.equal(h.runs[1]?.jobId, h.runs[0]?.jobId, 'same job');
+        assert.equal(h.runs[1]?.attempt, 1, 'no attempt used');
+        await waitFor('queue empty', async () => (await leftovers(h.settings)).length === 0);
+      } finally {
+        await h.close();
+      }
+    });
+
+    it('runs again at once when an event arrived during the reconcile that asked for the requeue', async () => {
+      const hold = gate();
+      const h = await harness(async (_request, runs) => {
+        if (runs.length === 1) {
+          await hold.promise;
+          return requeueAfter('1h');
+        }
+        return done;
+      });
+      try {
+        h.start();
+        await h.queue.enqueue({ key: widgetKey('a'), reason: 'event' });
+        await waitFor('first reconcile running', () => h.runs.length === 1);
+        await h.queue.enqueue({ key: widgetKey('a'), reason: 'event' });
+        hold.open();
+        await waitFor('run again without waiting an hour', () => h.runs.length === 2);
+        await waitFor('queue empty', async () => (await leftovers(h.settings)).length === 0);
+        assert.equal(h.runs.length, 2, 'the event is consumed by the pulled-forward run');
+      } finally {
+        await h.close();
+      }
+    });
+  });
+
+  describe('when a reconcile fails', () => {
+    it('retries with backoff, then parks the request with its last error and attempt count', async () => {
+      const h = await harness(async () => {
+        throw new Error('API said 500');
+      });
+      try {
+        h.start();
+        await h.queue.enqueue({ key: widgetKey('a'), reason: 'event' });
+        await waitFor('parked', async () => (await h.queue.getDepth()).parked === 1);
+        assert.deepEqual(
+          h.runs.map((r) => r.attempt),
+          [1, 2, 3],
+        );
+        const parked = await h.queue.listParked();
+        assert.equal(parked.length, 1);
+        assert.deepEqual(parked[0]?.key, widgetKey('a'));
+        assert.equal(parked[0]?.reason, 'event');
+        assert.equal(parked[0]?.error, 'Error: API said 500');
+        assert.equal(parked[0]?.attempts, 3);
+        const location = queueLocation(h.settings.redis.prefix, h.settings.controller);
+        assert.deepEqual(
+          await leftovers(h.settings),
+          [queueKey(location, parked[0]?.jobId ?? ''), queueKey(location, 'failed')].sort(),
+          'only the parked job',
+        );
+      } finally {
+        await h.close();
+      }
+    });
+
+    it('parks a TerminalError at once, and retryParked gives it a fresh job with fresh attempts', async () => {
+      let fail = true;
+      const h = await harness(async () => {
+        if (fail) throw new TerminalError('spec.size must be positive');
+        return done;
+      });
+      try {
+        h.start();
+        await h.queue.enqueue({ key: widgetKey('a'), reason: 'manual' });
+        await h.queue.enqueue({ key: widgetKey('b'), reason: 'event' });
+        await waitFor('both parked', async () => (await h.queue.getDepth()).parked === 2);
+        assert.equal(h.runs.length, 2, 'no retry');
+        const parked = await h.queue.listParked();
+        assert.deepEqual(parked.map((p) => [p.key.name, p.error, p.attempts]).sort(), [
+          ['a', 'TERMINAL: spec.size must be positive', 1],
+          ['b', 'TERMINAL: spec.size must be positive', 1],
+        ]);
+        fail = false;
+        assert.equal(await h.queue.retryParked(widgetKey('a')), 1);
+        await waitFor('a reconciled again', () => h.runs.length === 3);
+        assert.equal(h.runs[2]?.reason, 'manual', 'keeps its reason');
+        assert.equal(h.runs[2]?.attempt, 1);
+        assert.deepEqual(
+          (await h.queue.listParked()).map((p) => p.key.name),
+          ['b'],
+        );
+        assert.equal(await h.queue.retryParked(), 1);
+        await waitFor('nothing parked or left', async () => (await leftovers(h.settings)).length === 0);
+        assert.equal(h.runs.length, 4);
+      } finally {
+        await h.close();
+      }
+    });
+  });
+});

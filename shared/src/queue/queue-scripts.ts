@@ -1,0 +1,129 @@
+// Conveyor's own Lua scripts over a BullMQ queue's keys (depth, priority raise, epoch), each atomic and run by SHA.
+import type { RedisConnection } from './redis-connection.ts';
+
+interface ScriptSpec {
+  keys: number;
+  lua: string;
+}
+
+/**
+ * depthCounts-6
+ *   KEYS[1] wait  KEYS[2] paused  KEYS[3] prioritized  KEYS[4] delayed  KEYS[5] active  KEYS[6] failed
+ *   ARGV[1] lowest delayed score that is not yet due: (now + 1) × 0x1000, as BullMQ scores delayed
+ *           jobs `timestamp × 0x1000 + n`
+ *   returns { waiting, prioritized, delayedDue, delayedLater, active, parked }
+ */
+const depthCounts: ScriptSpec = {
+  keys: 6,
+  lua: `
+local waiting = redis.call('LLEN', KEYS[1]) + redis.call('LLEN', KEYS[2])
+local prioritized = redis.call('ZCARD', KEYS[3])
+local delayedAll = redis.call('ZCARD', KEYS[4])
+local delayedDue = redis.call('ZCOUNT', KEYS[4], '-inf', '(' .. ARGV[1])
+local active = redis.call('LLEN', KEYS[5])
+local parked = redis.call('ZCARD', KEYS[6])
+return { waiting, prioritized, delayedDue, delayedAll - delayedDue, active, parked }
+`,
+};
+
+/**
+ * raisePriority-3: a fresh event that merged into a waiting resync job must not wait behind the resync.
+ *   KEYS[1] prioritized  KEYS[2] priority counter (pc)  KEYS[3] deduplication key (de:<id>)
+ *   ARGV[1] job key prefix (`<prefix>:<name>:`)  ARGV[2] the new, numerically lower priority
+ *   returns 1 when the job that holds the key's place got the higher priority, else 0
+ * The score mirrors BullMQ's getPriorityScore (priority × 2^32 + counter) so FIFO within a priority holds.
+ */
+const raisePriority: ScriptSpec = {
+  keys: 3,
+  lua: `
+local jobId = redis.call('GET', KEYS[3])
+if not jobId then return 0 end
+local jobKey = ARGV[1] .. jobId
+local wanted = tonumber(ARGV[2])
+local current = tonumber(redis.call('HGET', jobKey, 'priority') or '0')
+if current == 0 or current <= wanted then return 0 end
+redis.call('HSET', jobKey, 'priority', wanted)
+if redis.call('ZSCORE', KEYS[1], jobId) then
+  local counter = redis.call('INCR', KEYS[2])
+  redis.call('ZADD', KEYS[1], wanted * 0x100000000 + counter % 0x100000000, jobId)
+end
+return 1
+`,
+};
+
+/**
+ * armEpoch-1: sets the epoch key unless it exists, in one step.
+ *   KEYS[1] epoch key  ARGV[1] new epoch value
+ *   returns the value that was there before, or false when the key was missing (and is now set)
+ */
+const armEpoch: ScriptSpec = {
+  keys: 1,
+  lua: `
+local current = redis.call('GET', KEYS[1])
+if current then return current end
+redis.call('SET', KEYS[1], ARGV[1])
+return false
+`,
+};
+
+/**
+ * pullForwardIfDirty-4: a request kept for a key while its reconcile ran (BullMQ's `dn:<id>` next-job
+ * hash) is only turned into a job when the job *finishes*. A reconcile that ended in requeue-after
+ * or a backoff retry moved the job to delayed instead, so without this the request would wait the
+ * whole delay. If the job is delayed and such a request exists, the request is consumed and the
+ * delayed job made due now: its next run starts after this script, so it observes the request.
+ *   KEYS[1] delayed  KEYS[2] marker  KEYS[3] dn:<dedup id>  KEYS[4] job key
+ *   ARGV[1] job id  ARGV[2] now (ms)
+ *   returns 1 when pulled forward, else 0
+ */
+const pullForwardIfDirty: ScriptSpec = {
+  keys: 4,
+  lua: `
+if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+local nextOpts = redis.call('HGET', KEYS[3], 'opts')
+redis.call('DEL', KEYS[3])
+if nextOpts then
+  local wanted = tonumber(cjson.decode(nextOpts)['priority'] or 0)
+  local current = tonumber(redis.call('HGET', KEYS[4], 'priority') or '0')
+  if wanted > 0 and (current == 0 or wanted < current) then redis.call('HSET', KEYS[4], 'priority', wanted) end
+end
+redis.call('HSET', KEYS[4], 'delay', 0)
+redis.call('ZADD', KEYS[1], tonumber(ARGV[2]) * 0x1000, ARGV[1])
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if first[2] then redis.call('ZADD', KEYS[2], tonumber(first[2]) / 0x1000, '1') end
+return 1
+`,
+};
+
+const SCRIPTS = { depthCounts, raisePriority, armEpoch, pullForwardIfDirty } as const;
+type ScriptName = keyof typeof SCRIPTS;
+
+export interface QueueScripts {
+  depthCounts(keys: readonly string[], notDueScore: string): Promise<number[]>;
+  raisePriority(keys: readonly string[], jobKeyPrefix: string, priority: number): Promise<number>;
+  armEpoch(key: string, value: string): Promise<string | null>;
+  pullForwardIfDirty(keys: readonly string[], jobId: string, now: number): Promise<number>;
+}
+
+type ScriptCaller = (...args: (string | number)[]) => Promise<unknown>;
+
+/** Registers the scripts on a connection (ioredis sends EVALSHA and falls back to EVAL once). */
+export function queueScripts(connection: RedisConnection): QueueScripts {
+  const target = connection as unknown as Record<string, ScriptCaller | undefined>;
+  for (const [name, spec] of Object.entries(SCRIPTS)) {
+    const command = `conveyor_${name}`;
+    if (target[command] === undefined) connection.defineCommand(command, { numberOfKeys: spec.keys, lua: spec.lua });
+  }
+  const call = (name: ScriptName, ...args: (string | number)[]) => {
+    const fn = target[`conveyor_${name}`];
+    if (fn === undefined) throw new Error(`script ${name} is not defined`);
+    return fn.apply(connection, args);
+  };
+  return {
+    depthCounts: async (keys, notDueScore) => (await call('depthCounts', ...keys, notDueScore)) as number[],
+    raisePriority: async (keys, prefix, priority) => (await call('raisePriority', ...keys, prefix, priority)) as number,
+    armEpoch: async (key, value) => ((await call('armEpoch', key, value)) as string | null) ?? null,
+    pullForwardIfDirty: async (keys, jobId, now) => (await call('pullForwardIfDirty', ...keys, jobId, now)) as number,
+  };
+}

@@ -1,0 +1,178 @@
+// The consumer side of a controller's reconcile queue: a BullMQ Worker that runs a processor per request and applies its Outcome.
+import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import { errorMessage } from '../errors.ts';
+import { createLogger, type Logger } from '../logger.ts';
+import type { ObjectKey } from '../object-key.ts';
+import { keyToJobId } from '../object-key.ts';
+import { type Outcome, outcomeFromError } from '../outcome.ts';
+import { applyOutcome, checkOutcome } from './apply-outcome.ts';
+import { backoffDelay } from './backoff.ts';
+import { queueScripts } from './queue-scripts.ts';
+import type { QueueSettings } from './reconcile-queue.ts';
+import { createRedisConnection, queueKey, queueLocation, type RedisConnection } from './redis-connection.ts';
+import { decodeRequest, type RequestReason } from './request-payload.ts';
+
+/** What a processor learns about the request it runs: identity, never the object. */
+export interface RequestContext {
+  key: ObjectKey;
+  reason: RequestReason;
+  /** When the request that created this job was made (ms since the epoch). */
+  enqueuedAt: number;
+  /** 1 for the first attempt; grows with each error retry (requeue-after and throttling use none). */
+  attempt: number;
+  jobId: string;
+  trace?: string;
+}
+
+export interface QueueWorkerOptions extends QueueSettings {
+  concurrency: number;
+  /** Runs one reconcile. A throw is treated as `outcomeFromError(e)`. */
+  processor: (request: RequestContext) => Promise<Outcome>;
+  logger?: Logger;
+  /** Reuse a connection (the worker still opens its own blocking one). */
+  connection?: RedisConnection;
+  /** How many times a job may lose its worker (crash, lost lock) before it is parked. @defaultValue 1 */
+  maxStalledCount?: number;
+  now?: () => number;
+}
+
+export interface QueueWorker {
+  /** Stop taking jobs; wait up to graceMs for running ones; leave nothing locked. */
+  close(graceMs?: number): Promise<void>;
+  setConcurrency(n: number): void;
+}
+
+/**
+ * A limiter so high it never limits. BullMQ only honours a manual `rateLimit` (our queue-wide pause
+ * on throttling) when the worker has a limiter, so a worker without a configured one gets this.
+ */
+const UNLIMITED = { max: 1_000_000_000, duration: 1_000 };
+
+/**
+ * Starts a worker on the controller's queue.
+ *
+ * # Lock settings and the lock-loss caveat
+ * A running job holds a lock for `queue.lockDuration`, renewed every half of it. A worker that dies
+ * stops renewing; after the lock expires, the next stalled check (every `queue.stalledInterval`) puts
+ * the job back to waiting, so recovery after a crash takes up to lockDuration + stalledInterval. A
+ * worker whose event loop is blocked past `lockDuration` also loses its lock while its reconcile is
+ * still running, and another worker may start the same key: the two overlap. BullMQ cannot prevent
+ * that, so every write a reconcile makes must be guarded by the object's `resourceVersion` (update
+ * with RV, JSON patch with a `test` op): the stale run then fails with 409 and is retried instead of
+ * overwriting. Short lock settings recover faster and make the overlap likelier; keep lockDuration
+ * well above the longest synchronous stretch of a reconcile.
+ */
+export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
+  const location = queueLocation(options.redis.prefix, options.controller);
+  const ownsConnection = options.connection === undefined;
+  const connection = options.connection ?? createRedisConnection(options.redis);
+  const scripts = queueScripts(connection);
+  const logger = (options.logger ?? createLogger({ level: 'silent' })).child({ queue: options.controller });
+  const now = options.now ?? Date.now;
+  const running = new Map<string, { job: Job; token: string }>();
+
+  const pullForwardIfDirty = async (job: Job): Promise<void> => {
+    if (job.id === undefined || job.deduplicationId === undefined) return;
+    const keys = [
+      queueKey(location, 'delayed'),
+      queueKey(location, 'marker'),
+      queueKey(location, `dn:${job.deduplicationId}`),
+      queueKey(location, job.id),
+    ];
+    const pulled = await scripts.pullForwardIfDirty(keys, job.id, now());
+    if (pulled === 1) logger.debug({ jobId: job.id }, 'request arrived during the reconcile: delayed job pulled forward');
+  };
+
+  const process = async (job: Job, token?: string): Promise<void> => {
+    const jobId = job.id ?? '';
+    if (token !== undefined) running.set(jobId, { job, token });
+    try {
+      let request: ReturnType<typeof decodeRequest>;
+      try {
+        request = decodeRequest(job.data);
+      } catch (error) {
+        logger.error({ jobId, err: errorMessage(error) }, 'parking a job whose payload cannot be read');
+        throw new UnrecoverableError(`PAYLOAD_INVALID: ${errorMessage(error)}`);
+      }
+      const context: RequestContext = {
+        key: request.key,
+        reason: request.reason,
+        enqueuedAt: request.at,
+        attempt: job.attemptsMade + 1,
+        jobId,
+      };
+      if (request.trace !== undefined) context.trace = request.trace;
+      let outcome: Outcome;
+      try {
+        outcome = checkOutcome(await options.processor(context));
+      } catch (error) {
+        outcome = outcomeFromError(error);
+      }
+      if (outcome.kind === 'error' || outcome.kind === 'terminal') {
+        logger.warn({ jobId, key: keyToJobId(request.key), attempt: context.attempt, outcome }, 'reconcile failed');
+      }
+      if (token === undefined) throw new Error('BullMQ gave the processor no lock token');
+      await applyOutcome(outcome, {
+        job,
+        token,
+        now,
+        rateLimit: (ms) => worker.rateLimit(ms),
+        pullForwardIfDirty,
+      });
+    } finally {
+      running.delete(jobId);
+    }
+  };
+
+  const worker = new Worker(location.name, process, {
+    connection,
+    prefix: location.prefix,
+    concurrency: options.concurrency,
+    lockDuration: options.queue.lockDuration,
+    stalledInterval: options.queue.stalledInterval,
+    maxStalledCount: options.maxStalledCount ?? 1,
+    limiter: options.queue.limiter ?? UNLIMITED,
+    settings: {
+      backoffStrategy: (attemptsMade: number) => backoffDelay(Math.max(1, attemptsMade), options.queue.backoff),
+    },
+  });
+  worker.on('error', (error) => logger.warn({ err: errorMessage(error) }, 'worker error'));
+  worker.on('failed', (job, error) => {
+    // A retry moved the job to delayed for its backoff; a request that came in during the failed run must not wait for it.
+    if (job === undefined || error instanceof UnrecoverableError) return;
+    if (job.attemptsMade >= (job.opts.attempts ?? 1)) {
+      logger.error({ jobId: job.id, attempts: job.attemptsMade, err: error.message }, 'request parked after its last attempt');
+      return;
+    }
+    pullForwardIfDirty(job).catch((e: unknown) =>
+      logger.warn({ jobId: job.id, err: errorMessage(e) }, 'could not pull a retried job forward'),
+    );
+  });
+
+  return {
+    setConcurrency(n: number): void {
+      if (!Number.isInteger(n) || n < 1) throw new RangeError(`concurrency must be a positive integer, got ${n}`);
+      worker.concurrency = n;
+    },
+    async close(graceMs = 30_000): Promise<void> {
+      const closing = worker.close();
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        closing.then(() => false),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(true), graceMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) {
+        // Reconciles still running past the grace period: hand their jobs back to waiting now instead
+        // of leaving them locked until the lock expires, then stop without waiting for them.
+        const left = [...running.values()];
+        logger.warn({ jobs: left.length, graceMs }, 'reconciles still running after the grace period; returning their jobs to the queue');
+        await Promise.all(left.map(({ job, token }) => job.moveToWait(token).catch(() => undefined)));
+        await worker.close(true);
+      }
+      if (ownsConnection) await connection.quit().catch(() => connection.disconnect());
+    },
+  };
+}

@@ -1,0 +1,322 @@
+// The producer side of a controller's reconcile queue: enqueue with workqueue semantics, depth, parked requests, epoch.
+import { randomBytes } from 'node:crypto';
+import { type JobsOptions, Queue } from 'bullmq';
+import type { Config } from '../config.ts';
+import { errorMessage } from '../errors.ts';
+import { createLogger, type Logger } from '../logger.ts';
+import { jobIdToKey, keyToJobId, type ObjectKey } from '../object-key.ts';
+import { type QueueScripts, queueScripts } from './queue-scripts.ts';
+import { createRedisConnection, type QueueLocation, queueKey, queueLocation, type RedisConnection } from './redis-connection.ts';
+import { decodeRequest, type EnqueueRequest, encodeRequest, type RequestReason } from './request-payload.ts';
+
+/** Everything the queue needs from configuration. */
+export interface QueueSettings {
+  /** Controller name; also the queue's name. Its Redis keys are hash-tagged `{<redis.prefix>:<controller>}`. */
+  controller: string;
+  redis: Config['redis'];
+  queue: Config['queue'];
+}
+
+/** Requests by state. Autoscaling depth is `waiting + prioritized + delayedDue`. */
+export interface Depth {
+  waiting: number;
+  prioritized: number;
+  /** Delayed requests whose time has come; a worker promotes them on its next fetch. */
+  delayedDue: number;
+  /** Requeue-afters and backoffs still in the future. */
+  delayedLater: number;
+  active: number;
+  parked: number;
+}
+
+/** A request that exhausted its attempts or failed terminally, kept in BullMQ's failed set. */
+export interface ParkedRequest {
+  key: ObjectKey;
+  /** The reason it was enqueued for; `unknown` when its payload could not be read (the error says why). */
+  reason: RequestReason | 'unknown';
+  /** The last error, `CODE: message`. */
+  error: string;
+  attempts: number;
+  /** When it was parked (ms since the epoch). */
+  parkedAt: number;
+  jobId: string;
+}
+
+/**
+ * BullMQ priorities (lower runs first) of each reason: a fresh event must not wait behind a resync
+ * of every object, and a person's `conveyor enqueue` must not wait behind the resync either.
+ */
+export const REASON_PRIORITY: Readonly<Record<RequestReason, number>> = { event: 1, manual: 2, resync: 3 };
+
+/** Name of the backoff strategy the queue worker registers; stored in every job's options. */
+export const BACKOFF_STRATEGY = 'conveyor-exponential';
+
+/** Job options shared by every request. Completed jobs vanish; parked (failed) ones stay until retried. */
+function jobOptions(settings: QueueSettings): JobsOptions {
+  return {
+    attempts: settings.queue.attempts,
+    backoff: { type: BACKOFF_STRATEGY },
+    removeOnComplete: true,
+    removeOnFail: false,
+  };
+}
+
+/** Job ids are unique per add (BullMQ ignores an add whose id exists, which would drop an event for a running key). */
+function newJobId(key: ObjectKey): string {
+  return `${keyToJobId(key)}~${randomBytes(6).toString('base64url')}`;
+}
+
+/** The key a job id was made for, or undefined for ids this module did not make. */
+export function keyOfJobId(jobId: string): ObjectKey | undefined {
+  const at = jobId.lastIndexOf('~');
+  try {
+    return jobIdToKey(at === -1 ? jobId : jobId.slice(0, at));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * BullMQ `deduplication` options per reason.
+ *
+ * Events and manual requests use `{ id, keepLastIfActive, reschedule }`, which gives client-go
+ * workqueue semantics: a request for a key that is waiting or delayed merges into that job (and a
+ * delayed one is pulled forward to now); a request for a key that is being reconciled is kept
+ * (latest wins) and becomes a new job, atomically, when the running one finishes. So at most one
+ * running and one waiting job exist per key, and the last event is always followed by a reconcile
+ * that starts after it.
+ *
+ * Resync uses plain `{ id }`: it only makes sure a request exists. It must not overwrite the kept
+ * next-request of a running key (BullMQ keeps the latest add's options, so a resync would demote a
+ * fresh event's priority), nor pull a requeue-after or a backoff forward; the running, delayed or
+ * waiting job already guarantees a reconcile that reads the current object.
+ */
+function deduplication(key: ObjectKey, reason: RequestReason): NonNullable<JobsOptions['deduplication']> {
+  const id = keyToJobId(key);
+  return reason === 'resync' ? { id } : { id, keepLastIfActive: true, reschedule: true };
+}
+
+/** Longest pipeline one `enqueueBatch` sends at once. */
+const BATCH_CHUNK = 1_000;
+
+export class ReconcileQueue {
+  readonly location: QueueLocation;
+  private readonly settings: QueueSettings;
+  private readonly connection: RedisConnection;
+  private readonly ownsConnection: boolean;
+  private readonly queue: Queue;
+  private readonly scripts: QueueScripts;
+  private readonly logger: Logger;
+  private readonly now: () => number;
+  private epoch: string | undefined;
+
+  constructor(settings: QueueSettings, deps: { connection?: RedisConnection; logger?: Logger; now?: () => number } = {}) {
+    this.settings = settings;
+    this.location = queueLocation(settings.redis.prefix, settings.controller);
+    this.ownsConnection = deps.connection === undefined;
+    this.connection = deps.connection ?? createRedisConnection(settings.redis);
+    this.logger = (deps.logger ?? createLogger({ level: 'silent' })).child({ queue: settings.controller });
+    this.now = deps.now ?? Date.now;
+    this.queue = new Queue(this.location.name, {
+      connection: this.connection,
+      prefix: this.location.prefix,
+      defaultJobOptions: jobOptions(settings),
+    });
+    this.queue.on('error', (error) => this.logger.warn({ err: errorMessage(error) }, 'queue connection error'));
+    this.scripts = queueScripts(this.connection);
+  }
+
+  /**
+   * Asks for one reconcile of `request.key`.
+   *
+   * # Expected flow
+   * The key becomes a job whose payload is identity only (`v: 1`, key, reason, time, trace). If the
+   * key already has a waiting or delayed job, the request merges into it; if the key is being
+   * reconciled, the request is kept and becomes a new job when that reconcile ends.
+   *
+   * # Guarantees
+   * - After this resolves, a reconcile of the key that starts after this call will run (unless
+   *   Redis loses its data, which {@link checkEpoch} reports), even if the key is being reconciled
+   *   right now. Events and manual requests merge: N requests for a waiting key cause one reconcile.
+   * - Never two jobs waiting for one key; never two running reconciles of one key while workers
+   *   keep their locks (see the lock caveat in `queue-worker.ts`).
+   * - A fresh event that merges into a waiting resync takes the event's priority.
+   *
+   * # Errors
+   * - `InvalidKeyError` / `PayloadError` for a key Kubernetes would not accept or an unknown reason;
+   *   nothing is written.
+   * - Redis errors reject the promise; the request may or may not have been added. Retrying is safe:
+   *   requests for one key merge.
+   */
+  async enqueue(request: EnqueueRequest): Promise<void> {
+    const job = this.toJob(request);
+    const added = await this.queue.add(job.name, job.data, job.opts);
+    if (added.id !== job.opts.jobId) await this.afterMerge([request]);
+  }
+
+  /**
+   * Enqueues many requests with the semantics of {@link enqueue}, pipelined (near BullMQ's `addBulk`
+   * rate), for relists and resyncs. Every request is validated first: one bad key rejects the whole
+   * batch and writes nothing. Requests for the same key inside one batch merge like separate calls.
+   */
+  async enqueueBatch(requests: readonly EnqueueRequest[]): Promise<void> {
+    const jobs = requests.map((request) => this.toJob(request));
+    for (let start = 0; start < jobs.length; start += BATCH_CHUNK) {
+      const chunk = jobs.slice(start, start + BATCH_CHUNK);
+      const added = await this.queue.addBulk(chunk);
+      const merged: EnqueueRequest[] = [];
+      added.forEach((job, index) => {
+        const request = requests[start + index];
+        if (request !== undefined && job.id !== chunk[index]?.opts.jobId) merged.push(request);
+      });
+      await this.afterMerge(merged);
+    }
+  }
+
+  /** Request counts by state, from one Lua script (one round trip). */
+  async getDepth(): Promise<Depth> {
+    const keys = ['wait', 'paused', 'prioritized', 'delayed', 'active', 'failed'].map((type) => queueKey(this.location, type));
+    // BullMQ scores delayed jobs `dueAt × 0x1000 + n`; everything below (now + 1) × 0x1000 is due.
+    const notDue = String((Math.floor(this.now()) + 1) * 0x1000);
+    const [waiting = 0, prioritized = 0, delayedDue = 0, delayedLater = 0, active = 0, parked = 0] = await this.scripts.depthCounts(
+      keys,
+      notDue,
+    );
+    return { waiting, prioritized, delayedDue, delayedLater, active, parked };
+  }
+
+  /** Parked requests, most recently parked first. */
+  async listParked(limit = 100): Promise<ParkedRequest[]> {
+    const jobs = await this.queue.getFailed(0, Math.max(0, limit - 1));
+    const parked: ParkedRequest[] = [];
+    for (const job of jobs) {
+      if (job === undefined || job.id === undefined) continue;
+      const request = this.readRequest(job.id, job.data);
+      if (request === undefined) {
+        this.logger.warn({ jobId: job.id }, 'parked job belongs to no object key; remove it by hand');
+        continue;
+      }
+      parked.push({
+        key: request.key,
+        reason: request.reason,
+        error: job.failedReason ?? 'unknown error',
+        attempts: job.attemptsMade,
+        parkedAt: job.finishedOn ?? job.processedOn ?? job.timestamp,
+        jobId: job.id,
+      });
+    }
+    return parked;
+  }
+
+  /**
+   * Re-enqueues parked requests (of one key, or all) and removes them from the parked set; returns
+   * how many. Each gets a fresh job with fresh attempts that merges with any request the key already
+   * has, so a retry never runs beside a newer job of the same key. The watcher calls this on resync.
+   */
+  async retryParked(key?: ObjectKey): Promise<number> {
+    const failedKey = queueKey(this.location, 'failed');
+    const ids =
+      key === undefined ? await this.connection.zrange(failedKey, '0', '-1') : await this.scanFailed(failedKey, `${keyToJobId(key)}~`);
+    let retried = 0;
+    for (let start = 0; start < ids.length; start += BATCH_CHUNK) {
+      const jobs = await Promise.all(ids.slice(start, start + BATCH_CHUNK).map((id) => this.queue.getJob(id)));
+      const requests: EnqueueRequest[] = [];
+      const done: typeof jobs = [];
+      for (const job of jobs) {
+        if (job === undefined || job.id === undefined) continue;
+        const request = this.readRequest(job.id, job.data);
+        if (request === undefined) {
+          this.logger.warn({ jobId: job.id }, 'parked job belongs to no object key; left parked');
+          continue;
+        }
+        const reason = request.reason === 'unknown' ? 'manual' : request.reason;
+        requests.push(request.trace === undefined ? { key: request.key, reason } : { key: request.key, reason, trace: request.trace });
+        done.push(job);
+      }
+      // Enqueue first, then remove: a crash in between leaves a duplicate parked entry, never a lost request.
+      await this.enqueueBatch(requests);
+      await Promise.all(done.map((job) => job?.remove()));
+      retried += requests.length;
+    }
+    if (retried > 0) this.logger.info({ retried }, 'parked requests re-enqueued');
+    return retried;
+  }
+
+  /**
+   * Resolves true when the queue's epoch key vanished since this instance last looked: Redis lost the
+   * queue (restart without persistence, failover to an empty replica, flush), so every request it
+   * held is gone and the caller must relist and re-enqueue everything. Re-arms the key. The first
+   * call arms it and resolves false (a starting watcher lists everything anyway). Also true when
+   * another process re-armed the key after a loss this instance did not see.
+   */
+  async checkEpoch(): Promise<boolean> {
+    const fresh = `${this.now()}-${randomBytes(6).toString('hex')}`;
+    const previous = await this.scripts.armEpoch(queueKey(this.location, 'conveyor-epoch'), fresh);
+    const current = previous ?? fresh;
+    const lost = this.epoch !== undefined && current !== this.epoch;
+    this.epoch = current;
+    if (lost) this.logger.warn('queue epoch changed: Redis lost the queue; everything must be re-enqueued');
+    return lost;
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+    if (this.ownsConnection) await this.connection.quit().catch(() => this.connection.disconnect());
+  }
+
+  private toJob(request: EnqueueRequest): { name: string; data: ReturnType<typeof encodeRequest>; opts: JobsOptions & { jobId: string } } {
+    const data = encodeRequest(request, this.now());
+    return {
+      name: request.reason,
+      data,
+      opts: {
+        ...jobOptions(this.settings),
+        jobId: newJobId(request.key),
+        priority: REASON_PRIORITY[request.reason],
+        deduplication: deduplication(request.key, request.reason),
+      },
+    };
+  }
+
+  /** Requests that merged into an existing job lend it their priority when it is better. */
+  private async afterMerge(merged: readonly EnqueueRequest[]): Promise<void> {
+    const raising = merged.filter((request) => request.reason !== 'resync');
+    if (raising.length === 0) return;
+    const prioritized = queueKey(this.location, 'prioritized');
+    const counter = queueKey(this.location, 'pc');
+    const jobKeyPrefix = queueKey(this.location, '');
+    await Promise.all(
+      raising.map((request) =>
+        this.scripts.raisePriority(
+          [prioritized, counter, queueKey(this.location, `de:${keyToJobId(request.key)}`)],
+          jobKeyPrefix,
+          REASON_PRIORITY[request.reason],
+        ),
+      ),
+    );
+  }
+
+  private readRequest(jobId: string, data: unknown): { key: ObjectKey; reason: RequestReason | 'unknown'; trace?: string } | undefined {
+    try {
+      return decodeRequest(data);
+    } catch {
+      const key = keyOfJobId(jobId);
+      return key === undefined ? undefined : { key, reason: 'unknown' };
+    }
+  }
+
+  private async scanFailed(failedKey: string, idPrefix: string): Promise<string[]> {
+    const pattern = `${idPrefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
+    const ids: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, page] = await this.connection.zscan(failedKey, cursor, 'MATCH', pattern, 'COUNT', '1000');
+      cursor = next;
+      for (let i = 0; i < page.length; i += 2) {
+        const id = page[i];
+        if (id !== undefined) ids.push(id);
+      }
+    } while (cursor !== '0');
+    return ids;
+  }
+}
