@@ -1,0 +1,176 @@
+// Who may ask for a manual reconcile: bearer tokens from a token file (stored as SHA-256 hashes) and/or
+// the cluster's own TokenReview + SubjectAccessReview (verb `update` on the resource), as kube-rbac-proxy does.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { ConfigError, errorMessage, type ObjectKey } from '@conveyor/shared';
+import { AuthenticationV1Api, AuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+export interface Identity {
+  user: string;
+  groups: readonly string[];
+  via: 'token-file' | 'token-review';
+  /** Token-file users may be limited to namespaces; absent means every namespace. */
+  namespaces?: readonly string[];
+}
+
+export interface Authenticator {
+  /** The caller behind a bearer token, or undefined when the token is unknown. Throws when it cannot tell. */
+  authenticate(token: string): Promise<Identity | undefined>;
+}
+
+export interface Authorizer {
+  /** Whether `identity` may trigger a reconcile of `key` (Kubernetes: `update` on the object). */
+  authorize(identity: Identity, key: ObjectKey): Promise<boolean>;
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+const tokenFileSchema = z.strictObject({
+  tokens: z
+    .array(
+      z.strictObject({
+        user: z.string().min(1),
+        groups: z.array(z.string()).default([]),
+        /** Hex SHA-256 of the token (`conveyor token hash` prints it); the token itself is never stored. */
+        sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be the hex SHA-256 of the token'),
+        namespaces: z.array(z.string().min(1)).optional(),
+      }),
+    )
+    .min(1),
+});
+
+/** Tokens from a YAML file of `{ tokens: [{ user, sha256, namespaces? }] }`. */
+export class TokenFileAuth implements Authenticator, Authorizer {
+  private readonly entries: { identity: Identity; digest: Buffer }[];
+
+  constructor(entries: z.output<typeof tokenFileSchema>['tokens']) {
+    this.entries = entries.map((e) => ({
+      identity: { user: e.user, groups: e.groups, via: 'token-file', ...(e.namespaces === undefined ? {} : { namespaces: e.namespaces }) },
+      digest: Buffer.from(e.sha256, 'hex'),
+    }));
+  }
+
+  static fromFile(path: string): TokenFileAuth {
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(readFileSync(path, 'utf8'));
+    } catch (error) {
+      throw new ConfigError([{ path: 'api.tokenFile', message: `cannot read token file: ${errorMessage(error)}`, source: path }]);
+    }
+    const result = tokenFileSchema.safeParse(parsed);
+    if (!result.success) {
+      throw new ConfigError(result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message, source: path })));
+    }
+    return new TokenFileAuth(result.data.tokens);
+  }
+
+  async authenticate(token: string): Promise<Identity | undefined> {
+    const digest = Buffer.from(hashToken(token), 'hex');
+    let found: Identity | undefined;
+    // Compare against every entry in constant time, so timing does not reveal which hash is close.
+    for (const entry of this.entries) if (timingSafeEqual(entry.digest, digest)) found = entry.identity;
+    return found;
+  }
+
+  async authorize(identity: Identity, key: ObjectKey): Promise<boolean> {
+    return identity.via === 'token-file' && (identity.namespaces === undefined || identity.namespaces.includes(key.namespace));
+  }
+}
+
+/** TokenReview to authenticate, SubjectAccessReview (`update` on the object) to authorise; answers cached briefly. */
+export class KubeAuth implements Authenticator, Authorizer {
+  private readonly authn: AuthenticationV1Api;
+  private readonly authz: AuthorizationV1Api;
+  private readonly ttlMs: number;
+  private readonly now: () => number;
+  private readonly reviews = new Map<string, { at: number; identity: Identity | undefined }>();
+  private readonly decisions = new Map<string, { at: number; allowed: boolean }>();
+
+  constructor(kc: KubeConfig, options: { ttlMs?: number; now?: () => number } = {}) {
+    this.authn = kc.makeApiClient(AuthenticationV1Api);
+    this.authz = kc.makeApiClient(AuthorizationV1Api);
+    this.ttlMs = options.ttlMs ?? 10_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  async authenticate(token: string): Promise<Identity | undefined> {
+    const cacheKey = hashToken(token);
+    const cached = this.fresh(this.reviews, cacheKey);
+    if (cached !== undefined) return cached.identity;
+    const review = await this.authn.createTokenReview({
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } },
+    });
+    const status = review.status;
+    const identity: Identity | undefined =
+      status?.authenticated === true && status.user?.username !== undefined
+        ? { user: status.user.username, groups: status.user.groups ?? [], via: 'token-review' }
+        : undefined;
+    this.remember(this.reviews, cacheKey, { at: this.now(), identity });
+    return identity;
+  }
+
+  async authorize(identity: Identity, key: ObjectKey): Promise<boolean> {
+    if (identity.via !== 'token-review') return false;
+    const cacheKey = JSON.stringify([identity.user, identity.groups, key.group, key.resource, key.namespace, key.name]);
+    const cached = this.fresh(this.decisions, cacheKey);
+    if (cached !== undefined) return cached.allowed;
+    const review = await this.authz.createSubjectAccessReview({
+      body: {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SubjectAccessReview',
+        spec: {
+          user: identity.user,
+          groups: [...identity.groups],
+          resourceAttributes: {
+            group: key.group,
+            version: key.version,
+            resource: key.resource,
+            namespace: key.namespace,
+            name: key.name,
+            verb: 'update',
+          },
+        },
+      },
+    });
+    const allowed = review.status?.allowed === true && review.status.denied !== true;
+    this.remember(this.decisions, cacheKey, { at: this.now(), allowed });
+    return allowed;
+  }
+
+  private fresh<V extends { at: number }>(map: Map<string, V>, key: string): V | undefined {
+    const entry = map.get(key);
+    if (entry === undefined || this.now() - entry.at > this.ttlMs) return undefined;
+    return entry;
+  }
+
+  private remember<V>(map: Map<string, V>, key: string, value: V): void {
+    if (map.size >= 10_000) map.clear(); // bounded: a flood of distinct tokens cannot grow memory
+    map.set(key, value);
+  }
+}
+
+/** Tries each authenticator in turn; the first that knows the token answers, and its own authorizer decides. */
+export class ChainAuth implements Authenticator, Authorizer {
+  private readonly links: readonly (Authenticator & Authorizer)[];
+
+  constructor(links: readonly (Authenticator & Authorizer)[]) {
+    this.links = links;
+  }
+
+  async authenticate(token: string): Promise<Identity | undefined> {
+    for (const link of this.links) {
+      const identity = await link.authenticate(token);
+      if (identity !== undefined) return identity;
+    }
+    return undefined;
+  }
+
+  async authorize(identity: Identity, key: ObjectKey): Promise<boolean> {
+    for (const link of this.links) if (await link.authorize(identity, key)) return true;
+    return false;
+  }
+}

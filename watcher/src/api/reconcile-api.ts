@@ -1,0 +1,172 @@
+// POST /v1/reconcile: an authenticated, authorised, validated request to reconcile objects now.
+//
+// Expected flow: bearer token → authenticate (401 if unknown) → size cap (413) → JSON body validated
+// (400 naming the field) → every object authorised (403 naming the first refused) → one batch enqueue
+// with reason `manual` → 202. One audit line per call, never with the token.
+// Guarantees: an invalid or unauthorised body enqueues nothing; a queue that cannot be reached answers
+// 503 with Retry-After, so the caller retries; nothing here answers 500 for bad input.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { errorMessage, formatKey, InvalidKeyError, type Logger, type ObjectKey, type ResourceRef, validateKey } from '@conveyor/shared';
+import { z } from 'zod';
+import type { Authenticator, Authorizer } from './auth.ts';
+
+export const RECONCILE_PATH = '/v1/reconcile';
+
+export interface ReconcileApiOptions {
+  /** The controller's resource: the only one this API reconciles. */
+  resource: ResourceRef & { namespaced: boolean };
+  auth: Authenticator & Authorizer;
+  /** Enqueues with reason `manual`: the same path watch events take. */
+  enqueue(keys: readonly ObjectKey[]): Promise<void>;
+  audit: Logger;
+  /** @defaultValue 64 KiB */
+  maxBodyBytes?: number;
+  /** @defaultValue 1000 */
+  maxObjects?: number;
+}
+
+const objectRef = z.strictObject({
+  namespace: z.string().optional(),
+  name: z.string().min(1, 'must not be empty'),
+});
+
+/** `{ namespace, name }` for one object, or `{ objects: [{ namespace, name }, …] }`; `resource` optional. */
+const oneSchema = z.strictObject({
+  resource: z.string().optional(),
+  namespace: z.string().optional(),
+  name: z.string().min(1, 'must not be empty'),
+});
+const manySchema = z.strictObject({ resource: z.string().optional(), objects: z.array(objectRef).min(1, 'must list at least one object') });
+
+type Reply = { status: number; body: Record<string, unknown>; headers?: Record<string, string> };
+
+export function createReconcileApi(options: ReconcileApiOptions): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
+  const maxBodyBytes = options.maxBodyBytes ?? 64 * 1024;
+  const maxObjects = options.maxObjects ?? 1_000;
+  const resourceNames = new Set([
+    options.resource.resource,
+    options.resource.group === '' ? options.resource.resource : `${options.resource.resource}.${options.resource.group}`,
+  ]);
+
+  return async (req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== RECONCILE_PATH) return false;
+    const audit: Record<string, unknown> = { audit: 'manual-reconcile', remote: req.socket.remoteAddress };
+    const reply = await handle(req, audit).catch(
+      (error: unknown): Reply => ({
+        status: 503,
+        body: { error: `cannot enqueue now: ${errorMessage(error)}` },
+        headers: { 'retry-after': '5' },
+      }),
+    );
+    options.audit.info({ ...audit, status: reply.status }, 'manual reconcile request');
+    res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers }).end(JSON.stringify(reply.body));
+    return true;
+  };
+
+  async function handle(req: IncomingMessage, audit: Record<string, unknown>): Promise<Reply> {
+    if (req.method !== 'POST') return { status: 405, body: { error: 'use POST' }, headers: { allow: 'POST' } };
+    const header = req.headers.authorization ?? '';
+    const token = /^Bearer (\S+)$/i.exec(header)?.[1];
+    if (token === undefined) {
+      drain(req);
+      return { status: 401, body: { error: 'missing bearer token' }, headers: { 'www-authenticate': 'Bearer' } };
+    }
+    const identity = await options.auth.authenticate(token);
+    if (identity === undefined) {
+      drain(req);
+      return { status: 401, body: { error: 'unknown or expired token' }, headers: { 'www-authenticate': 'Bearer' } };
+    }
+    audit.user = identity.user;
+    audit.via = identity.via;
+
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > maxBodyBytes) {
+      drain(req);
+      return { status: 413, body: { error: `body larger than ${maxBodyBytes} bytes` } };
+    }
+    const type = String(req.headers['content-type'] ?? '');
+    if (!/^application\/json\b/i.test(type)) {
+      drain(req);
+      return { status: 415, body: { error: 'content-type must be application/json' } };
+    }
+    const text = await readBody(req, maxBodyBytes);
+    if (text === undefined) return { status: 413, body: { error: `body larger than ${maxBodyBytes} bytes` } };
+
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (error) {
+      return { status: 400, body: { error: `body is not JSON: ${errorMessage(error)}`, field: '' } };
+    }
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+      return { status: 400, body: { error: 'body must be a JSON object with namespace and name, or objects', field: '' } };
+    }
+    // Judge the body by the shape it aims at, so the error names the field the caller got wrong.
+    const parsed = 'objects' in json ? manySchema.safeParse(json) : oneSchema.safeParse(json);
+    if (!parsed.success) return badRequest(parsed.error);
+    const body = parsed.data;
+    if (body.resource !== undefined && !resourceNames.has(body.resource)) {
+      return {
+        status: 400,
+        body: { error: `unknown resource "${body.resource}"; this API reconciles ${[...resourceNames].at(-1)}`, field: 'resource' },
+      };
+    }
+    const refs = 'objects' in body ? body.objects : [{ namespace: body.namespace, name: body.name }];
+    if (refs.length > maxObjects) return { status: 413, body: { error: `at most ${maxObjects} objects per request`, field: 'objects' } };
+
+    const keys: ObjectKey[] = [];
+    for (const [index, ref] of refs.entries()) {
+      const prefix = 'objects' in body ? `objects.${index}.` : '';
+      if (options.resource.namespaced && (ref.namespace === undefined || ref.namespace === '')) {
+        return { status: 400, body: { error: 'a namespaced resource needs a namespace', field: `${prefix}namespace` } };
+      }
+      if (!options.resource.namespaced && ref.namespace !== undefined && ref.namespace !== '') {
+        return { status: 400, body: { error: 'a cluster-scoped resource takes no namespace', field: `${prefix}namespace` } };
+      }
+      const key: ObjectKey = { ...options.resource, namespace: ref.namespace ?? '', name: ref.name };
+      try {
+        validateKey(key);
+      } catch (error) {
+        if (!(error instanceof InvalidKeyError)) throw error;
+        return { status: 400, body: { error: error.message, field: `${prefix}${/namespace/.test(error.message) ? 'namespace' : 'name'}` } };
+      }
+      keys.push(key);
+    }
+    for (const key of keys) {
+      if (!(await options.auth.authorize(identity, key))) {
+        return { status: 403, body: { error: `${identity.user} may not update ${formatKey(key)}` } };
+      }
+    }
+    await options.enqueue(keys);
+    audit.objects = keys.length;
+    audit.first = formatKey(keys[0] as ObjectKey);
+    return { status: 202, body: { accepted: keys.length, keys: keys.slice(0, 100).map(formatKey) } };
+  }
+}
+
+function badRequest(error: z.ZodError): Reply {
+  const issue = error.issues[0];
+  if (issue === undefined) return { status: 400, body: { error: 'invalid body', field: '' } };
+  const field = issue.code === 'unrecognized_keys' ? [...issue.path, ...issue.keys].join('.') : issue.path.join('.');
+  const message = issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message;
+  return { status: 400, body: { error: `${field === '' ? '' : `${field}: `}${message}`, field } };
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      drain(req);
+      return undefined;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function drain(req: IncomingMessage): void {
+  req.resume();
+}
