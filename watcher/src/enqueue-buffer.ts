@@ -1,0 +1,156 @@
+// Collects the watcher's reconcile requests, merges repeats of a key, and sends them to the queue in batches, retrying until Redis takes them.
+//
+// Guarantees: a request added is sent, however long Redis is away (retries with capped backoff;
+// nothing is dropped); `drain()` resolves once every request added before the call is in the
+// queue, which is what lets the watch cursor advance safely. A key added again while it waits is
+// sent once (the queue would merge it anyway), keeping the more urgent reason.
+import type { Logger, ObjectKey } from '@conveyor/shared';
+import { formatKey } from '@conveyor/shared';
+import { Backoff, type Clock, systemClock } from './list-watch.ts';
+
+export type RequestReason = 'event' | 'manual' | 'resync';
+
+export interface WatcherRequest {
+  key: ObjectKey;
+  reason: RequestReason;
+}
+
+/** The part of the queue the buffer uses (ReconcileQueue provides it). */
+export interface BatchSink {
+  enqueueBatch(requests: readonly WatcherRequest[]): Promise<void>;
+}
+
+const URGENCY: Record<RequestReason, number> = { event: 0, manual: 1, resync: 2 };
+
+interface Pending {
+  request: WatcherRequest;
+  seq: number;
+}
+
+export interface EnqueueBufferOptions {
+  sink: BatchSink;
+  logger: Logger;
+  /** @defaultValue 1000 */
+  batchSize?: number;
+  /** @defaultValue 30000 */
+  maxBackoffMs?: number;
+  clock?: Clock;
+  /** Called after each batch that reached the queue, with its size. */
+  onSent?: (count: number) => void;
+  /** Called when a batch failed and will be retried. */
+  onFailure?: (error: unknown) => void;
+}
+
+export class EnqueueBuffer {
+  private pending = new Map<string, Pending>();
+  private inFlight: Pending[] = [];
+  private added = 0;
+  private flushing = false;
+  private scheduled = false;
+  private closed = false;
+  private readonly waiters: { seq: number; resolve: () => void }[] = [];
+  private readonly backoff: Backoff;
+  private readonly stop = new AbortController();
+  private readonly o: Required<Omit<EnqueueBufferOptions, 'onSent' | 'onFailure'>> & Pick<EnqueueBufferOptions, 'onSent' | 'onFailure'>;
+
+  constructor(options: EnqueueBufferOptions) {
+    this.o = { batchSize: 1000, maxBackoffMs: 30_000, clock: systemClock, ...options };
+    this.backoff = new Backoff(100, this.o.maxBackoffMs);
+  }
+
+  /** Requests waiting to be sent (including a batch on its way). */
+  get size(): number {
+    return this.pending.size + this.inFlight.length;
+  }
+
+  add(request: WatcherRequest): void {
+    const id = formatKey(request.key);
+    const seq = ++this.added;
+    const existing = this.pending.get(id);
+    if (existing === undefined) this.pending.set(id, { request, seq });
+    else if (URGENCY[request.reason] < URGENCY[existing.request.reason]) existing.request = request;
+    this.schedule();
+  }
+
+  /** Resolves when everything added before this call has reached the queue. */
+  drain(): Promise<void> {
+    const seq = this.added;
+    if (this.doneUpTo(seq)) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ seq, resolve }));
+  }
+
+  /** Stops retrying; requests not yet sent stay unsent (the cursor was not advanced past them). */
+  close(): void {
+    this.closed = true;
+    this.stop.abort();
+    for (const waiter of this.waiters.splice(0)) waiter.resolve();
+  }
+
+  private doneUpTo(seq: number): boolean {
+    const first = this.pending.values().next();
+    if (!first.done && first.value.seq <= seq) return false;
+    return !this.inFlight.some((p) => p.seq <= seq);
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.flushing || this.closed) return;
+    this.scheduled = true;
+    // One tick lets a burst of events (a list page) gather into one batch.
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.pending.size > 0 && !this.closed) {
+        const batch: Pending[] = [];
+        for (const [id, entry] of this.pending) {
+          batch.push(entry);
+          this.pending.delete(id);
+          if (batch.length >= this.o.batchSize) break;
+        }
+        this.inFlight = batch;
+        try {
+          await this.o.sink.enqueueBatch(batch.map((p) => p.request));
+          this.inFlight = [];
+          this.backoff.reset();
+          this.o.onSent?.(batch.length);
+          this.release();
+        } catch (error) {
+          this.inFlight = [];
+          // Put the batch back in front, keeping sequence order; a key re-added meanwhile keeps its older place.
+          const merged = new Map<string, Pending>();
+          for (const entry of batch) merged.set(formatKey(entry.request.key), entry);
+          for (const [id, entry] of this.pending) {
+            const earlier = merged.get(id);
+            if (earlier === undefined) merged.set(id, entry);
+            else if (URGENCY[entry.request.reason] < URGENCY[earlier.request.reason]) earlier.request = entry.request;
+          }
+          this.pending = merged;
+          const delay = this.backoff.next();
+          this.o.logger.warn({ err: error, waiting: this.pending.size, retryInMs: delay }, 'enqueue failed; retrying');
+          this.o.onFailure?.(error);
+          await this.o.clock.sleep(delay, this.stop.signal);
+        }
+      }
+    } finally {
+      this.flushing = false;
+      this.release();
+      if (this.pending.size > 0 && !this.closed) this.schedule();
+    }
+  }
+
+  private release(): void {
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      const waiter = this.waiters[i] as { seq: number; resolve: () => void };
+      if (this.doneUpTo(waiter.seq)) {
+        this.waiters.splice(i, 1);
+        waiter.resolve();
+      }
+    }
+  }
+}

@@ -1,0 +1,434 @@
+// The list+watch state machine for one resource: paginated or streaming list, watch with bookmarks, resume, relist on 410, never stop.
+//
+// Expected flow: list (pages of `pageSize`, or one streaming watch with sendInitialEvents) →
+// watch from the list's resourceVersion → on a normal end of the watch (timeoutSeconds, server
+// close) watch again from the last resourceVersion seen (events and bookmarks), without listing →
+// on 410 Gone (too old, expired continue) list again → on any other failure wait a capped,
+// jittered exponential backoff and try again. A watch silent for twice the bookmark interval is
+// abandoned and reopened. `run` returns only when its signal aborts.
+//
+// Guarantees: every handler call for a list happens between `beginList` and `endList`; events
+// arrive in the server's order; a handler that throws is logged and the machine carries on.
+import type { KubeObject, Logger, ResourceSpec } from '@conveyor/shared';
+import {
+  ACCEPT_JSON,
+  ACCEPT_METADATA,
+  ACCEPT_METADATA_LIST,
+  collectionPath,
+  KubeHttpError,
+  type KubeTransport,
+  type Query,
+} from './kube-http.ts';
+
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+export type ListReason = 'initial' | 'gone' | 'expired' | 'requested';
+export type RestartReason = 'closed' | 'silent' | 'error' | 'throttled';
+
+export interface ListWatchHandler {
+  /** A list starts; `reason` says why. Items follow, then endList (or another beginList if it restarts). */
+  beginList(reason: ListReason): void;
+  listItem(object: KubeObject): void;
+  /** The list is complete as of `resourceVersion`. The watch starts after this resolves. */
+  endList(resourceVersion: string): Promise<void> | void;
+  event(type: WatchEventType, object: KubeObject): void;
+  /** The server says everything up to `resourceVersion` has been sent. */
+  bookmark(resourceVersion: string): void;
+  /** A watch line that is not a watch event (counted, skipped). */
+  malformed?(line: string): void;
+  /** The watch reconnected without a relist. */
+  restarted?(reason: RestartReason, error?: unknown): void;
+}
+
+/** Timers, passed in so tests control time. */
+export interface Clock {
+  now(): number;
+  /** Resolves after `ms`, or early when `signal` aborts. */
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+  setTimeout(fn: () => void, ms: number): { cancel(): void };
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) =>
+    new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      }
+      signal.addEventListener('abort', done, { once: true });
+    }),
+  setTimeout: (fn, ms) => {
+    const timer = setTimeout(fn, ms);
+    timer.unref?.();
+    return { cancel: () => clearTimeout(timer) };
+  },
+};
+
+export interface ListWatchOptions {
+  resource: ResourceSpec;
+  namespace?: string | undefined;
+  labelSelector?: string | undefined;
+  fieldSelector?: string | undefined;
+  /** Metadata-only (PartialObjectMetadata) or whole objects. @defaultValue true */
+  metadataOnly?: boolean;
+  /** @defaultValue 500 */
+  pageSize?: number;
+  /** Server-side watch timeout; each watch asks for this plus up to 50 % jitter. @defaultValue 300000 */
+  watchTimeoutMs?: number;
+  /** The server's bookmark interval; a watch silent for twice this is reopened. @defaultValue 60000 */
+  bookmarkIntervalMs?: number;
+  /** @defaultValue 200 */
+  baseBackoffMs?: number;
+  /** @defaultValue 30000 */
+  maxBackoffMs?: number;
+  /** 'auto' tries a streaming list and falls back to pages when the server does not do it. @defaultValue 'auto' */
+  streamingList?: 'auto' | 'always' | 'never';
+  transport: KubeTransport;
+  handler: ListWatchHandler;
+  logger: Logger;
+  clock?: Clock;
+  random?: () => number;
+}
+
+const INITIAL_EVENTS_END = 'k8s.io/initial-events-end';
+
+/** The resource list or watch answered 410 Gone: the resourceVersion or continue token is too old. */
+class GoneError extends Error {}
+/** The stream ended before the streaming list's closing bookmark. */
+class IncompleteListError extends Error {}
+/** The server took a streaming-list request but does not implement it. */
+class StreamingUnsupportedError extends Error {}
+
+/** Capped exponential backoff with jitter in [d/2, d]; resets after progress. */
+export class Backoff {
+  private attempt = 0;
+  private readonly base: number;
+  private readonly max: number;
+  private readonly random: () => number;
+
+  constructor(base: number, max: number, random: () => number = Math.random) {
+    this.base = base;
+    this.max = max;
+    this.random = random;
+  }
+
+  next(): number {
+    const ceiling = Math.min(this.max, this.base * 2 ** Math.min(this.attempt, 30));
+    this.attempt++;
+    return Math.round(ceiling / 2 + (this.random() * ceiling) / 2);
+  }
+
+  reset(): void {
+    this.attempt = 0;
+  }
+}
+
+export class ListWatch {
+  private readonly o: Required<Omit<ListWatchOptions, 'namespace' | 'labelSelector' | 'fieldSelector'>> &
+    Pick<ListWatchOptions, 'namespace' | 'labelSelector' | 'fieldSelector'>;
+  private readonly path: string;
+  private readonly backoff: Backoff;
+  private lastRv: string | undefined;
+  private needList = true;
+  private listReason: ListReason = 'initial';
+  private streaming: boolean;
+  private current: AbortController | undefined;
+
+  constructor(options: ListWatchOptions) {
+    this.o = {
+      metadataOnly: true,
+      pageSize: 500,
+      watchTimeoutMs: 300_000,
+      bookmarkIntervalMs: 60_000,
+      baseBackoffMs: 200,
+      maxBackoffMs: 30_000,
+      streamingList: 'auto',
+      clock: systemClock,
+      random: Math.random,
+      ...options,
+    };
+    this.path = collectionPath(options.resource, options.namespace);
+    this.backoff = new Backoff(this.o.baseBackoffMs, this.o.maxBackoffMs, this.o.random);
+    this.streaming = this.o.streamingList !== 'never';
+  }
+
+  /** The last resourceVersion seen (list, event or bookmark). */
+  get resourceVersion(): string | undefined {
+    return this.lastRv;
+  }
+
+  /** Lists again at the next opportunity (reshard, queue epoch loss), closing the current watch. */
+  relist(reason: ListReason = 'requested'): void {
+    this.needList = true;
+    this.listReason = reason;
+    this.current?.abort(new Error('relist requested'));
+  }
+
+  /** Runs until `signal` aborts. Never throws. */
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        if (this.needList) {
+          const reason = this.listReason;
+          this.needList = false;
+          // A relist asked for while listing (needList set again) lists once more before watching.
+          if (this.streaming) await this.streamingListAndWatch(reason, signal);
+          else await this.pagedList(reason, signal);
+        } else {
+          await this.watch(signal);
+        }
+      } catch (error) {
+        if (signal.aborted) break;
+        await this.recover(error, signal);
+      }
+    }
+  }
+
+  private async recover(error: unknown, signal: AbortSignal): Promise<void> {
+    if (this.needList && error instanceof Error && error.message === 'relist requested') return;
+    if (error instanceof GoneError) {
+      this.o.logger.info({ resource: this.path }, 'resourceVersion too old (410 Gone): relisting');
+      this.needList = true;
+      this.listReason = 'gone';
+      return;
+    }
+    if (error instanceof StreamingUnsupportedError) {
+      this.o.logger.info({ resource: this.path, why: error.message }, 'server does not stream lists; listing in pages');
+      this.streaming = false;
+      this.needList = true;
+      return;
+    }
+    if (error instanceof IncompleteListError) this.needList = true;
+    const throttled = error instanceof KubeHttpError && error.status === 429;
+    const silent = error instanceof SilentWatchError;
+    const reason: RestartReason = throttled ? 'throttled' : silent ? 'silent' : 'error';
+    let delay = this.backoff.next();
+    if (throttled && error.retryAfterMs !== undefined) delay = Math.max(delay, error.retryAfterMs);
+    this.o.logger.warn({ resource: this.path, err: error, retryInMs: delay, reason }, 'list/watch failed; retrying');
+    if (!this.needList) this.safely(() => this.o.handler.restarted?.(reason, error));
+    await this.o.clock.sleep(delay, signal);
+  }
+
+  private query(extra: Query): Query {
+    return { labelSelector: this.o.labelSelector, fieldSelector: this.o.fieldSelector, ...extra };
+  }
+
+  /** Lists in pages; a 410 on a continue token restarts the list from the first page. */
+  private async pagedList(reason: ListReason, signal: AbortSignal): Promise<void> {
+    const accept = this.o.metadataOnly ? ACCEPT_METADATA_LIST : ACCEPT_JSON;
+    let listReason = reason;
+    for (;;) {
+      this.o.handler.beginList(listReason);
+      let token: string | undefined;
+      let rv: string | undefined;
+      try {
+        do {
+          const page = (await this.o.transport.getJson(
+            this.path,
+            this.query({ limit: String(this.o.pageSize), continue: token }),
+            accept,
+            signal,
+          )) as { metadata?: { resourceVersion?: string; continue?: string }; items?: KubeObject[] };
+          rv ??= page.metadata?.resourceVersion;
+          for (const item of page.items ?? []) this.safely(() => this.o.handler.listItem(item));
+          token = page.metadata?.continue || undefined;
+        } while (token !== undefined && !signal.aborted);
+      } catch (error) {
+        if (error instanceof KubeHttpError && error.status === 410 && token !== undefined) {
+          this.o.logger.info({ resource: this.path }, 'continue token expired (410): listing again from the start');
+          listReason = 'expired';
+          continue;
+        }
+        this.needList = true;
+        this.listReason = listReason;
+        throw error;
+      }
+      if (signal.aborted) return;
+      if (rv === undefined) {
+        this.needList = true;
+        throw new Error('list response carried no resourceVersion');
+      }
+      this.lastRv = rv;
+      await this.o.handler.endList(rv);
+      this.backoff.reset();
+      return;
+    }
+  }
+
+  private async streamingListAndWatch(reason: ListReason, signal: AbortSignal): Promise<void> {
+    this.o.handler.beginList(reason);
+    let ended = false;
+    try {
+      await this.openWatch(
+        signal,
+        { sendInitialEvents: 'true', resourceVersionMatch: 'NotOlderThan' },
+        () => ended,
+        async (rv) => {
+          ended = true;
+          this.lastRv = rv;
+          await this.o.handler.endList(rv);
+          this.backoff.reset();
+        },
+      );
+    } catch (error) {
+      if (!ended) {
+        this.needList = true;
+        this.listReason = reason;
+        const status = error instanceof KubeHttpError ? error.status : 0;
+        // Servers without WatchList reject the parameters (400/422) or forbid them (403).
+        if (this.o.streamingList === 'auto' && (status === 400 || status === 403 || status === 422)) {
+          throw new StreamingUnsupportedError(error instanceof Error ? error.message : String(error));
+        }
+      }
+      throw error;
+    }
+    if (!ended) throw new IncompleteListError('the streaming list ended before its initial-events-end bookmark');
+    this.safely(() => this.o.handler.restarted?.('closed'));
+  }
+
+  private async watch(signal: AbortSignal): Promise<void> {
+    const started = this.o.clock.now();
+    let lines = 0;
+    await this.openWatch(
+      signal,
+      { resourceVersion: this.lastRv },
+      () => true,
+      undefined,
+      () => lines++,
+    );
+    // A watch that ends at once with nothing to say is a failure in disguise: back off.
+    if (lines === 0 && this.o.clock.now() - started < 1_000) {
+      throw new Error('the watch ended immediately without events');
+    }
+    this.backoff.reset();
+    this.safely(() => this.o.handler.restarted?.('closed'));
+  }
+
+  /**
+   * One watch request. `listed()` says whether the initial list is over (events before that are
+   * list items); `onListEnd` is called at the streaming list's closing bookmark.
+   */
+  private async openWatch(
+    signal: AbortSignal,
+    extra: Query,
+    listed: () => boolean,
+    onListEnd?: (rv: string) => Promise<void>,
+    onLine?: () => void,
+  ): Promise<void> {
+    const controller = new AbortController();
+    this.current = controller;
+    const stop = () => controller.abort(signal.reason);
+    signal.addEventListener('abort', stop, { once: true });
+    const silenceMs = this.o.bookmarkIntervalMs * 2;
+    let silence = this.o.clock.setTimeout(() => controller.abort(new SilentWatchError(silenceMs)), silenceMs);
+    const timeoutSeconds = Math.max(1, Math.round((this.o.watchTimeoutMs / 1000) * (1 + this.o.random() / 2)));
+    // Lines are handled in order; the closing bookmark of a streaming list awaits endList before more lines.
+    let chain: Promise<void> = Promise.resolve();
+    let failure: unknown;
+    try {
+      await this.o.transport.stream(
+        this.path,
+        this.query({ watch: 'true', allowWatchBookmarks: 'true', timeoutSeconds: String(timeoutSeconds), ...extra }),
+        this.o.metadataOnly ? ACCEPT_METADATA : ACCEPT_JSON,
+        controller.signal,
+        (line) => {
+          silence.cancel();
+          silence = this.o.clock.setTimeout(() => controller.abort(new SilentWatchError(silenceMs)), silenceMs);
+          onLine?.();
+          chain = chain.then(async () => {
+            if (failure !== undefined) return;
+            try {
+              await this.handleLine(line, listed, onListEnd);
+            } catch (error) {
+              failure = error;
+              controller.abort(error);
+            }
+          });
+        },
+      );
+      await chain;
+      if (controller.signal.aborted && !signal.aborted) throw controller.signal.reason;
+    } catch (error) {
+      await chain;
+      const reason = controller.signal.reason;
+      if (failure !== undefined) throw failure;
+      if (controller.signal.aborted && reason instanceof Error && !signal.aborted) throw reason;
+      if (error instanceof KubeHttpError && error.status === 410) throw new GoneError(error.message);
+      throw error;
+    } finally {
+      silence.cancel();
+      signal.removeEventListener('abort', stop);
+      if (this.current === controller) this.current = undefined;
+    }
+    if (failure !== undefined) throw failure;
+  }
+
+  private async handleLine(line: string, listed: () => boolean, onListEnd?: (rv: string) => Promise<void>): Promise<void> {
+    let event: { type?: unknown; object?: KubeObject & { code?: number; reason?: string; message?: string } };
+    try {
+      event = JSON.parse(line);
+    } catch {
+      this.safely(() => this.o.handler.malformed?.(line));
+      return;
+    }
+    const object = event.object;
+    if (typeof event.type !== 'string' || object === null || typeof object !== 'object') {
+      this.safely(() => this.o.handler.malformed?.(line));
+      return;
+    }
+    const rv = object.metadata?.resourceVersion;
+    switch (event.type) {
+      case 'ADDED':
+      case 'MODIFIED':
+      case 'DELETED':
+        if (rv === undefined) {
+          this.safely(() => this.o.handler.malformed?.(line));
+          return;
+        }
+        if (!listed() && event.type === 'ADDED') this.safely(() => this.o.handler.listItem(object));
+        else this.safely(() => this.o.handler.event(event.type as WatchEventType, object));
+        this.lastRv = rv;
+        return;
+      case 'BOOKMARK':
+        if (rv === undefined) return;
+        if (!listed()) {
+          if (object.metadata?.annotations?.[INITIAL_EVENTS_END] === 'true' && onListEnd !== undefined) {
+            await onListEnd(rv);
+            return;
+          }
+          // A bookmark before the initial events ended, without the annotation: the server ignored sendInitialEvents.
+          if (this.o.streamingList === 'auto') throw new StreamingUnsupportedError('bookmark without initial-events-end');
+          return;
+        }
+        this.lastRv = rv;
+        this.safely(() => this.o.handler.bookmark(rv));
+        return;
+      case 'ERROR': {
+        const code = typeof object.code === 'number' ? object.code : 0;
+        if (code === 410) throw new GoneError(object.message ?? 'watch expired');
+        throw new KubeHttpError(code || 500, `watch error: ${object.message ?? line.slice(0, 200)}`, object.reason);
+      }
+      default:
+        this.safely(() => this.o.handler.malformed?.(line));
+    }
+  }
+
+  private safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      this.o.logger.error({ resource: this.path, err: error }, 'watch handler failed; continuing');
+    }
+  }
+}
+
+/** No event or bookmark arrived for twice the bookmark interval. */
+export class SilentWatchError extends Error {
+  constructor(ms: number) {
+    super(`no event or bookmark for ${ms} ms`);
+    this.name = 'SilentWatchError';
+  }
+}

@@ -1,0 +1,228 @@
+// Turns the list and watch events of one resource into decisions and reconcile requests: the controller's own objects, owned children, or mapped objects.
+import type { KubeObject, Logger, ResourceSpec, TargetRef, WatchSpec } from '@conveyor/shared';
+import type { EnqueueBuffer } from './enqueue-buffer.ts';
+import { hashValue } from './fnv.ts';
+import type { ListReason, ListWatchHandler, RestartReason, WatchEventType } from './list-watch.ts';
+import { ObjectTable, parseResourceVersion } from './object-table.ts';
+import { type CompiledPredicates, DROP_REASONS, decide, digestMeta, type EventType, storeDigest } from './predicates.ts';
+import { inShard, type Shard } from './sharding.ts';
+import { controllerOwner, keyOf, mappedTargets } from './triggers.ts';
+import type { MetricEventType, WatcherMetrics } from './watcher-metrics.ts';
+
+export type StreamRole =
+  | { kind: 'self' }
+  | { kind: 'owned'; parent: ResourceSpec & { kind: string } }
+  | { kind: 'watched'; watch: WatchSpec };
+
+/** Reasons only some streams use, beyond the predicates' own. */
+export const EXTRA_PASS_REASONS = ['vanished', 'requeue-all', 'changed'] as const;
+export const EXTRA_DROP_REASONS = ['unowned', 'map-error'] as const;
+
+export interface ResourceStreamOptions {
+  /** The metric label and cursor field of this stream, such as `widgets.example.com`. */
+  name: string;
+  role: StreamRole;
+  /** The controller's own resource: every request is a key of it. */
+  target: ResourceSpec;
+  predicates: CompiledPredicates;
+  shard: () => Shard | undefined;
+  buffer: EnqueueBuffer;
+  metrics: WatcherMetrics;
+  logger: Logger;
+}
+
+export class ResourceStream implements ListWatchHandler {
+  readonly name: string;
+  readonly table: ObjectTable;
+  private readonly o: ResourceStreamOptions;
+  private listing = false;
+  private firstList = true;
+  private everSynced = false;
+  private enqueueAllNextList = false;
+  private enqueueAllNow = false;
+  /** resourceVersion up to which a previous run enqueued everything (from the cursor), for the first list. */
+  private since: number | undefined;
+
+  constructor(options: ResourceStreamOptions) {
+    this.o = options;
+    this.name = options.name;
+    this.table = new ObjectTable({
+      extraColumns: options.predicates.projections.length,
+      tags: options.role.kind === 'owned',
+    });
+    const passReasons = [...new Set([...options.predicates.passReasons, ...EXTRA_PASS_REASONS])];
+    options.metrics.initResource(this.name, passReasons, [...DROP_REASONS, ...EXTRA_DROP_REASONS]);
+  }
+
+  /** True once a first list has been processed and its requests reached the queue. */
+  get synced(): boolean {
+    return this.everSynced;
+  }
+
+  /** Before the first list: objects whose resourceVersion is at or below this were enqueued by a previous run. */
+  resumeFrom(resourceVersion: string | undefined): void {
+    const rv = parseResourceVersion(resourceVersion);
+    this.since = Number.isNaN(rv) ? undefined : rv;
+  }
+
+  /** The next list enqueues every object, whatever changed (the queue lost its contents). */
+  enqueueAllOnNextList(): void {
+    this.enqueueAllNextList = true;
+  }
+
+  beginList(reason: ListReason): void {
+    this.listing = true;
+    this.enqueueAllNow = this.enqueueAllNextList;
+    this.table.clearSeen();
+    this.o.metrics.relists.inc({ resource: this.name, reason });
+    this.o.logger.info({ resource: this.name, reason }, 'listing');
+  }
+
+  listItem(object: KubeObject): void {
+    this.process('LISTED', object);
+  }
+
+  async endList(resourceVersion: string): Promise<void> {
+    for (const key of this.table.unseenKeys()) this.vanished(key);
+    this.listing = false;
+    this.firstList = false;
+    if (this.enqueueAllNow) this.enqueueAllNextList = false;
+    this.enqueueAllNow = false;
+    this.o.metrics.tracked.set({ resource: this.name }, this.table.size);
+    await this.o.buffer.drain();
+    this.everSynced = true;
+    this.o.metrics.synced.set({ resource: this.name }, 1);
+    this.o.logger.info({ resource: this.name, resourceVersion, tracked: this.table.size }, 'list synced');
+  }
+
+  event(type: WatchEventType, object: KubeObject): void {
+    this.process(type, object);
+  }
+
+  bookmark(): void {}
+
+  malformed(line: string): void {
+    this.o.metrics.events.inc({ resource: this.name, type: 'MALFORMED', decision: 'drop', reason: 'malformed' });
+    this.o.logger.warn({ resource: this.name, line: line.slice(0, 200) }, 'malformed watch line skipped');
+  }
+
+  restarted(reason: RestartReason): void {
+    this.o.metrics.restarts.inc({ resource: this.name, reason });
+  }
+
+  /** Keys of the controller's resource this stream tracks (self streams only), for resync. */
+  *targetKeys(): Generator<TargetRef> {
+    if (this.o.role.kind !== 'self') return;
+    for (const key of this.table.keys()) {
+      const slash = key.indexOf('/');
+      yield { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+    }
+  }
+
+  private count(type: MetricEventType, pass: boolean, reason: string): void {
+    this.o.metrics.events.inc({ resource: this.name, type, decision: pass ? 'pass' : 'drop', reason });
+  }
+
+  private enqueue(targets: readonly TargetRef[]): void {
+    const shard = this.o.shard();
+    for (const t of targets) {
+      const namespace = t.namespace ?? '';
+      if (!inShard(shard, namespace, t.name)) continue;
+      try {
+        this.o.buffer.add({ key: keyOf(this.o.target, namespace, t.name), reason: 'event' });
+      } catch (error) {
+        this.o.logger.warn({ resource: this.name, target: t, err: error }, 'cannot enqueue an invalid key');
+      }
+    }
+  }
+
+  private process(type: EventType, object: KubeObject): void {
+    const meta = object.metadata ?? {};
+    const name = meta.name;
+    if (typeof name !== 'string' || name === '') {
+      this.count('MALFORMED', false, 'malformed');
+      return;
+    }
+    const namespace = meta.namespace ?? '';
+    const key = `${namespace}/${name}`;
+    const role = this.o.role;
+    const shard = this.o.shard();
+
+    // Which keys of the controller's resource this object would enqueue (mapped ones only once it passes).
+    let targets: TargetRef[] = [];
+    if (role.kind === 'self') {
+      if (!inShard(shard, namespace, name)) {
+        this.table.delete(key);
+        this.count(type, false, 'other-shard');
+        return;
+      }
+      targets = [{ namespace, name }];
+    } else if (role.kind === 'owned') {
+      const owner = controllerOwner(meta, role.parent);
+      const row = this.table.row(key);
+      const previous = row === undefined ? undefined : this.table.tag(row);
+      if (owner !== undefined) targets.push(owner);
+      if (previous !== undefined && previous !== owner?.name) {
+        targets.push({ namespace: role.parent.namespaced === false ? '' : namespace, name: previous });
+      }
+      if (targets.length === 0) {
+        this.count(type, false, 'unowned');
+        return;
+      }
+      if (!targets.some((t) => inShard(shard, t.namespace ?? '', t.name))) {
+        this.table.delete(key);
+        this.count(type, false, 'other-shard');
+        return;
+      }
+    }
+
+    const row = this.table.row(key);
+    const digest = digestMeta(meta, this.o.predicates);
+    // A mapped watch's `changed` projects the whole object, which metadata predicates never see.
+    if (role.kind === 'watched' && role.watch.changed !== undefined) digest.projections = [hashValue(role.watch.changed(object))];
+    let decision = decide(this.table, row, digest, type, this.o.predicates, meta);
+    if (decision.pass && decision.reason === 'created' && this.listing && this.firstList && this.since !== undefined) {
+      // Known to a previous run of this watcher and unchanged since its cursor: already enqueued then.
+      const rv = parseResourceVersion(digest.resourceVersion);
+      if (!Number.isNaN(rv) && rv <= this.since) decision = { pass: false, reason: 'unchanged' };
+    }
+    if (!decision.pass && this.listing && this.enqueueAllNow) decision = { pass: true, reason: 'requeue-all' };
+
+    if (type === 'DELETED') {
+      this.table.delete(key);
+    } else {
+      const { row: stored } = this.table.upsert(key);
+      storeDigest(this.table, stored, digest, this.o.predicates);
+      if (role.kind === 'owned') this.table.setTag(stored, controllerOwner(meta, role.parent)?.name);
+    }
+
+    if (role.kind === 'watched' && decision.pass) {
+      const mapped = mappedTargets(role.watch, object);
+      if (mapped.error !== undefined) {
+        this.o.logger.warn({ resource: this.name, object: key, err: mapped.error }, 'watches map function failed');
+        this.count(type, false, 'map-error');
+        return;
+      }
+      targets = mapped.targets;
+    }
+    this.count(type, decision.pass, decision.reason);
+    if (decision.pass) this.enqueue(targets);
+    if (type !== 'LISTED') this.o.metrics.tracked.set({ resource: this.name }, this.table.size);
+  }
+
+  /** An object we held did not appear in a relist: it was deleted while we were not watching. */
+  private vanished(key: string): void {
+    const row = this.table.row(key);
+    const slash = key.indexOf('/');
+    const namespace = key.slice(0, slash);
+    const role = this.o.role;
+    if (role.kind === 'self') this.enqueue([{ namespace, name: key.slice(slash + 1) }]);
+    else if (role.kind === 'owned' && row !== undefined) {
+      const owner = this.table.tag(row);
+      if (owner !== undefined) this.enqueue([{ namespace: role.parent.namespaced === false ? '' : namespace, name: owner }]);
+    }
+    // A mapped object that vanished cannot be mapped any more (we keep no object): its targets see the next resync.
+    this.table.delete(key);
+    this.count('DELETED', true, 'vanished');
+  }
+}

@@ -1,0 +1,316 @@
+// The watcher's programmatic API: one list+watch per resource of a controller, feeding reconcile requests to the queue, with cursor, resync, epoch checks and resharding.
+import {
+  type ControllerSpec,
+  type Logger,
+  type ObjectKey,
+  type ResourceSpec,
+  resourceName,
+  validateControllerSpec,
+} from '@conveyor/shared';
+import type { Registry } from 'prom-client';
+import { type BatchSink, EnqueueBuffer } from './enqueue-buffer.ts';
+import { collectionPath, type KubeTransport } from './kube-http.ts';
+import { Backoff, type Clock, ListWatch, systemClock } from './list-watch.ts';
+import { type CompiledPredicates, compilePredicates } from './predicates.ts';
+import { ResourceStream, type StreamRole } from './resource-stream.ts';
+import { runResync } from './resync.ts';
+import { formatShard, type Shard } from './sharding.ts';
+import { keyOf } from './triggers.ts';
+import { WatcherMetrics } from './watcher-metrics.ts';
+
+/** The queue operations the watcher uses; ReconcileQueue provides them. */
+export interface WatcherQueue extends BatchSink {
+  /** Resolves true when Redis lost the queue; the watcher then enqueues every key again. */
+  checkEpoch?(): Promise<boolean>;
+  /** Moves parked requests back to the queue (every key when called without one). */
+  retryParked?(): Promise<number>;
+}
+
+/** Where the last fully enqueued resourceVersion of each stream is kept (WatchCursorStore). */
+export interface CursorStore {
+  get(stream: string): Promise<string | undefined>;
+  set(stream: string, resourceVersion: string): Promise<void>;
+}
+
+export interface WatcherSettings {
+  /** @defaultValue 500 */
+  pageSize?: number;
+  /** @defaultValue 300000 */
+  watchTimeoutMs?: number;
+  /** @defaultValue 60000 */
+  bookmarkIntervalMs?: number;
+  /** @defaultValue 30000 */
+  maxBackoffMs?: number;
+  /** 0 turns resync off. @defaultValue 36000000 (10 h) */
+  resyncPeriodMs?: number;
+  /** @defaultValue 'auto' */
+  streamingList?: 'auto' | 'always' | 'never';
+  /** How often the cursor is written to Redis. @defaultValue 1000 */
+  cursorIntervalMs?: number;
+  /** How often the queue epoch is checked. @defaultValue 5000 */
+  epochCheckMs?: number;
+}
+
+export interface WatcherOptions extends WatcherSettings {
+  controller: ControllerSpec;
+  transport: KubeTransport;
+  queue: WatcherQueue;
+  cursor?: CursorStore;
+  registry: Registry;
+  logger: Logger;
+  shard?: Shard | undefined;
+  clock?: Clock;
+}
+
+interface Running {
+  stream: ResourceStream;
+  listWatch: ListWatch;
+  cursorField: string;
+  savedRv: string | undefined;
+}
+
+export class Watcher {
+  readonly metrics: WatcherMetrics;
+  private readonly o: WatcherOptions;
+  private readonly spec: ControllerSpec;
+  private readonly clock: Clock;
+  private readonly buffer: EnqueueBuffer;
+  private readonly abort = new AbortController();
+  private shardValue: Shard | undefined;
+  private running: Running[] = [];
+  private tasks: Promise<void>[] = [];
+  private started = false;
+
+  constructor(options: WatcherOptions) {
+    this.o = options;
+    this.spec = validateControllerSpec(options.controller);
+    this.clock = options.clock ?? systemClock;
+    this.shardValue = options.shard;
+    this.metrics = new WatcherMetrics(options.registry);
+    this.buffer = new EnqueueBuffer({
+      sink: options.queue,
+      logger: options.logger,
+      clock: this.clock,
+      maxBackoffMs: options.maxBackoffMs ?? 30_000,
+      onSent: (count) => this.metrics.enqueued.inc({ reason: 'event' }, count),
+      onFailure: () => this.metrics.enqueueFailures.inc(),
+    });
+  }
+
+  get shard(): Shard | undefined {
+    return this.shardValue;
+  }
+
+  /** Every stream has completed a list and its requests are in the queue. */
+  get ready(): boolean {
+    return this.running.length > 0 && this.running.every((r) => r.stream.synced);
+  }
+
+  /** Objects whose compact state is held, across streams. */
+  get tracked(): number {
+    return this.running.reduce((sum, r) => sum + r.stream.table.size, 0);
+  }
+
+  /** Keys of the controller's resource held by this replica (the first stream is always the controller's own). */
+  *keys(): Generator<ObjectKey> {
+    for (const t of this.running[0]?.stream.targetKeys() ?? []) yield keyOf(this.spec.for, t.namespace ?? '', t.name);
+  }
+
+  /** Starts every stream; resolves once they are running (not synced: see `ready`, `waitReady`). */
+  async start(): Promise<void> {
+    if (this.started) throw new Error('watcher already started');
+    this.started = true;
+    const signal = this.abort.signal;
+    const predicates = compilePredicates(this.spec.predicates);
+    const roles: { resource: ResourceSpec; role: StreamRole; selector: { labels?: string; fields?: string; namespace?: string } }[] = [
+      { resource: this.spec.for, role: { kind: 'self' }, selector: this.spec.selector ?? {} },
+    ];
+    if ((this.spec.owns ?? []).length > 0) {
+      const parent = { ...this.spec.for, kind: this.spec.for.kind ?? (await this.discoverKind(this.spec.for, signal)) };
+      for (const child of this.spec.owns ?? []) roles.push({ resource: child, role: { kind: 'owned', parent }, selector: {} });
+    }
+    for (const watch of this.spec.watches ?? []) {
+      const selector = {
+        ...(watch.labels === undefined ? {} : { labels: watch.labels }),
+        ...(watch.fields === undefined ? {} : { fields: watch.fields }),
+        ...(watch.namespace === undefined ? {} : { namespace: watch.namespace }),
+      };
+      roles.push({ resource: watch.resource, role: { kind: 'watched', watch }, selector });
+    }
+    const seen = new Set<string>();
+    for (const { resource, role, selector } of roles) {
+      let name = resourceName({ group: resource.group, version: resource.version, resource: resource.plural });
+      while (seen.has(name)) name = `${name}+`;
+      seen.add(name);
+      const stream = new ResourceStream({
+        name,
+        role,
+        target: this.spec.for,
+        predicates: streamPredicates(role, predicates),
+        shard: () => this.shardValue,
+        buffer: this.buffer,
+        metrics: this.metrics,
+        logger: this.o.logger.child({ resource: name }),
+      });
+      const listWatch = new ListWatch({
+        resource,
+        namespace: selector.namespace,
+        labelSelector: selector.labels,
+        fieldSelector: selector.fields,
+        // A `changed` projection reads data, so that watch needs whole objects.
+        metadataOnly: !(role.kind === 'watched' && role.watch.changed !== undefined),
+        pageSize: this.o.pageSize ?? 500,
+        watchTimeoutMs: this.o.watchTimeoutMs ?? 300_000,
+        bookmarkIntervalMs: this.o.bookmarkIntervalMs ?? 60_000,
+        maxBackoffMs: this.o.maxBackoffMs ?? 30_000,
+        streamingList: this.o.streamingList ?? 'auto',
+        transport: this.o.transport,
+        handler: stream,
+        logger: this.o.logger.child({ resource: name }),
+        clock: this.clock,
+      });
+      const cursorField = `${name}|${formatShard(this.shardValue)}`;
+      let savedRv: string | undefined;
+      try {
+        savedRv = await this.o.cursor?.get(cursorField);
+      } catch (error) {
+        this.o.logger.warn({ err: error, stream: cursorField }, 'cannot read the watch cursor; every object counts as new');
+      }
+      stream.resumeFrom(savedRv);
+      if (savedRv !== undefined) this.o.logger.info({ stream: cursorField, resourceVersion: savedRv }, 'resuming after a restart');
+      this.running.push({ stream, listWatch, cursorField, savedRv });
+    }
+    this.metrics.leader.set(1);
+    for (const r of this.running) this.tasks.push(r.listWatch.run(signal));
+    if (this.o.cursor !== undefined) this.tasks.push(this.every(this.o.cursorIntervalMs ?? 1_000, () => this.saveCursors()));
+    if (this.o.queue.checkEpoch !== undefined) this.tasks.push(this.every(this.o.epochCheckMs ?? 5_000, () => this.checkEpoch()));
+    const resyncPeriodMs = this.o.resyncPeriodMs ?? 36_000_000;
+    if (resyncPeriodMs > 0) this.tasks.push(this.resyncAfterSync(resyncPeriodMs, signal));
+  }
+
+  /** Resolves once `ready`, or rejects after `timeoutMs`. */
+  async waitReady(timeoutMs = 60_000): Promise<void> {
+    const deadline = this.clock.now() + timeoutMs;
+    while (!this.ready) {
+      if (this.clock.now() > deadline) throw new Error(`watcher not synced within ${timeoutMs} ms`);
+      await this.clock.sleep(20, this.abort.signal);
+      if (this.abort.signal.aborted) throw new Error('watcher stopped');
+    }
+  }
+
+  /** Changes this replica's shard and relists, so keys it gains are enqueued (duplicates merge; no gaps). */
+  reshard(shard: Shard | undefined): void {
+    this.o.logger.info({ from: formatShard(this.shardValue), to: formatShard(shard) }, 'reshard: relisting');
+    this.shardValue = shard;
+    for (const r of this.running) {
+      r.cursorField = `${r.stream.name}|${formatShard(shard)}`;
+      r.listWatch.relist('requested');
+    }
+  }
+
+  /** Relists every stream and enqueues every object (Redis lost the queue). */
+  requeueAll(): void {
+    for (const r of this.running) {
+      r.stream.enqueueAllOnNextList();
+      r.listWatch.relist('requested');
+    }
+  }
+
+  /** Stops watching; waits up to `graceMs` for requests already taken to reach the queue. */
+  async stop(graceMs = 5_000): Promise<void> {
+    this.abort.abort();
+    await Promise.allSettled(this.tasks);
+    const drained = await Promise.race([
+      this.buffer.drain().then(() => true),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), graceMs).unref()),
+    ]);
+    if (drained) await this.saveCursors();
+    else this.o.logger.warn({ waiting: this.buffer.size }, 'stopped with requests not yet enqueued; the next start re-enqueues them');
+    this.buffer.close();
+    this.metrics.leader.set(0);
+  }
+
+  private async saveCursors(): Promise<void> {
+    if (this.o.cursor === undefined) return;
+    for (const r of this.running) {
+      const rv = r.listWatch.resourceVersion;
+      if (!r.stream.synced || rv === undefined || rv === r.savedRv) continue;
+      await this.buffer.drain();
+      try {
+        await this.o.cursor.set(r.cursorField, rv);
+        r.savedRv = rv;
+      } catch (error) {
+        this.o.logger.warn({ err: error }, 'cannot write the watch cursor; will try again');
+      }
+    }
+  }
+
+  private async checkEpoch(): Promise<void> {
+    try {
+      if (await this.o.queue.checkEpoch?.()) {
+        this.o.logger.warn('the queue lost its contents (epoch key gone): relisting and enqueueing every object');
+        this.requeueAll();
+      }
+    } catch (error) {
+      this.o.logger.warn({ err: error }, 'cannot check the queue epoch; will try again');
+    }
+  }
+
+  private async every(ms: number, fn: () => Promise<void>): Promise<void> {
+    const signal = this.abort.signal;
+    while (!signal.aborted) {
+      await this.clock.sleep(ms, signal);
+      if (!signal.aborted) await fn();
+    }
+  }
+
+  private async resyncAfterSync(periodMs: number, signal: AbortSignal): Promise<void> {
+    while (!this.ready && !signal.aborted) await this.clock.sleep(100, signal);
+    await runResync(
+      {
+        periodMs,
+        keys: () => this.keys(),
+        buffer: this.buffer,
+        ...(this.o.queue.retryParked === undefined ? {} : { retryParked: () => (this.o.queue.retryParked as () => Promise<number>)() }),
+        clock: this.clock,
+        logger: this.o.logger,
+      },
+      signal,
+    );
+  }
+
+  /** The kind of a resource from API discovery (needed to match ownerReferences); retries until it answers. */
+  private async discoverKind(resource: ResourceSpec, signal: AbortSignal): Promise<string> {
+    const path = collectionPath({ ...resource, plural: '' }).replace(/\/$/, '');
+    const backoff = new Backoff(200, this.o.maxBackoffMs ?? 30_000);
+    for (;;) {
+      try {
+        const list = (await this.o.transport.getJson(path, {}, 'application/json', signal)) as {
+          resources?: { name: string; kind: string }[];
+        };
+        const found = list.resources?.find((r) => r.name === resource.plural);
+        if (found !== undefined) return found.kind;
+        throw new Error(`${path} does not serve ${resource.plural}`);
+      } catch (error) {
+        if (signal.aborted) throw error;
+        const delay = backoff.next();
+        this.o.logger.warn(
+          { err: error, retryInMs: delay },
+          `cannot discover the kind of ${resource.plural}; set for.kind to skip discovery`,
+        );
+        await this.clock.sleep(delay, signal);
+      }
+    }
+  }
+}
+
+/**
+ * The controller's predicates apply to its own objects. Owned children pass on any change (a
+ * child's status is what the owner reacts to). A mapped watch passes when its `changed`
+ * projection moves — the stream fills that projection from the whole object — or on any change.
+ */
+function streamPredicates(role: StreamRole, own: CompiledPredicates): CompiledPredicates {
+  if (role.kind === 'self') return own;
+  if (role.kind === 'watched' && role.watch.changed !== undefined) return compilePredicates([{ name: 'changed', changed: () => 0 }]);
+  return compilePredicates(['resourceVersion']);
+}
