@@ -66,7 +66,14 @@ function start(api: FakeApi, options: Partial<ListWatchOptions> = {}) {
   const stop = new AbortController();
   stops.push(stop);
   const done = lw.run(stop.signal);
-  return { handler, lw, stop: async () => (stop.abort(), await done) };
+  return {
+    handler,
+    lw,
+    stop: async () => {
+      stop.abort();
+      await done;
+    },
+  };
 }
 
 function seed(api: FakeApi, n: number) {

@@ -97,7 +97,12 @@ function seed(api: FakeApi, n: number, meta: (i: number) => Record<string, unkno
 
 function dupes(names: string[]): string[] {
   const seen = new Set<string>();
-  return names.filter((n) => (seen.has(n) ? true : (seen.add(n), false)));
+  const repeated: string[] = [];
+  for (const n of names) {
+    if (seen.has(n)) repeated.push(n);
+    seen.add(n);
+  }
+  return repeated;
 }
 
 describe('Watcher', () => {
