@@ -1,0 +1,276 @@
+// The API server a conformance file runs against: the simulator, or any cluster named by CONFORMANCE_KUBECONFIG; plus the fixtures and helpers every file uses.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import {
+  ApiException,
+  ApiextensionsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  type KubernetesObject,
+  PatchStrategy,
+  setHeaderOptions,
+  Watch,
+} from '@kubernetes/client-node';
+import { type KubeSimulator, type KubeSimulatorOptions, startKubeSimulator } from '../src/index.ts';
+
+export const META = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
+export const META_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
+
+/** Why a simulator-only assertion is skipped when the suite runs against a real cluster; false on the simulator. */
+export const SIMULATOR_ONLY: string | false =
+  process.env.CONFORMANCE_KUBECONFIG === undefined
+    ? false
+    : 'asserts simulator-only behaviour (fault injection, counters, clock); skipped against a real API server';
+
+export interface Target {
+  kc: KubeConfig;
+  /** Undefined when running against a real API server. */
+  simulator: KubeSimulator | undefined;
+  /** Unique per run: a namespace and a CRD group created for it and removed afterwards. */
+  namespace: string;
+  group: string;
+  /** Namespaced CRD `widgets` with status and scale subresources; cluster-scoped CRD `gadgets` without. */
+  widgets: { group: string; version: 'v1'; plural: string };
+  gadgets: { group: string; version: 'v1'; plural: string };
+  core: CoreV1Api;
+  custom: CustomObjectsApi;
+  close(): Promise<void>;
+}
+
+export async function openTarget(simulatorOptions: KubeSimulatorOptions = {}): Promise<Target> {
+  const file = process.env.CONFORMANCE_KUBECONFIG;
+  let kc: KubeConfig;
+  let simulator: KubeSimulator | undefined;
+  if (file === undefined) {
+    simulator = await startKubeSimulator(simulatorOptions);
+    kc = simulator.kubeConfig();
+  } else {
+    kc = new KubeConfig();
+    kc.loadFromFile(file);
+  }
+  const suffix = randomBytes(4).toString('hex');
+  const namespace = `conveyor-conformance-${suffix}`;
+  const group = `c${suffix}.conformance.conveyor.dev`;
+  const core = kc.makeApiClient(CoreV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const ext = kc.makeApiClient(ApiextensionsV1Api);
+  await core.createNamespace({ body: { metadata: { name: namespace } } });
+  const schema = { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } };
+  await ext.createCustomResourceDefinition({
+    body: {
+      metadata: { name: `widgets.${group}` },
+      spec: {
+        group,
+        scope: 'Namespaced',
+        names: { plural: 'widgets', singular: 'widget', kind: 'Widget', listKind: 'WidgetList' },
+        versions: [
+          {
+            name: 'v1',
+            served: true,
+            storage: true,
+            schema,
+            subresources: {
+              status: {},
+              scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas', labelSelectorPath: '.status.selector' },
+            },
+          },
+        ],
+      },
+    },
+  });
+  await ext.createCustomResourceDefinition({
+    body: {
+      metadata: { name: `gadgets.${group}` },
+      spec: {
+        group,
+        scope: 'Cluster',
+        names: { plural: 'gadgets', singular: 'gadget', kind: 'Gadget', listKind: 'GadgetList' },
+        versions: [{ name: 'v1', served: true, storage: true, schema }],
+      },
+    },
+  });
+  const widgets = { group, version: 'v1' as const, plural: 'widgets' };
+  const gadgets = { group, version: 'v1' as const, plural: 'gadgets' };
+  // A real server serves a new CRD a moment after it is created.
+  await eventually(async () => {
+    await custom.listNamespacedCustomObject({ ...widgets, namespace });
+    await custom.listClusterCustomObject(gadgets);
+  });
+  return {
+    kc,
+    simulator,
+    namespace,
+    group,
+    widgets,
+    gadgets,
+    core,
+    custom,
+    async close() {
+      // Strip finalizers the tests left, so the namespace and CRDs can go.
+      const clear = { metadata: { finalizers: null } };
+      const leftWidgets = (await custom.listNamespacedCustomObject({ ...widgets, namespace })) as { items: KubernetesObject[] };
+      for (const item of leftWidgets.items.filter((i) => (i.metadata?.finalizers ?? []).length > 0)) {
+        const name = item.metadata?.name ?? '';
+        await custom.patchNamespacedCustomObject({ ...widgets, namespace, name, body: clear }, merge()).catch(() => undefined);
+      }
+      const leftGadgets = (await custom.listClusterCustomObject(gadgets)) as { items: KubernetesObject[] };
+      for (const item of leftGadgets.items.filter((i) => (i.metadata?.finalizers ?? []).length > 0)) {
+        await custom.patchClusterCustomObject({ ...gadgets, name: item.metadata?.name ?? '', body: clear }, merge()).catch(() => undefined);
+      }
+      await ext.deleteCustomResourceDefinition({ name: `widgets.${group}` }).catch(() => undefined);
+      await ext.deleteCustomResourceDefinition({ name: `gadgets.${group}` }).catch(() => undefined);
+      await core.deleteNamespace({ name: namespace }).catch(() => undefined);
+      await simulator?.close();
+    },
+  };
+}
+
+/** Request options for a merge patch (client-node sends JSON patch by default). */
+export function merge() {
+  return setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+}
+export function strategic() {
+  return setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
+}
+export function metadataOnly(list: boolean) {
+  return setHeaderOptions('Accept', list ? META_LIST : META);
+}
+
+/** Retries an assertion until it passes or `timeoutMs` runs out. */
+export async function eventually<T>(check: () => Promise<T>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+/** The Status body of an ApiException, parsed. */
+export function statusOf(error: unknown): {
+  code: number;
+  reason: string;
+  message: string;
+  kind: string;
+  status: string;
+  details?: Record<string, unknown>;
+} {
+  assert.ok(error instanceof ApiException, `expected an ApiException, got ${String(error)}`);
+  const body = typeof error.body === 'string' ? JSON.parse(error.body) : error.body;
+  return { ...body, httpCode: error.code };
+}
+
+/** Runs `call`, expecting it to fail with this HTTP code and Status reason; returns the Status. */
+export async function expectStatus(call: Promise<unknown>, code: number, reason: string) {
+  try {
+    await call;
+  } catch (error) {
+    const status = statusOf(error);
+    assert.equal((error as ApiException<unknown>).code, code, `HTTP code; Status: ${JSON.stringify(status)}`);
+    assert.equal(status.kind, 'Status');
+    assert.equal(status.status, 'Failure');
+    assert.equal(status.code, code);
+    assert.equal(status.reason, reason, `reason; Status: ${JSON.stringify(status)}`);
+    return status;
+  }
+  assert.fail(`expected ${code} ${reason}, but the call succeeded`);
+}
+
+export interface WatchEvent {
+  type: string;
+  object: Record<string, unknown> & { metadata?: Record<string, unknown> };
+}
+
+export interface OpenWatch {
+  events: WatchEvent[];
+  /** Resolves with the error (or null) when the stream ends. */
+  done: Promise<unknown>;
+  /** Resolves when an event satisfying `predicate` has arrived. */
+  next(predicate: (event: WatchEvent) => boolean, timeoutMs?: number): Promise<WatchEvent>;
+  stop(): void;
+}
+
+/**
+ * Opens a watch with client-node's `Watch`; with `accept` the request carries that Accept header, set
+ * through client-node's own authentication hook (Watch has no header option).
+ */
+export async function openWatch(
+  kc: KubeConfig,
+  path: string,
+  query: Record<string, string | number | boolean>,
+  accept?: string,
+): Promise<OpenWatch> {
+  const config =
+    accept === undefined
+      ? kc
+      : ({
+          getCurrentCluster: () => kc.getCurrentCluster(),
+          applySecurityAuthentication: async (context: { setHeaderParam(key: string, value: string): void }) => {
+            await kc.applySecurityAuthentication(context as never);
+            context.setHeaderParam('Accept', accept);
+          },
+        } as unknown as KubeConfig);
+  const events: WatchEvent[] = [];
+  const waiters = new Set<() => void>();
+  let finish: (error: unknown) => void = () => {};
+  const done = new Promise<unknown>((resolve) => {
+    finish = resolve;
+  });
+  const controller = await new Watch(config).watch(
+    path,
+    query,
+    (type, object) => {
+      events.push({ type, object });
+      for (const w of [...waiters]) w();
+    },
+    (error) => {
+      finish(error ?? null);
+      for (const w of [...waiters]) w();
+    },
+  );
+  let ended = false;
+  void done.then(() => {
+    ended = true;
+  });
+  return {
+    events,
+    done,
+    stop: () => controller.abort(),
+    next(predicate, timeoutMs = 10_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const found = events.find(predicate);
+          if (found !== undefined) {
+            cleanup();
+            resolve(found);
+          } else if (ended) {
+            cleanup();
+            reject(new Error(`watch ended before the expected event; got ${JSON.stringify(events.map((e) => e.type))}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(
+            new Error(
+              `no matching watch event within ${timeoutMs} ms; got ${JSON.stringify(events.map((e) => `${e.type}:${String(e.object.metadata?.name)}`))}`,
+            ),
+          );
+        }, timeoutMs);
+        const cleanup = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+  };
+}
+
+export function rvOf(obj: unknown): string {
+  return String((obj as KubernetesObject).metadata?.resourceVersion);
+}

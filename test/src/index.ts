@@ -1,0 +1,4 @@
+// Public surface of @conveyor/test: the Kubernetes API simulator and its types.
+export type { AuthorizationRule, TokenSpec } from './sim/auth.ts';
+export type { FaultRule, FaultSettings, RequestCount, RequestCounters, ThrottleRule } from './sim/faults.ts';
+export { type KubeSimulator, type KubeSimulatorOptions, type SimulatorFaults, startKubeSimulator } from './sim/simulator.ts';

@@ -1,0 +1,156 @@
+// `startKubeSimulator`: an in-memory Kubernetes API server that behaves like kube-apiserver on the wire, for tests, benchmarks and demos.
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+import { Authenticator, type AuthorizationRule, Authorizer, type TokenSpec } from './auth.ts';
+import { type FaultRule, type FaultSettings, FaultState, type RequestCounters, type ThrottleRule } from './faults.ts';
+import { ObjectApi } from './objects.ts';
+import { createRequestHandler } from './server.ts';
+import { Store } from './store.ts';
+import { TypeRegistry } from './type-registry.ts';
+import type { WatchStream } from './watch.ts';
+
+export interface KubeSimulatorOptions {
+  /** Port on 127.0.0.1; 0 picks a free one. @defaultValue 0 */
+  port?: number;
+  /** @defaultValue '127.0.0.1' */
+  host?: string;
+  /** Accepted bearer tokens; the first is `simulator.token`. @defaultValue one random token */
+  tokens?: TokenSpec[];
+  /** Authorization rules; a request no rule allows gets 403. @defaultValue allow everything */
+  authorization?: AuthorizationRule[];
+  /** How long watch events stay replayable (the watch cache's window). @defaultValue 75_000 */
+  historyWindowMs?: number;
+  /** At most this many events are kept, whatever their age. @defaultValue 1_000_000 */
+  historyLimit?: number;
+  /** How often BOOKMARK events go to watches that allow them. @defaultValue 60_000 */
+  bookmarkIntervalMs?: number;
+  /** How long a list's continue token stays valid (etcd's compaction interval). @defaultValue 300_000 */
+  continueTokenTtlMs?: number;
+  /** A watch without timeoutSeconds ends after this long. @defaultValue 1_800_000 */
+  watchTimeoutMs?: number;
+  /** Clock in milliseconds. @defaultValue Date.now */
+  now?: () => number;
+  /** Decides which requests a fault with `share` < 1 hits. @defaultValue Math.random */
+  random?: () => number;
+}
+
+export interface SimulatorFaults {
+  get(): FaultSettings;
+  set(patch: Partial<FaultSettings>): FaultSettings;
+  /** Everything off, server resumed. */
+  reset(): void;
+  latency(ms: number): void;
+  /** 429 with Retry-After for a share of requests, or one verb, or `count` requests. */
+  throttle(rule?: ThrottleRule): void;
+  /** 500 InternalError for a share of requests, or one verb, or `count` requests. */
+  serverErrors(rule?: FaultRule): void;
+  pause(): void;
+  resume(): void;
+  /** Ends every open watch (a clean end of stream, like an API server restart); resolves to how many. */
+  closeWatches(): number;
+  /** The next `count` watches get an ERROR event with a 410 Expired Status. */
+  expireNextWatch(count?: number): void;
+  /** Forgets the event history: watches from any earlier resourceVersion get 410. */
+  compactHistory(): void;
+}
+
+export interface KubeSimulator {
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  /** The first accepted bearer token. */
+  token: string;
+  /** A client-node KubeConfig for this server with the bearer token. */
+  kubeConfig(): KubeConfig;
+  /** Writes a kubeconfig file (JSON, which kubectl and client-node read as YAML). */
+  writeKubeconfig(path: string): void;
+  faults: SimulatorFaults;
+  counters(): RequestCounters;
+  resetCounters(): void;
+  /** The current global resourceVersion. */
+  resourceVersion(): number;
+  close(): Promise<void>;
+}
+
+export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Promise<KubeSimulator> {
+  const now = options.now ?? Date.now;
+  const tokens = options.tokens ?? [randomBytes(24).toString('base64url')];
+  const first = tokens[0];
+  if (first === undefined) throw new TypeError('startKubeSimulator: tokens must name at least one token');
+  const token = typeof first === 'string' ? first : first.token;
+  const store = new Store({ now, historyWindowMs: options.historyWindowMs ?? 75_000, historyLimit: options.historyLimit ?? 1_000_000 });
+  const types = new TypeRegistry();
+  const faults = new FaultState(options.random ?? Math.random);
+  const watches = new Set<WatchStream>();
+  const closeWatches = () => {
+    const open = [...watches];
+    for (const w of open) w.close();
+    return open.length;
+  };
+  const handler = createRequestHandler({
+    store,
+    types,
+    objects: new ObjectApi(store, types, now),
+    faults,
+    authn: new Authenticator(tokens),
+    authz: new Authorizer(options.authorization),
+    watches,
+    watchSettings: {
+      bookmarkIntervalMs: options.bookmarkIntervalMs ?? 60_000,
+      defaultTimeoutMs: options.watchTimeoutMs ?? 1_800_000,
+      maxBufferedBytes: 64 * 1024 * 1024,
+    },
+    continueTtlMs: options.continueTokenTtlMs ?? 300_000,
+    now,
+    control: { closeWatches, compactHistory: () => store.compactAll() },
+  });
+  const server: Server = createServer({ keepAliveTimeout: 60_000 }, handler);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const url = `http://${options.host ?? '127.0.0.1'}:${address.port}`;
+  const kubeConfig = () => {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'conveyor-sim', server: url, skipTLSVerify: true }],
+      users: [{ name: 'conveyor-sim', token }],
+      contexts: [{ name: 'conveyor-sim', cluster: 'conveyor-sim', user: 'conveyor-sim', namespace: 'default' }],
+      currentContext: 'conveyor-sim',
+    });
+    return kc;
+  };
+  return {
+    url,
+    token,
+    kubeConfig,
+    writeKubeconfig(path) {
+      writeFileSync(path, `${kubeConfig().exportConfig()}\n`, { mode: 0o600 });
+    },
+    faults: {
+      get: () => faults.settings,
+      set: (patch) => faults.update(patch),
+      reset: () => faults.reset(),
+      latency: (ms) => void faults.update({ latencyMs: ms }),
+      throttle: (rule = {}) => void faults.update({ throttle: rule }),
+      serverErrors: (rule = {}) => void faults.update({ serverErrors: rule }),
+      pause: () => void faults.update({ paused: true }),
+      resume: () => void faults.update({ paused: false }),
+      closeWatches,
+      expireNextWatch: (count = 1) => void faults.update({ expireNextWatches: faults.settings.expireNextWatches + count }),
+      compactHistory: () => store.compactAll(),
+    },
+    counters: () => faults.counters(),
+    resetCounters: () => faults.resetCounters(),
+    resourceVersion: () => store.currentRevision,
+    async close() {
+      faults.reset();
+      closeWatches();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
