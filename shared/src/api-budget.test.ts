@@ -62,13 +62,18 @@ describe('Class: RedisApiBudget', () => {
     assert.equal(await other.b.take(), 0, 'another prefix has its own bucket');
   });
 
-  it('pauses every taker for the Retry-After of a 429', async () => {
-    const a = budget('paused', 50, 10);
-    const b = budget('paused', 50, 10);
-    assert.equal(await a.b.take(), 0);
-    await a.b.pause(2_000);
-    const wait = await b.b.take();
-    assert.ok(wait > 1_950 && wait <= 2_020, `waited ${wait} ms after a 2 s pause`);
+  it('pauses every taker for the Retry-After of a 429, even one that reserved before it', async () => {
+    const a = new RedisApiBudget({ redis: connect(), prefix: 'paused', qps: 2, burst: 1 });
+    const b = new RedisApiBudget({ redis: connect(), prefix: 'paused', qps: 2, burst: 1 });
+    assert.equal(await a.take(), 0);
+    const started = Date.now();
+    // b reserves the next token (due in 500 ms), then a sees a 429 with Retry-After 1 s.
+    const taking = b.take();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await a.pause(1_000);
+    await taking;
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed >= 1_000 && elapsed < 1_400, `b went after ${elapsed} ms, not after the pause`);
   });
 
   it('refuses a rate or burst it cannot honour', () => {

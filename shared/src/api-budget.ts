@@ -67,9 +67,15 @@ export class RedisApiBudget implements ApiBudget {
   }
 
   async take(): Promise<number> {
-    const wait = Number(await this.run(1, 0));
-    if (wait > 0) await this.sleep(wait);
-    return wait;
+    let waited = Number(await this.run(1, 0));
+    if (waited === 0) return 0;
+    await this.sleep(waited);
+    // A 429 seen by any worker while we slept pauses everyone, including reservations made before it.
+    for (let pause = Number(await this.run(0, 0)); pause > 0; pause = Number(await this.run(0, 0))) {
+      await this.sleep(pause);
+      waited += pause;
+    }
+    return waited;
   }
 
   async pause(ms: number): Promise<void> {

@@ -186,3 +186,20 @@ export function codeClassOf(status: number | undefined): ApiCodeClass {
   if (status >= 500) return '5xx';
   return '4xx';
 }
+
+/** `workqueue_depth{name}`: read from the queue at each scrape (waiting + prioritized + delayed-and-due). */
+export function workqueueDepthGauge(registry: Registry, controller: string, readDepth: () => Promise<number>): Gauge {
+  return new Gauge({
+    name: METRIC.workqueueDepth,
+    help: 'Current depth of workqueue',
+    labelNames: ['name'],
+    registers: [registry],
+    async collect() {
+      try {
+        this.set({ name: controller }, await readDepth());
+      } catch {
+        // Redis unreachable during a scrape: keep the last value rather than failing the whole scrape.
+      }
+    },
+  });
+}

@@ -1,18 +1,19 @@
 --[[
-  Reserves tokens from the cluster-wide API budget (a token bucket shared by every worker), or
-  pauses the whole budget after the API server answered 429.
+  Reserves tokens from the cluster-wide API budget (a token bucket shared by every worker), pauses
+  the whole budget after the API server answered 429, or tells a caller whether a pause is on.
 
   The bucket may go negative: a caller that finds it empty still reserves its token and is told
   how long to wait, so waiting callers queue up in order instead of polling Redis. Refill starts
-  no earlier than `ts`, which a pause moves into the future.
+  no earlier than `ts`, which a pause moves to its end.
 
-  KEYS[1]  the bucket hash: tokens (may be negative), ts (ms, may lie in the future while paused)
+  KEYS[1]  the bucket hash: tokens (may be negative), ts (ms), pausedUntil (ms)
   ARGV[1]  rate: tokens per second (> 0)
   ARGV[2]  burst: bucket capacity (>= 1)
-  ARGV[3]  cost: tokens to reserve (0 to only pause)
-  ARGV[4]  pause: milliseconds during which no token is handed out (0 for none)
+  ARGV[3]  cost: tokens to reserve; 0 reserves nothing and only reports the pause
+  ARGV[4]  pause: milliseconds during which nobody may spend a token (0 for none)
 
-  Returns  milliseconds the caller must wait before using its tokens (0: use them now).
+  Returns  with cost > 0: milliseconds the caller must wait before using its token (0: now);
+           with cost = 0: milliseconds left of the current pause (0: none).
 ]]
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
@@ -23,28 +24,34 @@ local pause = tonumber(ARGV[4])
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts', 'pausedUntil')
 local tokens = tonumber(state[1]) or burst
 local ts = tonumber(state[2]) or now
+local pausedUntil = tonumber(state[3]) or 0
 
 if now > ts then
   tokens = math.min(burst, tokens + (now - ts) * rate / 1000)
   ts = now
 end
 
-if pause > 0 and now + pause > ts then
-  -- Nothing may be spent before the pause ends; what was saved up is forfeited.
+if pause > 0 and now + pause > pausedUntil then
+  -- Nothing may be spent before the pause ends, and what was saved up is forfeited.
+  pausedUntil = now + pause
   tokens = math.min(tokens, 0)
-  ts = now + pause
+  ts = math.max(ts, pausedUntil)
 end
 
-tokens = tokens - cost
-local wait = ts - now
-if tokens < 0 then
-  wait = wait + math.ceil(-tokens * 1000 / rate)
+local wait = math.max(0, pausedUntil - now)
+if cost > 0 then
+  tokens = tokens - cost
+  wait = math.max(0, ts - now)
+  if tokens < 0 then
+    wait = wait + math.ceil(-tokens * 1000 / rate)
+  end
 end
 
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(ts))
--- Once the bucket would be full again its state says nothing; let it expire.
-redis.call('PEXPIRE', KEYS[1], math.max(1000, (ts - now) + math.ceil((burst - tokens) * 1000 / rate) + 1000))
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(ts), 'pausedUntil', tostring(pausedUntil))
+-- Once the bucket would be full again and no pause is on, its state says nothing; let it expire.
+local full = math.max(ts, pausedUntil) - now + math.ceil((burst - tokens) * 1000 / rate)
+redis.call('PEXPIRE', KEYS[1], math.max(1000, full + 1000))
 return wait

@@ -1,0 +1,36 @@
+// `conveyor worker`: runs one controller's reconciles from its queue in this process until SIGTERM, then drains and exits 0.
+import { type Command, EXIT, loadConfigOrThrow, parseFlags, UsageError } from './command.ts';
+
+export const workerCommand: Command = {
+  name: 'worker',
+  summary: 'run reconciles from the queue in this process',
+  usage: 'conveyor worker --controller <module> [--config <file>] [--concurrency <n>]',
+  async run(args, io) {
+    const { values } = parseFlags(args, {
+      controller: { type: 'string' },
+      config: { type: 'string', short: 'c' },
+      concurrency: { type: 'string' },
+    });
+    const overrides: Record<string, unknown> = {};
+    if (values.concurrency !== undefined) {
+      if (!/^[1-9]\d*$/.test(values.concurrency)) throw new UsageError(`--concurrency must be a positive integer, got "${values.concurrency}"`);
+      overrides['worker.concurrency'] = Number(values.concurrency);
+    }
+    if (values.controller !== undefined) overrides.controller = values.controller;
+    const config = loadConfigOrThrow(values.config, io, overrides);
+    if (config.controller === undefined) throw new UsageError('--controller <module> is required (or set controller in the config file)');
+    // Loaded here, not at the top: other subcommands should not pay for the worker's dependencies.
+    const { loadController } = await import('@conveyor/workers/load-controller');
+    const { startContainerWorker } = await import('@conveyor/workers/container-worker');
+    const controller = await loadController(config.controller);
+
+    const worker = await startContainerWorker({ controller, config });
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+      process.once('SIGINT', () => resolve('SIGINT'));
+    });
+    io.err(`conveyor worker: ${signal}: finishing running reconciles (grace ${config.worker.shutdownGrace} ms)`);
+    await worker.close();
+    return EXIT.ok;
+  },
+};
