@@ -13,7 +13,8 @@ export const workerCommand: Command = {
     });
     const overrides: Record<string, unknown> = {};
     if (values.concurrency !== undefined) {
-      if (!/^[1-9]\d*$/.test(values.concurrency)) throw new UsageError(`--concurrency must be a positive integer, got "${values.concurrency}"`);
+      if (!/^[1-9]\d*$/.test(values.concurrency))
+        throw new UsageError(`--concurrency must be a positive integer, got "${values.concurrency}"`);
       overrides['worker.concurrency'] = Number(values.concurrency);
     }
     if (values.controller !== undefined) overrides.controller = values.controller;

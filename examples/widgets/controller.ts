@@ -1,9 +1,8 @@
 // The example Widget controller: one child ConfigMap per Widget, observedGeneration and a Ready condition, and an external record removed by finalize.
 
 import { isDeepStrictEqual } from 'node:util';
-import { type Config, ExampleRecords, formatKey, type KubeObject, TerminalError } from '@conveyor/shared';
+import { type Config, createRedisConnection, ExampleRecords, formatKey, type KubeObject, TerminalError } from '@conveyor/shared';
 import { type Condition, defineController, setCondition } from '@conveyor/workers';
-import { Redis } from 'ioredis';
 
 export interface WidgetSpec {
   color?: string;
@@ -45,7 +44,7 @@ export function childData(widget: Widget): Record<string, string> {
 }
 
 export function connectRecords(config: Config): WidgetDeps {
-  const redis = new Redis(config.redis.url, { maxRetriesPerRequest: null, lazyConnect: false });
+  const redis = createRedisConnection(config.redis);
   return {
     records: new ExampleRecords(redis, config.redis.prefix),
     now: () => new Date(),

@@ -1,5 +1,5 @@
 // The container runtime: a queue worker running one controller's reconciles, with the shared API budget, metrics, health, and graceful shutdown.
-import type { KubeConfig } from '@kubernetes/client-node';
+
 import {
   type Config,
   createKubeConfig,
@@ -12,21 +12,22 @@ import {
   type Outcome,
   type QueueWorker,
   ReconcileQueue,
-  type RedisConnection,
   RedisApiBudget,
+  type RedisConnection,
   type RequestContext,
   reconcileMetrics,
   startQueueWorker,
   workqueueDepthGauge,
 } from '@conveyor/shared';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import { type HttpEndpoints, startHttpEndpoints } from './http-endpoints.ts';
 import { BudgetedKubeClient } from './kube-client.ts';
 import { processRequest } from './process-request.ts';
 import type { Controller } from './reconciler.ts';
 
-export interface ContainerWorkerOptions {
-  controller: Controller<KubeObject, unknown>;
+export interface ContainerWorkerOptions<T extends KubeObject = KubeObject, D = unknown> {
+  controller: Controller<T, D>;
   config: Config;
   /** @defaultValue createKubeConfig(config.kube) */
   kubeConfig?: KubeConfig;
@@ -48,7 +49,7 @@ export interface ContainerWorker {
 }
 
 /** Starts a worker. Resolves once the controller's `setup` ran and the worker takes requests. */
-export async function startContainerWorker(options: ContainerWorkerOptions): Promise<ContainerWorker> {
+export async function startContainerWorker<T extends KubeObject, D>(options: ContainerWorkerOptions<T, D>): Promise<ContainerWorker> {
   const { controller, config } = options;
   const logger = (options.logger ?? createLogger({ level: config.log.level, name: 'worker' })).child({ controller: controller.name });
   const kubeConfig = options.kubeConfig ?? createKubeConfig(config.kube);
@@ -71,9 +72,9 @@ export async function startContainerWorker(options: ContainerWorkerOptions): Pro
     onRequest: (code, waitedMs) => metrics.apiRequest(code, waitedMs / 1_000),
   });
 
-  let deps: unknown;
+  let deps: D;
   try {
-    deps = controller.setup === undefined ? undefined : await controller.setup({ config, logger });
+    deps = controller.setup === undefined ? (undefined as D) : await controller.setup({ config, logger });
   } catch (error) {
     connection.disconnect();
     throw error;

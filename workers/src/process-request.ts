@@ -74,7 +74,8 @@ export async function processRequest<T extends KubeObject, D>(
     return outcome;
   } catch (error) {
     const outcome = outcomeFromError(normalizeKubeError(error));
-    log.warn({ outcome, err: error instanceof Error ? error : undefined }, 'request failed');
+    // The queue logs every failed outcome at warn; the stack is for whoever turns on debug.
+    log.debug({ outcome, err: error instanceof Error ? error : undefined }, 'request failed');
     return outcome;
   }
 }

@@ -1,0 +1,179 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ExampleRecords, formatKey, keyOf, type ObjectKey, type StoredObject } from '@conveyor/shared';
+import { type ContainerWorker, startContainerWorker } from '@conveyor/workers/container-worker';
+import { defineController } from '@conveyor/workers/reconciler';
+import { Redis } from 'ioredis';
+import widgets, { WIDGET_FINALIZER, type Widget, type WidgetDeps } from './controller.ts';
+import { CONFIGMAPS, startWidgetWorld, WIDGETS, type WidgetWorld, waitFor } from './widget-harness.ts';
+
+// Full acceptance sizes; the whole file stays well under a minute on a 2-core machine.
+const WIDGET_COUNT = 1_000;
+const DELETE_COUNT = 500;
+
+const writes = (world: WidgetWorld) =>
+  world.sim
+    .counters()
+    .entries.filter((e) => !['get', 'list', 'watch'].includes(e.verb))
+    .reduce((sum, e) => sum + e.count, 0);
+
+async function reconciledCount(world: WidgetWorld, keys: readonly ObjectKey[]): Promise<number> {
+  const list = await world.client.list<Widget>(WIDGETS, 'default');
+  const wanted = new Set(keys.map(formatKey));
+  return list.items.filter((w) => wanted.has(formatKey(keyOf(WIDGETS, w))) && w.status?.observedGeneration === w.metadata.generation)
+    .length;
+}
+
+async function reconcileCount(worker: ContainerWorker): Promise<number> {
+  const metric = await worker.registry.getSingleMetric('controller_runtime_reconcile_total')?.get();
+  return (metric?.values ?? []).reduce((sum, v) => sum + v.value, 0);
+}
+
+describe('Example: the Widget controller on container workers', () => {
+  let world: WidgetWorld;
+  let worker: ContainerWorker;
+  let redis: Redis;
+  let records: ExampleRecords;
+  let keys: ObjectKey[];
+
+  before(async () => {
+    world = await startWidgetWorld({
+      worker: { concurrency: 20 },
+      queue: { backoff: { base: '50ms', max: '1s' } },
+      apiBudget: { qps: 100_000, burst: 1_000 },
+    });
+    worker = await startContainerWorker({ controller: widgets, config: world.config, kubeConfig: world.sim.kubeConfig() });
+    redis = new Redis(world.redis.url);
+    records = new ExampleRecords(redis, world.config.redis.prefix);
+  });
+  after(async () => {
+    await worker?.close(1_000);
+    redis?.disconnect();
+    await world?.close();
+  });
+
+  it(`reconciles ${WIDGET_COUNT} Widgets: observedGeneration matches, one child ConfigMap each`, async (t) => {
+    keys = await world.createWidgets(WIDGET_COUNT);
+    world.sim.resetCounters();
+    await world.enqueue(keys);
+    await waitFor('every Widget reconciled', async () => (await reconciledCount(world, keys)) === WIDGET_COUNT, 90_000, 250);
+    const counters = world.sim.counters();
+    const reconciles = await reconcileCount(worker);
+
+    const children = await world.client.list(CONFIGMAPS, 'default', { labelSelector: 'app.kubernetes.io/managed-by=conveyor-widgets' });
+    assert.equal(children.items.length, WIDGET_COUNT);
+    const owners = new Map<string, number>();
+    for (const cm of children.items) {
+      const owner = cm.metadata.ownerReferences?.find((o) => o.controller === true);
+      assert.equal(owner?.kind, 'Widget');
+      owners.set(owner?.uid ?? '', (owners.get(owner?.uid ?? '') ?? 0) + 1);
+    }
+    assert.equal(owners.size, WIDGET_COUNT, 'each Widget controls exactly one ConfigMap');
+    const sample = await world.client.get<Widget>(keys[7] as ObjectKey);
+    assert.deepEqual(sample.metadata.finalizers, [WIDGET_FINALIZER]);
+    assert.equal(sample.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'True');
+    assert.equal(await records.count(), WIDGET_COUNT);
+    // The test's own polling lists are not the controller's.
+    const workerRequests = counters.total - (counters.byVerb.list ?? 0);
+    t.diagnostic(
+      `API requests per first reconcile: ${(workerRequests / reconciles).toFixed(2)} (${workerRequests} requests by ${reconciles} reconciles: ${JSON.stringify(counters.byVerb)}, lists by the test)`,
+    );
+  });
+
+  it('writes nothing when a reconcile changes nothing, and status exactly once when it does', async () => {
+    const key = keys[3] as ObjectKey;
+    world.sim.resetCounters();
+    let before = await reconcileCount(worker);
+    await world.enqueue([key]);
+    await waitFor('the no-op reconcile', async () => (await reconcileCount(worker)) > before);
+    assert.equal(writes(world), 0, `a no-op reconcile wrote: ${JSON.stringify(world.sim.counters().entries)}`);
+
+    // Someone wipes the Ready condition: the next reconcile puts it back with one status write.
+    await world.client.patch(key, { type: 'merge', body: { status: { conditions: null } } }, { subresource: 'status' });
+    world.sim.resetCounters();
+    before = await reconcileCount(worker);
+    await world.enqueue([key]);
+    await waitFor('the repairing reconcile', async () => (await reconcileCount(worker)) > before);
+    const entries = world.sim.counters().entries.filter((e) => e.verb !== 'get' && e.verb !== 'list');
+    assert.deepEqual(
+      entries.map((e) => [e.verb, e.resource, e.code, e.count]),
+      [['patch', 'widgets/status', 200, 1]],
+    );
+    const repaired = await world.client.get<Widget>(key);
+    assert.equal(repaired.status?.conditions?.[0]?.type, 'Ready');
+  });
+
+  it(`deletes ${DELETE_COUNT} Widgets through finalize, leaving another controller’s finalizer in place`, async () => {
+    const doomed = keys.slice(0, DELETE_COUNT);
+    const shared = doomed.slice(0, 5);
+    for (const key of shared) {
+      const w = await world.client.get<Widget>(key);
+      await world.client.patch(key, {
+        type: 'json',
+        operations: [{ op: 'add', path: '/metadata/finalizers/0', value: 'other.example.org/keep' }],
+      });
+      assert.equal(w.metadata.finalizers?.length, 1);
+    }
+    for (let i = 0; i < doomed.length; i += 50) await Promise.all(doomed.slice(i, i + 50).map((key) => world.client.delete(key)));
+    await world.enqueue(doomed);
+    await waitFor(
+      'every external record of a deleted Widget removed',
+      async () => (await records.count()) === WIDGET_COUNT - DELETE_COUNT,
+      60_000,
+      250,
+    );
+    await waitFor(
+      'the deleted Widgets gone',
+      async () => {
+        const left = (await world.client.list<Widget>(WIDGETS, 'default')).items.length;
+        return left === WIDGET_COUNT - DELETE_COUNT + shared.length;
+      },
+      30_000,
+      250,
+    );
+    for (const key of shared) {
+      const kept: StoredObject<Widget> = await world.client.get<Widget>(key);
+      assert.deepEqual(kept.metadata.finalizers, ['other.example.org/keep']);
+      assert.ok(kept.metadata.deletionTimestamp !== undefined);
+    }
+    assert.equal(
+      await records.get(formatKey(keys[DELETE_COUNT] as ObjectKey)),
+      (await world.client.get<Widget>(keys[DELETE_COUNT] as ObjectKey)).metadata.uid,
+    );
+  });
+
+  it('retries a finalize that fails twice with backoff, then removes the finalizer', async () => {
+    const calls: number[] = [];
+    const flaky = defineController<Widget, WidgetDeps>({
+      ...widgets,
+      name: 'flaky-widgets',
+      async finalize(widget, ctx) {
+        calls.push(Date.now());
+        if (calls.length <= 2) throw new Error(`external system unavailable (call ${calls.length})`);
+        await widgets.finalize?.(widget, ctx);
+      },
+    });
+    const flakyWorker = await startContainerWorker({
+      controller: flaky,
+      config: world.config,
+      kubeConfig: world.sim.kubeConfig(),
+      http: false,
+    });
+    try {
+      const key = keys[DELETE_COUNT + 1] as ObjectKey;
+      await world.client.delete(key);
+      const { ReconcileQueue } = await import('@conveyor/shared');
+      const queue = new ReconcileQueue({ controller: 'flaky-widgets', redis: world.config.redis, queue: world.config.queue });
+      await queue.enqueue({ key, reason: 'event' });
+      await waitFor('the Widget gone after finalize succeeded', async () => (await world.client.find(key)) === undefined, 20_000);
+      await queue.close();
+      assert.equal(calls.length, 3);
+      const [a, b, c] = calls as [number, number, number];
+      // Backoff base 50 ms doubling, 20 % jitter: at least ~40 ms, then ~80 ms.
+      assert.ok(b - a >= 35 && c - b >= 70, `finalize retried after ${b - a} ms and ${c - b} ms`);
+      assert.equal(await records.get(formatKey(key)), undefined);
+    } finally {
+      await flakyWorker.close(1_000);
+    }
+  });
+});
