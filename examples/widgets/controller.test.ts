@@ -103,6 +103,28 @@ describe('Example: the Widget controller on container workers', () => {
     assert.equal(repaired.status?.conditions?.[0]?.type, 'Ready');
   });
 
+  it('serves /healthz and controller-runtime’s metrics on /metrics, without object contents', async () => {
+    assert.ok(worker.url !== undefined);
+    const health = await fetch(`${worker.url}/healthz`);
+    assert.equal(health.status, 200);
+    const text = await (await fetch(`${worker.url}/metrics`)).text();
+    const success = Number(/^controller_runtime_reconcile_total\{controller="widgets",result="success"\} (\d+)$/m.exec(text)?.[1]);
+    assert.ok(success >= WIDGET_COUNT, `success count ${success}`);
+    for (const line of [
+      'controller_runtime_reconcile_total{controller="widgets",result="error"} 0',
+      'controller_runtime_reconcile_errors_total{controller="widgets"} 0',
+      'workqueue_depth{name="widgets"} 0',
+      'controller_runtime_max_concurrent_reconciles{controller="widgets"} 20',
+    ]) {
+      assert.ok(text.includes(line), `missing ${line}`);
+    }
+    assert.match(text, /^controller_runtime_reconcile_time_seconds_bucket\{le="0.005",controller="widgets"\} \d+$/m);
+    assert.match(text, /^workqueue_queue_duration_seconds_count\{name="widgets"\} \d+$/m);
+    assert.match(text, /^conveyor_api_requests_total\{controller="widgets",code="2xx"\} \d+$/m);
+    assert.ok(!/blue|green|w-\d/.test(text), 'metrics carry no object names or contents');
+    assert.ok(!text.includes(world.sim.token), 'metrics carry no token');
+  });
+
   it(`deletes ${DELETE_COUNT} Widgets through finalize, leaving another controller’s finalizer in place`, async () => {
     const doomed = keys.slice(0, DELETE_COUNT);
     const shared = doomed.slice(0, 5);

@@ -1,4 +1,5 @@
 // The Kubernetes client a reconcile uses, as types only (patches, lists, the client interface), so workers and Lambda agree on it.
+import type { ApiConstructor, ApiType } from '@kubernetes/client-node';
 import type { KubeObject, ObjectMeta } from './controller.ts';
 import type { ObjectKey, ResourceRef } from './object-key.ts';
 
@@ -48,6 +49,11 @@ export interface KubeClient {
   patch<T extends KubeObject = KubeObject>(key: ObjectKey, patch: Patch, options?: { subresource?: 'status' }): Promise<StoredObject<T>>;
   /** Deletes with a `resourceVersion` precondition when given. Resolves false when the object was already gone. */
   delete(key: ObjectKey, options?: { resourceVersion?: string }): Promise<boolean>;
+  /**
+   * One of client-node's typed APIs (`CoreV1Api`, `AppsV1Api`, …) on the same connection, each call
+   * also paid from the budget. Its failures are client-node's ApiException.
+   */
+  api<T extends ApiType>(type: ApiConstructor<T>): T;
 }
 
 /** The key of an object of a given resource. */

@@ -52,7 +52,7 @@ export function isConflict(error: unknown): boolean {
 /** Turns a 429 thrown by client-node's generated APIs into the ThrottledError the outcome mapping understands. */
 export function normalizeKubeError(error: unknown): unknown {
   if (error instanceof ApiException && error.code === 429) {
-    return new KubeThrottledError(`API server throttled: ${error.message}`, parseRetryAfter(headerOf(error.headers, 'retry-after')), {
+    return new KubeThrottledError('API server answered 429 Too Many Requests', parseRetryAfter(headerOf(error.headers, 'retry-after')), {
       cause: error,
     });
   }

@@ -13,6 +13,7 @@ import {
   type Patch,
   type ResourceRef,
   type StoredObject,
+  UnsupportedError,
 } from '@conveyor/shared';
 import fjp from 'fast-json-patch';
 import { KubeApiError } from './kube-errors.ts';
@@ -155,6 +156,10 @@ export class MemoryKubeClient implements KubeClient {
       current.metadata.resourceVersion = this.nextRevision();
     }
     return true;
+  }
+
+  api(): never {
+    throw new UnsupportedError('the in-memory client has no typed client-node APIs; test those against the simulator');
   }
 
   private record(call: RecordedCall): void {

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { type ApiBudget, outcomeFromError } from '@conveyor/shared';
+import { type KubeSimulator, startKubeSimulator } from '@conveyor/test';
+import { ApiException, CoreV1Api } from '@kubernetes/client-node';
+import { BudgetedKubeClient } from './kube-client.ts';
+import { KubeApiError, KubeThrottledError, normalizeKubeError } from './kube-errors.ts';
+
+const CONFIGMAPS = { group: '', version: 'v1', resource: 'configmaps' };
+const NAMESPACES = { group: '', version: 'v1', resource: 'namespaces' };
+
+/** A budget that counts what it hands out and records pauses. */
+function countingBudget() {
+  const state = { taken: 0, pauses: [] as number[] };
+  const budget: ApiBudget = {
+    take: async () => {
+      state.taken += 1;
+      return 0;
+    },
+    pause: async (ms) => {
+      state.pauses.push(ms);
+    },
+  };
+  return { budget, state };
+}
+
+describe('Class: BudgetedKubeClient (against the simulator)', () => {
+  let sim: KubeSimulator;
+  before(async () => {
+    sim = await startKubeSimulator();
+    const setup = new BudgetedKubeClient({ kubeConfig: sim.kubeConfig(), budget: countingBudget().budget });
+    if ((await setup.find({ ...NAMESPACES, namespace: '', name: 'default' })) === undefined) {
+      await setup.create(NAMESPACES, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } });
+    }
+  });
+  after(async () => {
+    await sim.close();
+  });
+
+  it('pays every call from the budget, its own and client-node’s typed APIs alike', async () => {
+    const { budget, state } = countingBudget();
+    const client = new BudgetedKubeClient({ kubeConfig: sim.kubeConfig(), budget });
+    await client.create(CONFIGMAPS, {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'paid', namespace: 'default' },
+      data: { a: '1' },
+    });
+    const typed = await client.api(CoreV1Api).readNamespacedConfigMap({ name: 'paid', namespace: 'default' });
+    assert.equal(typed.data?.a, '1');
+    assert.equal(await client.find({ ...CONFIGMAPS, namespace: 'default', name: 'absent' }), undefined);
+    assert.equal(state.taken, 3);
+  });
+
+  it('refuses a write carrying a stale resourceVersion with a 409 conflict', async () => {
+    const client = new BudgetedKubeClient({ kubeConfig: sim.kubeConfig(), budget: countingBudget().budget });
+    const key = { ...CONFIGMAPS, namespace: 'default', name: 'raced' };
+    const created = await client.create(CONFIGMAPS, {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'raced', namespace: 'default' },
+    });
+    await client.patch(key, { type: 'merge', body: { data: { b: '1' } } });
+    await assert.rejects(
+      client.patch(key, { type: 'merge', body: { metadata: { resourceVersion: created.metadata.resourceVersion }, data: { b: '2' } } }),
+      (error: unknown) => error instanceof KubeApiError && error.statusCode === 409 && error.code === 'CONFLICT',
+    );
+  });
+
+  it('turns a 429 into a throttled error and pauses the budget for its Retry-After', async () => {
+    const { budget, state } = countingBudget();
+    const client = new BudgetedKubeClient({ kubeConfig: sim.kubeConfig(), budget });
+    sim.faults.throttle({ count: 1, retryAfterSeconds: 2 });
+    await assert.rejects(client.get({ ...CONFIGMAPS, namespace: 'default', name: 'paid' }), (error: unknown) => {
+      assert.ok(error instanceof KubeThrottledError);
+      assert.deepEqual(outcomeFromError(error), { kind: 'throttled', retryAfterMs: 2_000, message: error.message });
+      return true;
+    });
+    sim.faults.throttle({ count: 1, retryAfterSeconds: 3 });
+    await assert.rejects(client.api(CoreV1Api).readNamespacedConfigMap({ name: 'paid', namespace: 'default' }), (error: unknown) => {
+      assert.ok(error instanceof ApiException);
+      assert.equal(outcomeFromError(normalizeKubeError(error)).kind, 'throttled');
+      return true;
+    });
+    assert.deepEqual(state.pauses, [2_000, 3_000]);
+  });
+});
