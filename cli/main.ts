@@ -2,13 +2,14 @@
 import { readFileSync } from 'node:fs';
 import { type Command, EXIT, type Io, notBuiltYet, reportFailure } from './command.ts';
 import { configCommand } from './config-command.ts';
+import { dispatchCommand } from './dispatch-command.ts';
 import { workerCommand } from './worker-command.ts';
 
 export const commands: readonly Command[] = [
   notBuiltYet('sim', 'run the Kubernetes API simulator', 3),
   notBuiltYet('watch', 'watch a controller’s resources and enqueue reconcile requests', 5),
   workerCommand,
-  notBuiltYet('dispatch', 'run reconciles from the queue as AWS Lambda invocations', 7),
+  dispatchCommand,
   notBuiltYet('enqueue', 'ask for a reconcile of objects by name or selector', 8),
   notBuiltYet('status', 'show queue depth, parked requests and workers', 8),
   notBuiltYet('demo', 'run the whole pipeline on this machine', 9),

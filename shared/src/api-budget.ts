@@ -1,7 +1,7 @@
 // The cluster-wide API budget: one token bucket in Redis that every worker (container or Lambda) draws from before each API call.
-import { readFileSync } from 'node:fs';
 import type { Cluster, Redis } from 'ioredis';
 import type { Config } from './config.ts';
+import { TAKE_API_TOKEN_LUA } from './lua/take-api-token.ts';
 
 /** What a Kubernetes client asks before each request. */
 export interface ApiBudget {
@@ -17,7 +17,7 @@ export const unlimitedBudget: ApiBudget = Object.freeze({
   pause: async () => {},
 });
 
-const SCRIPT = readFileSync(new URL('./lua/takeApiToken-1.lua', import.meta.url), 'utf8');
+const SCRIPT = TAKE_API_TOKEN_LUA;
 const COMMAND = 'conveyorTakeApiToken';
 
 type WithScript = { [COMMAND]: (key: string, rate: number, burst: number, cost: number, pause: number) => Promise<number> };

@@ -139,6 +139,17 @@ const autoscalerSchema = z
   })
   .refine((a) => a.minWorkers <= a.maxWorkers, { message: 'minWorkers must not exceed maxWorkers', path: ['minWorkers'] });
 
+const lambdaSchema = z.strictObject({
+  /** The reconcile function's name or ARN (`conveyor dispatch --function` overrides it). */
+  functionName: z.string().min(1).optional(),
+  /** @defaultValue us-east-1 */
+  region: z.string().min(1).default('us-east-1'),
+  /** Another Lambda endpoint, such as serverless-offline's http://127.0.0.1:3002. */
+  endpoint: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+  /** The function's configured timeout (serverless.yml `timeout`); the dispatcher waits this plus a margin. @defaultValue 60s */
+  functionTimeout: duration().default(60_000),
+});
+
 const httpSchema = z.strictObject({
   host: z.string().min(1).default('0.0.0.0'),
   port: int(0, 65_535).default(8080),
@@ -154,6 +165,7 @@ export const configSchema = z.strictObject({
   apiBudget: apiBudgetSchema.prefault({}),
   watcher: watcherSchema.prefault({}),
   http: httpSchema.prefault({}),
+  lambda: lambdaSchema.prefault({}),
   autoscaler: autoscalerSchema.prefault({}),
   log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).prefault({}),
 });

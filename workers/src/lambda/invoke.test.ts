@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { FakeLambda } from '@conveyor/test/support/fake-lambda';
-import { invokeReconcile, type LambdaRequest } from './invoke.ts';
+import { invokeReconcile } from './invoke.ts';
+import type { LambdaRequest } from './lambda-request.ts';
 
 const request: LambdaRequest = { v: 1, key: 'example.com/v1/widgets/default/w-1', reason: 'event', enqueuedAt: 1, attempt: 1 };
 

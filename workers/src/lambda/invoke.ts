@@ -8,37 +8,8 @@
 //   - our own deadline, connection refused/reset, 5xx → `error`: retried with backoff;
 //   - a response that is not an Outcome (wrong handler deployed) → `error` naming the problem.
 import { InvokeCommand, type InvokeCommandOutput, type LambdaClient } from '@aws-sdk/client-lambda';
-import { errorMessage, formatKey, type ObjectKey, type Outcome, outcomeSchema } from '@conveyor/shared';
-
-/** The request as the queue worker hands it over (structurally the queue module's RequestContext). */
-export interface DispatchedRequest {
-  key: ObjectKey;
-  reason: 'event' | 'manual' | 'resync';
-  enqueuedAt: number;
-  attempt: number;
-  trace?: string;
-}
-
-/** What the function receives: identity only, well under 1 KB. */
-export interface LambdaRequest {
-  v: 1;
-  key: string;
-  reason: DispatchedRequest['reason'];
-  enqueuedAt: number;
-  attempt: number;
-  trace?: string;
-}
-
-export function lambdaRequestOf(request: DispatchedRequest): LambdaRequest {
-  return {
-    v: 1,
-    key: formatKey(request.key),
-    reason: request.reason,
-    enqueuedAt: request.enqueuedAt,
-    attempt: request.attempt,
-    ...(request.trace === undefined ? {} : { trace: request.trace }),
-  };
-}
+import { errorMessage, type Outcome, outcomeSchema } from '@conveyor/shared';
+import type { LambdaRequest } from './lambda-request.ts';
 
 export type InvocationResult = 'ok' | 'function-error' | 'throttled' | 'timeout' | 'transport-error' | 'bad-response';
 

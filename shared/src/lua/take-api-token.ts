@@ -1,10 +1,12 @@
---[[
+// The Lua script behind the API budget (takeApiToken-1), kept as a string so bundles (Lambda) carry it: a
+// file read beside the module would be missing from an esbuild bundle.
+export const TAKE_API_TOKEN_LUA = `--[[
   Reserves tokens from the cluster-wide API budget (a token bucket shared by every worker), pauses
   the whole budget after the API server answered 429, or tells a caller whether a pause is on.
 
   The bucket may go negative: a caller that finds it empty still reserves its token and is told
   how long to wait, so waiting callers queue up in order instead of polling Redis. Refill starts
-  no earlier than `ts`, which a pause moves to its end.
+  no earlier than \`ts\`, which a pause moves to its end.
 
   KEYS[1]  the bucket hash: tokens (may be negative), ts (ms), pausedUntil (ms)
   ARGV[1]  rate: tokens per second (> 0)
@@ -55,3 +57,4 @@ redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(ts), 'pau
 local full = math.max(ts, pausedUntil) - now + math.ceil((burst - tokens) * 1000 / rate)
 redis.call('PEXPIRE', KEYS[1], math.max(1000, full + 1000))
 return wait
+`;

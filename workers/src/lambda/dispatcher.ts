@@ -1,0 +1,194 @@
+// `conveyor dispatch`: a queue worker in the cluster whose processor invokes the reconcile function in AWS Lambda.
+//
+// Expected flow: take a request from the controller's queue → InvokeCommand (RequestResponse) with the
+// request → apply the Outcome the function returned through the queue module, exactly as a container
+// worker would.
+// Guarantees:
+// - The job's lock outlives the invocation: BullMQ renews it every lockDuration/2 while the invoke is
+//   awaited, and the dispatcher waits for the function's own timeout plus a margin before it gives up,
+//   so it never abandons an invocation that is still running. A dispatcher that dies mid-invoke stops
+//   renewing; the request runs again after lockDuration + stalledInterval, and the overlap with the
+//   orphaned invocation is caught by the resourceVersion guard on every write (409, retried).
+// - FunctionError and timeouts back off per key; TooManyRequestsException pauses the whole queue for
+//   its Retry-After without using an attempt; connection errors retry. Nothing is dropped.
+// - Its concurrency follows the autoscaler's published desired count (Redis), polled every few seconds.
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import {
+  type Config,
+  createLogger,
+  createMetricsRegistry,
+  createRedisConnection,
+  errorMessage,
+  type Logger,
+  type Outcome,
+  type QueueWorker,
+  type RedisConnection,
+  type RequestContext,
+  readDesiredWorkers,
+  reconcileMetrics,
+  startQueueWorker,
+} from '@conveyor/shared';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import { type HttpEndpoints, startHttpEndpoints } from '../http-endpoints.ts';
+import { type InvocationResult, invokeReconcile } from './invoke.ts';
+import { encodeLambdaRequest } from './lambda-request.ts';
+
+export interface DispatcherOptions {
+  /** The controller's name: its queue. */
+  controller: string;
+  functionName: string;
+  config: Config;
+  /** @defaultValue a LambdaClient for config.lambda (region, endpoint), with the SDK's own retries off */
+  lambda?: LambdaClient;
+  logger?: Logger;
+  registry?: Registry;
+  /** How often to read the autoscaler's desired concurrency. @defaultValue 5 s */
+  followIntervalMs?: number;
+  /** Serve /healthz and /metrics on config.http. @defaultValue false */
+  http?: boolean;
+}
+
+export interface Dispatcher {
+  registry: Registry;
+  /** Where /healthz and /metrics are served, when they are. */
+  url: string | undefined;
+  readonly concurrency: number;
+  setConcurrency(n: number): void;
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Margin over the function's timeout before the dispatcher stops waiting for an answer. */
+const INVOKE_MARGIN_MS = 5_000;
+const RESULTS: readonly InvocationResult[] = ['ok', 'function-error', 'throttled', 'timeout', 'transport-error', 'bad-response'];
+
+export function createLambdaClient(config: Config): LambdaClient {
+  // Retries belong to the queue (per-key backoff, queue-wide pause), not to the SDK.
+  return new LambdaClient({
+    region: config.lambda.region,
+    maxAttempts: 1,
+    ...(config.lambda.endpoint === undefined ? {} : { endpoint: config.lambda.endpoint }),
+  });
+}
+
+export async function startDispatcher(options: DispatcherOptions): Promise<Dispatcher> {
+  const { config, functionName, controller } = options;
+  const logger = (options.logger ?? createLogger({ level: config.log.level, name: 'dispatcher' })).child({
+    controller,
+    function: functionName,
+  });
+  const lambda = options.lambda ?? createLambdaClient(config);
+  const invokeTimeoutMs = config.lambda.functionTimeout + INVOKE_MARGIN_MS;
+  const connection: RedisConnection = createRedisConnection(config.redis);
+  connection.on('error', (error: unknown) => logger.warn({ err: errorMessage(error) }, 'redis connection error'));
+
+  const registry = options.registry ?? createMetricsRegistry();
+  const metrics = reconcileMetrics(registry, controller);
+  const invocations = new Counter({
+    name: 'conveyor_lambda_invocations_total',
+    help: 'Lambda invocations by how they ended: ok, function-error, throttled, timeout, transport-error, bad-response.',
+    labelNames: ['controller', 'function', 'result'] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'conveyor_lambda_invoke_duration_seconds',
+    help: 'Time from InvokeCommand to its answer.',
+    labelNames: ['controller', 'function'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900],
+    registers: [registry],
+  });
+  for (const result of RESULTS) invocations.inc({ controller, function: functionName, result }, 0);
+
+  let concurrency = config.worker.concurrency;
+  let active = 0;
+  metrics.setMaxConcurrent(concurrency);
+
+  const processor = async (request: RequestContext): Promise<Outcome> => {
+    active += 1;
+    metrics.setActive(active);
+    try {
+      const invocation = await invokeReconcile(lambda, functionName, encodeLambdaRequest(request), invokeTimeoutMs);
+      invocations.inc({ controller, function: functionName, result: invocation.result });
+      duration.observe({ controller, function: functionName }, invocation.durationMs / 1_000);
+      metrics.observe(
+        invocation.outcome,
+        invocation.durationMs / 1_000,
+        (Date.now() - invocation.durationMs - request.enqueuedAt) / 1_000,
+        request.attempt,
+      );
+      if (invocation.result !== 'ok')
+        logger.warn({ key: request.jobId, result: invocation.result, outcome: invocation.outcome }, 'invocation did not succeed');
+      return invocation.outcome;
+    } finally {
+      active -= 1;
+      metrics.setActive(active);
+    }
+  };
+
+  const worker: QueueWorker = startQueueWorker({
+    controller,
+    redis: config.redis,
+    queue: config.queue,
+    concurrency,
+    processor,
+    logger,
+    connection,
+  });
+  logger.info(
+    { concurrency, invokeTimeoutMs, lockDuration: config.queue.lockDuration },
+    'dispatcher started; locks are renewed while invoking',
+  );
+
+  const setConcurrency = (n: number): void => {
+    const next = Math.max(1, Math.floor(n));
+    if (next === concurrency) return;
+    logger.info({ from: concurrency, to: next }, 'concurrency changed');
+    concurrency = next;
+    worker.setConcurrency(next);
+    metrics.setMaxConcurrent(next);
+  };
+
+  // The autoscaler publishes how many slots it wants; 0 (scaled to zero) keeps one slot, so a request that arrives still starts.
+  const follow = setInterval(() => {
+    readDesiredWorkers(connection, config.redis, controller).then(
+      (desired) => {
+        if (desired !== undefined) setConcurrency(Math.max(1, desired));
+      },
+      (error: unknown) => logger.warn({ err: errorMessage(error) }, 'cannot read the desired concurrency'),
+    );
+  }, options.followIntervalMs ?? 5_000);
+  follow.unref();
+
+  let closing = false;
+  let http: HttpEndpoints | undefined;
+  if (options.http === true) {
+    http = await startHttpEndpoints({
+      host: config.http.host,
+      port: config.http.port,
+      registry,
+      healthy: () => !closing && connection.status === 'ready',
+    });
+  }
+
+  let closed: Promise<void> | undefined;
+  return {
+    registry,
+    url: http?.url,
+    get concurrency() {
+      return concurrency;
+    },
+    setConcurrency,
+    close(graceMs = config.worker.shutdownGrace) {
+      closed ??= (async () => {
+        closing = true;
+        clearInterval(follow);
+        logger.info({ graceMs, active }, 'stopping: no new requests; waiting for running invocations');
+        await worker.close(graceMs);
+        await http?.close();
+        await connection.quit().catch(() => connection.disconnect());
+        if (options.lambda === undefined) lambda.destroy();
+        logger.info('dispatcher stopped');
+      })();
+      return closed;
+    },
+  };
+}

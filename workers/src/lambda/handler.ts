@@ -1,0 +1,120 @@
+// The Lambda entry point: the same request processing as a container worker, with clients built once per execution environment.
+//
+// Expected flow: decode the request (identity only) → on the first invoke of this environment, load
+// config from the function's environment, build the Kubernetes client (API budget shared through
+// Redis) and run the controller's `setup` → `processRequest` → return the Outcome as JSON for the
+// dispatcher to apply.
+// Guarantees: the handler returns an Outcome for every request it can read and never lets a reconcile
+// outlive the function: the reconcile timeout is cut to the time Lambda has left, less a margin, so a
+// slow reconcile comes back as a retried error rather than a killed function. A request it cannot
+// read is terminal (retrying the same bytes cannot help). A failed cold start is retried on the next invoke.
+import {
+  type Config,
+  createKubeConfig,
+  createLogger,
+  createRedisConnection,
+  errorMessage,
+  type Logger,
+  loadConfig,
+  type Outcome,
+  outcomeFromError,
+  RedisApiBudget,
+  type RedisConnection,
+} from '@conveyor/shared';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { BudgetedKubeClient } from '../kube-client.ts';
+import { processRequest } from '../process-request.ts';
+import type { Controller } from '../reconciler.ts';
+import { decodeLambdaRequest } from './lambda-request.ts';
+
+/** The part of Lambda's context object the handler uses. */
+export interface LambdaContext {
+  getRemainingTimeInMillis(): number;
+}
+
+export interface LambdaHandlerOptions {
+  /** @defaultValue process.env (the function's environment) */
+  env?: NodeJS.ProcessEnv;
+  kubeConfig?: KubeConfig;
+  logger?: Logger;
+}
+
+interface Runtime {
+  config: Config;
+  client: BudgetedKubeClient;
+  logger: Logger;
+  deps: unknown;
+  connection: RedisConnection;
+}
+
+/** Time kept back from Lambda's deadline to return the outcome. */
+const DEADLINE_MARGIN_MS = 1_000;
+
+export type ReconcileHandler = ((event: unknown, context?: LambdaContext) => Promise<Outcome>) & {
+  /** Closes the clients of this environment (tests and local runs; Lambda freezes environments instead). */
+  close(): Promise<void>;
+};
+
+// biome-ignore lint/suspicious/noExplicitAny: a handler accepts a controller of any resource type
+export function lambdaHandler(controller: Controller<any, any>, options: LambdaHandlerOptions = {}): ReconcileHandler {
+  let runtime: Promise<Runtime> | undefined;
+
+  const start = async (): Promise<Runtime> => {
+    const config = loadConfig({ env: options.env ?? process.env });
+    const logger = (options.logger ?? createLogger({ level: config.log.level, name: 'lambda' })).child({ controller: controller.name });
+    const kubeConfig = options.kubeConfig ?? createKubeConfig(config.kube);
+    const connection = createRedisConnection(config.redis);
+    connection.on('error', (error: unknown) => logger.warn({ err: errorMessage(error) }, 'redis connection error'));
+    try {
+      const client = new BudgetedKubeClient({ kubeConfig, budget: RedisApiBudget.fromConfig(connection, config) });
+      const deps = controller.setup === undefined ? undefined : await controller.setup({ config, logger });
+      logger.info('execution environment ready');
+      return { config, client, logger, deps, connection };
+    } catch (error) {
+      connection.disconnect();
+      throw error;
+    }
+  };
+
+  const handler = async (event: unknown, context?: LambdaContext): Promise<Outcome> => {
+    let request: ReturnType<typeof decodeLambdaRequest>;
+    try {
+      request = decodeLambdaRequest(event);
+    } catch (error) {
+      return { kind: 'terminal', code: 'PAYLOAD_INVALID', message: errorMessage(error) };
+    }
+    if (runtime === undefined) {
+      runtime = start();
+      runtime.catch(() => {
+        runtime = undefined;
+      });
+    }
+    let rt: Runtime;
+    try {
+      rt = await runtime;
+    } catch (error) {
+      return outcomeFromError(error);
+    }
+    const left = context === undefined ? Number.POSITIVE_INFINITY : context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS;
+    return await processRequest(controller, request, {
+      client: rt.client,
+      logger: rt.logger,
+      deps: rt.deps,
+      reconcileTimeoutMs: Math.max(1, Math.min(rt.config.worker.reconcileTimeout, left)),
+      finalizeTimeoutMs: Math.max(1, Math.min(rt.config.worker.finalizeTimeout, left)),
+    });
+  };
+
+  return Object.assign(handler, {
+    async close() {
+      const current = runtime;
+      runtime = undefined;
+      if (current === undefined) return;
+      const rt = await current.catch(() => undefined);
+      if (rt === undefined) return;
+      const closable = rt.deps as { close?: () => unknown } | undefined;
+      if (typeof closable?.close === 'function') await Promise.resolve(closable.close()).catch(() => {});
+      await rt.connection.quit().catch(() => rt.connection.disconnect());
+    },
+  });
+}
