@@ -27,7 +27,7 @@ import {
   type ResponseContext,
   ServerConfiguration,
 } from '@kubernetes/client-node';
-import { headerOf, KubeApiError, KubeThrottledError, parseRetryAfter } from './kube-errors.ts';
+import { headerOf, KubeApiError, KubeThrottledError, parseRetryAfter, unlessNotFound } from './kube-errors.ts';
 
 export interface KubeClientOptions {
   kubeConfig: KubeConfig;
@@ -75,13 +75,8 @@ export class BudgetedKubeClient implements KubeClient {
     return (await this.request('GET', resourcePath(key, key.namespace, key.name))) as StoredObject<T>;
   }
 
-  async find<T extends KubeObject = KubeObject>(key: ObjectKey): Promise<StoredObject<T> | undefined> {
-    try {
-      return await this.get<T>(key);
-    } catch (error) {
-      if (error instanceof KubeApiError && error.statusCode === 404) return undefined;
-      throw error;
-    }
+  find<T extends KubeObject = KubeObject>(key: ObjectKey): Promise<StoredObject<T> | undefined> {
+    return unlessNotFound(this.get<T>(key));
   }
 
   async list<T extends KubeObject = KubeObject>(

@@ -44,6 +44,16 @@ export function isNotFound(error: unknown): boolean {
   return statusCodeOf(error) === 404;
 }
 
+/** The call's result, or undefined when it failed with 404 Not Found. */
+export async function unlessNotFound<R>(call: Promise<R>): Promise<R | undefined> {
+  try {
+    return await call;
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
 /** 409 Conflict: the object changed since we read it. */
 export function isConflict(error: unknown): boolean {
   return statusCodeOf(error) === 409;

@@ -16,7 +16,7 @@ import {
   UnsupportedError,
 } from '@conveyor/shared';
 import fjp from 'fast-json-patch';
-import { KubeApiError } from './kube-errors.ts';
+import { KubeApiError, unlessNotFound } from './kube-errors.ts';
 import { applyMergePatch } from './status-patch.ts';
 
 export interface RecordedCall {
@@ -65,13 +65,8 @@ export class MemoryKubeClient implements KubeClient {
     return found;
   }
 
-  async find<T extends KubeObject = KubeObject>(key: ObjectKey): Promise<StoredObject<T> | undefined> {
-    try {
-      return await this.get<T>(key);
-    } catch (error) {
-      if (error instanceof KubeApiError && error.statusCode === 404) return undefined;
-      throw error;
-    }
+  find<T extends KubeObject = KubeObject>(key: ObjectKey): Promise<StoredObject<T> | undefined> {
+    return unlessNotFound(this.get<T>(key));
   }
 
   async list<T extends KubeObject = KubeObject>(

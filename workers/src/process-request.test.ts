@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createLogger, type KubeObject, type ObjectKey, requeueAfter, TerminalError } from '@conveyor/shared';
+import { createLogger, type KubeObject, type ObjectKey } from '@conveyor/shared';
 import { KubeThrottledError } from './kube-errors.ts';
 import { MemoryKubeClient } from './memory-kube-client.ts';
 import { processRequest } from './process-request.ts';
@@ -68,9 +68,9 @@ describe('Function: processRequest', () => {
     let seen: string[] | undefined;
     const outcome = await run(
       gadgets({
-        reconcile(gadget) {
+        reconcile(gadget, ctx) {
           seen = gadget.metadata.finalizers;
-          return requeueAfter('30s');
+          return ctx.requeueAfter('30s');
         },
       }),
       client,
@@ -215,8 +215,8 @@ describe('Function: processRequest', () => {
       seedGadget(client, 'g-1', [FINALIZER]);
       const terminal = await run(
         gadgets({
-          reconcile: () => {
-            throw new TerminalError('spec.size must be even');
+          reconcile: (_gadget, ctx) => {
+            throw new ctx.TerminalError('spec.size must be even');
           },
         }),
         client,

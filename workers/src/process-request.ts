@@ -11,6 +11,7 @@ import {
   type ObjectKey,
   type Outcome,
   outcomeFromError,
+  requeueAfter,
   type StoredObject,
   TerminalError,
   TimeoutError,
@@ -151,6 +152,9 @@ function contextFor<T extends KubeObject, D>(
     reason: request.reason,
     signal,
     deps: dependencies.deps,
+    done,
+    requeueAfter,
+    TerminalError,
     patchStatus(patch) {
       if (signal.aborted) return;
       if (status === undefined) {

@@ -10,6 +10,7 @@ import {
   type Outcome,
   type ResourceRef,
   type StoredObject,
+  type TerminalError,
   validateControllerSpec,
 } from '@conveyor/shared';
 
@@ -39,6 +40,11 @@ export interface ReconcileContext<T extends KubeObject = KubeObject, D = undefin
   patchStatus(patch: StatusPatch<T>): void;
   /** What the controller's `setup` returned. */
   deps: D;
+  /** Outcome helpers (also exported by @conveyor/workers): return `ctx.done` or `ctx.requeueAfter('30s')`. */
+  done: Outcome;
+  requeueAfter: (delay: string | number) => Outcome;
+  /** Throw `new ctx.TerminalError(reason)` when retrying cannot help: counted and parked, not retried. */
+  TerminalError: typeof TerminalError;
 }
 
 export interface SetupEnvironment {
