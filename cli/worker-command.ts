@@ -1,4 +1,5 @@
 // `conveyor worker`: runs one controller's reconciles from its queue in this process until SIGTERM, then drains and exits 0.
+import { createLogger, errorMessage } from '@conveyor/shared';
 import { type Command, EXIT, loadConfigOrThrow, parseFlags, UsageError } from './command.ts';
 
 export const workerCommand: Command = {
@@ -25,7 +26,12 @@ export const workerCommand: Command = {
     const { startContainerWorker } = await import('@conveyor/workers/container-worker');
     const controller = await loadController(config.controller);
 
-    const worker = await startContainerWorker({ controller, config });
+    const logger = createLogger({ level: config.log.level, name: 'worker' });
+    // A reconcile that leaves a rejected promise unawaited must not take the whole worker down with it.
+    process.on('unhandledRejection', (reason) => {
+      logger.error({ err: errorMessage(reason) }, 'unhandled promise rejection, most likely from a reconcile that did not await it');
+    });
+    const worker = await startContainerWorker({ controller, config, logger });
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
       process.once('SIGTERM', () => resolve('SIGTERM'));
       process.once('SIGINT', () => resolve('SIGINT'));

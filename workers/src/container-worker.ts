@@ -48,22 +48,57 @@ export interface ContainerWorker {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Starts a worker. Resolves once the controller's `setup` ran and the worker takes requests. */
+/**
+ * Starts a worker. Resolves once the controller's `setup` ran, /healthz and /metrics listen, and the
+ * worker takes requests; if any of that fails, what was opened is closed again before it rejects.
+ */
 export async function startContainerWorker<T extends KubeObject, D>(options: ContainerWorkerOptions<T, D>): Promise<ContainerWorker> {
   const { controller, config } = options;
   const logger = (options.logger ?? createLogger({ level: config.log.level, name: 'worker' })).child({ controller: controller.name });
   const kubeConfig = options.kubeConfig ?? createKubeConfig(config.kube);
-  const connection: RedisConnection = createRedisConnection(config.redis);
-  connection.on('error', (error: unknown) => logger.warn({ err: errorMessage(error) }, 'redis connection error'));
-
   const registry = createMetricsRegistry();
   const metrics = reconcileMetrics(registry, controller.name);
   metrics.setMaxConcurrent(config.worker.concurrency);
-  const queue = new ReconcileQueue({ controller: controller.name, redis: config.redis, queue: config.queue }, { connection, logger });
-  workqueueDepthGauge(registry, controller.name, async () => {
-    const depth = await queue.getDepth();
-    return depth.waiting + depth.prioritized + depth.delayedDue;
-  });
+
+  const connection: RedisConnection = createRedisConnection(config.redis);
+  connection.on('error', (error: unknown) => logger.warn({ err: errorMessage(error) }, 'redis connection error'));
+  let deps: D | undefined;
+  let queue: ReconcileQueue | undefined;
+  let http: HttpEndpoints | undefined;
+  let closing = false;
+  const closeDeps = async () => {
+    const closable = deps as { close?: () => unknown } | undefined;
+    if (typeof closable?.close !== 'function') return;
+    await Promise.resolve(closable.close()).catch((error: unknown) =>
+      logger.warn({ err: errorMessage(error) }, 'closing the controller’s deps failed'),
+    );
+  };
+  try {
+    deps = controller.setup === undefined ? undefined : await controller.setup({ config, logger });
+    const reconcileQueue = new ReconcileQueue(
+      { controller: controller.name, redis: config.redis, queue: config.queue },
+      { connection, logger },
+    );
+    queue = reconcileQueue;
+    workqueueDepthGauge(registry, controller.name, async () => {
+      const depth = await reconcileQueue.getDepth();
+      return depth.waiting + depth.prioritized + depth.delayedDue;
+    });
+    if (options.http ?? true) {
+      http = await startHttpEndpoints({
+        host: config.http.host,
+        port: config.http.port,
+        registry,
+        healthy: () => !closing && connection.status === 'ready',
+      });
+    }
+  } catch (error) {
+    await closeDeps();
+    await queue?.close().catch(() => undefined);
+    connection.disconnect();
+    throw error;
+  }
+  const reconcileQueue = queue;
 
   const budget = RedisApiBudget.fromConfig(connection, config);
   const client = new BudgetedKubeClient({
@@ -71,14 +106,6 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
     budget,
     onRequest: (code, waitedMs) => metrics.apiRequest(code, waitedMs / 1_000),
   });
-
-  let deps: D;
-  try {
-    deps = controller.setup === undefined ? (undefined as D) : await controller.setup({ config, logger });
-  } catch (error) {
-    connection.disconnect();
-    throw error;
-  }
 
   let active = 0;
   const processor = async (request: RequestContext): Promise<Outcome> => {
@@ -89,7 +116,7 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
       const outcome = await processRequest(controller, request, {
         client,
         logger,
-        deps,
+        deps: deps as D,
         reconcileTimeoutMs: config.worker.reconcileTimeout,
         finalizeTimeoutMs: config.worker.finalizeTimeout,
       });
@@ -111,16 +138,6 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
     connection,
   });
 
-  let closing = false;
-  let http: HttpEndpoints | undefined;
-  if (options.http ?? true) {
-    http = await startHttpEndpoints({
-      host: config.http.host,
-      port: config.http.port,
-      registry,
-      healthy: () => !closing && connection.status === 'ready',
-    });
-  }
   logger.info({ concurrency: config.worker.concurrency, http: http?.url }, 'worker started');
 
   let closed: Promise<void> | undefined;
@@ -136,13 +153,8 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
         closing = true;
         logger.info({ graceMs, active }, 'stopping: no new requests; waiting for running reconciles');
         await worker.close(graceMs);
-        const closable = deps as { close?: () => unknown } | undefined;
-        if (typeof closable?.close === 'function') {
-          await Promise.resolve(closable.close()).catch((error: unknown) =>
-            logger.warn({ err: errorMessage(error) }, 'closing the controller’s deps failed'),
-          );
-        }
-        await queue.close();
+        await closeDeps();
+        await reconcileQueue.close();
         await http?.close();
         await connection.quit().catch(() => connection.disconnect());
         logger.info('worker stopped');

@@ -7,10 +7,10 @@ import { after, before, describe, it } from 'node:test';
 import type { ConfigInput, ObjectKey } from '@conveyor/shared';
 import type { Widget } from '../../examples/widgets/controller.ts';
 import { CONTROLLER_MODULE, startWidgetWorld, type WidgetWorld, waitFor } from '../../examples/widgets/widget-harness.ts';
-import { BLOCK_ANNOTATION } from './fixtures/blocking-controller.ts';
+import { BLOCK_ANNOTATION, FLOATING_REJECTION_ANNOTATION } from './fixtures/misbehaving-controller.ts';
 
 const BIN = new URL('../../bin/conveyor.mjs', import.meta.url).pathname;
-const BLOCKING_MODULE = new URL('./fixtures/blocking-controller.ts', import.meta.url).pathname;
+const MISBEHAVING_MODULE = new URL('./fixtures/misbehaving-controller.ts', import.meta.url).pathname;
 const WIDGETS = { group: 'example.com', version: 'v1', resource: 'widgets' };
 
 interface WorkerProcess {
@@ -130,12 +130,12 @@ describe('Worker processes (conveyor worker)', () => {
       metadata: { name: 'blocker', namespace: 'default', annotations: { [BLOCK_ANNOTATION]: '6000' } },
       spec: { size: 1 },
     });
-    const stale = await spawnWorker(w, BLOCKING_MODULE);
+    const stale = await spawnWorker(w, MISBEHAVING_MODULE);
     await w.enqueue([key]);
     await waitFor('the first run to read the Widget', async () => (await w.queue.getDepth()).active === 1, 10_000, 20);
     await sleep(300);
     await w.client.patch(key, { type: 'merge', body: { spec: { size: 2 } } });
-    const fresh = await spawnWorker(w, BLOCKING_MODULE);
+    const fresh = await spawnWorker(w, MISBEHAVING_MODULE);
     type Seen = Widget & { status?: { seenSize?: number; writer?: number } };
     await waitFor('the second run to write', async () => (await w.client.get<Seen>(key)).status?.seenSize === 2, 15_000, 100);
     await waitFor(
@@ -149,6 +149,23 @@ describe('Worker processes (conveyor worker)', () => {
     assert.equal(final.status?.seenSize, 2, 'the stale run wrote back what it read');
     assert.equal(final.status?.writer, fresh.child.pid, `stale:\n${stale.output()}\nfresh:\n${fresh.output()}`);
     assert.match(stale.output(), /CONFLICT/);
+  });
+
+  it('survives a reconcile that leaves a rejected promise behind, and says so in its log', async () => {
+    const w = await world({});
+    const key = { ...WIDGETS, namespace: 'default', name: 'floater' };
+    await w.client.create<Widget>(WIDGETS, {
+      apiVersion: 'example.com/v1',
+      kind: 'Widget',
+      metadata: { name: 'floater', namespace: 'default', annotations: { [FLOATING_REJECTION_ANNOTATION]: 'yes' } },
+      spec: { size: 5 },
+    });
+    const worker = await spawnWorker(w, MISBEHAVING_MODULE);
+    await w.enqueue([key]);
+    type Seen = Widget & { status?: { seenSize?: number } };
+    await waitFor('the reconcile to write', async () => (await w.client.get<Seen>(key)).status?.seenSize === 5, 10_000, 100);
+    await waitFor('the rejection to be logged', () => worker.output().includes('unhandled promise rejection'), 5_000);
+    assert.equal(worker.child.exitCode, null, 'the worker is still running');
   });
 
   it('four workers sharing a 50 qps budget stay at 50 qps; a 429 pauses them for its Retry-After', async (t) => {
