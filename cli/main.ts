@@ -3,10 +3,11 @@ import { readFileSync } from 'node:fs';
 import { type Command, EXIT, type Io, notBuiltYet, reportFailure } from './command.ts';
 import { configCommand } from './config-command.ts';
 import { dispatchCommand } from './dispatch-command.ts';
+import { simCommand } from './sim-command.ts';
 import { workerCommand } from './worker-command.ts';
 
 export const commands: readonly Command[] = [
-  notBuiltYet('sim', 'run the Kubernetes API simulator', 3),
+  simCommand(),
   notBuiltYet('watch', 'watch a controller’s resources and enqueue reconcile requests', 5),
   workerCommand,
   dispatchCommand,

@@ -1,8 +1,8 @@
 // Conformance: object semantics (verbs, resourceVersion, generation, finalizers, subresources, patches) through @kubernetes/client-node.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { AppsV1Api, CoordinationV1Api, KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
-import { expectStatus, merge, openTarget, openWatch, rvOf, strategic, type Target } from './target.ts';
+import { AppsV1Api, CoordinationV1Api, CoreV1Api, type V1ConfigMap } from '@kubernetes/client-node';
+import { expectStatus, merge, openTarget, openWatch, rvOf, strategic, type Target, withToken } from './target.ts';
 
 type Obj = {
   metadata: Record<string, unknown> & { name: string; resourceVersion: string; generation?: number };
@@ -41,16 +41,7 @@ describe('Kubernetes API conformance: objects', () => {
     (await target.custom.getNamespacedCustomObject({ ...target.widgets, namespace: target.namespace, name })) as Obj;
 
   it('rejects a request without a valid bearer token with 401 Unauthorized', async () => {
-    const bad = new KubeConfig();
-    const cluster = target.kc.getCurrentCluster();
-    assert.ok(cluster);
-    bad.loadFromOptions({
-      clusters: [cluster],
-      users: [{ name: 'bad', token: 'not-a-valid-token' }],
-      contexts: [{ name: 'bad', cluster: cluster.name, user: 'bad' }],
-      currentContext: 'bad',
-    });
-    const core = bad.makeApiClient((await import('@kubernetes/client-node')).CoreV1Api);
+    const core = withToken(target.kc, 'not-a-valid-token').makeApiClient(CoreV1Api);
     // client-node drops the body of a 401 (its generated code has no Status for it), so only the code is visible.
     await assert.rejects(core.listNamespacedConfigMap({ namespace: target.namespace }), (error: { code?: number }) => error.code === 401);
   });

@@ -126,6 +126,20 @@ export async function openTarget(simulatorOptions: KubeSimulatorOptions = {}): P
   };
 }
 
+/** The same cluster as `kc`, authenticating with another bearer token. */
+export function withToken(kc: KubeConfig, token: string): KubeConfig {
+  const cluster = kc.getCurrentCluster();
+  assert.ok(cluster, 'the kubeconfig has a current cluster');
+  const other = new KubeConfig();
+  other.loadFromOptions({
+    clusters: [cluster],
+    users: [{ name: 'other', token }],
+    contexts: [{ name: 'other', cluster: cluster.name, user: 'other' }],
+    currentContext: 'other',
+  });
+  return other;
+}
+
 /** Request options for a merge patch (client-node sends JSON patch by default). */
 export function merge() {
   return setHeaderOptions('Content-Type', PatchStrategy.MergePatch);

@@ -6,6 +6,7 @@ import { type FaultState, parseFaultPatch } from './faults.ts';
 import { listObjects, parseLimit } from './list.ts';
 import { managerFromUserAgent } from './managed-fields.ts';
 import { type DeleteOptions, groupResource, type ObjectApi, type Subresource, type WriteContext } from './objects.ts';
+import { openApiGroupVersion, openApiIndex, typesOfOpenApiPath } from './openapi.ts';
 import { isObject, PATCH_TYPES } from './patch.ts';
 import { apiGroupList, apiResourceList, type ResourceType } from './resources.ts';
 import { ApiError, errors, type JsonObject, statusBody, successStatus } from './status.ts';
@@ -26,7 +27,7 @@ export interface ServerParts {
   continueTtlMs: number;
   now: () => number;
   /** Fault actions the control endpoints trigger. */
-  control: { closeWatches(): number; compactHistory(): void };
+  control: { closeWatches(): number; compactHistory(): void; stats(): { objects: number; resourceVersion: number; openWatches: number } };
 }
 
 const PUBLIC_PATHS = new Set(['/version', '/healthz', '/livez', '/readyz']);
@@ -69,6 +70,20 @@ async function readBody(req: IncomingMessage): Promise<string> {
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Decodes a create/update body: JSON or YAML, as kube-apiserver accepts; protobuf and CBOR are not served here. */
+function parseObjectBody(req: IncomingMessage, text: string): unknown {
+  const type = mediaType(req.headers['content-type']);
+  if (type === '' || type === 'application/json') return parseJson(text);
+  if (type === 'application/yaml') {
+    try {
+      return parseYaml(text);
+    } catch (error) {
+      throw errors.badRequest(`error decoding YAML: ${(error as Error).message}`);
+    }
+  }
+  throw errors.unsupportedMediaType(type, ['application/json', 'application/yaml']);
 }
 
 function parseJson(text: string): unknown {
@@ -121,6 +136,12 @@ async function handle(parts: ServerParts, req: IncomingMessage, res: ServerRespo
       serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: req.headers.host ?? '' }],
     });
   if (path === '/apis') return send(res, 200, apiGroupList(parts.types.all()));
+  if (path === '/openapi/v3') return send(res, 200, openApiIndex(parts.types.all()));
+  if (path.startsWith('/openapi/v3/')) {
+    const types = typesOfOpenApiPath(parts.types.all(), path);
+    if (types === undefined) throw notFoundPath();
+    return send(res, 200, openApiGroupVersion(types));
+  }
   const segments = path.split('/').slice(1).map(decodeURIComponent);
   let group: string;
   let version: string;
@@ -272,13 +293,13 @@ async function serve(
       return 200;
     }
     case 'create': {
-      const body = parseJson(await readBody(req));
+      const body = parseObjectBody(req, await readBody(req));
       if (t.createOnly) return reply(res, 201, review(parts, t, body, user));
       const created = parts.objects.create(t, namespace, body, writeContext(req, url));
       return reply(res, 201, objectView(t, created, 'full'));
     }
     case 'update': {
-      const body = parseJson(await readBody(req));
+      const body = parseObjectBody(req, await readBody(req));
       const updated = parts.objects.update(t, namespace, name, body, writeContext(req, url), r.subresource);
       return reply(res, 200, r.subresource === 'scale' ? updated : objectView(t, updated, 'full'));
     }
@@ -459,6 +480,8 @@ async function control(parts: ServerParts, req: IncomingMessage, res: ServerResp
     case 'POST /_sim/history/compact':
       parts.control.compactHistory();
       return send(res, 200, { compactedRevision: parts.store.compactedRevision });
+    case 'GET /_sim/stats':
+      return send(res, 200, { ...parts.control.stats(), memory: process.memoryUsage() });
     case 'GET /_sim/counters':
       return send(res, 200, parts.faults.counters());
     case 'POST /_sim/counters/reset':

@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Authenticator, type AuthorizationRule, Authorizer, type TokenSpec } from './auth.ts';
@@ -9,6 +10,7 @@ import { type FaultRule, type FaultSettings, FaultState, type RequestCounters, t
 import { ObjectApi } from './objects.ts';
 import { createRequestHandler } from './server.ts';
 import { Store } from './store.ts';
+import { selfSignedCertificate, type TlsMaterial } from './tls.ts';
 import { TypeRegistry } from './type-registry.ts';
 import type { WatchStream } from './watch.ts';
 
@@ -17,6 +19,11 @@ export interface KubeSimulatorOptions {
   port?: number;
   /** @defaultValue '127.0.0.1' */
   host?: string;
+  /**
+   * Serve HTTPS: `true` makes a self-signed certificate with `openssl` (the kubeconfig trusts it), or pass
+   * your own. kubectl sends bearer tokens only over TLS. @defaultValue false (plain HTTP)
+   */
+  tls?: boolean | TlsMaterial;
   /** Accepted bearer tokens; the first is `simulator.token`. @defaultValue one random token */
   tokens?: TokenSpec[];
   /** Authorization rules; a request no rule allows gets 403. @defaultValue allow everything */
@@ -89,10 +96,17 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
     for (const w of open) w.close();
     return open.length;
   };
+  const objects = new ObjectApi(store, types, now);
+  // The namespaces every cluster starts with.
+  const nsType = types.find('', 'v1', 'namespaces');
+  for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
+    if (nsType !== undefined)
+      objects.create(nsType, '', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }, { manager: 'kube-apiserver', dryRun: false });
+  }
   const handler = createRequestHandler({
     store,
     types,
-    objects: new ObjectApi(store, types, now),
+    objects,
     faults,
     authn: new Authenticator(tokens),
     authz: new Authorizer(options.authorization),
@@ -104,19 +118,33 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
     },
     continueTtlMs: options.continueTokenTtlMs ?? 300_000,
     now,
-    control: { closeWatches, compactHistory: () => store.compactAll() },
+    control: {
+      closeWatches,
+      compactHistory: () => store.compactAll(),
+      stats: () => ({ objects: store.objectCount(), resourceVersion: store.currentRevision, openWatches: watches.size }),
+    },
   });
-  const server: Server = createServer({ keepAliveTimeout: 60_000 }, handler);
+  const host = options.host ?? '127.0.0.1';
+  const tls = options.tls === true ? selfSignedCertificate(host) : options.tls === false ? undefined : options.tls;
+  const server: Server =
+    tls === undefined
+      ? createServer({ keepAliveTimeout: 60_000 }, handler)
+      : createTlsServer({ ...tls, keepAliveTimeout: 60_000 }, handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+    server.listen(options.port ?? 0, host, () => resolve());
   });
   const address = server.address() as AddressInfo;
-  const url = `http://${options.host ?? '127.0.0.1'}:${address.port}`;
+  const url = `${tls === undefined ? 'http' : 'https'}://${host}:${address.port}`;
   const kubeConfig = () => {
     const kc = new KubeConfig();
     kc.loadFromOptions({
-      clusters: [{ name: 'conveyor-sim', server: url, skipTLSVerify: true }],
+      clusters: [
+        tls === undefined
+          ? // client-node refuses plain http unless skipTLSVerify is set.
+            { name: 'conveyor-sim', server: url, skipTLSVerify: true }
+          : { name: 'conveyor-sim', server: url, skipTLSVerify: false, caData: Buffer.from(tls.cert).toString('base64') },
+      ],
       users: [{ name: 'conveyor-sim', token }],
       contexts: [{ name: 'conveyor-sim', cluster: 'conveyor-sim', user: 'conveyor-sim', namespace: 'default' }],
       currentContext: 'conveyor-sim',

@@ -127,6 +127,12 @@ export class Store {
     return bucket;
   }
 
+  objectCount(): number {
+    let n = 0;
+    for (const bucket of this.buckets.values()) n += bucket.size;
+    return n;
+  }
+
   dropBucket(storageKey: string): void {
     this.buckets.delete(storageKey);
   }

@@ -56,6 +56,24 @@ export function validateWatchQuery(query: WatchQuery): void {
   if (causes.length > 0) throw errors.invalid('ListOptions', 'meta.k8s.io', '', causes);
 }
 
+/** Serialised event lines shared by every watch that sends the same event the same way (10 watchers, one JSON.stringify). */
+const lineCache = new WeakMap<StoreEvent, Map<string, string>>();
+
+function eventLine(event: StoreEvent, type: string, t: ResourceType, view: View): string {
+  let lines = lineCache.get(event);
+  if (lines === undefined) {
+    lines = new Map();
+    lineCache.set(event, lines);
+  }
+  const key = `${type} ${view} ${t.version}`;
+  let line = lines.get(key);
+  if (line === undefined) {
+    line = `${JSON.stringify({ type, object: objectView(t, event.object, view) })}\n`;
+    lines.set(key, line);
+  }
+  return line;
+}
+
 /** One open watch: what it filters on and where its lines go. */
 export class WatchStream {
   private readonly res: ServerResponse;
@@ -178,7 +196,7 @@ export class WatchStream {
     else if (event.type === 'DELETED') type = before || now ? 'DELETED' : undefined;
     else if (now) type = before ? 'MODIFIED' : 'ADDED';
     else if (before) type = 'DELETED';
-    if (type !== undefined) this.send(type, objectView(this.t, event.object, this.view));
+    if (type !== undefined) this.write(eventLine(event, type, this.t, this.view));
   }
 
   private send(type: string, object: unknown): void {

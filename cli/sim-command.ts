@@ -1,0 +1,77 @@
+// `conveyor sim`: runs the Kubernetes API simulator until SIGTERM/SIGINT, printing its URL and writing a kubeconfig for it.
+import { InvalidArgumentError, parseDuration } from '@conveyor/shared';
+import { startKubeSimulator } from '@conveyor/test';
+import { type Command, EXIT, parseFlags, UsageError } from './command.ts';
+
+export interface SimCommandDeps {
+  /** Resolves when the process is told to stop. */
+  stopped: () => Promise<string>;
+}
+
+const defaultDeps: SimCommandDeps = {
+  stopped: () =>
+    new Promise((resolve) => {
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+      process.once('SIGINT', () => resolve('SIGINT'));
+    }),
+};
+
+function port(raw: string | undefined): number {
+  if (raw === undefined) return 0;
+  const n = Number(raw);
+  if (!/^[0-9]+$/.test(raw) || n > 65535) throw new UsageError(`--port must be a port number from 0 to 65535, got "${raw}"`);
+  return n;
+}
+
+function duration(flag: string, raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    return parseDuration(raw);
+  } catch (error) {
+    throw new InvalidArgumentError(`--${flag}: ${(error as Error).message}`);
+  }
+}
+
+export function simCommand(deps: SimCommandDeps = defaultDeps): Command {
+  return {
+    name: 'sim',
+    summary: 'run the Kubernetes API simulator',
+    usage:
+      'conveyor sim [--port <port>] [--host <address>] [--tls] [--kubeconfig-out <file>] [--token <token>]... [--bookmark-interval <duration>] [--history-window <duration>] [--continue-ttl <duration>]',
+    async run(args, io) {
+      const { values } = parseFlags(args, {
+        port: { type: 'string', short: 'p' },
+        host: { type: 'string' },
+        tls: { type: 'boolean' },
+        'kubeconfig-out': { type: 'string', short: 'o' },
+        token: { type: 'string', multiple: true },
+        'bookmark-interval': { type: 'string' },
+        'history-window': { type: 'string' },
+        'continue-ttl': { type: 'string' },
+      });
+      const bookmarkIntervalMs = duration('bookmark-interval', values['bookmark-interval']);
+      const historyWindowMs = duration('history-window', values['history-window']);
+      const continueTokenTtlMs = duration('continue-ttl', values['continue-ttl']);
+      const sim = await startKubeSimulator({
+        port: port(values.port),
+        ...(values.host === undefined ? {} : { host: values.host }),
+        tls: values.tls === true,
+        ...(values.token === undefined || values.token.length === 0 ? {} : { tokens: values.token }),
+        ...(bookmarkIntervalMs === undefined ? {} : { bookmarkIntervalMs }),
+        ...(historyWindowMs === undefined ? {} : { historyWindowMs }),
+        ...(continueTokenTtlMs === undefined ? {} : { continueTokenTtlMs }),
+      });
+      const kubeconfig = values['kubeconfig-out'];
+      if (kubeconfig !== undefined) sim.writeKubeconfig(kubeconfig);
+      // The token goes only into the kubeconfig file (mode 0600), never to the output.
+      io.out(`conveyor sim: serving the Kubernetes API on ${sim.url}`);
+      if (kubeconfig !== undefined) io.out(`conveyor sim: kubeconfig with a bearer token written to ${kubeconfig}`);
+      else io.err('conveyor sim: no --kubeconfig-out given; clients cannot learn the generated token (pass --token or --kubeconfig-out)');
+      if (values.tls !== true) io.err('conveyor sim: plain HTTP; kubectl sends bearer tokens only over TLS, so use --tls for kubectl');
+      const signal = await deps.stopped();
+      io.out(`conveyor sim: ${signal}, stopping`);
+      await sim.close();
+      return EXIT.ok;
+    },
+  };
+}
