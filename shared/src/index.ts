@@ -13,5 +13,6 @@ export * from './metrics.ts';
 export * from './object-key.ts';
 export * from './outcome.ts';
 export * from './queue/index.ts';
+export * from './reconcile-stats.ts';
 export * from './scale-signal.ts';
 export * from './watch-cursor.ts';

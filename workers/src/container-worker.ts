@@ -16,6 +16,7 @@ import {
   type RedisConnection,
   type RequestContext,
   reconcileMetrics,
+  recordReconcile,
   startQueueWorker,
   workqueueDepthGauge,
 } from '@conveyor/shared';
@@ -120,7 +121,12 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
         reconcileTimeoutMs: config.worker.reconcileTimeout,
         finalizeTimeoutMs: config.worker.finalizeTimeout,
       });
-      metrics.observe(outcome, (Date.now() - started) / 1_000, (started - request.enqueuedAt) / 1_000, request.attempt);
+      const ran = Date.now() - started;
+      metrics.observe(outcome, ran / 1_000, (started - request.enqueuedAt) / 1_000, request.attempt);
+      // For the autoscaler in the watcher; a lost sample only makes its estimate a little older.
+      recordReconcile(connection, config.redis, controller.name, ran, outcome.kind === 'error' || outcome.kind === 'terminal').catch(
+        (error: unknown) => logger.debug({ err: errorMessage(error) }, 'reconcile stats not recorded'),
+      );
       return outcome;
     } finally {
       active -= 1;

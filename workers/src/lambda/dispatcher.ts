@@ -26,6 +26,7 @@ import {
   type RequestContext,
   readDesiredWorkers,
   reconcileMetrics,
+  recordReconcile,
   startQueueWorker,
 } from '@conveyor/shared';
 import { Counter, Histogram, type Registry } from 'prom-client';
@@ -114,6 +115,10 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
         invocation.durationMs / 1_000,
         (Date.now() - invocation.durationMs - request.enqueuedAt) / 1_000,
         request.attempt,
+      );
+      const failed = invocation.outcome.kind === 'error' || invocation.outcome.kind === 'terminal';
+      recordReconcile(connection, config.redis, controller, invocation.durationMs, failed).catch((error: unknown) =>
+        logger.debug({ err: errorMessage(error) }, 'reconcile stats not recorded'),
       );
       if (invocation.result !== 'ok')
         logger.warn({ key: request.jobId, result: invocation.result, outcome: invocation.outcome }, 'invocation did not succeed');

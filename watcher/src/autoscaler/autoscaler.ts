@@ -1,0 +1,143 @@
+// The autoscaler loop: every interval, read depth and measured reconcile duration, decide, and scale the target.
+//
+// Guarantees: a failed read or scale is logged and counted and tried again next interval, never fatal;
+// the target is only written when the decision differs from what it runs; the exported gauges
+// (`conveyor_backlog`, `conveyor_desired_workers`) are updated every interval, so a KEDA ScaledObject or
+// HPA on them works with the built-in target switched off.
+import { type Config, type Depth, errorMessage, type Logger, type RedisConnection, readReconcileStats } from '@conveyor/shared';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import {
+  type AutoscaleDecision,
+  type AutoscalePolicy,
+  type AutoscaleReason,
+  type AutoscaleState,
+  decideWorkers,
+  initialAutoscaleState,
+} from './decide.ts';
+import type { ScaleTarget } from './scale-targets.ts';
+
+export interface AutoscalerOptions {
+  controller: string;
+  config: Config;
+  /** Depth of the controller's queue (ReconcileQueue.getDepth). */
+  depth(): Promise<Depth>;
+  /** Where workers record reconcile durations (shared/src/reconcile-stats.ts). */
+  connection: RedisConnection;
+  /** Undefined: only export the gauges (KEDA/HPA mode). */
+  target: ScaleTarget | undefined;
+  registry: Registry;
+  logger: Logger;
+  now?: () => number;
+}
+
+export interface Autoscaler {
+  /** One decision now (the loop calls it every interval; tests call it directly). */
+  tick(): Promise<AutoscaleDecision | undefined>;
+  stop(): void;
+}
+
+const REASONS: readonly AutoscaleReason[] = ['latency', 'active', 'api-budget', 'min', 'max', 'stabilizing', 'idle'];
+
+export function policyFromConfig(config: Config): AutoscalePolicy {
+  const a = config.autoscaler;
+  return {
+    minWorkers: a.minWorkers,
+    maxWorkers: a.maxWorkers,
+    // A Lambda "worker" is one dispatcher slot; a container worker runs worker.concurrency at once.
+    concurrencyPerWorker: a.target === 'dispatcher' ? 1 : config.worker.concurrency,
+    latencyTargetMs: a.latencyTarget,
+    defaultReconcileMs: a.defaultReconcile,
+    scaleDownStabilizationMs: a.scaleDownStabilization,
+    idleToZeroMs: a.idleToZero,
+    apiBudgetQps: config.apiBudget.qps,
+    apiCallsPerReconcile: a.apiCallsPerReconcile,
+  };
+}
+
+export function startAutoscaler(options: AutoscalerOptions): Autoscaler {
+  const { controller, config, logger, target } = options;
+  const now = options.now ?? Date.now;
+  const policy = policyFromConfig(config);
+  const backlogGauge = new Gauge({
+    name: 'conveyor_backlog',
+    help: 'Requests ready to run: waiting + prioritized + delayed and due.',
+    labelNames: ['controller'] as const,
+    registers: [options.registry],
+  });
+  const desiredGauge = new Gauge({
+    name: 'conveyor_desired_workers',
+    help: 'Workers the autoscaler wants (container replicas, or dispatcher slots for Lambda).',
+    labelNames: ['controller'] as const,
+    registers: [options.registry],
+  });
+  const decisions = new Counter({
+    name: 'conveyor_autoscaler_decisions_total',
+    help: 'Autoscaler decisions by the reason that set the count.',
+    labelNames: ['controller', 'reason'] as const,
+    registers: [options.registry],
+  });
+  const failures = new Counter({
+    name: 'conveyor_autoscaler_failures_total',
+    help: 'Intervals in which reading depth or scaling the target failed (retried next interval).',
+    labelNames: ['controller'] as const,
+    registers: [options.registry],
+  });
+  backlogGauge.set({ controller }, 0);
+  desiredGauge.set({ controller }, 0);
+  failures.inc({ controller }, 0);
+  for (const reason of REASONS) decisions.inc({ controller, reason }, 0);
+
+  let state: AutoscaleState = initialAutoscaleState(now());
+  let applied: number | undefined;
+  let inFlight: Promise<AutoscaleDecision | undefined> | undefined;
+
+  // Overlapping calls share the interval in progress instead of deciding twice on one reading.
+  const tick = (): Promise<AutoscaleDecision | undefined> => {
+    inFlight ??= decide().finally(() => {
+      inFlight = undefined;
+    });
+    return inFlight;
+  };
+
+  const decide = async (): Promise<AutoscaleDecision | undefined> => {
+    try {
+      const [depth, stats] = await Promise.all([
+        options.depth(),
+        readReconcileStats(options.connection, config.redis, controller, 60_000, now()),
+      ]);
+      const backlog = depth.waiting + depth.prioritized + depth.delayedDue;
+      const decision = decideWorkers(policy, state, { now: now(), backlog, active: depth.active, reconcileMs: stats.meanMs });
+      state = decision.state;
+      backlogGauge.set({ controller }, backlog);
+      desiredGauge.set({ controller }, decision.desired);
+      decisions.inc({ controller, reason: decision.reason });
+      if (target !== undefined) {
+        applied ??= await target.current();
+        if (decision.desired !== applied) {
+          await target.apply(decision.desired);
+          logger.info(
+            { from: applied, to: decision.desired, reason: decision.reason, backlog, active: depth.active, reconcileMs: stats.meanMs },
+            `scaled ${target.describe()}`,
+          );
+          applied = decision.desired;
+        }
+      }
+      return decision;
+    } catch (error) {
+      failures.inc({ controller });
+      applied = undefined; // read the target again next time: our view of it may be wrong
+      logger.warn({ err: errorMessage(error) }, 'autoscaler interval failed; trying again next interval');
+      return undefined;
+    }
+  };
+
+  const timer = setInterval(() => void tick(), config.autoscaler.interval);
+  timer.unref();
+  void tick();
+  return {
+    tick,
+    stop() {
+      clearInterval(timer);
+    },
+  };
+}
