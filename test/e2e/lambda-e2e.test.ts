@@ -40,7 +40,8 @@ describe('End to end: Widgets reconciled through Lambda (serverless-offline)', (
   before(async () => {
     world = await startWidgetWorld({
       queue: { lockDuration: '20s', stalledInterval: '5s', attempts: 8, backoff: { base: '100ms', max: '1s', jitter: 0 } },
-      worker: { concurrency: 16 },
+      // Each concurrent slot is a cold start in the emulator (a worker thread loading the bundle), as in Lambda.
+      worker: { concurrency: 6 },
       apiBudget: { qps: 100_000, burst: 1_000 },
     });
     emulator = await LambdaEmulator.start('serverless.e2e.yml', {
@@ -59,7 +60,7 @@ describe('End to end: Widgets reconciled through Lambda (serverless-offline)', (
     await world?.close();
   });
 
-  const dispatch = (functionName: string, functionTimeout = '10s'): Promise<Dispatcher> => {
+  const dispatch = (functionName: string, functionTimeout = '30s'): Promise<Dispatcher> => {
     const config: Config = {
       ...world.config,
       lambda: { ...world.config.lambda, endpoint: proxy.endpoint, functionTimeout: Number.parseInt(functionTimeout, 10) * 1_000 },
@@ -104,7 +105,7 @@ describe('End to end: Widgets reconciled through Lambda (serverless-offline)', (
   });
 
   it('retries a function that throws, and one that times out, until they succeed; the emulator keeps serving', async () => {
-    const dispatcher = await dispatch('conveyor-e2e-dev-flaky', '3s');
+    const dispatcher = await dispatch('conveyor-e2e-dev-flaky', '5s');
     try {
       const thrower = await world.client.create<Widget>(WIDGETS, {
         apiVersion: 'example.com/v1',
