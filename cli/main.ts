@@ -3,7 +3,9 @@ import { readFileSync } from 'node:fs';
 import { type Command, EXIT, type Io, notBuiltYet, reportFailure } from './command.ts';
 import { configCommand } from './config-command.ts';
 import { dispatchCommand } from './dispatch-command.ts';
+import { enqueueCommand } from './enqueue-command.ts';
 import { simCommand } from './sim-command.ts';
+import { statusCommand } from './status-command.ts';
 import { workerCommand } from './worker-command.ts';
 
 export const commands: readonly Command[] = [
@@ -11,8 +13,8 @@ export const commands: readonly Command[] = [
   notBuiltYet('watch', 'watch a controller’s resources and enqueue reconcile requests', 5),
   workerCommand,
   dispatchCommand,
-  notBuiltYet('enqueue', 'ask for a reconcile of objects by name or selector', 8),
-  notBuiltYet('status', 'show queue depth, parked requests and workers', 8),
+  enqueueCommand,
+  statusCommand,
   notBuiltYet('demo', 'run the whole pipeline on this machine', 9),
   notBuiltYet('bench', 'run the benchmarks', 10),
   configCommand,

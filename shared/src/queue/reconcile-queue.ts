@@ -185,6 +185,11 @@ export class ReconcileQueue {
     return { waiting, prioritized, delayedDue, delayedLater, active, parked };
   }
 
+  /** Worker processes (container workers, dispatchers) connected to this queue right now. */
+  async getWorkerCount(): Promise<number> {
+    return await this.queue.getWorkersCount();
+  }
+
   /** Parked requests, most recently parked first. */
   async listParked(limit = 100): Promise<ParkedRequest[]> {
     const jobs = await this.queue.getFailed(0, Math.max(0, limit - 1));

@@ -4,7 +4,15 @@
 // the target is only written when the decision differs from what it runs; the exported gauges
 // (`conveyor_backlog`, `conveyor_desired_workers`) are updated every interval, so a KEDA ScaledObject or
 // HPA on them works with the built-in target switched off.
-import { type Config, type Depth, errorMessage, type Logger, type RedisConnection, readReconcileStats } from '@conveyor/shared';
+import {
+  type Config,
+  type Depth,
+  errorMessage,
+  type Logger,
+  publishDesiredWorkers,
+  type RedisConnection,
+  readReconcileStats,
+} from '@conveyor/shared';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import {
   type AutoscaleDecision,
@@ -111,6 +119,8 @@ export function startAutoscaler(options: AutoscalerOptions): Autoscaler {
       backlogGauge.set({ controller }, backlog);
       desiredGauge.set({ controller }, decision.desired);
       decisions.inc({ controller, reason: decision.reason });
+      // Published for `conveyor status` (and followed by dispatchers when Lambda is the target).
+      await publishDesiredWorkers(options.connection, config.redis, controller, decision.desired, config.autoscaler.interval * 4);
       if (target !== undefined) {
         applied ??= await target.current();
         if (decision.desired !== applied) {

@@ -1,0 +1,22 @@
+// What `enqueue` and `status` share: the configuration, the controller module it names, and that controller's queue.
+import { type Config, type KubeObject, ReconcileQueue } from '@conveyor/shared';
+import type { Controller } from '@conveyor/workers/reconciler';
+import { type Io, loadConfigOrThrow, UsageError } from './command.ts';
+
+export interface ControllerQueue {
+  config: Config;
+  controller: Controller<KubeObject, unknown>;
+  queue: ReconcileQueue;
+}
+
+export async function openControllerQueue(
+  values: { config?: string | undefined; controller?: string | undefined },
+  io: Io,
+): Promise<ControllerQueue> {
+  const config = loadConfigOrThrow(values.config, io, values.controller === undefined ? {} : { controller: values.controller });
+  if (config.controller === undefined) throw new UsageError('--controller <module> is required (or set controller in the config file)');
+  const { loadController } = await import('@conveyor/workers/load-controller');
+  const controller = await loadController(config.controller);
+  const queue = new ReconcileQueue({ controller: controller.name, redis: config.redis, queue: config.queue });
+  return { config, controller, queue };
+}

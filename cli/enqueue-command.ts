@@ -1,0 +1,121 @@
+// `conveyor enqueue`: asks for reconciles of one object, or of every object a label selector matches, through the same enqueue as watch events.
+import {
+  createKubeConfig,
+  type EnqueueRequest,
+  formatKey,
+  InvalidArgumentError,
+  InvalidKeyError,
+  type ObjectKey,
+  type RequestReason,
+  unlimitedBudget,
+  validateKey,
+} from '@conveyor/shared';
+import { type Command, EXIT, parseFlags, UsageError } from './command.ts';
+import { openControllerQueue } from './controller-queue.ts';
+
+const PRIORITIES: Record<string, RequestReason> = { high: 'event', normal: 'manual', low: 'resync' };
+const PAGE = 500;
+
+export const enqueueCommand: Command = {
+  name: 'enqueue',
+  summary: 'ask for a reconcile of objects by name or selector',
+  usage:
+    'conveyor enqueue <resource> (<namespace>/<name> | <name> | --selector <labels> [--namespace <ns> | --all-namespaces]) [--priority high|normal|low] [--controller <module>] [--config <file>]',
+  async run(args, io) {
+    const { values, positionals } = parseFlags(
+      args,
+      {
+        controller: { type: 'string' },
+        config: { type: 'string', short: 'c' },
+        selector: { type: 'string', short: 'l' },
+        namespace: { type: 'string', short: 'n' },
+        'all-namespaces': { type: 'boolean', short: 'A' },
+        priority: { type: 'string' },
+      },
+      true,
+    );
+    const [resource, target, ...extra] = positionals;
+    if (resource === undefined) throw new UsageError('missing <resource>, such as widgets or widgets.example.com');
+    if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+    if (target !== undefined && values.selector !== undefined) throw new UsageError('give an object name or --selector, not both');
+    if (target === undefined && values.selector === undefined) throw new UsageError('missing <namespace>/<name> or --selector <labels>');
+    if (values.namespace !== undefined && values['all-namespaces'] === true)
+      throw new UsageError('--namespace and --all-namespaces exclude each other');
+    const reason = PRIORITIES[values.priority ?? 'normal'];
+    if (reason === undefined) throw new UsageError(`--priority must be high, normal or low, got "${values.priority}"`);
+
+    const { config, controller, queue } = await openControllerQueue(values, io);
+    try {
+      const ref = controller.ref;
+      const names = new Set([
+        ref.resource,
+        ref.group === '' ? ref.resource : `${ref.resource}.${ref.group}`,
+        `${ref.resource}.${ref.version}.${ref.group}`,
+      ]);
+      if (!names.has(resource)) {
+        throw new InvalidArgumentError(`unknown resource "${resource}": controller "${controller.name}" reconciles ${[...names][1]}`);
+      }
+      const namespaced = controller.for.namespaced ?? true;
+
+      if (target !== undefined) {
+        const key = keyFromTarget(ref, namespaced, target, values.namespace);
+        await queue.enqueue({ key, reason });
+        io.out(`enqueued ${formatKey(key)} (${values.priority ?? 'normal'} priority)`);
+        return EXIT.ok;
+      }
+
+      // Many objects: list names page by page (no object is kept), enqueue each page as one batch.
+      const { BudgetedKubeClient } = await import('@conveyor/workers/kube-client');
+      const client = new BudgetedKubeClient({ kubeConfig: createKubeConfig(config.kube), budget: unlimitedBudget });
+      const namespace = !namespaced || values['all-namespaces'] === true ? '' : (values.namespace ?? 'default');
+      const progress = process.stderr.isTTY ? (n: number) => process.stderr.write(`\renqueued ${n} …`) : () => {};
+      let total = 0;
+      let continueToken: string | undefined;
+      do {
+        const page = await client.list(ref, namespace, {
+          labelSelector: values.selector ?? '',
+          limit: PAGE,
+          ...(continueToken === undefined ? {} : { continue: continueToken }),
+        });
+        const requests: EnqueueRequest[] = page.items.map((item) => ({
+          key: { ...ref, namespace: item.metadata.namespace ?? '', name: item.metadata.name },
+          reason,
+        }));
+        await queue.enqueueBatch(requests);
+        total += requests.length;
+        progress(total);
+        continueToken = page.metadata.continue || undefined;
+      } while (continueToken !== undefined);
+      if (process.stderr.isTTY) process.stderr.write('\n');
+      io.out(
+        `enqueued ${total} ${ref.resource} matching "${values.selector}" in ${namespace === '' ? 'all namespaces' : `namespace ${namespace}`}`,
+      );
+      return EXIT.ok;
+    } finally {
+      await queue.close();
+    }
+  },
+};
+
+function keyFromTarget(
+  ref: ObjectKey | Omit<ObjectKey, 'namespace' | 'name'>,
+  namespaced: boolean,
+  target: string,
+  flagNamespace: string | undefined,
+): ObjectKey {
+  const slash = target.indexOf('/');
+  let namespace = slash === -1 ? (flagNamespace ?? (namespaced ? 'default' : '')) : target.slice(0, slash);
+  const name = slash === -1 ? target : target.slice(slash + 1);
+  if (!namespaced) {
+    if (slash !== -1) throw new InvalidArgumentError(`"${target}": the resource is cluster-scoped; give just <name>`);
+    namespace = '';
+  }
+  const key: ObjectKey = { group: ref.group, version: ref.version, resource: ref.resource, namespace, name };
+  try {
+    validateKey(key);
+  } catch (error) {
+    if (error instanceof InvalidKeyError) throw new InvalidArgumentError(`"${target}" is not an object name: ${error.message}`);
+    throw error;
+  }
+  return key;
+}

@@ -1,0 +1,77 @@
+// `conveyor status`: a controller's queue at a glance — depth by state, parked requests with reasons, rates, workers.
+import { createRedisConnection, formatKey, readDesiredWorkers, readReconcileStats } from '@conveyor/shared';
+import { type Command, EXIT, parseFlags, UsageError } from './command.ts';
+import { openControllerQueue } from './controller-queue.ts';
+
+export const statusCommand: Command = {
+  name: 'status',
+  summary: 'show queue depth, parked requests and workers',
+  usage: 'conveyor status [--controller <module>] [--config <file>] [--json] [--top <n>]',
+  async run(args, io) {
+    const { values } = parseFlags(args, {
+      controller: { type: 'string' },
+      config: { type: 'string', short: 'c' },
+      json: { type: 'boolean' },
+      top: { type: 'string' },
+    });
+    const top = values.top === undefined ? 10 : Number(values.top);
+    if (!Number.isInteger(top) || top < 0 || top > 1_000)
+      throw new UsageError(`--top must be a whole number from 0 to 1000, got "${values.top}"`);
+    const { config, controller, queue } = await openControllerQueue(values, io);
+    const connection = createRedisConnection(config.redis);
+    try {
+      const [depth, parked, workers, desired, lastMinute] = await Promise.all([
+        queue.getDepth(),
+        top === 0 ? Promise.resolve([]) : queue.listParked(top),
+        queue.getWorkerCount(),
+        readDesiredWorkers(connection, config.redis, controller.name),
+        readReconcileStats(connection, config.redis, controller.name, 60_000),
+      ]);
+      const backlog = depth.waiting + depth.prioritized + depth.delayedDue;
+      const report = {
+        controller: controller.name,
+        backlog,
+        depth,
+        rates: {
+          reconcilesPerSecond: round(lastMinute.perSecond),
+          errorsLastMinute: lastMinute.errors,
+          meanReconcileMs: lastMinute.meanMs === undefined ? null : Math.round(lastMinute.meanMs),
+        },
+        workers: { connected: workers, desired: desired ?? null },
+        parked: parked.map((p) => ({
+          key: formatKey(p.key),
+          reason: p.reason,
+          error: p.error,
+          attempts: p.attempts,
+          parkedAt: new Date(p.parkedAt).toISOString(),
+        })),
+      };
+      if (values.json === true) {
+        io.out(JSON.stringify(report, null, 2));
+        return EXIT.ok;
+      }
+      io.out(`controller ${controller.name}`);
+      io.out(`  backlog   ${backlog}   (waiting ${depth.waiting}, prioritized ${depth.prioritized}, delayed due ${depth.delayedDue})`);
+      io.out(`  later     ${depth.delayedLater}   (requeue-after and backoff)`);
+      io.out(`  active    ${depth.active}`);
+      io.out(`  parked    ${depth.parked}`);
+      io.out(
+        `  rate      ${report.rates.reconcilesPerSecond}/s over the last minute, ${lastMinute.errors} errors, mean ${report.rates.meanReconcileMs ?? '-'} ms`,
+      );
+      io.out(`  workers   ${workers} connected, ${desired ?? '-'} desired`);
+      if (report.parked.length > 0) {
+        io.out(`  parked requests (newest first, top ${top}):`);
+        for (const p of report.parked) io.out(`    ${p.key}  attempts ${p.attempts}  ${p.error}`);
+        io.out('  retry them with the next resync, or now: conveyor enqueue <resource> <namespace>/<name>');
+      }
+      return EXIT.ok;
+    } finally {
+      connection.disconnect();
+      await queue.close();
+    }
+  },
+};
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
+}
