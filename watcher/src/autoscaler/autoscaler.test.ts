@@ -70,6 +70,8 @@ describe('Autoscaler on queue depth', () => {
     });
     const queue = new ReconcileQueue({ controller: 'widgets', redis: config.redis, queue: config.queue });
     const registry = createMetricsRegistry();
+    // The test moves time itself, so stabilisation and idle windows do not depend on how busy the machine is.
+    let clock = Date.now();
     const autoscaler = startAutoscaler({
       controller: 'widgets',
       config,
@@ -78,6 +80,7 @@ describe('Autoscaler on queue depth', () => {
       target: new DeploymentScaleTarget(sim.kubeConfig(), config.autoscaler.deployment),
       registry,
       logger: createLogger({ level: 'silent' }),
+      now: () => clock,
     });
     const apps = sim.kubeConfig().makeApiClient(AppsV1Api);
     const replicas = async () =>
@@ -85,7 +88,7 @@ describe('Autoscaler on queue depth', () => {
     try {
       await queue.enqueueBatch(Array.from({ length: 5_000 }, (_, i) => ({ key: widgetKey(`w-${i}`), reason: 'event' as const })));
       // Workers measured 200 ms per reconcile: 5,000 × 0.2 s / (30 s × 10) = 3.33 → 4 workers.
-      for (let i = 0; i < 5; i += 1) await recordReconcile(redis, config.redis, 'widgets', 200, false);
+      for (let i = 0; i < 5; i += 1) await recordReconcile(redis, config.redis, 'widgets', 200, false, clock);
       const before = scalePatches(sim);
       const up = await autoscaler.tick();
       assert.deepEqual([up?.desired, up?.reason], [4, 'latency']);
@@ -111,11 +114,11 @@ describe('Autoscaler on queue depth', () => {
       // Still inside the window: held at the highest recent recommendation (the drain itself kept 50 slots busy).
       const held = await autoscaler.tick();
       assert.deepEqual([held?.reason, (held?.desired ?? 0) >= 4], ['stabilizing', true]);
-      await new Promise((resolve) => setTimeout(resolve, 2_100));
+      clock += 2_100;
       const down = await autoscaler.tick();
       assert.deepEqual([down?.desired, down?.reason], [1, 'min']);
       assert.equal(await replicas(), 1);
-      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      clock += 3_000;
       const zero = await autoscaler.tick();
       assert.deepEqual([zero?.desired, zero?.reason], [0, 'idle']);
       assert.equal(await replicas(), 0);
