@@ -105,12 +105,15 @@ describe('Autoscaler on queue depth', () => {
         concurrency: 50,
         processor: async () => ({ kind: 'done' }),
       });
-      await waitFor('a drained queue', async () => {
-        await autoscaler.tick(); // as the loop would, every interval
-        const d = await queue.getDepth();
-        return d.waiting + d.prioritized + d.active === 0;
-      });
-      await worker.close(1_000);
+      try {
+        await waitFor('a drained queue', async () => {
+          await autoscaler.tick(); // as the loop would, every interval
+          const d = await queue.getDepth();
+          return d.waiting + d.prioritized + d.active === 0;
+        });
+      } finally {
+        await worker.close(1_000);
+      }
       // Still inside the window: held at the highest recent recommendation (the drain itself kept 50 slots busy).
       const held = await autoscaler.tick();
       assert.deepEqual([held?.reason, (held?.desired ?? 0) >= 4], ['stabilizing', true]);
