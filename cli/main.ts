@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { type Command, EXIT, type Io, notBuiltYet, reportFailure } from './command.ts';
 import { configCommand } from './config-command.ts';
+import { demoCommand } from './demo-command.ts';
 import { dispatchCommand } from './dispatch-command.ts';
 import { enqueueCommand } from './enqueue-command.ts';
 import { simCommand } from './sim-command.ts';
@@ -15,7 +16,7 @@ export const commands: readonly Command[] = [
   dispatchCommand,
   enqueueCommand,
   statusCommand,
-  notBuiltYet('demo', 'run the whole pipeline on this machine', 9),
+  demoCommand,
   notBuiltYet('bench', 'run the benchmarks', 10),
   configCommand,
 ];

@@ -4,7 +4,14 @@ import { ExampleRecords, formatKey, keyOf, type ObjectKey, type StoredObject } f
 import { type ContainerWorker, startContainerWorker } from '@conveyor/workers/container-worker';
 import { defineController } from '@conveyor/workers/reconciler';
 import { Redis } from 'ioredis';
-import widgets, { WIDGET_FINALIZER, type Widget, type WidgetDeps } from './controller.ts';
+import widgets, {
+  DEPENDENTS_ANNOTATION,
+  PALETTE_LABEL,
+  paletteDependents,
+  WIDGET_FINALIZER,
+  type Widget,
+  type WidgetDeps,
+} from './controller.ts';
 import { CONFIGMAPS, startWidgetWorld, WIDGETS, type WidgetWorld, waitFor } from './widget-harness.ts';
 
 // Full acceptance sizes; the whole file stays well under a minute on a 2-core machine.
@@ -197,5 +204,44 @@ describe('Example: the Widget controller on container workers', () => {
     } finally {
       await flakyWorker.close(1_000);
     }
+  });
+
+  it('copies a shared palette into the children of the Widgets that use it, and names them as its dependents', async () => {
+    const palette = await world.client.create(CONFIGMAPS, {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: {
+        name: 'team-palette',
+        namespace: 'default',
+        labels: { [PALETTE_LABEL]: 'true' },
+        annotations: { [DEPENDENTS_ANNOTATION]: 'p-1, p-2' },
+      },
+      data: { palette: 'sunrise', notes: 'not read' },
+    });
+    assert.deepEqual(paletteDependents(palette), [{ name: 'p-1' }, { name: 'p-2' }]);
+    const created = await Promise.all(
+      ['p-1', 'p-2'].map((name) =>
+        world.client.create<Widget>(WIDGETS, {
+          apiVersion: 'example.com/v1',
+          kind: 'Widget',
+          metadata: { name, namespace: 'default' },
+          spec: { color: 'red', paletteFrom: 'team-palette' },
+        }),
+      ),
+    );
+    const paletteKeys = created.map((w) => keyOf(WIDGETS, w));
+    const childPalette = async (name: string) =>
+      (await world.client.get<{ data?: Record<string, string> }>({ ...CONFIGMAPS, namespace: 'default', name: `${name}-widget` })).data
+        ?.palette;
+    await world.enqueue(paletteKeys);
+    await waitFor('both children with the palette', async () => (await reconciledCount(world, paletteKeys)) === 2);
+    assert.equal(await childPalette('p-1'), 'sunrise');
+
+    await world.client.patch(keyOf(CONFIGMAPS, palette), { type: 'merge', body: { data: { palette: 'sunset' } } });
+    await world.enqueue(paletteKeys);
+    await waitFor(
+      'children follow the palette',
+      async () => (await childPalette('p-1')) === 'sunset' && (await childPalette('p-2')) === 'sunset',
+    );
   });
 });

@@ -1,12 +1,23 @@
-// The example Widget controller: one child ConfigMap per Widget, observedGeneration and a Ready condition, and an external record removed by finalize.
+// The example Widget controller: one child ConfigMap per Widget, observedGeneration and a Ready condition, an external record removed by finalize, and a shared palette ConfigMap.
 
 import { isDeepStrictEqual } from 'node:util';
-import { type Config, createRedisConnection, ExampleRecords, formatKey, type KubeObject, TerminalError } from '@conveyor/shared';
+import {
+  type Config,
+  createRedisConnection,
+  dataKeys,
+  ExampleRecords,
+  formatKey,
+  type KubeObject,
+  type TargetRef,
+  TerminalError,
+} from '@conveyor/shared';
 import { type Condition, defineController, setCondition } from '@conveyor/workers';
 
 export interface WidgetSpec {
   color?: string;
   size?: number;
+  /** Name of a palette ConfigMap in the Widget's namespace whose `palette` key the child copies. */
+  paletteFrom?: string;
 }
 
 export interface WidgetStatus {
@@ -32,15 +43,33 @@ export interface WidgetDeps {
 
 const CONFIGMAPS = { group: '', version: 'v1', resource: 'configmaps' };
 export const WIDGET_FINALIZER = 'example.com/external-record';
+/** Marks a ConfigMap as a palette that Widgets may share; only such ConfigMaps are watched in full. */
+export const PALETTE_LABEL = 'example.com/palette';
+/**
+ * On a palette ConfigMap: the names of the Widgets that use it, comma-separated. The watcher keeps no
+ * Widget specs, so the map from a palette to its dependents must be readable from the palette itself.
+ */
+export const DEPENDENTS_ANNOTATION = 'example.com/dependents';
+
+/** The Widgets a palette ConfigMap names as its dependents (same namespace). */
+export function paletteDependents(configMap: KubeObject): TargetRef[] {
+  const listed = configMap.metadata?.annotations?.[DEPENDENTS_ANNOTATION] ?? '';
+  return listed
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '')
+    .map((name) => ({ name }));
+}
 
 /** The child ConfigMap's name for a Widget. */
 export function childName(widget: { metadata: { name: string } }): string {
   return `${widget.metadata.name}-widget`;
 }
 
-/** What the child ConfigMap holds: the Widget's spec, as strings. */
-export function childData(widget: Widget): Record<string, string> {
-  return { color: widget.spec?.color ?? '', size: String(widget.spec?.size ?? 0) };
+/** What the child ConfigMap holds: the Widget's spec, as strings, and its palette when it uses one. */
+export function childData(widget: Widget, palette?: ConfigMap): Record<string, string> {
+  const data = { color: widget.spec?.color ?? '', size: String(widget.spec?.size ?? 0) };
+  return widget.spec?.paletteFrom === undefined ? data : { ...data, palette: palette?.data?.palette ?? '' };
 }
 
 export function connectRecords(config: Config): WidgetDeps {
@@ -59,6 +88,15 @@ export default defineController<Widget, WidgetDeps>({
   for: { group: 'example.com', version: 'v1', plural: 'widgets', kind: 'Widget' },
   predicates: ['generation'],
   owns: [{ group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap' }],
+  // An edit of a palette's `palette` key reconciles its dependents; an edit of anything else in it enqueues nothing.
+  watches: [
+    {
+      resource: { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap' },
+      labels: `${PALETTE_LABEL}=true`,
+      map: paletteDependents,
+      changed: dataKeys(['palette']),
+    },
+  ],
   finalizer: WIDGET_FINALIZER,
 
   setup: ({ config }) => connectRecords(config),
@@ -71,7 +109,10 @@ export default defineController<Widget, WidgetDeps>({
 
     const name = childName(widget);
     const key = { ...CONFIGMAPS, namespace, name };
-    const data = childData(widget);
+    const paletteFrom = widget.spec?.paletteFrom;
+    const palette =
+      paletteFrom === undefined ? undefined : await ctx.client.find<ConfigMap>({ ...CONFIGMAPS, namespace, name: paletteFrom });
+    const data = childData(widget, palette);
     const existing = await ctx.client.find<ConfigMap>(key);
     if (existing === undefined) {
       await ctx.client.create<ConfigMap>(CONFIGMAPS, {

@@ -1,0 +1,60 @@
+// `conveyor demo`: runs the whole pipeline on this machine under churn and exits 0 only when the convergence check holds.
+import { type Command, EXIT, parseFlags, UsageError } from './command.ts';
+
+function positiveInt(flag: string, value: string | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(`--${flag} must be a whole number from ${min} to ${max}, got "${value}"`);
+  return n;
+}
+
+export const demoCommand: Command = {
+  name: 'demo',
+  summary: 'run the whole pipeline on this machine under churn, then check convergence',
+  usage: 'conveyor demo [--objects <n>] [--workers <n>] [--lambda] [--kubeconfig <file>] [--follow]',
+  async run(args, io) {
+    const { values } = parseFlags(args, {
+      objects: { type: 'string' },
+      workers: { type: 'string' },
+      lambda: { type: 'boolean' },
+      kubeconfig: { type: 'string' },
+      follow: { type: 'boolean' },
+    });
+    const objects = positiveInt('objects', values.objects, 2_000, 8, 100_000);
+    const workers = positiveInt('workers', values.workers, 4, 1, 64);
+    if (values.lambda === true && values.kubeconfig !== undefined) {
+      throw new UsageError(
+        '--lambda runs the function under serverless-offline against the simulator; it cannot be combined with --kubeconfig',
+      );
+    }
+    // Loaded only now: parsing flags and printing usage stay quick.
+    const { runDemo } = await import('../examples/widgets/demo/run-demo.ts');
+    const stop = new AbortController();
+    let interrupts = 0;
+    const onInterrupt = () => {
+      interrupts += 1;
+      // The first Ctrl-C (or SIGTERM) ends the run cleanly, stopping the servers it started; a second one does not wait.
+      if (interrupts > 1) process.exit(130);
+      stop.abort();
+    };
+    process.on('SIGINT', onInterrupt);
+    process.on('SIGTERM', onInterrupt);
+    try {
+      const result = await runDemo({
+        objects,
+        workers,
+        lambda: values.lambda === true,
+        kubeconfig: values.kubeconfig,
+        follow: values.follow === true,
+        stop: stop.signal,
+        out: (chunk) => io.out(chunk.endsWith('\n') ? chunk.slice(0, -1) : chunk),
+        tty: process.stdout.isTTY === true,
+      });
+      return result.converged ? EXIT.ok : EXIT.failure;
+    } finally {
+      process.off('SIGINT', onInterrupt);
+      process.off('SIGTERM', onInterrupt);
+    }
+  },
+};
