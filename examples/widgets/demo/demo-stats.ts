@@ -38,7 +38,7 @@ export interface DemoStatsSources {
   watcherRegistry: Registry;
   /** Reconciles so far, summed over every worker or dispatcher. */
   reconcileCounts(): Promise<ReconcileCounts>;
-  workers(): { desired: number; running: number; label: string };
+  workers(): Promise<{ desired: number; running: number; label: string }>;
   /** Requests enqueued outside the watcher (the manual enqueue). */
   extraEnqueued(): number;
 }
@@ -92,17 +92,17 @@ export class DemoStats {
 
   async snapshot(): Promise<DemoSnapshot> {
     const now = Date.now();
-    const [depth, counts, watch] = await Promise.all([
+    const [depth, counts, watch, workers] = await Promise.all([
       this.sources.queue.getDepth(),
       this.sources.reconcileCounts(),
       watcherFigures(this.sources.watcherRegistry),
+      this.sources.workers(),
     ]);
     if (this.last !== undefined && now > this.last.at) {
       this.rate = ((counts.total - this.last.reconciles) * 1_000) / (now - this.last.at);
     }
     this.last = { at: now, reconciles: counts.total };
     const sorted = [...this.latencies].sort((a, b) => a - b);
-    const workers = this.sources.workers();
     return {
       elapsedS: (now - this.startedAt) / 1_000,
       phase: this.phase,

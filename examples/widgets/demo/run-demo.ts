@@ -17,12 +17,13 @@ import { redisServerBinary } from '@conveyor/test/support/redis-server';
 import { createKubeTransport, Watcher } from '@conveyor/watcher';
 import { hashToken, TokenFileAuth } from '@conveyor/watcher/api/auth';
 import { createReconcileApi, RECONCILE_PATH } from '@conveyor/watcher/api/reconcile-api';
+import { startAutoscaler } from '@conveyor/watcher/autoscaler/autoscaler';
+import { DispatcherConcurrencyTarget } from '@conveyor/watcher/autoscaler/scale-targets';
 import { type Dispatcher, startDispatcher } from '@conveyor/workers/lambda/dispatcher';
 import widgets from '../controller.ts';
 import { WIDGETS } from '../widget-harness.ts';
 import { type ChurnRecord, churn, inBatches, planWorkload, seed, widgetName } from './churn.ts';
 import { type ConvergenceReport, checkConvergence } from './convergence.ts';
-import { startDemoAutoscaler } from './demo-autoscaler.ts';
 import { type DemoSnapshot, DemoStats } from './demo-stats.ts';
 import { createDemoView, formatDropped } from './demo-view.ts';
 import { type DemoWorld, startClusterWorld, startSimulatedWorld } from './demo-world.ts';
@@ -164,17 +165,18 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     }
 
     const watcherRegistry = createMetricsRegistry();
-    let desired = 0;
+    const autoscalerRegistry = createMetricsRegistry();
+    const desired = async () => (await autoscalerRegistry.getSingleMetric('conveyor_desired_workers')?.get())?.values[0]?.value ?? 0;
     const stats = new DemoStats({
       queue,
       config,
       watcherRegistry,
       reconcileCounts: async () =>
         pool !== undefined ? await pool.counts() : dispatcher !== undefined ? await reconcileCountsOf(dispatcher) : { total: 0, errors: 0 },
-      workers: () =>
+      workers: async () =>
         pool !== undefined
-          ? { desired, running: pool.size, label: `container workers (${SLOTS_PER_WORKER} slots each)` }
-          : { desired, running: dispatcher?.concurrency ?? 0, label: 'dispatcher slots (Lambda invocations at once)' },
+          ? { desired: await desired(), running: pool.size, label: `container workers (${SLOTS_PER_WORKER} slots each)` }
+          : { desired: await desired(), running: dispatcher?.concurrency ?? 0, label: 'dispatcher slots (Lambda invocations at once)' },
       extraEnqueued: () => manualCount,
     });
     cleanups.push(() => stats.close());
@@ -195,20 +197,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     await watcher.start();
     cleanups.push(() => watcher.stop(5_000));
 
-    const autoscaler = startDemoAutoscaler({
+    // The real autoscaler loop: depth and measured reconcile time → the pool's size, or the dispatcher's slots via Redis.
+    const autoscaler = startAutoscaler({
+      controller: widgets.name,
       config,
-      queue,
+      depth: () => queue.getDepth(),
       connection: redisConnection,
-      target: pool ?? { apply: (n) => d(n) },
-      onDecision: (n) => {
-        desired = n;
-      },
+      target: pool ?? new DispatcherConcurrencyTarget(redisConnection, config.redis, widgets.name, config.autoscaler.interval),
+      registry: autoscalerRegistry,
       logger,
     });
-    function d(n: number): Promise<void> {
-      dispatcher?.setConcurrency(Math.max(1, n));
-      return Promise.resolve();
-    }
     cleanups.push(async () => autoscaler.stop());
 
     // The manual-enqueue API, as the watcher serves it: bearer token, validation, reason `manual`.
