@@ -121,7 +121,8 @@ export async function startWidgetWorld(settings: ConfigInput = {}): Promise<Widg
   };
 }
 
-function flatten(tree: Record<string, unknown>, prefix = ''): Record<string, unknown> {
+/** `{ a: { b: 1 } }` → `{ 'a.b': 1 }`, the shape `loadConfig` overrides take. */
+export function flatten(tree: Record<string, unknown>, prefix = ''): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(tree)) {
     const path = prefix === '' ? k : `${prefix}.${k}`;

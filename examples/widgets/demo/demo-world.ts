@@ -15,7 +15,7 @@ import { RedisServer } from '@conveyor/test/support/redis-server';
 import { BudgetedKubeClient } from '@conveyor/workers/kube-client';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
-import { startWidgetWorld } from '../widget-harness.ts';
+import { flatten, startWidgetWorld } from '../widget-harness.ts';
 
 export interface DemoWorld {
   kubeConfig: KubeConfig;
@@ -68,7 +68,7 @@ export async function startClusterWorld(kubeconfigPath: string, settings: Config
   try {
     const config = loadConfig({
       env: {},
-      overrides: flattenSettings({
+      overrides: flatten({
         ...settings,
         redis: { url: redis.url, prefix: 'demo' },
         kube: { kubeconfig: kubeconfigPath },
@@ -96,15 +96,4 @@ export async function startClusterWorld(kubeconfigPath: string, settings: Config
     await redis.close();
     throw error;
   }
-}
-
-/** `{ a: { b: 1 } }` → `{ 'a.b': 1 }`, the shape `loadConfig` overrides take. */
-export function flattenSettings(tree: Record<string, unknown>, prefix = ''): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(tree)) {
-    const path = prefix === '' ? k : `${prefix}.${k}`;
-    if (v !== null && typeof v === 'object' && !Array.isArray(v)) Object.assign(out, flattenSettings(v as Record<string, unknown>, path));
-    else out[path] = v;
-  }
-  return out;
 }

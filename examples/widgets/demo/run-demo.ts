@@ -1,22 +1,10 @@
 // `conveyor demo`: the whole pipeline on one machine — private Redis, API simulator (or a cluster), watcher, workers, autoscaler — under churn, ending in a convergence check.
 
-import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import {
-  type ConfigInput,
-  createLogger,
-  createMetricsRegistry,
-  createRedisConnection,
-  ExampleRecords,
-  type Logger,
-} from '@conveyor/shared';
+import { type ConfigInput, createLogger, createMetricsRegistry, createRedisConnection, ExampleRecords } from '@conveyor/shared';
 import { LambdaEmulator } from '@conveyor/test/support/lambda-emulator';
 import { redisServerBinary } from '@conveyor/test/support/redis-server';
 import { createKubeTransport, Watcher } from '@conveyor/watcher';
-import { hashToken, TokenFileAuth } from '@conveyor/watcher/api/auth';
-import { createReconcileApi, RECONCILE_PATH } from '@conveyor/watcher/api/reconcile-api';
 import { startAutoscaler } from '@conveyor/watcher/autoscaler/autoscaler';
 import { DispatcherConcurrencyTarget } from '@conveyor/watcher/autoscaler/scale-targets';
 import { type Dispatcher, startDispatcher } from '@conveyor/workers/lambda/dispatcher';
@@ -27,12 +15,13 @@ import { type ConvergenceReport, checkConvergence } from './convergence.ts';
 import { type DemoSnapshot, DemoStats } from './demo-stats.ts';
 import { createDemoView, formatDropped } from './demo-view.ts';
 import { type DemoWorld, startClusterWorld, startSimulatedWorld } from './demo-world.ts';
+import { startManualApi } from './manual-api.ts';
 import { LocalWorkerPool, reconcileCountsOf } from './worker-pool.ts';
 
 export interface DemoOptions {
   /** Widgets to start with; the burst adds half as many. @defaultValue 2000 */
   objects: number;
-  /** Most workers the autoscaler may run (container workers, or dispatcher slots ÷ 10 with Lambda). */
+  /** Most workers the autoscaler may run: container workers, or twice as many dispatcher slots with Lambda. */
   workers: number;
   lambda: boolean;
   /** A real cluster instead of the simulator. */
@@ -66,7 +55,8 @@ const LAMBDA_FUNCTION = 'conveyor-widgets-dev-reconcile';
 function demoSettings(options: DemoOptions): ConfigInput {
   return {
     log: { level: 'error' },
-    worker: { concurrency: SLOTS_PER_WORKER, shutdownGrace: '5s' },
+    // With Lambda the dispatcher starts at one slot and follows the autoscaler's count.
+    worker: { concurrency: options.lambda ? 1 : SLOTS_PER_WORKER, shutdownGrace: '5s' },
     queue: { backoff: { base: '200ms', max: '5s' } },
     // The simulator is local; a real cluster gets the default 50 qps shared by every worker.
     apiBudget: options.kubeconfig === undefined ? { qps: 5_000, burst: 1_000 } : { qps: 50, burst: 100 },
@@ -74,7 +64,8 @@ function demoSettings(options: DemoOptions): ConfigInput {
       enabled: true,
       target: options.lambda ? 'dispatcher' : 'deployment',
       minWorkers: 1,
-      maxWorkers: options.lambda ? options.workers * SLOTS_PER_WORKER : options.workers,
+      // Each concurrent invocation in serverless-offline is a cold start (a worker thread loading the bundle), as in Lambda.
+      maxWorkers: options.lambda ? options.workers * 2 : options.workers,
       latencyTarget: '3s',
       interval: '1s',
       scaleDownStabilization: '10s',
@@ -349,47 +340,6 @@ async function deleteAllWidgets(client: DemoWorld['client'], namespace: string):
   while ((await client.list(WIDGETS, namespace, { limit: 1 })).items.length > 0 && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 1_000));
   }
-}
-
-interface ManualApi {
-  reconcile(namespace: string, name: string): Promise<void>;
-  close(): Promise<void>;
-}
-
-async function startManualApi(queue: DemoWorld['queue'], logger: Logger, counted: () => void): Promise<ManualApi> {
-  const token = randomBytes(24).toString('base64url');
-  const handler = createReconcileApi({
-    resource: { ...WIDGETS, namespaced: true },
-    auth: new TokenFileAuth([{ user: 'demo', groups: [], sha256: hashToken(token) }]),
-    enqueue: async (keys) => {
-      await queue.enqueueBatch(keys.map((key) => ({ key, reason: 'manual' as const })));
-      for (const _ of keys) counted();
-    },
-    audit: logger,
-  });
-  const server: Server = createServer((req, res) => {
-    handler(req, res).then(
-      (handled) => {
-        if (!handled) res.writeHead(404).end();
-      },
-      () => res.writeHead(500).end(),
-    );
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const url = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}${RECONCILE_PATH}`;
-  return {
-    async reconcile(namespace, name) {
-      const response = await fetch(url, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ namespace, name }),
-      });
-      if (response.status !== 202) throw new Error(`manual enqueue answered ${response.status}: ${await response.text()}`);
-    },
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
 }
 
 function summaryLines(s: DemoSnapshot, c: ConvergenceReport, churnRecord: ChurnRecord): string[] {
