@@ -348,7 +348,7 @@ function summaryLines(s: DemoSnapshot, c: ConvergenceReport, churnRecord: ChurnR
     '',
     `summary after ${s.elapsedS.toFixed(1)}s:`,
     `  events seen ${s.eventsSeen} (plus ${s.listed} list items), requests enqueued ${s.enqueued}, merged ${s.merged}, reconciles ${s.reconciles}, errors ${s.errors}, parked ${s.depth.parked}`,
-    `  dropped by predicate: ${formatDropped(s.dropped)}`,
+    `  dropped by the watcher: ${formatDropped(s.dropped)}`,
     `  event→reconcile latency: p50 ${ms(s.latencyP50Ms)}, p99 ${ms(s.latencyP99Ms)} over ${s.latencySamples} writes`,
     `  churn: ${churnRecord.specEdits} spec edits, ${churnRecord.statusEdits} status-only edits, ${churnRecord.labelEdits} label edits, ${churnRecord.deleted.length} deletes, 2 palette edits, ${churnRecord.manual.length} manual enqueue, ${churnRecord.created.length} new Widgets`,
     `convergence: ${c.holds ? 'PASSED' : 'FAILED'} — ${c.converged}/${c.expectedLive} live Widgets at observedGeneration == generation with their child and external record; ${c.deletedGone}/${c.expectedDeleted} deleted Widgets gone with their records`,
