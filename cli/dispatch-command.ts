@@ -1,5 +1,6 @@
 // `conveyor dispatch`: takes a controller's requests from its queue and runs each as an AWS Lambda invocation, until SIGTERM.
 import { type Command, EXIT, loadConfigOrThrow, parseFlags, UsageError } from './command.ts';
+import { controllerOverrides, stopSignal } from './controller-process.ts';
 
 export const dispatchCommand: Command = {
   name: 'dispatch',
@@ -13,13 +14,7 @@ export const dispatchCommand: Command = {
       concurrency: { type: 'string' },
       endpoint: { type: 'string' },
     });
-    const overrides: Record<string, unknown> = {};
-    if (values.concurrency !== undefined) {
-      if (!/^[1-9]\d*$/.test(values.concurrency))
-        throw new UsageError(`--concurrency must be a positive integer, got "${values.concurrency}"`);
-      overrides['worker.concurrency'] = Number(values.concurrency);
-    }
-    if (values.controller !== undefined) overrides.controller = values.controller;
+    const overrides = controllerOverrides(values);
     if (values.function !== undefined) overrides['lambda.functionName'] = values.function;
     if (values.endpoint !== undefined) overrides['lambda.endpoint'] = values.endpoint;
     const config = loadConfigOrThrow(values.config, io, overrides);
@@ -32,10 +27,7 @@ export const dispatchCommand: Command = {
     const controller = await loadController(config.controller);
 
     const dispatcher = await startDispatcher({ controller: controller.name, functionName, config, http: true });
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
-      process.once('SIGTERM', () => resolve('SIGTERM'));
-      process.once('SIGINT', () => resolve('SIGINT'));
-    });
+    const signal = await stopSignal();
     io.err(`conveyor dispatch: ${signal}: finishing running invocations (grace ${config.worker.shutdownGrace} ms)`);
     await dispatcher.close();
     return EXIT.ok;

@@ -1,6 +1,7 @@
 // `conveyor worker`: runs one controller's reconciles from its queue in this process until SIGTERM, then drains and exits 0.
 import { createLogger, errorMessage } from '@conveyor/shared';
 import { type Command, EXIT, loadConfigOrThrow, parseFlags, UsageError } from './command.ts';
+import { controllerOverrides, stopSignal } from './controller-process.ts';
 
 export const workerCommand: Command = {
   name: 'worker',
@@ -12,13 +13,7 @@ export const workerCommand: Command = {
       config: { type: 'string', short: 'c' },
       concurrency: { type: 'string' },
     });
-    const overrides: Record<string, unknown> = {};
-    if (values.concurrency !== undefined) {
-      if (!/^[1-9]\d*$/.test(values.concurrency))
-        throw new UsageError(`--concurrency must be a positive integer, got "${values.concurrency}"`);
-      overrides['worker.concurrency'] = Number(values.concurrency);
-    }
-    if (values.controller !== undefined) overrides.controller = values.controller;
+    const overrides = controllerOverrides(values);
     const config = loadConfigOrThrow(values.config, io, overrides);
     if (config.controller === undefined) throw new UsageError('--controller <module> is required (or set controller in the config file)');
     // Loaded here, not at the top: other subcommands should not pay for the worker's dependencies.
@@ -32,10 +27,7 @@ export const workerCommand: Command = {
       logger.error({ err: errorMessage(reason) }, 'unhandled promise rejection, most likely from a reconcile that did not await it');
     });
     const worker = await startContainerWorker({ controller, config, logger });
-    const signal = await new Promise<NodeJS.Signals>((resolve) => {
-      process.once('SIGTERM', () => resolve('SIGTERM'));
-      process.once('SIGINT', () => resolve('SIGINT'));
-    });
+    const signal = await stopSignal();
     io.err(`conveyor worker: ${signal}: finishing running reconciles (grace ${config.worker.shutdownGrace} ms)`);
     await worker.close();
     return EXIT.ok;
