@@ -65,3 +65,35 @@ function defaultKubeconfig(): string | undefined {
   const file = join(homedir(), '.kube', 'config');
   return existsSync(file) ? file : undefined;
 }
+
+/** What `applySecurityAuthentication` fills in: headers and, for TLS or skipTLSVerify, an undici dispatcher. */
+interface AuthContext {
+  getDispatcher(): { close(): Promise<void> } | undefined;
+  setDispatcher(dispatcher: never): void;
+}
+
+const dispatchers = new WeakMap<KubeConfig, NonNullable<ReturnType<AuthContext['getDispatcher']>>>();
+
+/**
+ * Authenticates one request with the KubeConfig and makes it use one connection pool per KubeConfig.
+ *
+ * client-node 2.x builds a new undici Agent in every `applySecurityAuthentication` call whenever TLS
+ * options apply (an https server, or skipTLSVerify), so without this every API call opens a new TCP
+ * (and TLS) connection and closes it: thousands of sockets in TIME_WAIT, ephemeral ports running out
+ * after a few thousand reconciles ("fetch failed"), and a TLS handshake per call against a real
+ * cluster. The first dispatcher is kept and reused; later ones are closed unused. The TLS material
+ * comes from the kubeconfig file, which does not change under a running process.
+ */
+export async function applyKubeAuth<C extends AuthContext>(kc: KubeConfig, context: C): Promise<C> {
+  await kc.applySecurityAuthentication(context as never);
+  const fresh = context.getDispatcher();
+  if (fresh === undefined) return context;
+  const kept = dispatchers.get(kc);
+  if (kept === undefined) {
+    dispatchers.set(kc, fresh);
+  } else if (kept !== fresh) {
+    void fresh.close().catch(() => {});
+    context.setDispatcher(kept as never);
+  }
+  return context;
+}

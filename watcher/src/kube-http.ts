@@ -3,6 +3,8 @@
 // client-node's Watch cannot send a custom Accept header (metadata-only needs one) and its list
 // helpers parse whole objects into classes; here we keep client-node for what it does well — the
 // kubeconfig, bearer/exec/OIDC auth and the TLS agent — and read the bytes ourselves.
+
+import { applyKubeAuth } from '@conveyor/shared';
 import { HttpMethod, type KubeConfig, RequestContext } from '@kubernetes/client-node';
 import { fetch } from 'undici';
 
@@ -52,7 +54,7 @@ export function createKubeTransport(kc: KubeConfig): KubeTransport {
     const url = new URL(server() + path);
     for (const [name, value] of Object.entries(query)) if (value !== undefined) url.searchParams.set(name, value);
     const context = new RequestContext(url.toString(), method);
-    await kc.applySecurityAuthentication(context);
+    await applyKubeAuth(kc, context);
     const headers: Record<string, string> = { ...context.getHeaders(), Accept: accept };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const dispatcher = context.getDispatcher();

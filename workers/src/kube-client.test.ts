@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { type ApiBudget, outcomeFromError } from '@conveyor/shared';
 import { type KubeSimulator, startKubeSimulator } from '@conveyor/test';
-import { ApiException, CoreV1Api } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { BudgetedKubeClient } from './kube-client.ts';
 import { KubeApiError, KubeThrottledError, normalizeKubeError } from './kube-errors.ts';
 
@@ -83,5 +85,38 @@ describe('Class: BudgetedKubeClient (against the simulator)', () => {
       return true;
     });
     assert.deepEqual(state.pauses, [2_000, 3_000]);
+  });
+});
+
+describe('Connection reuse', () => {
+  it('sends a worker’s API calls, its own and client-node’s typed APIs, over a few kept-alive connections', async () => {
+    // A bare API endpoint that counts TCP connections; client-node would otherwise open one per call.
+    let connections = 0;
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x', namespace: 'default' } }));
+    });
+    server.on('connection', () => {
+      connections += 1;
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const kc = new KubeConfig();
+      kc.loadFromOptions({
+        clusters: [{ name: 'c', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
+        users: [{ name: 'u', token: 'secret' }],
+        contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+        currentContext: 'x',
+      });
+      const client = new BudgetedKubeClient({ kubeConfig: kc, budget: countingBudget().budget });
+      for (let i = 0; i < 100; i += 1) await client.get({ ...CONFIGMAPS, namespace: 'default', name: 'x' });
+      const core = client.api(CoreV1Api);
+      for (let i = 0; i < 50; i += 1) await core.readNamespacedConfigMap({ name: 'x', namespace: 'default' });
+      assert.ok(connections <= 3, `150 calls opened ${connections} connections`);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });

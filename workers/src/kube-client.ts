@@ -3,6 +3,7 @@
 import {
   type ApiBudget,
   type ApiCodeClass,
+  applyKubeAuth,
   codeClassOf,
   type KubeClient,
   type KubeObject,
@@ -135,7 +136,13 @@ export class BudgetedKubeClient implements KubeClient {
     let waited = 0;
     const config = createConfiguration({
       baseServer: new ServerConfiguration(this.server, {}),
-      authMethods: { default: this.kc },
+      // One connection pool for every call of this client (see applyKubeAuth).
+      authMethods: {
+        default: {
+          getName: () => 'kubeconfig',
+          applySecurityAuthentication: (context: RequestContext) => applyKubeAuth(this.kc, context).then(() => {}),
+        },
+      },
       promiseMiddleware: [
         {
           pre: async (context: RequestContext) => {
@@ -165,7 +172,7 @@ export class BudgetedKubeClient implements KubeClient {
       context.setHeaderParam('Content-Type', options.contentType ?? 'application/json');
       context.setBody(JSON.stringify(options.body));
     }
-    await this.kc.applySecurityAuthentication(context);
+    await applyKubeAuth(this.kc, context);
     const waited = await this.budget.take();
     let response: ResponseContext;
     try {
