@@ -1,5 +1,6 @@
 // The `conveyor` command line: dispatches to subcommands, prints usage, maps failures to exit codes.
 import { readFileSync } from 'node:fs';
+import { benchCommand } from './bench-command.ts';
 import { type Command, EXIT, type Io, notBuiltYet, reportFailure } from './command.ts';
 import { configCommand } from './config-command.ts';
 import { demoCommand } from './demo-command.ts';
@@ -17,7 +18,7 @@ export const commands: readonly Command[] = [
   enqueueCommand,
   statusCommand,
   demoCommand,
-  notBuiltYet('bench', 'run the benchmarks', 10),
+  benchCommand,
   configCommand,
 ];
 

@@ -1,0 +1,65 @@
+// `conveyor bench`: runs the benchmark scenarios B1–B7 and writes docs/BENCHMARKS.md with a chart per scenario (or JSON to stdout).
+import { resolve } from 'node:path';
+import { type Command, EXIT, parseFlags, UsageError } from './command.ts';
+
+const IDS = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7'] as const;
+type Id = (typeof IDS)[number];
+const SIZES = ['tiny', 'default', 'large'] as const;
+
+function parseOnly(value: string | undefined): Id[] {
+  if (value === undefined) return [];
+  const ids = value.split(',').map((s) => s.trim().toUpperCase());
+  const unknown = ids.filter((id) => !(IDS as readonly string[]).includes(id));
+  if (unknown.length > 0 || ids.length === 0) {
+    throw new UsageError(`--only takes scenario ids from ${IDS.join(',')}, got "${value}"`);
+  }
+  return ids as Id[];
+}
+
+export const benchCommand: Command = {
+  name: 'bench',
+  summary: 'run the benchmarks (B1–B7) and write docs/BENCHMARKS.md',
+  usage: 'conveyor bench [--size tiny|default|large] [--only B1,B3] [--json] [--out <file>] [--lambda]',
+  async run(args, io) {
+    const { values } = parseFlags(args, {
+      size: { type: 'string' },
+      only: { type: 'string' },
+      json: { type: 'boolean' },
+      out: { type: 'string' },
+      lambda: { type: 'boolean' },
+      'no-write': { type: 'boolean' },
+    });
+    const size = values.size ?? 'default';
+    if (!(SIZES as readonly string[]).includes(size)) throw new UsageError(`--size must be one of ${SIZES.join(', ')}, got "${size}"`);
+    const only = parseOnly(values.only);
+    // Loaded only now: parsing flags and printing usage stay quick.
+    const { runBench } = await import('../test/bench/run-bench.ts');
+    const { describeEnvironment, writeReport } = await import('../test/bench/bench-report.ts');
+    const run = await runBench(only, {
+      size: size as 'tiny' | 'default' | 'large',
+      lambda: values.lambda === true,
+      log: (line) => io.err(line),
+    });
+    const env = describeEnvironment();
+    if (values.json === true) {
+      io.out(JSON.stringify({ size, environment: env, elapsedMs: run.elapsedMs, missing: run.missing, results: run.results }, null, 2));
+    } else {
+      for (const r of run.results) {
+        const goal = r.goal.holds === undefined ? 'reported' : r.goal.holds ? 'holds' : 'does NOT hold';
+        io.out(`${r.id} ${r.title}: ${r.figure.label} ${r.figure.value} ${r.figure.unit}; ratio ${r.ratio} — ${r.goal.text}: ${goal}`);
+      }
+      for (const id of run.missing) io.out(`${id}: not built yet in this version`);
+    }
+    if (values['no-write'] !== true) {
+      const out = resolve(values.out ?? 'docs/BENCHMARKS.md');
+      const notes = [
+        `Total run time ${(run.elapsedMs / 1000).toFixed(0)} s.`,
+        ...(io.env.CONVEYOR_BENCH_NOTE === undefined ? [] : [io.env.CONVEYOR_BENCH_NOTE]),
+        ...run.missing.map((id) => `${id}: not built yet in this version.`),
+      ];
+      writeReport(out, run.results, env, size as 'tiny' | 'default' | 'large', notes);
+      io.err(`report written to ${out}`);
+    }
+    return EXIT.ok;
+  },
+};

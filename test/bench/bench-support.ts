@@ -1,0 +1,126 @@
+// What every benchmark scenario shares: the result shape, size presets, a private Redis and simulator, timing and percentile helpers.
+import { randomUUID } from 'node:crypto';
+import { type Config, type ConfigInput, createLogger, type Logger, loadConfig, type QueueSettings } from '@conveyor/shared';
+import { type KubeSimulator, startKubeSimulator } from '@conveyor/test';
+import { RedisServer } from '@conveyor/test/support/redis-server';
+import { flatten } from '../../examples/widgets/widget-harness.ts';
+
+export type ScenarioId = 'B1' | 'B2' | 'B3' | 'B4' | 'B5' | 'B6' | 'B7';
+export const SCENARIO_IDS: readonly ScenarioId[] = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7'];
+
+/** `tiny` is the smoke test's (seconds, no meaning), `default` about two minutes in all, `large` the issue's full sizes. */
+export type SizeName = 'tiny' | 'default' | 'large';
+
+export interface Measure {
+  label: string;
+  value: number;
+  unit: string;
+}
+
+/** One bar of a scenario's chart. */
+export interface Bar {
+  label: string;
+  value: number;
+}
+
+export interface ScenarioResult {
+  id: ScenarioId;
+  title: string;
+  /** What was run, in words (sizes, concurrency). */
+  setup: string;
+  figure: Measure;
+  reference: Measure;
+  /** figure / reference. */
+  ratio: number;
+  /** The goal in words and whether this run met it; `holds` is undefined when a scenario only reports. */
+  goal: { text: string; holds: boolean | undefined };
+  /** Every key reached its final state (scenarios where that is checked). */
+  converged?: boolean;
+  /** Further figures by name. */
+  details: Record<string, number | string | boolean>;
+  chart: { title: string; unit: string; bars: Bar[] };
+  notes: string[];
+}
+
+export interface ScenarioContext {
+  size: SizeName;
+  /** Progress lines for a person watching (stderr). */
+  log: (line: string) => void;
+  /** The Lambda dispatcher through serverless-offline is part of B3. */
+  lambda: boolean;
+}
+
+export type Scenario = (context: ScenarioContext) => Promise<ScenarioResult>;
+
+export const silentLogger: Logger = createLogger({ level: 'silent' });
+
+/** A private Redis (never the machine's 6379) and configuration whose keys no other run uses. */
+export async function startRedis(): Promise<{ redis: RedisServer; config: Config; close: () => Promise<void> }> {
+  const redis = await RedisServer.start();
+  return { redis, config: benchConfig(redis.url), close: () => redis.close() };
+}
+
+export function benchConfig(redisUrl: string, extra: ConfigInput = {}): Config {
+  return loadConfig({
+    env: {},
+    overrides: flatten({
+      redis: { url: redisUrl, prefix: `b${randomUUID().slice(0, 8)}` },
+      log: { level: 'error' },
+      ...(extra as Record<string, unknown>),
+    }),
+  });
+}
+
+export function queueSettingsOf(config: Config, controller: string): QueueSettings {
+  return { controller, redis: config.redis, queue: config.queue };
+}
+
+export async function startSim(): Promise<KubeSimulator> {
+  return await startKubeSimulator({ bookmarkIntervalMs: 5_000 });
+}
+
+/** Runs the cleanups in reverse order, each even when an earlier one failed. */
+export class Cleanups {
+  private readonly steps: (() => Promise<unknown> | unknown)[] = [];
+  add(step: () => Promise<unknown> | unknown): void {
+    this.steps.push(step);
+  }
+  async run(): Promise<void> {
+    for (const step of this.steps.reverse()) {
+      try {
+        await step();
+      } catch {
+        // A benchmark's teardown must go on: the other servers still have to stop.
+      }
+    }
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Polls `check` until true; throws naming `what` after `timeoutMs`. */
+export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 10): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`benchmark timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** The p-th percentile (0–100) of `values`, nearest rank; NaN for none. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank] as number;
+}
+
+export function round(value: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+/** Picks the value of a size preset. */
+export function bySize<T>(size: SizeName, values: Record<SizeName, T>): T {
+  return values[size];
+}
