@@ -1,9 +1,13 @@
 // Runs the selected benchmark scenarios one after another, each on its own private Redis (and simulator), and collects their results.
 import { SCENARIO_IDS, type Scenario, type ScenarioContext, type ScenarioId, type ScenarioResult } from './bench-support.ts';
+import { watcherMemory } from './scenarios/b1-memory.ts';
+import { ingest } from './scenarios/b2-ingest.ts';
 import { burstDrain } from './scenarios/b3-burst-drain.ts';
 import { churn } from './scenarios/b5-churn.ts';
 
 export const SCENARIOS: Partial<Record<ScenarioId, Scenario>> = {
+  B1: watcherMemory,
+  B2: ingest,
   B3: burstDrain,
   B5: churn,
 };

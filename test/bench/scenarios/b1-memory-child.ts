@@ -1,0 +1,67 @@
+// B1's measuring process: holds the simulator's Widgets either in a Watcher (compact metadata) or in a client-node informer, and prints the memory it took.
+//
+// Usage: node --expose-gc b1-memory-child.ts watcher|informer <server> <token> <count>
+// Prints one JSON line: { heapBytes, rssBytes, held } — growth over a baseline taken after every module was loaded.
+import { createLogger, createMetricsRegistry } from '@conveyor/shared';
+import { createKubeTransport, Watcher } from '@conveyor/watcher';
+import { CustomObjectsApi, KubeConfig, type KubernetesObject, makeInformer } from '@kubernetes/client-node';
+
+const [mode, server, token, countText] = process.argv.slice(2);
+const count = Number(countText);
+if ((mode !== 'watcher' && mode !== 'informer') || server === undefined || token === undefined || !Number.isInteger(count)) {
+  process.stderr.write('usage: b1-memory-child.ts watcher|informer <server> <token> <count>\n');
+  process.exit(2);
+}
+const gc = (globalThis as { gc?: () => void }).gc;
+if (gc === undefined) throw new Error('run with --expose-gc');
+
+const settle = async () => {
+  for (let i = 0; i < 4; i++) {
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return process.memoryUsage();
+};
+
+const kc = new KubeConfig();
+kc.loadFromOptions({
+  clusters: [{ name: 'sim', server, skipTLSVerify: true }],
+  users: [{ name: 'sim', token }],
+  contexts: [{ name: 'sim', cluster: 'sim', user: 'sim', namespace: 'default' }],
+  currentContext: 'sim',
+});
+const base = await settle();
+let held = 0;
+let stop: () => Promise<void>;
+
+if (mode === 'watcher') {
+  const watcher = new Watcher({
+    controller: { name: 'b1', for: { group: 'example.com', version: 'v1', plural: 'widgets', kind: 'Widget' } },
+    transport: createKubeTransport(kc),
+    // The requests go nowhere: B1 measures what the watcher keeps, not the queue.
+    queue: { enqueueBatch: async () => {} },
+    registry: createMetricsRegistry(),
+    logger: createLogger({ level: 'silent' }),
+    resyncPeriodMs: 0,
+  });
+  await watcher.start();
+  await watcher.waitReady(300_000);
+  held = watcher.tracked;
+  stop = () => watcher.stop(1_000);
+} else {
+  // What a typical TypeScript controller does: an informer over the whole objects.
+  const api = kc.makeApiClient(CustomObjectsApi);
+  const informer = makeInformer<KubernetesObject>(kc, '/apis/example.com/v1/namespaces/default/widgets', () =>
+    api.listNamespacedCustomObject({ group: 'example.com', version: 'v1', namespace: 'default', plural: 'widgets' }),
+  );
+  informer.on('error', () => {});
+  await informer.start();
+  const deadline = Date.now() + 300_000;
+  while (informer.list().length < count && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  held = informer.list().length;
+  stop = () => informer.stop();
+}
+const after = await settle();
+process.stdout.write(`${JSON.stringify({ heapBytes: after.heapUsed - base.heapUsed, rssBytes: after.rss - base.rss, held })}\n`);
+await stop();
+process.exit(0);

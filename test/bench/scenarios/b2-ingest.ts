@@ -1,0 +1,132 @@
+// B2 ingest: watch events → reconcile requests enqueued per second through the Watcher and ReconcileQueue, versus raw BullMQ addBulk on the same Redis.
+import { randomBytes } from 'node:crypto';
+import { type ControllerSpec, createMetricsRegistry, encodeRequest } from '@conveyor/shared';
+import { widgetKey } from '@conveyor/test/support/queue-fixtures';
+import { createKubeTransport, Watcher, type WatcherQueue } from '@conveyor/watcher';
+import { Queue } from 'bullmq';
+import { startWidgetWorld } from '../../../examples/widgets/widget-harness.ts';
+import {
+  bySize,
+  Cleanups,
+  createWidgets,
+  round,
+  type Scenario,
+  silentLogger,
+  simCreate,
+  until,
+  WIDGET_RESOURCE,
+} from '../bench-support.ts';
+
+/**
+ * The reference: BullMQ's own bulk add of `n` jobs with a payload like ours, in chunks of 1,000 (as
+ * ReconcileQueue sends them), on a queue of its own. The only BullMQ call outside shared/, and only
+ * to measure what BullMQ alone can do.
+ */
+async function rawAddBulk(redisUrl: string, n: number): Promise<number> {
+  const url = new URL(redisUrl);
+  const queue = new Queue(`raw-${randomBytes(4).toString('hex')}`, { connection: { host: url.hostname, port: Number(url.port) } });
+  try {
+    await queue.waitUntilReady();
+    const started = performance.now();
+    for (let start = 0; start < n; start += 1_000) {
+      const jobs = [];
+      for (let i = start; i < Math.min(n, start + 1_000); i++) {
+        jobs.push({
+          name: 'event',
+          data: encodeRequest({ key: widgetKey(`w-${i}`), reason: 'event' }, Date.now()),
+          opts: { jobId: `raw~${i}`, removeOnComplete: true },
+        });
+      }
+      await queue.addBulk(jobs);
+    }
+    return n / ((performance.now() - started) / 1000);
+  } finally {
+    await queue.obliterate({ force: true }).catch(() => undefined);
+    await queue.close();
+  }
+}
+
+export const ingest: Scenario = async ({ size, log }) => {
+  const n = bySize(size, { tiny: 300, default: 3_000, large: 20_000 });
+  const cleanups = new Cleanups();
+  try {
+    const world = await startWidgetWorld({ log: { level: 'error' } });
+    cleanups.add(() => world.close());
+    log(`B2: creating ${n} Widgets`);
+    await createWidgets(simCreate(world.sim), n);
+
+    const referenceBefore = await rawAddBulk(world.config.redis.url, n);
+
+    // Counts what reaches Redis: the first batch starts the clock, the batch that completes N stops it.
+    let enqueued = 0;
+    let firstAt = 0;
+    let lastAt = 0;
+    const queue: WatcherQueue = {
+      async enqueueBatch(requests) {
+        if (firstAt === 0) firstAt = performance.now();
+        await world.queue.enqueueBatch(requests);
+        enqueued += requests.length;
+        if (enqueued >= n && lastAt === 0) lastAt = performance.now();
+      },
+    };
+    const controller: ControllerSpec = { name: 'widgets', for: WIDGET_RESOURCE };
+    const watcher = new Watcher({
+      controller,
+      transport: createKubeTransport(world.sim.kubeConfig()),
+      queue,
+      // The cursor says every existing Widget was enqueued by an earlier run, so the initial list enqueues nothing.
+      cursor: { get: async () => String(world.sim.resourceVersion()), set: async () => {} },
+      registry: createMetricsRegistry(),
+      logger: silentLogger,
+      resyncPeriodMs: 0,
+    });
+    cleanups.add(() => watcher.stop(2_000));
+    await watcher.start();
+    await watcher.waitReady(60_000);
+    if (enqueued !== 0) throw new Error(`B2: the initial list enqueued ${enqueued} requests; expected none after the cursor`);
+
+    // One deletecollection: the simulator emits N DELETED watch events at once, each a request.
+    log(`B2: deleting ${n} Widgets in one request`);
+    const deleted = await fetch(`${world.sim.url}/apis/example.com/v1/namespaces/default/widgets`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${world.sim.token}` },
+    });
+    await deleted.arrayBuffer();
+    if (!deleted.ok) throw new Error(`B2: deletecollection answered ${deleted.status}`);
+    await until(`${n} requests enqueued`, () => lastAt !== 0, 120_000, 5);
+    const rate = n / ((lastAt - firstAt) / 1000);
+    const depth = await world.queue.getDepth();
+
+    const referenceAfter = await rawAddBulk(world.config.redis.url, n);
+    const reference = (referenceBefore + referenceAfter) / 2;
+    const ratio = rate / reference;
+    log(`B2: ${Math.round(rate)} requests/s vs addBulk ${Math.round(reference)} jobs/s`);
+    return {
+      id: 'B2',
+      title: 'Ingest',
+      setup: `${n} Widgets deleted in one deletecollection → ${n} DELETED watch events → Watcher → ReconcileQueue (dedup, priorities) on a private Redis; reference: BullMQ addBulk of ${n} plain jobs in chunks of 1,000 on the same Redis, before and after`,
+      figure: { label: 'watch events → requests enqueued', value: Math.round(rate), unit: 'requests/s' },
+      reference: { label: 'raw BullMQ addBulk', value: Math.round(reference), unit: 'jobs/s' },
+      ratio: round(ratio, 3),
+      goal: { text: '≥ 0.8 × addBulk', holds: ratio >= 0.8 },
+      details: {
+        events: n,
+        requestsQueued: depth.waiting + depth.prioritized,
+        addBulkBefore: Math.round(referenceBefore),
+        addBulkAfter: Math.round(referenceAfter),
+      },
+      chart: {
+        title: `B2: enqueue rate, ${n} requests (per second)`,
+        unit: '/s',
+        bars: [
+          { label: 'raw addBulk (before)', value: Math.round(referenceBefore) },
+          { label: 'raw addBulk (after)', value: Math.round(referenceAfter) },
+          { label: 'watch → Watcher → queue', value: Math.round(rate) },
+        ],
+      },
+      notes: [],
+    };
+  } finally {
+    await cleanups.run();
+  }
+};
