@@ -8,11 +8,12 @@ import { dispatchCommand } from './dispatch-command.ts';
 import { enqueueCommand } from './enqueue-command.ts';
 import { simCommand } from './sim-command.ts';
 import { statusCommand } from './status-command.ts';
+import { watchCommand } from './watch-command.ts';
 import { workerCommand } from './worker-command.ts';
 
 export const commands: readonly Command[] = [
   simCommand(),
-  notBuiltYet('watch', 'watch a controller’s resources and enqueue reconcile requests', 5),
+  watchCommand,
   workerCommand,
   dispatchCommand,
   enqueueCommand,

@@ -100,11 +100,14 @@ const watcherSchema = z.strictObject({
   resyncPeriod: duration().default(36_000_000),
   /** Longest pause between reconnect attempts. @defaultValue 30s */
   maxBackoff: duration().default(30_000),
-  /** This replica's shard, as "index/count" (0-based), or omitted for all keys. */
+  /**
+   * This replica's shard, as "index/count" (0-based), or "ordinal/count" to take the index from a
+   * StatefulSet pod's host name (`conveyor-watcher-2` → 2); omitted for all keys.
+   */
   shard: z
     .string()
-    .regex(/^\d+\/[1-9]\d*$/, 'must be index/count, such as 0/3')
-    .refine((s) => Number(s.split('/')[0]) < Number(s.split('/')[1]), 'index must be below count')
+    .regex(/^(\d+|ordinal)\/[1-9]\d*$/, 'must be index/count, such as 0/3, or ordinal/count')
+    .refine((s) => s.startsWith('ordinal/') || Number(s.split('/')[0]) < Number(s.split('/')[1]), 'index must be below count')
     .optional(),
   leaderElect: bool().default(false),
   leaseDuration: duration().default(15_000),
@@ -150,6 +153,17 @@ const lambdaSchema = z.strictObject({
   functionTimeout: duration().default(60_000),
 });
 
+const apiSchema = z.strictObject({
+  /** YAML file of `{ tokens: [{ user, sha256, namespaces? }] }` for POST /v1/reconcile (tokens stored as SHA-256 hashes). */
+  tokenFile: z.string().min(1).optional(),
+  /** Also accept the cluster's own tokens: TokenReview, then SubjectAccessReview (verb `update` on the object). @defaultValue false */
+  tokenReview: bool().default(false),
+  /** Largest request body accepted; larger ones get 413. @defaultValue 65536 */
+  maxBodyBytes: int(1, 16 * 1024 * 1024).default(64 * 1024),
+  /** Most objects in one request. @defaultValue 1000 */
+  maxObjects: int(1, 100_000).default(1_000),
+});
+
 const httpSchema = z.strictObject({
   host: z.string().min(1).default('0.0.0.0'),
   port: int(0, 65_535).default(8080),
@@ -165,6 +179,8 @@ export const configSchema = z.strictObject({
   apiBudget: apiBudgetSchema.prefault({}),
   watcher: watcherSchema.prefault({}),
   http: httpSchema.prefault({}),
+  /** The watcher's manual-enqueue API (POST /v1/reconcile); without tokenFile or tokenReview it is not served. */
+  api: apiSchema.prefault({}),
   lambda: lambdaSchema.prefault({}),
   autoscaler: autoscalerSchema.prefault({}),
   log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).prefault({}),

@@ -1,0 +1,59 @@
+// `conveyor watch`: runs the watcher of one controller (list+watch into the queue, health, metrics, manual enqueue, autoscaler) until SIGTERM.
+import { hostname } from 'node:os';
+import { createLogger, errorMessage } from '@conveyor/shared';
+import { type Command, EXIT, loadConfigOrThrow, parseFlags, UsageError } from './command.ts';
+import { stopSignal } from './controller-process.ts';
+
+export const watchCommand: Command = {
+  name: 'watch',
+  summary: 'watch a controller’s resources and enqueue reconcile requests',
+  usage: 'conveyor watch --controller <module> [--config <file>] [--shard <i>/<n>|ordinal/<n>] [--leader-elect] [--port <n>]',
+  async run(args, io) {
+    const { values } = parseFlags(args, {
+      controller: { type: 'string' },
+      config: { type: 'string', short: 'c' },
+      shard: { type: 'string' },
+      'leader-elect': { type: 'boolean' },
+      port: { type: 'string' },
+    });
+    const overrides: Record<string, unknown> = {};
+    if (values.controller !== undefined) overrides.controller = values.controller;
+    if (values.port !== undefined) {
+      if (!/^\d+$/.test(values.port) || Number(values.port) > 65_535) {
+        throw new UsageError(`--port must be a port number from 0 to 65535, got "${values.port}"`);
+      }
+      overrides['http.port'] = Number(values.port);
+    }
+    if (values['leader-elect'] === true) overrides['watcher.leaderElect'] = true;
+    // Checked before the config: a bad flag is a usage error, not a configuration problem.
+    const { parseShard } = await import('@conveyor/watcher/sharding');
+    const host = io.env.HOSTNAME ?? hostname();
+    const parseShardFlag = (text: string, from: string) => {
+      try {
+        return parseShard(text, host);
+      } catch (error) {
+        throw new UsageError(`${from}: ${errorMessage(error)}`);
+      }
+    };
+    const flagShard = values.shard === undefined ? undefined : parseShardFlag(values.shard, '--shard');
+    const config = loadConfigOrThrow(values.config, io, overrides);
+    if (config.controller === undefined) throw new UsageError('--controller <module> is required (or set controller in the config file)');
+    const shard = flagShard ?? (config.watcher.shard === undefined ? undefined : parseShardFlag(config.watcher.shard, 'watcher.shard'));
+
+    const { loadController } = await import('@conveyor/workers/load-controller');
+    const { runWatcher } = await import('@conveyor/watcher/run-watcher');
+    const controller = await loadController(config.controller);
+    const logger = createLogger({ level: config.log.level, name: 'watcher' });
+    const stopping = stopSignal();
+    const handle = await runWatcher({ controller, config, logger, shard });
+    io.err(
+      `conveyor watch: ${controller.name}${shard === undefined ? '' : ` shard ${shard.index}/${shard.count}`}${config.watcher.leaderElect ? ' (leader election)' : ''}; /healthz /readyz /metrics${config.api.tokenFile !== undefined || config.api.tokenReview ? ' POST /v1/reconcile' : ''} on ${handle.url}`,
+    );
+    const signal = await stopping;
+    io.err(
+      `conveyor watch: ${signal}: enqueueing buffered requests, saving the cursor${config.watcher.leaderElect ? ', releasing the lease' : ''}`,
+    );
+    await handle.close();
+    return EXIT.ok;
+  },
+};

@@ -1,0 +1,143 @@
+// `conveyor watch` as a real child process against the simulator and a private Redis: readiness, metrics, first sync, restart, leader election, manual enqueue.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type ConfigInput, done, formatKey, type QueueWorker, type RequestReason, startQueueWorker } from '@conveyor/shared';
+import { CONTROLLER_MODULE, startWidgetWorld, type WidgetWorld, waitFor } from '../../examples/widgets/widget-harness.ts';
+
+const BIN = new URL('../../bin/conveyor.mjs', import.meta.url).pathname;
+
+interface WatchProcess {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+  exited: Promise<number | null>;
+  get(path: string): Promise<{ status: number; body: string }>;
+  metric(line: RegExp): Promise<number | undefined>;
+}
+
+/** Every request a test worker took from the queue, in order. */
+interface Recorder {
+  seen: { key: string; reason: RequestReason; at: number }[];
+  count(key: string): number;
+  close(): Promise<void>;
+}
+
+describe('conveyor watch (child processes)', () => {
+  let dir: string;
+  const processes: WatchProcess[] = [];
+  const worlds: WidgetWorld[] = [];
+  const recorders: Recorder[] = [];
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'conveyor-watch-'));
+  });
+  after(async () => {
+    for (const p of processes) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    await Promise.all(processes.map((p) => p.exited));
+    for (const r of recorders) await r.close();
+    for (const w of worlds) await w.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function world(settings: ConfigInput = {}): Promise<WidgetWorld> {
+    const w = await startWidgetWorld(settings);
+    worlds.push(w);
+    return w;
+  }
+
+  /** Spawns `conveyor watch` and resolves once it serves HTTP (not once it is synced). */
+  async function spawnWatch(w: WidgetWorld, args: string[] = [], extra: ConfigInput = {}): Promise<WatchProcess> {
+    const config = w.writeConfigFile(dir, { log: { level: 'info' }, ...extra });
+    const child = spawn(process.execPath, [BIN, 'watch', '--controller', CONTROLLER_MODULE, '--config', config, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH ?? '' },
+    });
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const started: Partial<WatchProcess> = { child, output: () => output, exited };
+    processes.push(started as WatchProcess);
+    await waitFor(
+      `watcher ${child.pid} to serve HTTP (output so far: ${output.slice(-800)})`,
+      () => / on (http:\/\/\S+)/.test(output) || child.exitCode !== null,
+      30_000,
+    );
+    assert.equal(child.exitCode, null, `watcher exited early: ${output}`);
+    const url = / on (http:\/\/\S+)/.exec(output)?.[1] as string;
+    const get = async (path: string) => {
+      const response = await fetch(url + path);
+      return { status: response.status, body: await response.text() };
+    };
+    return Object.assign(started, {
+      url,
+      get,
+      async metric(line: RegExp) {
+        const { body } = await get('/metrics');
+        for (const l of body.split('\n')) {
+          if (l.startsWith('#')) continue;
+          const [series, value] = l.split(' ');
+          if (series !== undefined && line.test(series)) return Number(value);
+        }
+        return undefined;
+      },
+    }) as WatchProcess;
+  }
+
+  function record(w: WidgetWorld): Recorder {
+    const seen: Recorder['seen'] = [];
+    const worker: QueueWorker = startQueueWorker({
+      controller: 'widgets',
+      redis: w.config.redis,
+      queue: w.config.queue,
+      concurrency: 20,
+      processor: async (request) => {
+        seen.push({ key: `${request.key.namespace}/${request.key.name}`, reason: request.reason, at: Date.now() });
+        return done;
+      },
+    });
+    const recorder: Recorder = {
+      seen,
+      count: (key) => seen.filter((s) => s.key === key).length,
+      close: () => worker.close(1_000),
+    };
+    recorders.push(recorder);
+    return recorder;
+  }
+
+  it('is not ready before its first list, then ready; enqueues each Widget once; serves its metrics', async () => {
+    const w = await world();
+    const keys = await w.createWidgets(300);
+    // Hold every API request: the watcher serves HTTP but cannot have listed.
+    w.sim.faults.pause();
+    const watch = await spawnWatch(w, [], { watcher: { pageSize: 50 } });
+    assert.equal((await watch.get('/healthz')).status, 200);
+    const before = await watch.get('/readyz');
+    assert.equal(before.status, 503, before.body);
+    w.sim.faults.resume();
+    await waitFor('/readyz to answer 200', async () => (await watch.get('/readyz')).status === 200, 30_000, 100);
+
+    const metrics = (await watch.get('/metrics')).body;
+    assert.match(metrics, /^# HELP conveyor_watch_events_total /m);
+    assert.match(metrics, /^# TYPE conveyor_watch_events_total counter$/m);
+    assert.match(metrics, /^# TYPE process_resident_memory_bytes gauge$/m, 'default process metrics');
+    assert.equal(await watch.metric(/^conveyor_watch_enqueued_total\{reason="event"\}$/), keys.length);
+    const depth = await w.queue.getDepth();
+    assert.equal(depth.waiting + depth.prioritized, keys.length, JSON.stringify(depth));
+
+    const recorder = record(w);
+    await waitFor('the queue to be drained', () => recorder.seen.length >= keys.length, 30_000, 100);
+    // Anything enqueued twice would show up as a second run now that the first has finished.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    assert.equal(recorder.seen.length, keys.length);
+    for (const key of keys) assert.equal(recorder.count(`${key.namespace}/${key.name}`), 1, formatKey(key));
+  });
+});

@@ -1,0 +1,251 @@
+// Leader election on a coordination.k8s.io/v1 Lease, as client-go's leaderelection does: acquire when free or expired, renew, step down, release.
+//
+// Expected flow: a candidate GETs the Lease (creating it when absent). It takes the Lease when nobody
+// holds it or when the holder's record has not changed for leaseDuration *as measured on this
+// replica's clock* (so clock skew between replicas does not matter). The leader renews every
+// leaseDuration/3 with a PUT carrying the resourceVersion it read, so two candidates can never both
+// win a write. A leader that cannot renew for 2/3 of the lease steps down before anyone else may
+// consider the Lease expired. stop() steps down and releases the Lease (holderIdentity cleared), so a
+// standby takes over at its next retry instead of after the lease duration.
+import type { Logger } from '@conveyor/shared';
+import { errorMessage } from '@conveyor/shared';
+import { KubeHttpError, type KubeTransport } from './kube-http.ts';
+
+export interface LeaderElectionOptions {
+  transport: Pick<KubeTransport, 'request'>;
+  namespace: string;
+  name: string;
+  /** Unique per replica and per process start. */
+  identity: string;
+  leaseDurationMs: number;
+  /** How often the leader renews. @defaultValue leaseDurationMs / 3 */
+  renewIntervalMs?: number;
+  /**
+   * How often a standby reads the Lease. It judges expiry by when it saw the record change, so a
+   * takeover after a crash takes up to leaseDuration + 2 × this. @defaultValue leaseDurationMs / 6
+   */
+  retryIntervalMs?: number;
+  /** A leader that could not renew for this long steps down. @defaultValue leaseDurationMs × 2/3 */
+  renewDeadlineMs?: number;
+  logger: Logger;
+  /** Called with true on becoming leader (not awaited) and false on stepping down (awaited). Calls alternate. */
+  onChange(leading: boolean): Promise<void> | void;
+  now?: () => number;
+}
+
+interface LeaseSpec {
+  holderIdentity?: string | null;
+  leaseDurationSeconds?: number;
+  acquireTime?: string | null;
+  renewTime?: string | null;
+  leaseTransitions?: number;
+}
+
+interface Lease {
+  apiVersion?: string;
+  kind?: string;
+  metadata: { name: string; namespace?: string; resourceVersion?: string; [field: string]: unknown };
+  spec?: LeaseSpec;
+}
+
+/** Kubernetes MicroTime: RFC 3339 with exactly six fractional digits. */
+export function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+export class LeaderElector {
+  private readonly o: LeaderElectionOptions;
+  private readonly now: () => number;
+  private readonly path: string;
+  private readonly abort = new AbortController();
+  private lease: Lease | undefined;
+  private leadingValue = false;
+  private lastRenew = 0;
+  /** The holder's record as last seen, and when (our clock) it last changed. */
+  private observed = '';
+  private observedAt = 0;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(options: LeaderElectionOptions) {
+    this.o = options;
+    this.now = options.now ?? Date.now;
+    this.path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(options.namespace)}/leases/${encodeURIComponent(options.name)}`;
+  }
+
+  get leading(): boolean {
+    return this.leadingValue;
+  }
+
+  get identity(): string {
+    return this.o.identity;
+  }
+
+  start(): void {
+    if (this.loop !== undefined) throw new Error('leader election already started');
+    this.o.logger.info({ identity: this.o.identity, leaseDurationMs: this.o.leaseDurationMs }, 'campaigning for the lease');
+    this.loop = this.run();
+  }
+
+  /** Steps down (awaiting onChange(false)), then releases the Lease so a standby takes over at once. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    this.wake?.();
+    await this.loop;
+    if (!this.leadingValue) return;
+    await this.setLeading(false);
+    const lease = this.lease;
+    if (lease === undefined) return;
+    const now = this.now();
+    try {
+      await this.o.transport.request('PUT', this.path, {
+        ...lease,
+        spec: { ...lease.spec, holderIdentity: null, leaseDurationSeconds: 1, renewTime: microTime(now), acquireTime: microTime(now) },
+      });
+      this.o.logger.info('released the lease');
+    } catch (error) {
+      // Someone else wrote it meanwhile (then it is not ours to release), or the API server is away: it expires.
+      this.o.logger.warn({ err: errorMessage(error) }, 'cannot release the lease; it expires after its duration');
+    }
+  }
+
+  private get leaseSeconds(): number {
+    return Math.max(1, Math.ceil(this.o.leaseDurationMs / 1_000));
+  }
+
+  private async run(): Promise<void> {
+    const renewEvery = this.o.renewIntervalMs ?? Math.max(100, Math.floor(this.o.leaseDurationMs / 3));
+    const retryEvery = this.o.retryIntervalMs ?? Math.max(100, Math.floor(this.o.leaseDurationMs / 6));
+    const renewDeadline = this.o.renewDeadlineMs ?? Math.floor((this.o.leaseDurationMs * 2) / 3);
+    while (!this.abort.signal.aborted) {
+      try {
+        if (this.leadingValue) await this.renew();
+        else await this.tryAcquire();
+      } catch (error) {
+        this.o.logger.warn({ err: errorMessage(error), leading: this.leadingValue }, 'lease request failed; trying again');
+      }
+      if (this.abort.signal.aborted) break;
+      if (this.leadingValue && this.now() - this.lastRenew > renewDeadline) {
+        this.o.logger.warn({ sinceRenewMs: this.now() - this.lastRenew }, 'could not renew the lease in time: stepping down');
+        await this.setLeading(false);
+      }
+      await this.sleep(this.leadingValue ? renewEvery : retryEvery);
+    }
+  }
+
+  private async tryAcquire(): Promise<void> {
+    let lease: Lease;
+    try {
+      lease = (await this.o.transport.request('GET', this.path, undefined, this.abort.signal)) as Lease;
+    } catch (error) {
+      if (!(error instanceof KubeHttpError && error.status === 404)) throw error;
+      await this.create();
+      return;
+    }
+    const spec = lease.spec ?? {};
+    const record = JSON.stringify([spec.holderIdentity ?? '', spec.renewTime ?? '', spec.leaseDurationSeconds ?? 0]);
+    const now = this.now();
+    if (record !== this.observed) {
+      this.observed = record;
+      this.observedAt = now;
+    }
+    const holder = spec.holderIdentity ?? '';
+    const durationMs = (spec.leaseDurationSeconds ?? this.leaseSeconds) * 1_000;
+    if (holder !== '' && holder !== this.o.identity && now < this.observedAt + durationMs) {
+      this.lease = lease;
+      return; // held by someone alive
+    }
+    const taken = holder !== this.o.identity;
+    const body: Lease = {
+      ...lease,
+      spec: {
+        ...spec,
+        holderIdentity: this.o.identity,
+        leaseDurationSeconds: this.leaseSeconds,
+        acquireTime: microTime(now),
+        renewTime: microTime(now),
+        leaseTransitions: (spec.leaseTransitions ?? 0) + (taken && holder !== '' ? 1 : 0),
+      },
+    };
+    try {
+      this.lease = (await this.o.transport.request('PUT', this.path, body, this.abort.signal)) as Lease;
+    } catch (error) {
+      if (error instanceof KubeHttpError && error.status === 409) return; // another candidate won this round
+      throw error;
+    }
+    this.lastRenew = now;
+    this.o.logger.info({ previous: holder === '' ? undefined : holder }, 'acquired the lease');
+    await this.setLeading(true);
+  }
+
+  private async create(): Promise<void> {
+    const now = this.now();
+    const body: Lease = {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: this.o.name, namespace: this.o.namespace },
+      spec: {
+        holderIdentity: this.o.identity,
+        leaseDurationSeconds: this.leaseSeconds,
+        acquireTime: microTime(now),
+        renewTime: microTime(now),
+        leaseTransitions: 0,
+      },
+    };
+    const collection = this.path.slice(0, this.path.lastIndexOf('/'));
+    try {
+      this.lease = (await this.o.transport.request('POST', collection, body, this.abort.signal)) as Lease;
+    } catch (error) {
+      if (error instanceof KubeHttpError && error.status === 409) return; // created by another candidate first
+      throw error;
+    }
+    this.lastRenew = now;
+    this.o.logger.info('created and acquired the lease');
+    await this.setLeading(true);
+  }
+
+  private async renew(): Promise<void> {
+    const lease = this.lease;
+    if (lease === undefined) return;
+    const now = this.now();
+    try {
+      this.lease = (await this.o.transport.request(
+        'PUT',
+        this.path,
+        { ...lease, spec: { ...lease.spec, holderIdentity: this.o.identity, renewTime: microTime(now) } },
+        this.abort.signal,
+      )) as Lease;
+      this.lastRenew = now;
+      return;
+    } catch (error) {
+      if (!(error instanceof KubeHttpError && error.status === 409)) throw error;
+    }
+    // Someone wrote the Lease since we read it: still ours (read again and renew next time), or taken.
+    const fresh = (await this.o.transport.request('GET', this.path, undefined, this.abort.signal)) as Lease;
+    this.lease = fresh;
+    if (fresh.spec?.holderIdentity !== this.o.identity) {
+      this.o.logger.warn({ holder: fresh.spec?.holderIdentity }, 'lost the lease to another replica: stepping down');
+      await this.setLeading(false);
+    }
+  }
+
+  private async setLeading(leading: boolean): Promise<void> {
+    if (this.leadingValue === leading) return;
+    this.leadingValue = leading;
+    // Starting to lead is not awaited: renewals must go on however long the start takes. Stepping down is.
+    const changed = Promise.resolve(this.o.onChange(leading));
+    if (leading) changed.catch(() => undefined);
+    else await changed;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+}
