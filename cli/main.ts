@@ -1,7 +1,7 @@
 // The `conveyor` command line: dispatches to subcommands, prints usage, maps failures to exit codes.
 import { readFileSync } from 'node:fs';
 import { benchCommand } from './bench-command.ts';
-import { type Command, EXIT, type Io, notBuiltYet, reportFailure } from './command.ts';
+import { type Command, EXIT, type Io, reportFailure } from './command.ts';
 import { configCommand } from './config-command.ts';
 import { demoCommand } from './demo-command.ts';
 import { dispatchCommand } from './dispatch-command.ts';
