@@ -57,6 +57,37 @@ describe('Kubernetes API simulator: HTTP control API under /_sim', () => {
     assert.deepEqual(counters.entries[0], { verb: 'get', resource: 'configmaps', code: 404, count: 1 });
   });
 
+  it('logs list and watch requests with their Accept header and paging, and resets the log', async () => {
+    await call('POST', '/_sim/requests/reset');
+    const accept = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
+    const first = await fetch(`${sim.url}/api/v1/namespaces/default/configmaps?limit=2`, {
+      headers: { authorization: `Bearer ${sim.token}`, accept },
+    });
+    assert.equal(first.status, 200);
+    await call('GET', '/api/v1/namespaces/default/configmaps/nope');
+    sim.faults.expireNextWatch();
+    const expired = await fetch(`${sim.url}/api/v1/configmaps?watch=true&resourceVersion=1`, {
+      headers: { authorization: `Bearer ${sim.token}` },
+    });
+    assert.equal(expired.status, 200);
+    assert.match(await expired.text(), /"code":410/);
+    const log = (await (await call('GET', '/_sim/requests')).json()) as {
+      requests: Array<{ verb: string; path: string; accept: string; limit?: number; continued: boolean; code: number; expired: boolean }>;
+      dropped: number;
+    };
+    assert.equal(log.dropped, 0);
+    assert.deepEqual(
+      log.requests.map((r) => [r.verb, r.path, r.accept, r.limit, r.continued, r.code, r.expired]),
+      [
+        ['list', '/api/v1/namespaces/default/configmaps', accept, 2, false, 200, false],
+        ['watch', '/api/v1/configmaps', '*/*', undefined, false, 200, true],
+      ],
+      'a get is not logged; lists and watches are, in order',
+    );
+    await call('POST', '/_sim/requests/reset');
+    assert.deepEqual(((await (await call('GET', '/_sim/requests')).json()) as { requests: unknown[] }).requests, []);
+  });
+
   it('closes open watches and reports stats', async () => {
     const controller = new AbortController();
     const watch = await fetch(`${sim.url}/api/v1/namespaces/default/configmaps?watch=true`, {

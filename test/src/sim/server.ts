@@ -8,6 +8,7 @@ import { managerFromUserAgent } from './managed-fields.ts';
 import { type DeleteOptions, groupResource, type ObjectApi, type Subresource, type WriteContext } from './objects.ts';
 import { openApiGroupVersion, openApiIndex, typesOfOpenApiPath } from './openapi.ts';
 import { isObject, PATCH_TYPES } from './patch.ts';
+import type { RequestLog } from './request-log.ts';
 import { apiGroupList, apiResourceList, type ResourceType } from './resources.ts';
 import { ApiError, errors, type JsonObject, statusBody, successStatus } from './status.ts';
 import type { Store } from './store.ts';
@@ -24,6 +25,8 @@ export interface ServerParts {
   authz: Authorizer;
   watches: Set<WatchStream>;
   watchSettings: WatchSettings;
+  /** Every list and watch request, for tests (`GET /_sim/requests`). */
+  requestLog: RequestLog;
   continueTtlMs: number;
   now: () => number;
   /** Fault actions the control endpoints trigger. */
@@ -174,6 +177,7 @@ async function handle(parts: ServerParts, req: IncomingMessage, res: ServerRespo
     name: request.name,
   };
   let code = 200;
+  const outcome: ReadOutcome = { expired: false, items: undefined };
   try {
     const decision = parts.authz.decide(authed, attrs);
     if (!decision.allowed)
@@ -184,13 +188,43 @@ async function handle(parts: ServerParts, req: IncomingMessage, res: ServerRespo
     const fault = parts.faults.decide(request.verb, request.resourceLabel);
     if (fault?.kind === 'throttle') throw errors.tooManyRequests(fault.retryAfterSeconds);
     if (fault?.kind === 'error') throw errors.internal('injected by the simulator');
-    code = await serve(parts, req, res, url, request, authed);
+    code = await serve(parts, req, res, url, request, authed, outcome);
   } catch (error) {
     code = error instanceof ApiError ? error.code : 500;
     throw error;
   } finally {
     parts.faults.count(request.verb, request.resourceLabel, code);
+    if (request.verb === 'list' || request.verb === 'watch') logRead(parts, req, url, request, code, outcome);
   }
+}
+
+/** What a list or watch turned out to be, for the request log. */
+interface ReadOutcome {
+  expired: boolean;
+  items: number | undefined;
+}
+
+function logRead(parts: ServerParts, req: IncomingMessage, url: URL, request: ResourceRequest, code: number, outcome: ReadOutcome): void {
+  const params = url.searchParams;
+  const limit = params.get('limit');
+  parts.requestLog.add({
+    at: parts.now(),
+    verb: request.verb as 'list' | 'watch',
+    path: url.pathname,
+    resource: request.resourceLabel,
+    namespace: request.namespace,
+    accept: req.headers.accept ?? '',
+    limit: limit === null || limit === '' ? undefined : Number(limit),
+    continued: (params.get('continue') ?? '') !== '',
+    resourceVersion: optional(params, 'resourceVersion'),
+    sendInitialEvents: boolParam(params, 'sendInitialEvents') === true,
+    allowWatchBookmarks: boolParam(params, 'allowWatchBookmarks') === true,
+    labelSelector: optional(params, 'labelSelector'),
+    fieldSelector: optional(params, 'fieldSelector'),
+    code,
+    items: outcome.items,
+    expired: outcome.expired,
+  });
 }
 
 function notFoundPath(): ApiError {
@@ -245,6 +279,7 @@ async function serve(
   url: URL,
   r: ResourceRequest,
   user: SimUser,
+  outcome: ReadOutcome,
 ): Promise<number> {
   const { t, namespace, name } = r;
   const params = url.searchParams;
@@ -271,6 +306,7 @@ async function serve(
         parts.continueTtlMs,
         parts.now(),
       );
+      outcome.items = page.items.length;
       return reply(res, 200, listBody(t, page.items, page.listMeta, view));
     }
     case 'watch': {
@@ -290,6 +326,7 @@ async function serve(
       const stream = new WatchStream(res, t, query, view, parts.watchSettings);
       parts.watches.add(stream);
       stream.start(parts.store, parts.faults, query, () => parts.watches.delete(stream));
+      outcome.expired = stream.expired;
       return 200;
     }
     case 'create': {
@@ -484,6 +521,12 @@ async function control(parts: ServerParts, req: IncomingMessage, res: ServerResp
       return send(res, 200, { ...parts.control.stats(), memory: process.memoryUsage() });
     case 'GET /_sim/counters':
       return send(res, 200, parts.faults.counters());
+    case 'GET /_sim/requests':
+      return send(res, 200, parts.requestLog.snapshot());
+    case 'POST /_sim/requests/reset':
+    case 'DELETE /_sim/requests':
+      parts.requestLog.reset();
+      return send(res, 200, parts.requestLog.snapshot());
     case 'POST /_sim/counters/reset':
     case 'DELETE /_sim/counters':
       parts.faults.resetCounters();

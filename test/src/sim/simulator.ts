@@ -8,6 +8,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { Authenticator, type AuthorizationRule, Authorizer, type TokenSpec } from './auth.ts';
 import { type FaultRule, type FaultSettings, FaultState, type RequestCounters, type ThrottleRule } from './faults.ts';
 import { ObjectApi } from './objects.ts';
+import { RequestLog, type RequestLogSnapshot } from './request-log.ts';
 import { createRequestHandler } from './server.ts';
 import { Store } from './store.ts';
 import { selfSignedCertificate, type TlsMaterial } from './tls.ts';
@@ -38,6 +39,8 @@ export interface KubeSimulatorOptions {
   continueTokenTtlMs?: number;
   /** A watch without timeoutSeconds ends after this long. @defaultValue 1_800_000 */
   watchTimeoutMs?: number;
+  /** How many list and watch requests `requests()` keeps (the oldest are dropped first). @defaultValue 10_000 */
+  requestLogLimit?: number;
   /** Clock in milliseconds. @defaultValue Date.now */
   now?: () => number;
   /** Decides which requests a fault with `share` < 1 hits. @defaultValue Math.random */
@@ -76,6 +79,10 @@ export interface KubeSimulator {
   faults: SimulatorFaults;
   counters(): RequestCounters;
   resetCounters(): void;
+  /** The last list and watch requests, oldest first: Accept header, limit, continue, resourceVersion, status. */
+  requests(): RequestLogSnapshot;
+  /** Empties the request log (sequence numbers keep counting). */
+  resetRequests(): void;
   /** The current global resourceVersion. */
   resourceVersion(): number;
   close(): Promise<void>;
@@ -91,6 +98,7 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
   const types = new TypeRegistry();
   const faults = new FaultState(options.random ?? Math.random);
   const watches = new Set<WatchStream>();
+  const requestLog = new RequestLog(options.requestLogLimit ?? 10_000);
   const closeWatches = () => {
     const open = [...watches];
     for (const w of open) w.close();
@@ -111,6 +119,7 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
     authn: new Authenticator(tokens),
     authz: new Authorizer(options.authorization),
     watches,
+    requestLog,
     watchSettings: {
       bookmarkIntervalMs: options.bookmarkIntervalMs ?? 60_000,
       defaultTimeoutMs: options.watchTimeoutMs ?? 1_800_000,
@@ -173,6 +182,8 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
     },
     counters: () => faults.counters(),
     resetCounters: () => faults.resetCounters(),
+    requests: () => requestLog.snapshot(),
+    resetRequests: () => requestLog.reset(),
     resourceVersion: () => store.currentRevision,
     async close() {
       faults.reset();

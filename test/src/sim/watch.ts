@@ -84,6 +84,8 @@ export class WatchStream {
   private readonly namespace: string;
   private readonly settings: WatchSettings;
   private sentRv = 0;
+  /** The stream opened with a 410 ERROR event (forced expiry or a resourceVersion older than the history). */
+  expired = false;
   private held: string[] | undefined;
   private closed = false;
   private readonly cleanups: Array<() => void> = [];
@@ -204,6 +206,7 @@ export class WatchStream {
   }
 
   private sendError(code: number, reason: 'Expired' | 'Timeout', message: string): void {
+    if (code === 410) this.expired = true;
     this.send('ERROR', statusBody(code, reason, message));
   }
 
