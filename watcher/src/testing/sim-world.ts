@@ -88,6 +88,8 @@ export interface WatcherWorld {
   sim: KubeSimulator;
   redis: RedisServer;
   connection: RedisConnection;
+  /** The Redis prefix of this world's queues and cursors. */
+  prefix: string;
   /** A fresh queue (its own Redis keys) that records what reaches it. */
   newQueue(controller?: string): RecordingQueue;
   /** The cursor store of a controller name (one Redis hash per controller, as the watcher uses it). */
@@ -105,7 +107,10 @@ export interface WatcherWorld {
   /** An API request with the simulator's bearer token; throws on a non-2xx answer. */
   request(method: string, path: string, body?: unknown, contentType?: string): Promise<unknown>;
   /** Creates `count` Widgets `w-<i>` (starting at `from`) in `default`, `concurrency` at a time. */
-  createWidgets(count: number, options?: { from?: number; concurrency?: number; labels?: Record<string, string> }): Promise<void>;
+  createWidgets(
+    count: number,
+    options?: { from?: number; concurrency?: number; labels?: Record<string, string>; finalizers?: string[] },
+  ): Promise<void>;
   /** A merge patch of a Widget (or of its status with `status: true`). */
   patchWidget(name: string, patch: unknown, status?: boolean): Promise<unknown>;
   /** List and watch requests logged by the simulator from sequence number `afterSeq` on. */
@@ -145,6 +150,7 @@ export async function startWatcherWorld(simOptions: KubeSimulatorOptions = {}): 
     sim,
     redis,
     connection,
+    prefix: config.redis.prefix,
     newQueue(controller = `c-${randomUUID().slice(0, 8)}`) {
       const queue = new ReconcileQueue({ controller, redis: config.redis, queue: config.queue }, { logger });
       queues.push(queue);
@@ -175,7 +181,7 @@ export async function startWatcherWorld(simOptions: KubeSimulatorOptions = {}): 
       return { watcher, queue, registry };
     },
     request,
-    async createWidgets(count, { from = 0, concurrency = 32, labels } = {}) {
+    async createWidgets(count, { from = 0, concurrency = 32, labels, finalizers } = {}) {
       let next = from;
       const end = from + count;
       const worker = async () => {
@@ -184,7 +190,11 @@ export async function startWatcherWorld(simOptions: KubeSimulatorOptions = {}): 
           await request('POST', WIDGETS_PATH, {
             apiVersion: 'example.com/v1',
             kind: 'Widget',
-            metadata: { name: `w-${i}`, ...(labels === undefined ? {} : { labels }) },
+            metadata: {
+              name: `w-${i}`,
+              ...(labels === undefined ? {} : { labels }),
+              ...(finalizers === undefined ? {} : { finalizers }),
+            },
             spec: { size: i },
           });
         }
