@@ -5,8 +5,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type ConfigInput, done, formatKey, type QueueWorker, type RequestReason, startQueueWorker } from '@conveyor/shared';
-import { CONTROLLER_MODULE, startWidgetWorld, type WidgetWorld, waitFor } from '../../examples/widgets/widget-harness.ts';
+import {
+  type ConfigInput,
+  done,
+  formatKey,
+  type KubeObject,
+  type NewObject,
+  type QueueWorker,
+  type RequestReason,
+  startQueueWorker,
+} from '@conveyor/shared';
+import type { Widget } from '../../examples/widgets/controller.ts';
+import { CONTROLLER_MODULE, startWidgetWorld, WIDGETS, type WidgetWorld, waitFor } from '../../examples/widgets/widget-harness.ts';
 
 const BIN = new URL('../../bin/conveyor.mjs', import.meta.url).pathname;
 
@@ -140,4 +150,83 @@ describe('conveyor watch (child processes)', () => {
     assert.equal(recorder.seen.length, keys.length);
     for (const key of keys) assert.equal(recorder.count(`${key.namespace}/${key.name}`), 1, formatKey(key));
   });
+
+  it('with --leader-elect only the leader enqueues; after a SIGKILL the standby enqueues new events within the lease duration + 2 s', async () => {
+    const w = await world();
+    await w.createWidgets(50);
+    const recorder = record(w);
+    const leaseMs = 3_000;
+    const options = ['--leader-elect'];
+    const extra: ConfigInput = { watcher: { leaseDuration: '3s' } };
+    const a = await spawnWatch(w, options, extra);
+    await waitFor(
+      'the first watcher to lead and sync',
+      async () => (await leader(a)) === 1 && (await a.get('/readyz')).status === 200,
+      30_000,
+      100,
+    );
+    const b = await spawnWatch(w, options, extra);
+    await waitFor('the first sync to be reconciled', () => recorder.seen.length >= 50, 30_000, 100);
+    await w.client.create<Widget>(WIDGETS, widget('while-both-run'));
+    await waitFor('the new Widget to be enqueued', () => recorder.count('default/while-both-run') === 1, 15_000, 50);
+
+    assert.equal(await leader(b), 0, 'the second watcher is a standby');
+    assert.equal((await b.get('/readyz')).body, 'standby\n');
+    assert.equal(await b.metric(/^conveyor_watch_enqueued_total/), undefined, 'a standby runs no watcher');
+    assert.equal(await a.metric(/^conveyor_watch_enqueued_total\{reason="event"\}$/), 51, 'the leader enqueued everything');
+
+    a.child.kill('SIGKILL');
+    const killedAt = Date.now();
+    await a.exited;
+    await w.client.create<Widget>(WIDGETS, widget('after-the-crash'));
+    await waitFor('the standby to take over and enqueue', () => recorder.count('default/after-the-crash') === 1, 30_000, 50);
+    const tookMs = (recorder.seen.find((s) => s.key === 'default/after-the-crash')?.at ?? 0) - killedAt;
+    assert.ok(tookMs <= leaseMs + 2_000, `the standby enqueued ${tookMs} ms after the leader died (lease ${leaseMs} ms)`);
+    assert.equal(await leader(b), 1);
+    // It resumed from the leader's cursor: the first sync is not enqueued again (what the leader enqueued
+    // in its last second, before its cursor was saved, may be: at least once, never lost).
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    for (let i = 0; i < 50; i += 1) assert.equal(recorder.count(`default/w-${i}`), 1, `w-${i}`);
+  });
+
+  it('on SIGTERM exits 0 and releases the lease, so a standby takes over long before the lease would expire', async () => {
+    const w = await world();
+    await w.createWidgets(20);
+    const recorder = record(w);
+    const options = ['--leader-elect'];
+    const extra: ConfigInput = { watcher: { leaseDuration: '60s' } };
+    const a = await spawnWatch(w, options, extra);
+    await waitFor(
+      'the first watcher to lead and sync',
+      async () => (await leader(a)) === 1 && (await a.get('/readyz')).status === 200,
+      30_000,
+      100,
+    );
+    const b = await spawnWatch(w, options, extra);
+    await waitFor('the first sync to be reconciled', () => recorder.seen.length >= 20, 30_000, 100);
+    const lease = { group: 'coordination.k8s.io', version: 'v1', resource: 'leases', namespace: 'default', name: 'conveyor-widgets' };
+    type Lease = { spec?: { holderIdentity?: string | null } };
+    const holder = (await w.client.get<Lease & KubeObject>(lease)).spec?.holderIdentity;
+    assert.ok(typeof holder === 'string' && holder !== '', 'the leader holds the lease');
+
+    const stoppedAt = Date.now();
+    a.child.kill('SIGTERM');
+    assert.equal(await a.exited, 0, a.output());
+    assert.match(a.output(), /released the lease/);
+    await waitFor('the standby to lead', async () => (await leader(b)) === 1, 30_000, 100);
+    const tookMs = Date.now() - stoppedAt;
+    assert.ok(tookMs < 30_000, `took ${tookMs} ms with a 60 s lease`);
+    const next = (await w.client.get<Lease & KubeObject>(lease)).spec?.holderIdentity;
+    assert.ok(typeof next === 'string' && next !== '' && next !== holder, `the lease moved from ${holder} to ${next}`);
+    await w.client.create<Widget>(WIDGETS, widget('after-the-handover'));
+    await waitFor('the new leader to enqueue', () => recorder.count('default/after-the-handover') === 1, 30_000, 50);
+  });
 });
+
+async function leader(p: WatchProcess): Promise<number | undefined> {
+  return await p.metric(/^leader_election_master_status\{name="conveyor-widgets"\}$/);
+}
+
+function widget(name: string): NewObject<Widget> {
+  return { apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name, namespace: 'default' }, spec: { color: 'red', size: 1 } };
+}
