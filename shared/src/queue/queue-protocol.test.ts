@@ -1,0 +1,310 @@
+// Integration tests on a real Redis for the protocol parts queue-outcomes.test.ts leaves out: throttling, limiter, backoff
+// timing, bad payloads, epoch loss, depth by state and the priority of reasons.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { gate, queueSettings, waitFor, widgetKey } from '@conveyor/test/support/queue-fixtures';
+import { RedisServer } from '@conveyor/test/support/redis-server';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { TerminalError, ThrottledError } from '../errors.ts';
+import { keyToJobId } from '../object-key.ts';
+import { done, type Outcome, requeueAfter } from '../outcome.ts';
+import { type QueueWorker, type RequestContext, startQueueWorker } from './queue-worker.ts';
+import { type QueueSettings, ReconcileQueue } from './reconcile-queue.ts';
+import { queueLocation } from './redis-connection.ts';
+import { encodeRequest } from './request-payload.ts';
+
+let server: RedisServer;
+let redis: Redis;
+
+before(async () => {
+  server = await RedisServer.start();
+  redis = new Redis(server.url);
+});
+after(async () => {
+  redis.disconnect();
+  await server.close();
+});
+
+interface Run extends RequestContext {
+  startedAt: number;
+}
+
+/** A queue, workers on it that record every reconcile (with its start time), and teardown. */
+function harness(processor: (request: RequestContext, runs: Run[]) => Promise<Outcome>, queueConfig = {}) {
+  const settings = queueSettings(server.url, queueConfig);
+  const queue = new ReconcileQueue(settings);
+  const runs: Run[] = [];
+  const workers: QueueWorker[] = [];
+  const start = (concurrency = 2) => {
+    workers.push(
+      startQueueWorker({
+        ...settings,
+        concurrency,
+        processor: async (request) => {
+          runs.push({ ...request, startedAt: Date.now() });
+          return await processor(request, runs);
+        },
+      }),
+    );
+  };
+  const names = () => runs.map((r) => r.key.name);
+  return {
+    settings,
+    queue,
+    runs,
+    names,
+    start,
+    async close() {
+      await Promise.all(workers.map((w) => w.close(1_000)));
+      await queue.close();
+    },
+  };
+}
+
+/** BullMQ directly, for what ReconcileQueue would never write (bad payloads, unprioritized jobs). */
+function rawQueue(settings: QueueSettings): Queue {
+  const location = queueLocation(settings.redis.prefix, settings.controller);
+  return new Queue(location.name, { connection: redis, prefix: location.prefix });
+}
+
+describe('outcome mapping on a real Redis', () => {
+  it('throttled pauses the whole queue (every worker, every key) for retryAfter and uses no attempt', async () => {
+    let throttledAt = 0;
+    const h = harness(async (request, runs) => {
+      if (request.key.name === 'a' && runs.filter((r) => r.key.name === 'a').length === 1) {
+        throttledAt = Date.now();
+        throw new ThrottledError('429 from the API server', 1_500);
+      }
+      return done;
+    });
+    try {
+      h.start(2);
+      h.start(2);
+      await h.queue.enqueue({ key: widgetKey('a'), reason: 'event' });
+      await waitFor('a throttled', () => throttledAt > 0);
+      await h.queue.enqueue({ key: widgetKey('b'), reason: 'event' });
+      await waitFor('a and b reconciled after the pause', () => h.runs.length === 3);
+      const [, second, third] = h.runs;
+      for (const run of [second, third]) {
+        // A lower bound only: a loaded machine can make the pause look longer, never shorter.
+        assert.ok((run?.startedAt ?? 0) >= throttledAt + 1_400, `${run?.key.name} waited out the pause`);
+      }
+      const retried = h.runs.filter((r) => r.key.name === 'a');
+      assert.deepEqual(
+        retried.map((r) => r.attempt),
+        [1, 1],
+        'the throttled run used no attempt',
+      );
+      assert.equal(retried[0]?.jobId, retried[1]?.jobId, 'the same job ran again');
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('retries an error after the per-key backoff, doubling each time', async () => {
+    const h = harness(
+      async (_request, runs) => {
+        if (runs.length < 3) throw new Error('API said 500');
+        return done;
+      },
+      { backoff: { base: '300ms', max: '10s', jitter: 0 }, attempts: 5 },
+    );
+    try {
+      h.start(1);
+      await h.queue.enqueue({ key: widgetKey('a'), reason: 'event' });
+      await waitFor('succeeded on the third attempt', async () => h.runs.length === 3 && (await h.queue.getDepth()).active === 0);
+      const [first, second, third] = h.runs.map((r) => r.startedAt);
+      assert.deepEqual(
+        h.runs.map((r) => r.attempt),
+        [1, 2, 3],
+      );
+      assert.ok((second ?? 0) - (first ?? 0) >= 280, 'first retry after ~300 ms');
+      assert.ok((third ?? 0) - (second ?? 0) >= 580, 'second retry after ~600 ms');
+      assert.equal((await h.queue.getDepth()).parked, 0);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('the queue-wide limiter from config caps how many reconciles start per window', async () => {
+    const h = harness(async () => done, { limiter: { max: 2, duration: '1s' } });
+    try {
+      h.start(4);
+      await h.queue.enqueueBatch(['a', 'b', 'c', 'd', 'e', 'f'].map((name) => ({ key: widgetKey(name), reason: 'event' as const })));
+      await waitFor('all six reconciled', () => h.runs.length === 6);
+      const starts = h.runs.map((r) => r.startedAt).sort((x, y) => x - y);
+      // At most 2 per second: the 5th start falls in the third window, two windows after the first.
+      assert.ok((starts[4] ?? 0) - (starts[0] ?? 0) >= 1_000, `starts ${starts.map((s) => s - (starts[0] ?? 0)).join(', ')}`);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('payloads a worker cannot read', () => {
+  it('parks a job with an unknown version or a malformed payload with a clear reason, and keeps working', async () => {
+    const h = harness(async () => done);
+    const raw = rawQueue(h.settings);
+    try {
+      h.start(1);
+      const good = encodeRequest({ key: widgetKey('x'), reason: 'event' }, Date.now());
+      await raw.add('event', { ...good, v: 2 }, { jobId: `${keyToJobId(widgetKey('v2'))}~a` });
+      await raw.add('event', { ...good, key: 'not a key' }, { jobId: `${keyToJobId(widgetKey('bad'))}~b` });
+      await h.queue.enqueue({ key: widgetKey('ok'), reason: 'event' });
+      await waitFor('both bad jobs parked', async () => (await h.queue.getDepth()).parked === 2);
+      await waitFor('the good request reconciled', () => h.names().includes('ok'));
+      assert.deepEqual(h.names(), ['ok'], 'no processor ran for the bad payloads');
+      const parked = (await h.queue.listParked()).sort((a, b) => a.key.name.localeCompare(b.key.name));
+      assert.deepEqual(
+        parked.map((p) => [p.key.name, p.reason, p.attempts]),
+        [
+          ['bad', 'unknown', 1],
+          ['v2', 'unknown', 1],
+        ],
+      );
+      assert.match(parked[0]?.error ?? '', /^PAYLOAD_INVALID: payload v1 is malformed: key: /);
+      assert.match(parked[1]?.error ?? '', /^PAYLOAD_INVALID: payload version 2 is not supported; this worker reads v1$/);
+    } finally {
+      await raw.close();
+      await h.close();
+    }
+  });
+});
+
+describe('parking and retryParked', () => {
+  it('after a retry of all parked requests nothing is parked and every key reconciled once more', async () => {
+    let fail = true;
+    const h = harness(async () => {
+      if (fail) throw new TerminalError('bad spec');
+      return done;
+    });
+    try {
+      h.start(2);
+      await h.queue.enqueueBatch(['a', 'b', 'c'].map((name) => ({ key: widgetKey(name), reason: 'resync' as const })));
+      await waitFor('three parked', async () => (await h.queue.getDepth()).parked === 3);
+      const parked = await h.queue.listParked();
+      assert.deepEqual(parked.map((p) => p.reason).sort(), ['resync', 'resync', 'resync']);
+      assert.ok(parked.every((p) => p.error === 'TERMINAL: bad spec' && p.parkedAt > 0));
+      fail = false;
+      assert.equal(await h.queue.retryParked(widgetKey('nobody')), 0, 'a key with nothing parked retries nothing');
+      assert.equal(await h.queue.retryParked(), 3);
+      await waitFor('all reconciled again', () => h.runs.length === 6);
+      await waitFor('nothing parked', async () => (await h.queue.getDepth()).parked === 0);
+      assert.deepEqual(h.names().slice(3).sort(), ['a', 'b', 'c']);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('epoch', () => {
+  it('notices a FLUSHALL once per ReconcileQueue, also in a replica that did not re-arm the key itself', async () => {
+    const settings = queueSettings(server.url);
+    const first = new ReconcileQueue(settings);
+    const second = new ReconcileQueue(settings);
+    try {
+      assert.equal(await first.checkEpoch(), false, 'first call arms the epoch');
+      assert.equal(await second.checkEpoch(), false);
+      assert.equal(await first.checkEpoch(), false, 'nothing lost yet');
+      await redis.flushall();
+      assert.equal(await first.checkEpoch(), true, 'the flush is noticed');
+      assert.equal(await first.checkEpoch(), false, 'and reported once');
+      assert.equal(await second.checkEpoch(), true, 'a replica whose epoch changed under it notices too');
+      assert.equal(await second.checkEpoch(), false);
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  });
+});
+
+describe('getDepth', () => {
+  it('counts requests by state: waiting, prioritized, delayed due and later, active, parked', async () => {
+    const hold = gate();
+    const h = harness(async (request) => {
+      switch (request.key.name) {
+        case 'parked':
+          throw new TerminalError('bad spec');
+        case 'in-1h':
+          return requeueAfter('1h');
+        case 'in-3h':
+          return requeueAfter('3h');
+        case 'active':
+          await hold.promise;
+          return done;
+        default:
+          return done;
+      }
+    });
+    const raw = rawQueue(h.settings);
+    // Reads depth as if two hours had passed: the 1 h requeue is due, the 3 h one is not.
+    const later = new ReconcileQueue(h.settings, { now: () => Date.now() + 2 * 3_600_000 });
+    try {
+      h.start(1);
+      for (const name of ['parked', 'in-1h', 'in-3h', 'active']) await h.queue.enqueue({ key: widgetKey(name), reason: 'event' });
+      await waitFor('the worker holds "active"', () => h.names().includes('active'));
+      await h.queue.enqueueBatch([
+        { key: widgetKey('p1'), reason: 'event' },
+        { key: widgetKey('p2'), reason: 'resync' },
+      ]);
+      // ReconcileQueue gives every request a priority; a job without one (another producer) sits in the wait list.
+      await raw.add('event', encodeRequest({ key: widgetKey('w'), reason: 'event' }, Date.now()), {
+        jobId: `${keyToJobId(widgetKey('w'))}~w`,
+      });
+      assert.deepEqual(await later.getDepth(), { waiting: 1, prioritized: 2, delayedDue: 1, delayedLater: 1, active: 1, parked: 1 });
+      assert.deepEqual(await h.queue.getDepth(), { waiting: 1, prioritized: 2, delayedDue: 0, delayedLater: 2, active: 1, parked: 1 });
+      hold.open();
+      await waitFor('the rest drained', async () => {
+        const d = await h.queue.getDepth();
+        return d.waiting + d.prioritized + d.active === 0;
+      });
+      assert.deepEqual(await h.queue.getDepth(), { waiting: 0, prioritized: 0, delayedDue: 0, delayedLater: 2, active: 0, parked: 1 });
+    } finally {
+      await raw.close();
+      await later.close();
+      await h.close();
+    }
+  });
+});
+
+describe('priority of reasons', () => {
+  const resync = (n: number) => Array.from({ length: n }, (_, i) => ({ key: widgetKey(`r${i}`), reason: 'resync' as const }));
+
+  it('runs a fresh event, then a manual request, before a resync of 10,000 keys enqueued earlier', async () => {
+    const h = harness(async () => done);
+    try {
+      await h.queue.enqueueBatch(resync(10_000));
+      await h.queue.enqueue({ key: widgetKey('manual'), reason: 'manual' });
+      await h.queue.enqueue({ key: widgetKey('fresh'), reason: 'event' });
+      // An event for a key whose resync is waiting merges into it and lends it its priority.
+      await h.queue.enqueue({ key: widgetKey('r9999'), reason: 'event' });
+      h.start(1);
+      await waitFor('the first few reconciles', () => h.runs.length >= 4);
+      assert.deepEqual(h.names().slice(0, 3), ['fresh', 'r9999', 'manual']);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('a fresh event that arrives during a running resync of 10,000 keys starts before most of them', async () => {
+    const h = harness(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      return done;
+    });
+    try {
+      h.start(2);
+      await h.queue.enqueueBatch(resync(10_000));
+      await waitFor('the resync is under way', () => h.runs.length > 0);
+      await h.queue.enqueue({ key: widgetKey('fresh'), reason: 'event' });
+      const before = h.runs.length;
+      await waitFor('the fresh event reconciled', () => h.names().includes('fresh'));
+      const index = h.names().indexOf('fresh');
+      assert.ok(index < 5_000, `the fresh event ran as reconcile #${index} of 10,001, behind fewer than half of the resync`);
+      // Once enqueued it is the next job any slot fetches: behind at most the fetches already under way.
+      assert.ok(index - before < 20, `ran ${index - before} reconciles after it was enqueued`);
+    } finally {
+      await h.close();
+    }
+  });
+});
