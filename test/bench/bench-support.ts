@@ -174,3 +174,19 @@ export function simCreate(sim: { url: string; token: string }): (object: Record<
     if (!response.ok) throw new Error(`creating a Widget answered ${response.status}`);
   };
 }
+
+/** A JSON merge patch straight to the simulator; resolves once it answered 2xx. */
+export async function simMergePatch(sim: { url: string; token: string }, path: string, body: unknown): Promise<void> {
+  const response = await fetch(`${sim.url}${path}`, {
+    method: 'PATCH',
+    headers: { authorization: `Bearer ${sim.token}`, 'content-type': 'application/merge-patch+json' },
+    body: JSON.stringify(body),
+  });
+  await response.arrayBuffer();
+  if (!response.ok) throw new Error(`PATCH ${path} answered ${response.status}`);
+}
+
+/** A cursor store saying every existing object was enqueued by an earlier run: a watcher's first list then enqueues nothing. */
+export function cursorAt(resourceVersion: () => number): { get: () => Promise<string>; set: () => Promise<void> } {
+  return { get: async () => String(resourceVersion()), set: async () => {} };
+}

@@ -3,13 +3,19 @@ import { SCENARIO_IDS, type Scenario, type ScenarioContext, type ScenarioId, typ
 import { watcherMemory } from './scenarios/b1-memory.ts';
 import { ingest } from './scenarios/b2-ingest.ts';
 import { burstDrain } from './scenarios/b3-burst-drain.ts';
+import { latencyUnderResync } from './scenarios/b4-latency-under-resync.ts';
 import { churn } from './scenarios/b5-churn.ts';
+import { apiLoad } from './scenarios/b6-api-load.ts';
+import { thunderingHerd } from './scenarios/b7-thundering-herd.ts';
 
 export const SCENARIOS: Partial<Record<ScenarioId, Scenario>> = {
   B1: watcherMemory,
   B2: ingest,
   B3: burstDrain,
+  B4: latencyUnderResync,
   B5: churn,
+  B6: apiLoad,
+  B7: thunderingHerd,
 };
 
 export interface BenchRun {

@@ -1,0 +1,129 @@
+// B7 thundering herd: a palette ConfigMap with N dependent Widgets — an irrelevant edit enqueues nothing, a relevant one drains N reconciles near the ideal.
+import { createMetricsRegistry, startQueueWorker } from '@conveyor/shared';
+import { createKubeTransport, Watcher } from '@conveyor/watcher';
+import widgets, { DEPENDENTS_ANNOTATION, PALETTE_LABEL } from '../../../examples/widgets/controller.ts';
+import { startWidgetWorld } from '../../../examples/widgets/widget-harness.ts';
+import {
+  bySize,
+  Cleanups,
+  createWidgets,
+  cursorAt,
+  round,
+  type Scenario,
+  silentLogger,
+  simCreate,
+  simMergePatch,
+  sleep,
+  until,
+} from '../bench-support.ts';
+
+const PALETTE = '/api/v1/namespaces/default/configmaps/palette';
+
+export const thunderingHerd: Scenario = async ({ size, log }) => {
+  const n = bySize(size, { tiny: 100, default: 3_000, large: 20_000 });
+  const concurrency = 100;
+  const durationMs = bySize(size, { tiny: 20, default: 50, large: 50 });
+  const cleanups = new Cleanups();
+  try {
+    const world = await startWidgetWorld({ log: { level: 'error' } });
+    cleanups.add(() => world.close());
+    log(`B7: ${n} Widgets depending on one palette ConfigMap`);
+    const names = await createWidgets(simCreate(world.sim), n, { extra: () => ({ paletteFrom: 'palette' }) });
+    const created = await fetch(`${world.sim.url}/api/v1/namespaces/default/configmaps`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${world.sim.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: {
+          name: 'palette',
+          namespace: 'default',
+          labels: { [PALETTE_LABEL]: 'true' },
+          annotations: { [DEPENDENTS_ANNOTATION]: names.join(',') },
+        },
+        data: { palette: 'red', note: 'first' },
+      }),
+    });
+    await created.arrayBuffer();
+    if (!created.ok) throw new Error(`B7: creating the palette answered ${created.status}`);
+
+    let enqueued = 0;
+    let reconciles = 0;
+    const worker = startQueueWorker({
+      controller: 'widgets',
+      redis: world.config.redis,
+      queue: world.config.queue,
+      concurrency,
+      logger: silentLogger,
+      processor: async () => {
+        await sleep(durationMs);
+        reconciles += 1;
+        return { kind: 'done' };
+      },
+    });
+    cleanups.add(() => worker.close(5_000));
+    const registry = createMetricsRegistry();
+    const watcher = new Watcher({
+      // The example controller's own watch spec: its palette watch maps a ConfigMap to the Widgets it names, on `palette` changes only.
+      controller: widgets,
+      transport: createKubeTransport(world.sim.kubeConfig()),
+      queue: {
+        enqueueBatch: async (requests) => {
+          enqueued += requests.length;
+          await world.queue.enqueueBatch(requests);
+        },
+      },
+      cursor: cursorAt(() => world.sim.resourceVersion()),
+      registry,
+      logger: silentLogger,
+      resyncPeriodMs: 0,
+    });
+    cleanups.add(() => watcher.stop(2_000));
+    await watcher.start();
+    await watcher.waitReady(120_000);
+    const modifiedSeen = async () =>
+      ((await watcher.metrics.events.get()).values as { value: number; labels: { type?: string } }[])
+        .filter((v) => v.labels.type === 'MODIFIED')
+        .reduce((sum, v) => sum + v.value, 0);
+
+    // Irrelevant: a data key the controller does not read. Both ConfigMap streams see it; neither may enqueue.
+    const before = await modifiedSeen();
+    const enqueuedBefore = enqueued;
+    await simMergePatch(world.sim, PALETTE, { data: { note: 'second' } });
+    await until('the watcher saw the irrelevant edit', async () => (await modifiedSeen()) >= before + 2, 30_000, 10);
+    await sleep(300);
+    const irrelevant = enqueued - enqueuedBefore;
+    log(`B7: irrelevant edit enqueued ${irrelevant}`);
+
+    // Relevant: the palette itself; every dependent must be reconciled.
+    const reconcilesBefore = reconciles;
+    const t0 = performance.now();
+    await simMergePatch(world.sim, PALETTE, { data: { palette: 'blue' } });
+    await until(`${n} reconciles`, () => reconciles - reconcilesBefore >= n, 60_000 + n * durationMs, 5);
+    const drainMs = performance.now() - t0;
+    const idealMs = (n / concurrency) * durationMs;
+    const ratio = drainMs / idealMs;
+    log(`B7: relevant edit drained ${n} in ${Math.round(drainMs)} ms (ideal ${idealMs} ms)`);
+    return {
+      id: 'B7',
+      title: 'Thundering herd',
+      setup: `one palette ConfigMap naming ${n} dependent Widgets, watched with the example controller's spec (map by annotation, changed = data key \`palette\`); reconcile ${durationMs} ms (a sleep) at concurrency ${concurrency}`,
+      figure: { label: 'relevant edit: drain time', value: Math.round(drainMs), unit: 'ms' },
+      reference: { label: 'ideal N / concurrency × duration', value: idealMs, unit: 'ms' },
+      ratio: round(ratio, 3),
+      goal: { text: 'irrelevant edit enqueues 0; relevant drain ≤ 1.10 × ideal (as B3)', holds: irrelevant === 0 && ratio <= 1.1 },
+      details: { dependents: n, irrelevantEditEnqueued: irrelevant, relevantEditReconciles: reconciles - reconcilesBefore, concurrency },
+      chart: {
+        title: `B7: ${n} dependents, relevant edit (ms)`,
+        unit: 'ms',
+        bars: [
+          { label: 'ideal', value: idealMs },
+          { label: 'watch → queue → drained', value: Math.round(drainMs) },
+        ],
+      },
+      notes: [`The irrelevant edit enqueued ${irrelevant} requests.`],
+    };
+  } finally {
+    await cleanups.run();
+  }
+};
