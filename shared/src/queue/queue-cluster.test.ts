@@ -1,0 +1,171 @@
+// The queue protocol on a real 3-node Redis Cluster (redis-server --cluster-enabled yes, redis-cli --cluster create).
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { gate, waitFor, widgetKey } from '@conveyor/test/support/queue-fixtures';
+import { RedisCluster } from '@conveyor/test/support/redis-cluster';
+import { Cluster, Redis } from 'ioredis';
+import { configSchema } from '../config.ts';
+import { TerminalError } from '../errors.ts';
+import { done, type Outcome, requeueAfter } from '../outcome.ts';
+import { type QueueWorker, type RequestContext, startQueueWorker } from './queue-worker.ts';
+import { queueLeftovers } from './race/recorder.ts';
+import { type QueueSettings, ReconcileQueue } from './reconcile-queue.ts';
+import { queueKey, queueLocation } from './redis-connection.ts';
+
+let cluster: RedisCluster;
+let client: Cluster;
+
+before(async () => {
+  cluster = await RedisCluster.start(3);
+  client = new Cluster(
+    cluster.clusterNodes.map((node) => ({ host: '127.0.0.1', port: Number(node.split(':')[1]) })),
+    { redisOptions: { maxRetriesPerRequest: null } },
+  );
+  await client.ping();
+});
+after(async () => {
+  client?.disconnect();
+  await cluster?.close();
+});
+
+function settingsFor(controller: string): QueueSettings {
+  const config = configSchema.parse({
+    // `url` points at a cluster node too: code that wrongly used it instead of the Cluster client would hit MOVED errors.
+    redis: { url: cluster.nodes[0]?.url, clusterNodes: cluster.clusterNodes },
+    queue: { lockDuration: '2s', stalledInterval: '1s', attempts: 3, backoff: { base: '20ms', max: '200ms', jitter: 0 } },
+  });
+  return { controller, redis: config.redis, queue: config.queue };
+}
+
+/** The node (port) that serves the slot of a queue's hash tag. */
+async function nodeOf(controller: string): Promise<number> {
+  const location = queueLocation('conveyor', controller);
+  const slot = Number(await client.cluster('KEYSLOT', queueKey(location, 'wait')));
+  const ranges = await client.cluster('SLOTS');
+  const owner = ranges.find(([from, to]) => slot >= from && slot <= to);
+  if (owner === undefined) throw new Error(`no node serves slot ${slot}`);
+  const port = owner[2]?.[1];
+  if (port === undefined) throw new Error(`slot ${slot} has no master`);
+  return port;
+}
+
+/** Jobs and dedup keys a queue left, read from the one node that holds its slot. */
+async function leftovers(controller: string): Promise<string[]> {
+  const node = new Redis(`redis://127.0.0.1:${await nodeOf(controller)}`);
+  try {
+    return await queueLeftovers(node, 'conveyor', controller);
+  } finally {
+    node.disconnect();
+  }
+}
+
+function harness(settings: QueueSettings, processor: (request: RequestContext, runs: RequestContext[]) => Promise<Outcome>) {
+  const queue = new ReconcileQueue(settings);
+  const runs: RequestContext[] = [];
+  let worker: QueueWorker | undefined;
+  return {
+    queue,
+    runs,
+    names: () => runs.map((r) => r.key.name),
+    start() {
+      worker = startQueueWorker({
+        ...settings,
+        concurrency: 2,
+        processor: async (request) => {
+          runs.push(request);
+          return await processor(request, runs);
+        },
+      });
+    },
+    async close() {
+      await worker?.close(1_000);
+      await queue.close();
+    },
+  };
+}
+
+describe('the reconcile queue on a 3-node Redis Cluster', () => {
+  it('enqueues, merges, keeps a request made during a run, requeues, parks and retries, with nothing left behind', async () => {
+    const settings = settingsFor('cluster-main');
+    const hold = gate();
+    let failP = true;
+    const h = harness(settings, async (request, runs) => {
+      const mine = runs.filter((r) => r.key.name === request.key.name).length;
+      if (request.key.name === 'a' && mine === 1) await hold.promise;
+      if (request.key.name === 'r' && mine === 1) return requeueAfter('1h');
+      if (request.key.name === 'p' && failP) throw new TerminalError('bad spec');
+      return done;
+    });
+    try {
+      assert.equal(await h.queue.checkEpoch(), false);
+      for (let i = 0; i < 5; i++) await h.queue.enqueue({ key: widgetKey('b'), reason: 'event' });
+      await h.queue.enqueueBatch([
+        { key: widgetKey('b'), reason: 'resync' },
+        { key: widgetKey('c'), reason: 'resync' },
+      ]);
+      assert.deepEqual(await h.queue.getDepth(), { waiting: 0, prioritized: 2, delayedDue: 0, delayedLater: 0, active: 0, parked: 0 });
+
+      h.start();
+      await h.queue.enqueue({ key: widgetKey('a'), reason: 'event' });
+      await waitFor('a running', () => h.names().includes('a'));
+      await h.queue.enqueue({ key: widgetKey('a'), reason: 'event' });
+      await h.queue.enqueue({ key: widgetKey('a'), reason: 'manual' });
+      hold.open();
+      await waitFor('a ran again after the held run', () => h.names().filter((n) => n === 'a').length === 2);
+
+      await h.queue.enqueue({ key: widgetKey('r'), reason: 'event' });
+      await waitFor('r requeued for an hour', async () => (await h.queue.getDepth()).delayedLater === 1);
+      await h.queue.enqueue({ key: widgetKey('r'), reason: 'event' });
+      await waitFor('r pulled forward', () => h.names().filter((n) => n === 'r').length === 2);
+
+      await h.queue.enqueue({ key: widgetKey('p'), reason: 'event' });
+      await waitFor('p parked', async () => (await h.queue.getDepth()).parked === 1);
+      assert.deepEqual(
+        (await h.queue.listParked()).map((p) => [p.key.name, p.error]),
+        [['p', 'TERMINAL: bad spec']],
+      );
+      failP = false;
+      assert.equal(await h.queue.retryParked(widgetKey('p')), 1);
+      await waitFor('p reconciled again', () => h.names().filter((n) => n === 'p').length === 2);
+
+      await waitFor('queue drained and clean', async () => (await leftovers(settings.controller)).length === 0);
+      assert.deepEqual(
+        h
+          .names()
+          .filter((n) => n === 'b' || n === 'c')
+          .sort(),
+        ['b', 'c'],
+        'six requests for b merged into one run',
+      );
+      assert.equal(h.runs.find((r) => r.key.name === 'a' && r.reason === 'manual') !== undefined, true, 'the latest request wins');
+      assert.equal(await h.queue.checkEpoch(), false);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('runs queues whose hash tags live on different nodes side by side', async () => {
+    // Controller names whose queues land on three different masters.
+    const byNode = new Map<number, string>();
+    for (let i = 0; byNode.size < 3 && i < 200; i++) {
+      const name = `spread-${i}`;
+      const node = await nodeOf(name);
+      if (!byNode.has(node)) byNode.set(node, name);
+    }
+    assert.equal(byNode.size, 3, 'found a queue name for every node');
+    const harnesses = [...byNode.values()].map((controller) => ({ controller, h: harness(settingsFor(controller), async () => done) }));
+    try {
+      for (const { h } of harnesses) {
+        h.start();
+        await h.queue.enqueueBatch(Array.from({ length: 200 }, (_, i) => ({ key: widgetKey(`k${i % 100}`), reason: 'event' as const })));
+      }
+      for (const { controller, h } of harnesses) {
+        await waitFor(`${controller} drained`, async () => (await leftovers(controller)).length === 0);
+        assert.ok(h.runs.length >= 100 && h.runs.length <= 200, `${controller}: ${h.runs.length} runs for 100 keys`);
+        assert.equal(new Set(h.names()).size, 100);
+      }
+    } finally {
+      await Promise.all(harnesses.map(({ h }) => h.close()));
+    }
+  });
+});
