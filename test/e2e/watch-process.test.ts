@@ -1,20 +1,25 @@
 // `conveyor watch` as a real child process against the simulator and a private Redis: readiness, metrics, first sync, restart, leader election, manual enqueue.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   type ConfigInput,
+  createRedisConnection,
   done,
   formatKey,
   type KubeObject,
   type NewObject,
+  type ObjectKey,
   type QueueWorker,
   type RequestReason,
   startQueueWorker,
+  WatchCursorStore,
 } from '@conveyor/shared';
+import { hashToken } from '@conveyor/watcher/api/auth';
 import type { Widget } from '../../examples/widgets/controller.ts';
 import { CONTROLLER_MODULE, startWidgetWorld, WIDGETS, type WidgetWorld, waitFor } from '../../examples/widgets/widget-harness.ts';
 
@@ -143,12 +148,98 @@ describe('conveyor watch (child processes)', () => {
     const depth = await w.queue.getDepth();
     assert.equal(depth.waiting + depth.prioritized, keys.length, JSON.stringify(depth));
 
+    const api = await fetch(`${watch.url}/v1/reconcile`, { method: 'POST', body: '{}' });
+    assert.equal(api.status, 404, 'no manual-enqueue API without tokenFile or tokenReview');
+
     const recorder = record(w);
     await waitFor('the queue to be drained', () => recorder.seen.length >= keys.length, 30_000, 100);
     // Anything enqueued twice would show up as a second run now that the first has finished.
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     assert.equal(recorder.seen.length, keys.length);
     for (const key of keys) assert.equal(recorder.count(`${key.namespace}/${key.name}`), 1, formatKey(key));
+  });
+
+  it('after a SIGKILL and a restart, enqueues every Widget changed while it was down, from the cursor in Redis, and not the rest', async () => {
+    const w = await world();
+    const keys = await w.createWidgets(100);
+    const recorder = record(w);
+    const a = await spawnWatch(w);
+    await waitFor('the first sync to be reconciled', () => recorder.seen.length >= keys.length, 30_000, 100);
+    const connection = createRedisConnection(w.config.redis);
+    const cursor = new WatchCursorStore(connection, { prefix: w.config.redis.prefix, controller: 'widgets' });
+    try {
+      await waitFor('the cursor to be saved', async () => (await cursor.get('widgets.example.com|all')) !== undefined, 15_000, 100);
+    } finally {
+      connection.disconnect();
+    }
+
+    const lastWrite = new Map<string, number>();
+    const edit = async (i: number) => {
+      const key = keys[i] as ObjectKey;
+      await w.client.patch(key, { type: 'merge', body: { spec: { size: 1_000 + i } } });
+      lastWrite.set(`default/${key.name}`, Date.now());
+    };
+    // Edits while it runs, then the SIGKILL, then edits and new Widgets while it is down.
+    for (let i = 0; i < 10; i += 1) await edit(i);
+    a.child.kill('SIGKILL');
+    await a.exited;
+    for (let i = 5; i < 40; i += 1) await edit(i);
+    for (let i = 0; i < 10; i += 1) {
+      await w.client.create<Widget>(WIDGETS, widget(`new-${i}`));
+      lastWrite.set(`default/new-${i}`, Date.now());
+    }
+
+    const b = await spawnWatch(w);
+    const missing = () => [...lastWrite].filter(([key, at]) => !recorder.seen.some((s) => s.key === key && s.at >= at)).map(([key]) => key);
+    await waitFor('every change to be reconciled after its last write', () => missing().length === 0, 30_000, 100).catch(() => {
+      assert.fail(`not reconciled after their last write: ${missing().join(', ')}`);
+    });
+    assert.equal((await b.get('/readyz')).status, 200);
+    // Resumed, not started afresh: the Widgets nobody touched are not enqueued again.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    for (let i = 40; i < keys.length; i += 1) assert.equal(recorder.count(`default/w-${i}`), 1, `w-${i}`);
+    assert.ok(
+      ((await b.metric(
+        /^conveyor_watch_events_total\{resource="widgets.example.com",type="LISTED",decision="drop",reason="unchanged"\}$/,
+      )) ?? 0) >= 60,
+      'the restarted watcher judged the untouched Widgets unchanged since its cursor',
+    );
+  });
+
+  it('POST /v1/reconcile with a token file: 401 without a token or with a wrong one, 400 naming a bad field, 202 and the key queued with a good one', async () => {
+    const w = await world();
+    await w.createWidgets(5);
+    const token = randomBytes(24).toString('base64url');
+    const tokenFile = join(dir, 'tokens.yaml');
+    writeFileSync(tokenFile, `tokens:\n  - user: ops\n    sha256: ${hashToken(token)}\n`);
+    const recorder = record(w);
+    const watch = await spawnWatch(w, [], { api: { tokenFile } });
+    await waitFor('the first sync to be reconciled', () => recorder.seen.length >= 5, 30_000, 100);
+    const post = (body: unknown, bearer?: string) =>
+      fetch(`${watch.url}/v1/reconcile`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(bearer === undefined ? {} : { authorization: `Bearer ${bearer}` }) },
+        body: JSON.stringify(body),
+      });
+    assert.equal((await post({ namespace: 'default', name: 'w-3' })).status, 401);
+    assert.equal((await post({ namespace: 'default', name: 'w-3' }, 'not-the-token')).status, 401);
+    const bad = await post({ namespace: 'Not A Namespace', name: 'w-3' }, token);
+    assert.equal(bad.status, 400);
+    assert.equal(((await bad.json()) as { field: string }).field, 'namespace');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(recorder.seen.length, 5, 'refused requests enqueue nothing');
+
+    const good = await post({ namespace: 'default', name: 'w-3' }, token);
+    assert.equal(good.status, 202, await good.text());
+    await waitFor(
+      'the manual request to run',
+      () => recorder.seen.some((s) => s.key === 'default/w-3' && s.reason === 'manual'),
+      15_000,
+      50,
+    );
+    assert.equal(await watch.metric(/^conveyor_watch_enqueued_total\{reason="manual"\}$/), 1);
+    assert.match(watch.output(), /"audit":"manual-reconcile"/);
+    assert.ok(!watch.output().includes(token), 'the token is never logged');
   });
 
   it('with --leader-elect only the leader enqueues; after a SIGKILL the standby enqueues new events within the lease duration + 2 s', async () => {
