@@ -85,6 +85,13 @@ export interface KubeSimulator {
   resetRequests(): void;
   /** The current global resourceVersion. */
   resourceVersion(): number;
+  /**
+   * Creates objects in-process, skipping HTTP (no authentication, faults, counters or request log), for
+   * seeding tens of thousands of objects quickly. Each is an ordinary create: validated, given a uid and
+   * resourceVersion, and sent to open watches. Throws the API's error (such as AlreadyExists) on the first
+   * object it refuses; those before it stay created. Returns the number created.
+   */
+  createObjects(resource: { group: string; version: string; plural: string }, namespace: string, objects: Iterable<unknown>): number;
   close(): Promise<void>;
 }
 
@@ -185,6 +192,17 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
     requests: () => requestLog.snapshot(),
     resetRequests: () => requestLog.reset(),
     resourceVersion: () => store.currentRevision,
+    createObjects(resource, namespace, items) {
+      const t = types.find(resource.group, resource.version, resource.plural);
+      if (t === undefined)
+        throw new TypeError(`createObjects: the simulator does not serve ${resource.plural}.${resource.group}/${resource.version}`);
+      let created = 0;
+      for (const body of items) {
+        objects.create(t, t.namespaced ? namespace : '', body, { manager: 'conveyor-sim', dryRun: false });
+        created++;
+      }
+      return created;
+    },
     async close() {
       faults.reset();
       closeWatches();
