@@ -295,7 +295,13 @@ describe('conveyor watch (child processes)', () => {
     );
     const b = await spawnWatch(w, options, extra);
     await waitFor('the first sync to be reconciled', () => recorder.seen.length >= 20, 30_000, 100);
-    const lease = { group: 'coordination.k8s.io', version: 'v1', resource: 'leases', namespace: 'default', name: 'conveyor-widgets' };
+    const lease = {
+      group: 'coordination.k8s.io',
+      version: 'v1',
+      resource: 'leases',
+      namespace: 'default',
+      name: 'conveyor-widgets-watcher',
+    };
     type Lease = { spec?: { holderIdentity?: string | null } };
     const holder = (await w.client.get<Lease & KubeObject>(lease)).spec?.holderIdentity;
     assert.ok(typeof holder === 'string' && holder !== '', 'the leader holds the lease');
@@ -315,7 +321,7 @@ describe('conveyor watch (child processes)', () => {
 });
 
 async function leader(p: WatchProcess): Promise<number | undefined> {
-  return await p.metric(/^leader_election_master_status\{name="conveyor-widgets"\}$/);
+  return await p.metric(/^leader_election_master_status\{name="conveyor-widgets-watcher"\}$/);
 }
 
 function widget(name: string): NewObject<Widget> {

@@ -68,11 +68,10 @@ interface Term {
   autoscaler: Autoscaler | undefined;
 }
 
-/** The name of a controller's Lease; each shard elects its own leader. */
+/** The name of a controller's Lease (`conveyor-widgets-watcher`); each shard elects its own leader (`conveyor-widgets-watcher-0-of-3`). */
 export function leaseName(controller: string, shard: Shard | undefined): string {
-  return shard === undefined || shard.count === 1
-    ? `conveyor-${controller}`
-    : `conveyor-${controller}-shard-${shard.index}-of-${shard.count}`;
+  const base = `conveyor-${controller}-watcher`;
+  return shard === undefined || shard.count === 1 ? base : `${base}-${shard.index}-of-${shard.count}`;
 }
 
 export async function runWatcher(options: RunWatcherOptions): Promise<WatcherHandle> {
