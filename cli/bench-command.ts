@@ -19,7 +19,8 @@ function parseOnly(value: string | undefined): Id[] {
 export const benchCommand: Command = {
   name: 'bench',
   summary: 'run the benchmarks (B1–B7) and write docs/BENCHMARKS.md',
-  usage: 'conveyor bench [--size tiny|default|large] [--only B1,B3] [--json] [--out <file>] [--lambda]',
+  usage:
+    'conveyor bench [--size tiny|default|large] [--only B1,B3] [--json] [--out <file> | --no-write] [--lambda | --no-lambda] [--note <text>]',
   async run(args, io) {
     const { values } = parseFlags(args, {
       size: { type: 'string' },
@@ -27,17 +28,23 @@ export const benchCommand: Command = {
       json: { type: 'boolean' },
       out: { type: 'string' },
       lambda: { type: 'boolean' },
+      'no-lambda': { type: 'boolean' },
       'no-write': { type: 'boolean' },
+      note: { type: 'string' },
     });
     const size = values.size ?? 'default';
     if (!(SIZES as readonly string[]).includes(size)) throw new UsageError(`--size must be one of ${SIZES.join(', ')}, got "${size}"`);
     const only = parseOnly(values.only);
+    if (values.lambda === true && values['no-lambda'] === true) throw new UsageError('--lambda and --no-lambda contradict each other');
+    if (values.out !== undefined && values['no-write'] === true) throw new UsageError('--out and --no-write contradict each other');
+    // B3 through serverless-offline adds about 15 s: part of the default and large runs, not of the tiny smoke run.
+    const lambda = values.lambda === true || (values['no-lambda'] !== true && size !== 'tiny');
     // Loaded only now: parsing flags and printing usage stay quick.
     const { runBench } = await import('../test/bench/run-bench.ts');
     const { describeEnvironment, writeReport } = await import('../test/bench/bench-report.ts');
     const run = await runBench(only, {
       size: size as 'tiny' | 'default' | 'large',
-      lambda: values.lambda === true,
+      lambda,
       log: (line) => io.err(line),
     });
     const env = describeEnvironment();
@@ -54,7 +61,7 @@ export const benchCommand: Command = {
       const out = resolve(values.out ?? 'docs/BENCHMARKS.md');
       const notes = [
         `Total run time ${(run.elapsedMs / 1000).toFixed(0)} s.`,
-        ...(io.env.CONVEYOR_BENCH_NOTE === undefined ? [] : [io.env.CONVEYOR_BENCH_NOTE]),
+        ...(values.note === undefined ? [] : [values.note]),
         ...run.missing.map((id) => `${id}: not built yet in this version.`),
       ];
       writeReport(out, run.results, env, size as 'tiny' | 'default' | 'large', notes);

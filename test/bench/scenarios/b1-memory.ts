@@ -77,6 +77,16 @@ export const watcherMemory: Scenario = async ({ size, log }) => {
       bars.push({ label: `informer heap @${row.count}`, value: Math.round(ri.heap) });
       bars.push({ label: `watcher heap @${row.count}`, value: Math.round(rw.heap) });
     }
+    const first = rows[0];
+    if (first !== undefined && first !== last) {
+      // Growth between the smallest and the largest size: what each further object costs, without fixed overhead.
+      details.watcherMarginalHeapBytesPerObject = Math.round(
+        (last.watcher.heapBytes - first.watcher.heapBytes) / (last.count - first.count),
+      );
+      details.informerMarginalHeapBytesPerObject = Math.round(
+        (last.informer.heapBytes - first.informer.heapBytes) / (last.count - first.count),
+      );
+    }
     return {
       id: 'B1',
       title: 'Watcher memory',

@@ -24,7 +24,7 @@ import {
 export const latencyUnderResync: Scenario = async ({ size, log }) => {
   const rate = bySize(size, { tiny: 50, default: 200, large: 200 });
   const aloneMs = bySize(size, { tiny: 1_000, default: 5_000, large: 10_000 });
-  const resyncKeys = bySize(size, { tiny: 300, default: 10_000, large: 20_000 });
+  const resyncKeys = bySize(size, { tiny: 300, default: 5_000, large: 20_000 });
   const pool = bySize(size, { tiny: 40, default: 300, large: 300 });
   const concurrency = 20;
   const reconcileMs = 5;
