@@ -33,7 +33,7 @@ describe('the reconcile queue under a race', () => {
       ...(seed === undefined ? {} : { seed }),
     });
     const summary = `seed ${result.seed}, ${result.events} events, ${result.durationMs} ms\n${describeReport(result.report)}`;
-    assert.equal(result.killed.length, 1, `a worker was killed (${summary})`);
+    assert.ok(result.killed.length >= 1, `a worker was killed (${summary})`);
     assert.ok(result.report.killedRuns >= 1, `the kill cut a reconcile short (${summary})`);
     assert.ok(result.report.runs >= size.keys, `every key was reconciled (${summary})`);
     assert.ok(result.report.ok, summary);

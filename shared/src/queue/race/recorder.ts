@@ -39,6 +39,9 @@ export interface ReconcileBehaviour {
   /** Share that return requeueAfter(requeueMs). */
   requeueRate: number;
   requeueMs: number;
+  /** Share that report throttling: the whole queue pauses for `throttleMs`. @defaultValue 0 */
+  throttleRate?: number;
+  throttleMs?: number;
 }
 
 /**
@@ -66,8 +69,16 @@ export function recordingProcessor(options: {
     await new Promise((resolve) => setTimeout(resolve, sleep));
     if (options.hold !== undefined) await options.hold(request);
     const roll = random();
+    const requeueFrom = behaviour.errorRate;
+    const throttleFrom = requeueFrom + behaviour.requeueRate;
     const outcome: Outcome | 'throw' =
-      roll < behaviour.errorRate ? 'throw' : roll < behaviour.errorRate + behaviour.requeueRate ? requeueAfter(behaviour.requeueMs) : done;
+      roll < requeueFrom
+        ? 'throw'
+        : roll < throttleFrom
+          ? requeueAfter(behaviour.requeueMs)
+          : roll < throttleFrom + (behaviour.throttleRate ?? 0)
+            ? { kind: 'throttled', retryAfterMs: behaviour.throttleMs ?? 0, message: 'throttling injected by the race test' }
+            : done;
     const kind = outcome === 'throw' ? 'error' : outcome.kind;
     await redis.rpush(keys.log, JSON.stringify({ t: 'end', run, at: Date.now(), outcome: kind } satisfies RaceRecord));
     if (outcome === 'throw') throw new Error('transient failure injected by the race test');

@@ -19,7 +19,7 @@ export interface RaceOptions {
   workers?: number;
   /** Reconciles per worker process. @defaultValue 4 */
   concurrency?: number;
-  /** SIGKILL the first worker (and start a replacement) once this share of events was sent; `false` for none. @defaultValue 0.4 */
+  /** SIGKILL the first worker mid-reconcile (and start a replacement) once this share of events was sent; `false` for none. @defaultValue 0.4 */
   killAt?: number | false;
   seed?: number;
   /** @defaultValue 2000 */
@@ -44,10 +44,10 @@ function raceKey(i: number): ObjectKey {
   return { group: 'example.com', version: 'v1', resource: 'widgets', namespace: 'race', name: `k${i}` };
 }
 
-/** Reconciles of `worker` that started and have not ended, judged from the log's recent tail. */
-async function runsInFlight(redis: Redis, keys: RaceKeys, worker: number): Promise<number> {
+/** Reconciles of `worker` that started and have not ended, judged from the log (its recent tail, by default). */
+async function runsInFlight(redis: Redis, keys: RaceKeys, worker: number, from = -400): Promise<number> {
   const open = new Set<string>();
-  for (const line of await redis.lrange(keys.log, -400, -1)) {
+  for (const line of await redis.lrange(keys.log, from, -1)) {
     const record = JSON.parse(line) as RaceRecord;
     if (record.t === 'start' && record.worker === worker) open.add(record.run);
     else if (record.t === 'end') open.delete(record.run);
@@ -60,7 +60,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /**
  * Runs one race: `workers` child processes run `startQueueWorker` on one queue while this process
  * sends `events` random, bursty requests for `keys` keys through `ReconcileQueue` (single enqueues
- * fired concurrently, and batches). Reconciles take 1–4 ms; 4 % throw, 4 % requeue after 20 ms.
+ * fired concurrently, and batches). Reconciles take 1–4 ms; 4 % throw, 4 % requeue after 20 ms, 0.5 %
+ * report throttling (the whole queue pauses 30 ms).
  * Once `killAt` of the events are sent, the first worker is SIGKILLed and replaced. After the last
  * event the queue must drain; then the workers stop and the detector judges the log.
  *
@@ -91,7 +92,7 @@ export async function runRace(options: RaceOptions): Promise<RaceResult> {
       settings,
       concurrency: options.concurrency ?? 4,
       keys,
-      behaviour: { minMs: 1, maxMs: 4, errorRate: 0.04, requeueRate: 0.04, requeueMs: 20 },
+      behaviour: { minMs: 1, maxMs: 4, errorRate: 0.04, requeueRate: 0.04, requeueMs: 20, throttleRate: 0.005, throttleMs: 30 },
       seed: ++workerSeed,
     };
     const child = fork(WORKER_MODULE, [], {
@@ -123,6 +124,7 @@ export async function runRace(options: RaceOptions): Promise<RaceResult> {
     };
     const killAt = options.killAt ?? 0.4;
     let sent = 0;
+    let cutShort = false;
     while (sent < options.events) {
       const size = Math.min(options.events - sent, 1 + Math.floor(random() ** 2 * 120));
       const burst = Array.from({ length: size }, pickKey);
@@ -139,17 +141,21 @@ export async function runRace(options: RaceOptions): Promise<RaceResult> {
         await queue.enqueueBatch(Array.from({ length: 20 }, () => ({ key: pickKey(), reason: 'resync' as const })));
       }
       const victim = workers[0];
-      // Kill only while the victim is inside a reconcile, so a run is really cut short and its job must be recovered.
+      // Kill only while the victim is inside a reconcile, so a run is really cut short and its job must be
+      // recovered. The run may still end between the look at the log and the signal; then the replacement
+      // is killed later too, until a kill has cut a run short (at most 5 kills).
       if (
         killAt !== false &&
-        killed.length === 0 &&
+        !cutShort &&
+        killed.length < 5 &&
         sent >= options.events * killAt &&
         victim?.pid !== undefined &&
         (await runsInFlight(redis, keys, victim.pid)) > 0
       ) {
         victim.kill('SIGKILL');
         await exited(victim);
-        killed.push({ worker: victim.pid ?? -1, at: Date.now() });
+        killed.push({ worker: victim.pid, at: Date.now() });
+        cutShort = (await runsInFlight(redis, keys, victim.pid, 0)) > 0;
         workers[0] = await startWorker();
       }
       // Quiet gaps of varying length, so keys go idle and busy again.
