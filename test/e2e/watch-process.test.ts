@@ -280,6 +280,68 @@ describe('conveyor watch (child processes)', () => {
     for (let i = 0; i < 50; i += 1) assert.equal(recorder.count(`default/w-${i}`), 1, `w-${i}`);
   });
 
+  it('runs the autoscaler and the manual-enqueue API on the leader only; a standby answers the API with 503 and Retry-After', async () => {
+    const w = await world();
+    await w.createWidgets(40);
+    const deployments = { group: 'apps', version: 'v1', resource: 'deployments' };
+    await w.client.create(deployments, {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'conveyor-worker', namespace: 'default' },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { app: 'w' } },
+        template: { metadata: { labels: { app: 'w' } }, spec: { containers: [{ name: 'w', image: 'conveyor' }] } },
+      },
+    });
+    const token = randomBytes(24).toString('base64url');
+    const tokenFile = join(dir, 'tokens-autoscaler.yaml');
+    writeFileSync(tokenFile, `tokens:\n  - user: ops\n    sha256: ${hashToken(token)}\n`);
+    const extra: ConfigInput = {
+      watcher: { leaseDuration: '30s' },
+      api: { tokenFile },
+      worker: { concurrency: 1 },
+      apiBudget: { qps: 1_000 },
+      autoscaler: {
+        enabled: true,
+        deployment: 'default/conveyor-worker',
+        minWorkers: 1,
+        maxWorkers: 4,
+        latencyTarget: '1s',
+        defaultReconcile: '1s',
+        interval: '500ms',
+      },
+    };
+    const a = await spawnWatch(w, ['--leader-elect'], extra);
+    await waitFor(
+      'the first watcher to lead and sync',
+      async () => (await leader(a)) === 1 && (await a.get('/readyz')).status === 200,
+      30_000,
+      100,
+    );
+    const b = await spawnWatch(w, ['--leader-elect'], extra);
+
+    // 40 requests waiting, nobody working them, 1 s each against a 1 s target: as many workers as allowed.
+    type Scaled = KubeObject & { spec?: { replicas?: number } };
+    const replicas = async () =>
+      (await w.client.get<Scaled>({ ...deployments, namespace: 'default', name: 'conveyor-worker' })).spec?.replicas;
+    await waitFor('the leader to scale the worker Deployment to its maximum', async () => (await replicas()) === 4, 20_000, 200);
+    assert.equal(await a.metric(/^conveyor_desired_workers\{controller="widgets"\}$/), 4);
+    assert.equal(await leader(b), 0);
+    assert.equal(await b.metric(/^conveyor_desired_workers/), undefined, 'the standby runs no autoscaler');
+
+    const post = (p: WatchProcess) =>
+      fetch(`${p.url}/v1/reconcile`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ namespace: 'default', name: 'w-7' }),
+      });
+    const refused = await post(b);
+    assert.equal(refused.status, 503, await refused.text());
+    assert.ok(refused.headers.get('retry-after') !== null, 'the caller is told to retry');
+    assert.equal((await post(a)).status, 202);
+  });
+
   it('on SIGTERM exits 0 and releases the lease, so a standby takes over long before the lease would expire', async () => {
     const w = await world();
     await w.createWidgets(20);
