@@ -279,9 +279,11 @@ describe('priority of reasons', () => {
       await h.queue.enqueue({ key: widgetKey('fresh'), reason: 'event' });
       // An event for a key whose resync is waiting merges into it and lends it its priority.
       await h.queue.enqueue({ key: widgetKey('r9999'), reason: 'event' });
+      // The same through a batch (a relist that found a changed object).
+      await h.queue.enqueueBatch([{ key: widgetKey('r5000'), reason: 'event' }]);
       h.start(1);
-      await waitFor('the first few reconciles', () => h.runs.length >= 4);
-      assert.deepEqual(h.names().slice(0, 3), ['fresh', 'r9999', 'manual']);
+      await waitFor('the first few reconciles', () => h.runs.length >= 5);
+      assert.deepEqual(h.names().slice(0, 4), ['fresh', 'r9999', 'r5000', 'manual']);
     } finally {
       await h.close();
     }
