@@ -91,4 +91,18 @@ describe('LeaderElector on the simulator', () => {
     await waitFor('d to step down', () => !d.leading, 10_000);
     assert.deepEqual(changes.slice(0, 2), [true, false]);
   });
+
+  it('steps down when it cannot renew within two thirds of the lease (API server hanging), and leads again once it answers', async () => {
+    const changes: boolean[] = [];
+    const e = candidate('hung', 'e', 3_000, changes);
+    await waitFor('e to lead', () => e.leading);
+    sim.faults.pause();
+    try {
+      await waitFor('e to step down', () => !e.leading, 10_000);
+    } finally {
+      sim.faults.resume();
+    }
+    await waitFor('e to lead again', () => e.leading, 15_000);
+    assert.deepEqual(changes, [true, false, true]);
+  });
 });

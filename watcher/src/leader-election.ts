@@ -98,10 +98,15 @@ export class LeaderElector {
     if (lease === undefined) return;
     const now = this.now();
     try {
-      await this.o.transport.request('PUT', this.path, {
-        ...lease,
-        spec: { ...lease.spec, holderIdentity: null, leaseDurationSeconds: 1, renewTime: microTime(now), acquireTime: microTime(now) },
-      });
+      await this.o.transport.request(
+        'PUT',
+        this.path,
+        {
+          ...lease,
+          spec: { ...lease.spec, holderIdentity: null, leaseDurationSeconds: 1, renewTime: microTime(now), acquireTime: microTime(now) },
+        },
+        AbortSignal.timeout(Math.max(500, Math.floor(this.o.leaseDurationMs / 3))),
+      );
       this.o.logger.info('released the lease');
     } catch (error) {
       // Someone else wrote it meanwhile (then it is not ours to release), or the API server is away: it expires.
@@ -136,7 +141,7 @@ export class LeaderElector {
   private async tryAcquire(): Promise<void> {
     let lease: Lease;
     try {
-      lease = (await this.o.transport.request('GET', this.path, undefined, this.abort.signal)) as Lease;
+      lease = (await this.o.transport.request('GET', this.path, undefined, this.signal())) as Lease;
     } catch (error) {
       if (!(error instanceof KubeHttpError && error.status === 404)) throw error;
       await this.create();
@@ -168,7 +173,7 @@ export class LeaderElector {
       },
     };
     try {
-      this.lease = (await this.o.transport.request('PUT', this.path, body, this.abort.signal)) as Lease;
+      this.lease = (await this.o.transport.request('PUT', this.path, body, this.signal())) as Lease;
     } catch (error) {
       if (error instanceof KubeHttpError && error.status === 409) return; // another candidate won this round
       throw error;
@@ -194,7 +199,7 @@ export class LeaderElector {
     };
     const collection = this.path.slice(0, this.path.lastIndexOf('/'));
     try {
-      this.lease = (await this.o.transport.request('POST', collection, body, this.abort.signal)) as Lease;
+      this.lease = (await this.o.transport.request('POST', collection, body, this.signal())) as Lease;
     } catch (error) {
       if (error instanceof KubeHttpError && error.status === 409) return; // created by another candidate first
       throw error;
@@ -213,7 +218,7 @@ export class LeaderElector {
         'PUT',
         this.path,
         { ...lease, spec: { ...lease.spec, holderIdentity: this.o.identity, renewTime: microTime(now) } },
-        this.abort.signal,
+        this.signal(),
       )) as Lease;
       this.lastRenew = now;
       return;
@@ -221,7 +226,7 @@ export class LeaderElector {
       if (!(error instanceof KubeHttpError && error.status === 409)) throw error;
     }
     // Someone wrote the Lease since we read it: still ours (read again and renew next time), or taken.
-    const fresh = (await this.o.transport.request('GET', this.path, undefined, this.abort.signal)) as Lease;
+    const fresh = (await this.o.transport.request('GET', this.path, undefined, this.signal())) as Lease;
     this.lease = fresh;
     if (fresh.spec?.holderIdentity !== this.o.identity) {
       this.o.logger.warn({ holder: fresh.spec?.holderIdentity }, 'lost the lease to another replica: stepping down');
@@ -236,6 +241,11 @@ export class LeaderElector {
     const changed = Promise.resolve(this.o.onChange(leading));
     if (leading) changed.catch(() => undefined);
     else await changed;
+  }
+
+  /** Each Lease request gives up after a third of the lease: a hung API server must not stop the renew-deadline check. */
+  private signal(): AbortSignal {
+    return AbortSignal.any([this.abort.signal, AbortSignal.timeout(Math.max(500, Math.floor(this.o.leaseDurationMs / 3)))]);
   }
 
   private sleep(ms: number): Promise<void> {
