@@ -83,6 +83,11 @@ describe('outcome mapping on a real Redis', () => {
       h.start(2);
       await h.queue.enqueue({ key: widgetKey('a'), reason: 'event' });
       await waitFor('a throttled', () => throttledAt > 0);
+      // The pause is set before a's job goes back to the queue; only then is b's start a fair test of it.
+      await waitFor('a back in the queue', async () => {
+        const depth = await h.queue.getDepth();
+        return (depth.active === 0 && depth.waiting + depth.prioritized === 1) || h.runs.length > 1;
+      });
       await h.queue.enqueue({ key: widgetKey('b'), reason: 'event' });
       await waitFor('a and b reconciled after the pause', () => h.runs.length === 3);
       const [, second, third] = h.runs;
