@@ -20,6 +20,7 @@ import {
   WatchCursorStore,
 } from '@conveyor/shared';
 import { hashToken } from '@conveyor/watcher/api/auth';
+import { shardOf } from '@conveyor/watcher/sharding';
 import type { Widget } from '../../examples/widgets/controller.ts';
 import { CONTROLLER_MODULE, startWidgetWorld, WIDGETS, type WidgetWorld, waitFor } from '../../examples/widgets/widget-harness.ts';
 
@@ -65,11 +66,16 @@ describe('conveyor watch (child processes)', () => {
   }
 
   /** Spawns `conveyor watch` and resolves once it serves HTTP (not once it is synced). */
-  async function spawnWatch(w: WidgetWorld, args: string[] = [], extra: ConfigInput = {}): Promise<WatchProcess> {
+  async function spawnWatch(
+    w: WidgetWorld,
+    args: string[] = [],
+    extra: ConfigInput = {},
+    env: Record<string, string> = {},
+  ): Promise<WatchProcess> {
     const config = w.writeConfigFile(dir, { log: { level: 'info' }, ...extra });
     const child = spawn(process.execPath, [BIN, 'watch', '--controller', CONTROLLER_MODULE, '--config', config, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { PATH: process.env.PATH ?? '' },
+      env: { PATH: process.env.PATH ?? '', ...env },
     });
     let output = '';
     child.stdout?.on('data', (chunk: Buffer) => {
@@ -240,6 +246,19 @@ describe('conveyor watch (child processes)', () => {
     assert.equal(await watch.metric(/^conveyor_watch_enqueued_total\{reason="manual"\}$/), 1);
     assert.match(watch.output(), /"audit":"manual-reconcile"/);
     assert.ok(!watch.output().includes(token), 'the token is never logged');
+  });
+
+  it('--shard ordinal/2 in a StatefulSet pod named …-1 enqueues exactly the keys of shard 1', async () => {
+    const w = await world();
+    const keys = await w.createWidgets(60);
+    const recorder = record(w);
+    const watch = await spawnWatch(w, ['--shard', 'ordinal/2'], {}, { HOSTNAME: 'conveyor-watcher-1' });
+    assert.match(watch.output(), /shard 1\/2/);
+    const mine = keys.filter((k) => shardOf(k.namespace, k.name, 2) === 1).map((k) => `${k.namespace}/${k.name}`);
+    assert.ok(mine.length > 10 && mine.length < 50, `shard 1 holds ${mine.length} of 60`);
+    await waitFor('its shard to be reconciled', () => recorder.seen.length >= mine.length, 30_000, 100);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    assert.deepEqual(recorder.seen.map((s) => s.key).sort(), mine.sort());
   });
 
   it('with --leader-elect only the leader enqueues; after a SIGKILL the standby enqueues new events within the lease duration + 2 s', async () => {
