@@ -1,8 +1,10 @@
 // B4 latency under resync: API write → reconcile start, p50/p99 at a steady write rate, alone and while a full resync of K keys is queued at resync priority.
 
+import { spawn } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { type ControllerSpec, createMetricsRegistry, ReconcileQueue, startQueueWorker } from '@conveyor/shared';
-import { widgetKey } from '@conveyor/test/support/queue-fixtures';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { type ControllerSpec, createMetricsRegistry } from '@conveyor/shared';
 import { createKubeTransport, Watcher } from '@conveyor/watcher';
 import { startWidgetWorld } from '../../../examples/widgets/widget-harness.ts';
 import {
@@ -20,6 +22,11 @@ import {
   until,
   WIDGET_RESOURCE,
 } from '../bench-support.ts';
+
+const WORKER_CHILD = fileURLToPath(new URL('./b4-worker-child.ts', import.meta.url));
+
+/** Epoch milliseconds with fractions: comparable with the worker process's timestamps. */
+const wallClock = () => performance.timeOrigin + performance.now();
 
 export const latencyUnderResync: Scenario = async ({ size, log }) => {
   const rate = bySize(size, { tiny: 50, default: 200, large: 200 });
@@ -40,34 +47,55 @@ export const latencyUnderResync: Scenario = async ({ size, log }) => {
     let samples: { at: number; latency: number }[] = [];
     let resyncDone = 0;
     let toQueue: number[] = [];
-    const worker = startQueueWorker({
-      controller: 'widgets',
-      redis: world.config.redis,
-      queue: world.config.queue,
-      concurrency,
-      logger: silentLogger,
-      processor: async (request) => {
-        const at = written.get(request.key.name);
-        if (request.reason === 'event' && at !== undefined) {
-          written.delete(request.key.name);
-          samples.push({ at, latency: performance.now() - at });
-        }
-        await sleep(reconcileMs);
-        if (request.reason === 'resync') resyncDone += 1;
-        return { kind: 'done' };
-      },
+    // When the watcher handed each measured request to the queue, and how long it then waited for a worker.
+    const handed = new Map<string, number>();
+    let inQueue: number[] = [];
+    // The worker runs in a process of its own, as in production: its work on the resync must not slow the watcher's event loop.
+    const worker = spawn(
+      process.execPath,
+      [WORKER_CHILD, world.config.redis.url, world.config.redis.prefix, 'widgets', 'worker', String(concurrency), String(reconcileMs)],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    cleanups.add(async () => {
+      if (worker.exitCode !== null) return;
+      const exited = new Promise((resolve) => worker.once('exit', resolve));
+      worker.kill('SIGTERM');
+      const timer = setTimeout(() => worker.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
     });
-    cleanups.add(() => worker.close(5_000));
+    let workerReady = false;
+    createInterface({ input: worker.stdout }).on('line', (line) => {
+      if (line === 'ready') {
+        workerReady = true;
+        return;
+      }
+      const [t, reason, name] = line.split(' ');
+      if (reason === 'resync') resyncDone += 1;
+      const at = name === undefined ? undefined : written.get(name);
+      if (reason === 'event' && name !== undefined && at !== undefined) {
+        written.delete(name);
+        samples.push({ at, latency: Number(t) - at });
+        const queuedAt = handed.get(name);
+        if (queuedAt !== undefined) inQueue.push(Number(t) - queuedAt);
+        handed.delete(name);
+      }
+    });
+    await until('the worker process', () => workerReady || worker.exitCode !== null, 60_000, 20);
+    if (!workerReady) throw new Error(`B4: the worker process exited ${String(worker.exitCode)}`);
     const controller: ControllerSpec = { name: 'widgets', for: WIDGET_RESOURCE, predicates: ['generation'] };
     const watcher = new Watcher({
       controller,
       transport: createKubeTransport(world.sim.kubeConfig()),
       queue: {
         enqueueBatch: async (requests) => {
-          const now = performance.now();
+          const now = wallClock();
           for (const r of requests) {
             const at = written.get(r.key.name);
-            if (at !== undefined) toQueue.push(now - at);
+            if (at !== undefined) {
+              toQueue.push(now - at);
+              handed.set(r.key.name, now);
+            }
           }
           await world.queue.enqueueBatch(requests);
         },
@@ -93,7 +121,7 @@ export const latencyUnderResync: Scenario = async ({ size, log }) => {
         const name = `w-${i % pool}`;
         if (written.has(name)) continue;
         generation += 1;
-        written.set(name, performance.now());
+        written.set(name, wallClock());
         const p = simMergePatch(world.sim, `/apis/example.com/v1/namespaces/default/widgets/${name}`, {
           spec: { size: generation },
         }).finally(() => inFlight.delete(p));
@@ -107,6 +135,8 @@ export const latencyUnderResync: Scenario = async ({ size, log }) => {
     const warmStart = performance.now();
     await writeSteadily(() => performance.now() - warmStart >= Math.min(2_000, aloneMs));
     samples = [];
+    toQueue = [];
+    inQueue = [];
 
     log(`B4: ${rate} writes/s for ${aloneMs} ms, no resync`);
     const loopDelay = monitorEventLoopDelay({ resolution: 10 });
@@ -116,6 +146,8 @@ export const latencyUnderResync: Scenario = async ({ size, log }) => {
     const alone = samples.map((s) => s.latency);
     const watchAlone = toQueue;
     toQueue = [];
+    const queueAlone = inQueue;
+    inQueue = [];
     loopDelay.disable();
     const loopAlone = loopDelay.percentile(99) / 1e6;
     loopDelay.reset();
@@ -125,27 +157,33 @@ export const latencyUnderResync: Scenario = async ({ size, log }) => {
     log(`B4: the same while a resync of ${resyncKeys} keys drains`);
     let resyncEnqueuedAt = 0;
     let resyncDrainedAt = 0;
-    const duringStart = performance.now();
+    const duringStart = wallClock();
     // The whole resync at once, the worst case (the watcher spreads it over its period): only its priority keeps
-    // events ahead. It comes from a producer of its own (as from a second watcher replica), so the watcher's
-    // connection is not queued behind its pipelines.
-    const resyncProducer = new ReconcileQueue(
-      { controller: 'widgets', redis: world.config.redis, queue: world.config.queue },
-      { logger: silentLogger },
+    // events ahead. It comes from a producer process of its own (as from a second watcher replica), so neither the
+    // watcher's connection nor its event loop waits for it.
+    const producer = spawn(
+      process.execPath,
+      [WORKER_CHILD, world.config.redis.url, world.config.redis.prefix, 'widgets', 'resync', String(resyncKeys)],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
     );
-    cleanups.add(() => resyncProducer.close());
-    const resync = resyncProducer
-      .enqueueBatch(Array.from({ length: resyncKeys }, (_, i) => ({ key: widgetKey(`r-${i}`), reason: 'resync' as const })))
-      .then(() => {
-        resyncEnqueuedAt = performance.now();
+    cleanups.add(() => {
+      if (producer.exitCode === null) producer.kill('SIGKILL');
+    });
+    const resync = new Promise<void>((resolve, reject) => {
+      createInterface({ input: producer.stdout }).on('line', (line) => {
+        if (line.startsWith('enqueued')) resyncEnqueuedAt = wallClock();
       });
+      producer.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`B4: the resync producer exited ${String(code)}`))));
+    });
     await writeSteadily(() => {
-      if (resyncDone >= resyncKeys && resyncDrainedAt === 0) resyncDrainedAt = performance.now();
-      return resyncDrainedAt !== 0 || performance.now() - duringStart > 120_000;
+      if (resyncDone >= resyncKeys && resyncDrainedAt === 0) resyncDrainedAt = wallClock();
+      return resyncDrainedAt !== 0 || wallClock() - duringStart > 120_000;
     });
     await resync;
     await until('the resync drained', () => resyncDone >= resyncKeys, 120_000, 20);
-    const end = resyncDrainedAt === 0 ? performance.now() : resyncDrainedAt;
+    const end = resyncDrainedAt === 0 ? wallClock() : resyncDrainedAt;
     const during = samples.filter((s) => s.at <= end).map((s) => s.latency);
     loopDelay.disable();
     const loopDuring = loopDelay.percentile(99) / 1e6;
@@ -156,7 +194,7 @@ export const latencyUnderResync: Scenario = async ({ size, log }) => {
     return {
       id: 'B4',
       title: 'Latency under resync',
-      setup: `${rate} spec edits/s to ${pool} Widgets through the simulator, Watcher and queue to a worker at concurrency ${concurrency} (reconcile ${reconcileMs} ms); alone for ${aloneMs / 1000} s, then while a resync of ${resyncKeys} keys, enqueued at once at resync priority by a second producer, drains (the watcher itself spreads a resync over its period, so this is the worst case); 2 s of warm-up writes are not counted`,
+      setup: `${rate} spec edits/s to ${pool} Widgets through the simulator, Watcher and queue to a worker process at concurrency ${concurrency} (reconcile ${reconcileMs} ms); alone for ${aloneMs / 1000} s, then while a resync of ${resyncKeys} keys, enqueued at once at resync priority by a producer process of its own, drains (the watcher itself spreads a resync over its period, so this is the worst case); 2 s of warm-up writes are not counted`,
       figure: { label: 'p99 write → reconcile start during resync', value: p(during, 99), unit: 'ms' },
       reference: { label: 'p99 without resync', value: p(alone, 99), unit: 'ms' },
       ratio: round(ratio, 3),
@@ -168,8 +206,14 @@ export const latencyUnderResync: Scenario = async ({ size, log }) => {
         p99AloneMs: p(alone, 99),
         p50DuringMs: p(during, 50),
         p99DuringMs: p(during, 99),
+        p50WriteToEnqueueAloneMs: p(watchAlone, 50),
         p99WriteToEnqueueAloneMs: p(watchAlone, 99),
+        p50WriteToEnqueueDuringMs: p(toQueue, 50),
         p99WriteToEnqueueDuringMs: p(toQueue, 99),
+        p50EnqueueToStartAloneMs: p(queueAlone, 50),
+        p99EnqueueToStartAloneMs: p(queueAlone, 99),
+        p50EnqueueToStartDuringMs: p(inQueue, 50),
+        p99EnqueueToStartDuringMs: p(inQueue, 99),
         p99EventLoopDelayAloneMs: round(loopAlone, 1),
         p99EventLoopDelayDuringMs: round(loopDuring, 1),
         resyncKeys,
@@ -187,7 +231,8 @@ export const latencyUnderResync: Scenario = async ({ size, log }) => {
         ],
       },
       notes: [
-        'The simulator, watcher, worker and writer share one process: event-loop delay (p99 above) adds to every latency, and write → enqueue is the watch path alone.',
+        'The simulator, watcher and writer share the bench process; the worker and the resync producer have their own. The event-loop delay of the bench process (p99 above) adds to every latency.',
+        `Where the p99 grows: write → enqueue (simulator and watch path) ${round(p(toQueue, 99) / p(watchAlone, 99), 2)}×, enqueue → reconcile start (the queue, where resync priority acts) ${round(p(inQueue, 99) / p(queueAlone, 99), 2)}×.`,
       ],
     };
   } finally {
