@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { formatKey, keyToJobId, type ObjectKey } from '../../object-key.ts';
 import { type QueueWorker, startQueueWorker } from '../queue-worker.ts';
 import { type QueueSettings, ReconcileQueue } from '../reconcile-queue.ts';
-import { queueLocation } from '../redis-connection.ts';
+import { queueKey, queueLocation } from '../redis-connection.ts';
 import { encodeRequest } from '../request-payload.ts';
 import { detectRaces, type LastEvent, type RaceRecord } from './detector.ts';
 import { queueLeftovers, raceKeys, readRaceLog, recordEvents, recordingProcessor, seededRandom } from './recorder.ts';
@@ -103,6 +103,7 @@ describe('detectRaces on deliberately broken protocols (real Redis, real BullMQ)
     const keys = raceKeys(settings.controller);
     const hold = gate();
     let started = 0;
+    const heldJobs: string[] = [];
     const worker: QueueWorker = startQueueWorker({
       ...settings,
       concurrency,
@@ -112,12 +113,15 @@ describe('detectRaces on deliberately broken protocols (real Redis, real BullMQ)
         worker: 1,
         random: seededRandom(1),
         behaviour: { minMs: 1, maxMs: 1, errorRate: 0, requeueRate: 0, requeueMs: 0 },
-        hold: async () => {
-          if (++started <= held) await hold.promise;
+        hold: async (request) => {
+          if (++started <= held) {
+            heldJobs.push(request.jobId);
+            await hold.promise;
+          }
         },
       }),
     });
-    return { keys, worker, release: hold.open, started: () => started };
+    return { keys, worker, release: hold.open, started: () => started, heldJobs };
   }
 
   /** Adds a request the broken way: BullMQ directly, with the given deduplication (or none). */
@@ -196,6 +200,35 @@ describe('detectRaces on deliberately broken protocols (real Redis, real BullMQ)
       await worker.close(1_000);
       await queue.close();
       await raw.close();
+    }
+  });
+
+  it('reports the overlap a live worker causes when it loses its lock (the documented caveat), unlike a SIGKILLed one', async () => {
+    const settings = queueSettings(server.url);
+    const location = queueLocation(settings.redis.prefix, settings.controller);
+    const queue = new ReconcileQueue(settings);
+    const { keys, worker, release, started, heldJobs } = recordedWorker(settings, 2, 1);
+    const last = new Map<string, LastEvent>();
+    const key = widgetKey('a');
+    try {
+      await recordEvents(redis, keys, [key], last);
+      await queue.enqueue({ key, reason: 'event' });
+      await waitFor('first reconcile running', () => started() === 1);
+      // What a long event-loop stall does: the lock expires while the reconcile still runs. The stalled
+      // check hands the job to a free slot, which runs the key beside the first, still live, run.
+      await redis.del(queueKey(location, `${heldJobs[0]}:lock`));
+      await waitFor('the key started again while the first run is still held', () => started() === 2);
+      release();
+      const leftovers = await drained(settings, queue);
+      const report = detectRaces(await readRaceLog(redis, keys), last, [], leftovers);
+      assert.deepEqual(
+        report.overlaps.map((o) => [o.key, o.first.run, o.second.run]),
+        [[formatKey(key), '1:1', '1:2']],
+      );
+      assert.equal(report.lostUpdates.length, 0);
+    } finally {
+      await worker.close(1_000);
+      await queue.close();
     }
   });
 });
