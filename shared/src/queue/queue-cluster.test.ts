@@ -106,6 +106,7 @@ describe('the reconcile queue on a 3-node Redis Cluster', () => {
       assert.deepEqual(await h.queue.getDepth(), { waiting: 0, prioritized: 2, delayedDue: 0, delayedLater: 0, active: 0, parked: 0 });
 
       h.start();
+      await waitFor('the worker is seen on the cluster', async () => (await h.queue.getWorkerCount()) === 1);
       await h.queue.enqueue({ key: widgetKey('a'), reason: 'event' });
       await waitFor('a running', () => h.names().includes('a'));
       await h.queue.enqueue({ key: widgetKey('a'), reason: 'event' });
@@ -139,6 +140,14 @@ describe('the reconcile queue on a 3-node Redis Cluster', () => {
       );
       assert.equal(h.runs.find((r) => r.key.name === 'a' && r.reason === 'manual') !== undefined, true, 'the latest request wins');
       assert.equal(await h.queue.checkEpoch(), false);
+      // Losing the node that holds the queue's slot (here: its data) is noticed like on a single server.
+      const owner = new Redis(`redis://127.0.0.1:${await nodeOf(settings.controller)}`);
+      try {
+        await owner.flushall();
+      } finally {
+        owner.disconnect();
+      }
+      assert.equal(await h.queue.checkEpoch(), true);
     } finally {
       await h.close();
     }

@@ -224,6 +224,29 @@ describe('epoch', () => {
   });
 });
 
+describe('epoch after a restart', () => {
+  it('notices a Redis restart without persistence once the connection is back', async () => {
+    const settings = queueSettings(server.url);
+    const queue = new ReconcileQueue(settings);
+    try {
+      await queue.enqueue({ key: widgetKey('a'), reason: 'event' });
+      assert.equal(await queue.checkEpoch(), false);
+      await server.restart();
+      await waitFor('the epoch loss is noticed', async () => {
+        try {
+          return await queue.checkEpoch();
+        } catch {
+          return false;
+        }
+      });
+      assert.equal((await queue.getDepth()).prioritized, 0, 'the request was lost with the data, which is what the relist answers');
+      assert.equal(await queue.checkEpoch(), false);
+    } finally {
+      await queue.close();
+    }
+  });
+});
+
 describe('getDepth', () => {
   it('counts requests by state: waiting, prioritized, delayed due and later, active, parked', async () => {
     const hold = gate();
