@@ -152,11 +152,13 @@ describe('ReconcileQueue with a worker', () => {
         h.start();
         await h.queue.enqueue({ key: widgetKey('a'), reason: 'event' });
         await waitFor('first reconcile running', () => h.runs.length === 1);
-        await h.queue.enqueue({ key: widgetKey('a'), reason: 'event' });
+        await h.queue.enqueue({ key: widgetKey('a'), reason: 'manual' });
         hold.open();
         await waitFor('run again without waiting an hour', () => h.runs.length === 2);
         await waitFor('queue empty', async () => (await leftovers(h.settings)).length === 0);
-        assert.equal(h.runs.length, 2, 'the event is consumed by the pulled-forward run');
+        assert.equal(h.runs.length, 2, 'the request is consumed by the pulled-forward run');
+        assert.equal(h.runs[1]?.reason, 'manual', 'the pulled-forward run carries the latest request');
+        assert.ok((h.runs[1]?.enqueuedAt ?? 0) > (h.runs[0]?.enqueuedAt ?? 0), 'and its time');
       } finally {
         await h.close();
       }

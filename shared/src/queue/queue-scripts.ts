@@ -71,7 +71,8 @@ return false
  * hash) is only turned into a job when the job *finishes*. A reconcile that ended in requeue-after
  * or a backoff retry moved the job to delayed instead, so without this the request would wait the
  * whole delay. If the job is delayed and such a request exists, the request is consumed and the
- * delayed job made due now: its next run starts after this script, so it observes the request.
+ * delayed job made due now, carrying the request's payload (latest wins): its next run starts after
+ * this script, so it observes the request.
  *   KEYS[1] delayed  KEYS[2] marker  KEYS[3] dn:<dedup id>  KEYS[4] job key
  *   ARGV[1] job id  ARGV[2] now (ms)
  *   returns 1 when pulled forward, else 0
@@ -81,8 +82,11 @@ const pullForwardIfDirty: ScriptSpec = {
   lua: `
 if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
-local nextOpts = redis.call('HGET', KEYS[3], 'opts')
+local kept = redis.call('HMGET', KEYS[3], 'name', 'data', 'opts')
+local nextOpts = kept[3]
 redis.call('DEL', KEYS[3])
+-- Latest wins, as when the kept request becomes a job of its own: the next run sees its reason, time and trace.
+if kept[1] and kept[2] then redis.call('HSET', KEYS[4], 'name', kept[1], 'data', kept[2]) end
 if nextOpts then
   local wanted = tonumber(cjson.decode(nextOpts)['priority'] or 0)
   local current = tonumber(redis.call('HGET', KEYS[4], 'priority') or '0')
