@@ -163,6 +163,9 @@ describe('conveyor watch (child processes)', () => {
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     assert.equal(recorder.seen.length, keys.length);
     for (const key of keys) assert.equal(recorder.count(`${key.namespace}/${key.name}`), 1, formatKey(key));
+
+    watch.child.kill('SIGINT');
+    assert.equal(await watch.exited, 0, watch.output());
   });
 
   it('after a SIGKILL and a restart, enqueues every Widget changed while it was down, from the cursor in Redis, and not the rest', async () => {
