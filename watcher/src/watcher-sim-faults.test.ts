@@ -7,7 +7,7 @@ import { metricValue, type StartedWatcher, startWatcherWorld, type WatcherWorld,
 // resourceVersion, and a watch on which nothing arrives for twice the bookmark interval is reopened.
 const OBJECTS = 1_000;
 
-describe('Watcher on the simulator: errors and silence', () => {
+describe('Watcher on the simulator: errors, silence and a lost Redis', () => {
   let world: WatcherWorld;
   let started: StartedWatcher;
   /** List requests the simulator fails: the 3rd, 5th and 8th (pages in the middle of the first list). */
@@ -29,7 +29,7 @@ describe('Watcher on the simulator: errors and silence', () => {
   it('a page that fails mid-list restarts the list, and the sync still enqueues each key exactly once', async () => {
     const seq = world.lastSeq();
     world.sim.faults.serverErrors({ verbs: ['list'], share: 0.5, count: failing.size });
-    started = await world.startWatcher({ settings: { pageSize: 100, maxBackoffMs: 1_000, bookmarkIntervalMs: 1_000 } });
+    started = await world.startWatcher({ settings: { pageSize: 100, maxBackoffMs: 1_000, bookmarkIntervalMs: 1_000, epochCheckMs: 250 } });
     const lists = world.readsSince(seq).filter((r) => r.verb === 'list');
     assert.equal(lists.filter((r) => r.code === 500).length, failing.size, 'the injected failures happened');
     assert.ok(
@@ -89,5 +89,15 @@ describe('Watcher on the simulator: errors and silence', () => {
       return Array.from({ length: 20 }, (_, i) => widgetKey(`w-${OBJECTS + i}`)).every((key) => seen.has(key));
     });
     assert.equal(await metricValue(started.registry, 'conveyor_watch_relists_total'), relists, 'resumed by resourceVersion, no relist');
+  });
+
+  it('Redis restarted without persistence (queue epoch gone): relists and enqueues every object again', async () => {
+    const total = OBJECTS + 20;
+    const mark = started.queue.keys.length;
+    const before = await metricValue(started.registry, 'conveyor_watch_relists_total', { reason: 'requested' });
+    await world.redis.restart();
+    await waitFor('every Widget enqueued again', () => started.queue.countsSince(mark).size === total, 90_000);
+    assert.equal(await metricValue(started.registry, 'conveyor_watch_relists_total', { reason: 'requested' }), before + 1);
+    assert.equal(await started.queue.waiting(), total, 'the emptied queue holds every Widget again');
   });
 });

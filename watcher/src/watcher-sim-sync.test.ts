@@ -114,6 +114,18 @@ describe('Watcher on the simulator: metadata-only paged sync of 10,000 Widgets',
     );
     assert.equal(await generation.queue.waiting(), OBJECTS, 'the new requests merged into the waiting ones');
   });
+
+  it('a change of the reconcile.conveyor.dev/requestedAt annotation enqueues whatever the predicates', async () => {
+    const mark = generation.queue.keys.length;
+    const modified = () => metricValue(generation.registry, 'conveyor_watch_events_total', { type: 'MODIFIED' });
+    const before = await modified();
+    await world.patchWidget('w-600', { metadata: { annotations: { 'reconcile.conveyor.dev/requestedAt': new Date().toISOString() } } });
+    await world.patchWidget('w-601', { metadata: { annotations: { 'example.com/note': 'not a request' } } });
+    // w-601's edit comes after w-600's on the same watch: once it is counted, both were decided.
+    await waitFor('both annotation edits seen', async () => (await modified()) >= before + 2);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.deepEqual(generation.queue.keys.slice(mark), [widgetKey('w-600')]);
+  });
 });
 
 function range(from: number, to: number): number[] {
