@@ -42,11 +42,25 @@ export const benchCommand: Command = {
     // Loaded only now: parsing flags and printing usage stay quick.
     const { runBench } = await import('../test/bench/run-bench.ts');
     const { describeEnvironment, writeReport } = await import('../test/bench/bench-report.ts');
-    const run = await runBench(only, {
-      size: size as 'tiny' | 'default' | 'large',
-      lambda,
-      log: (line) => io.err(line),
-    });
+    const { runPendingCleanups } = await import('../test/bench/bench-support.ts');
+    // Ctrl-C or SIGTERM stops the servers and processes the running scenario started, then exits.
+    const onSignal = (signal: NodeJS.Signals) => {
+      io.err(`conveyor bench: ${signal}, stopping what the benchmark started`);
+      void runPendingCleanups().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    let run: Awaited<ReturnType<typeof runBench>>;
+    try {
+      run = await runBench(only, {
+        size: size as 'tiny' | 'default' | 'large',
+        lambda,
+        log: (line) => io.err(line),
+      });
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
     const env = describeEnvironment();
     if (values.json === true) {
       io.out(JSON.stringify({ size, environment: env, elapsedMs: run.elapsedMs, missing: run.missing, results: run.results }, null, 2));

@@ -79,14 +79,20 @@ export async function startSim(): Promise<KubeSimulator> {
   return await startKubeSimulator({ bookmarkIntervalMs: 5_000 });
 }
 
+const pending = new Set<Cleanups>();
+
 /** Runs the cleanups in reverse order, each even when an earlier one failed. */
 export class Cleanups {
   private readonly steps: (() => Promise<unknown> | unknown)[] = [];
+  constructor() {
+    pending.add(this);
+  }
   add(step: () => Promise<unknown> | unknown): void {
     this.steps.push(step);
   }
   async run(): Promise<void> {
-    for (const step of this.steps.reverse()) {
+    pending.delete(this);
+    for (const step of this.steps.splice(0).reverse()) {
       try {
         await step();
       } catch {
@@ -94,6 +100,11 @@ export class Cleanups {
       }
     }
   }
+}
+
+/** Stops everything a scenario still has running (Redis, simulator, child processes): for Ctrl-C and SIGTERM. */
+export async function runPendingCleanups(): Promise<void> {
+  for (const cleanups of [...pending].reverse()) await cleanups.run();
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

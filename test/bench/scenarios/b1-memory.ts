@@ -12,9 +12,12 @@ interface Held {
   held: number;
 }
 
-async function measure(mode: 'watcher' | 'informer', server: string, token: string, count: number): Promise<Held> {
+async function measure(mode: 'watcher' | 'informer', server: string, token: string, count: number, cleanups: Cleanups): Promise<Held> {
   const child = spawn(process.execPath, ['--expose-gc', '--max-old-space-size=4096', CHILD, mode, server, token, String(count)], {
     stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  cleanups.add(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   let out = '';
   let err = '';
@@ -50,8 +53,8 @@ export const watcherMemory: Scenario = async ({ size, log }) => {
       log(`B1: creating Widgets up to ${count}`);
       await createWidgets(create, count - created, { prefix: `w-${created}-` });
       created = count;
-      const watcher = await measure('watcher', world.sim.url, world.sim.token, count);
-      const informer = await measure('informer', world.sim.url, world.sim.token, count);
+      const watcher = await measure('watcher', world.sim.url, world.sim.token, count, cleanups);
+      const informer = await measure('informer', world.sim.url, world.sim.token, count, cleanups);
       rows.push({ count, watcher, informer });
       log(
         `B1: ${count} objects: watcher ${Math.round(watcher.heapBytes / count)} B/object heap, informer ${Math.round(informer.heapBytes / count)} B/object`,
