@@ -114,7 +114,29 @@ export const burstDrain: Scenario = async ({ size, log, lambda }) => {
       { label: 'ideal', value: idealMs },
       { label: 'container worker', value: drainMs },
     ];
-    const details: Record<string, number | string> = {};
+    // The worker's own ceiling on this machine: the same burst with a reconcile that returns at once.
+    const noOpSettings = queueSettingsOf(config, 'b3-noop');
+    const noOpQueue = new ReconcileQueue(noOpSettings, { logger: silentLogger });
+    cleanups.add(() => noOpQueue.close());
+    await noOpQueue.enqueueBatch(Array.from({ length: n }, (_, i) => ({ key: widgetKey(`n-${i}`), reason: 'event' as const })));
+    let noOpDone = 0;
+    const noOpStarted = Date.now();
+    const noOpWorker = startQueueWorker({
+      ...noOpSettings,
+      concurrency,
+      logger: silentLogger,
+      processor: async () => {
+        noOpDone += 1;
+        return { kind: 'done' };
+      },
+    });
+    cleanups.add(() => noOpWorker.close(5_000));
+    await until(`${n} no-op reconciles`, () => noOpDone >= n, 120_000, 5);
+    const noOpPerSecond = n / ((Date.now() - noOpStarted) / 1000);
+    const details: Record<string, number | string> = {
+      noOpWorkerReconcilesPerSecond: round(noOpPerSecond, 0),
+      drainBoundByNoOpRateMs: round(Math.max(idealMs, (n / noOpPerSecond) * 1000), 0),
+    };
     if (lambda) {
       const lambdaN = bySize(size, { tiny: 40, default: 400, large: 1_000 });
       const lambdaConcurrency = bySize(size, { tiny: 4, default: 10, large: 10 });
@@ -151,7 +173,9 @@ export const burstDrain: Scenario = async ({ size, log, lambda }) => {
         unit: 'ms',
         bars,
       },
-      notes: [],
+      notes: [
+        `One worker process took ${round(noOpPerSecond, 0)} no-op reconciles/s on this machine; the ideal needs ${round((concurrency * 1000) / durationMs, 0)}/s, so the drain cannot beat max(ideal, N / no-op rate) = ${round(Math.max(idealMs, (n / noOpPerSecond) * 1000), 0)} ms here.`,
+      ],
     };
   } finally {
     await cleanups.run();
