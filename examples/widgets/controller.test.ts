@@ -124,6 +124,10 @@ describe('Example: the Widget controller on container workers', () => {
     const text = await (await fetch(`${worker.url}/metrics`)).text();
     const success = Number(/^controller_runtime_reconcile_total\{controller="widgets",result="success"\} (\d+)$/m.exec(text)?.[1]);
     assert.ok(success >= WIDGET_COUNT, `success count ${success}`);
+    for (const name of ['controller_runtime_reconcile_total', 'controller_runtime_reconcile_errors_total', 'workqueue_depth']) {
+      assert.match(text, new RegExp(`^# HELP ${name} \\S`, 'm'), `${name} has no HELP`);
+      assert.match(text, new RegExp(`^# TYPE ${name} (counter|gauge)$`, 'm'), `${name} has no TYPE`);
+    }
     for (const line of [
       'controller_runtime_reconcile_total{controller="widgets",result="error"} 0',
       'controller_runtime_reconcile_errors_total{controller="widgets"} 0',
