@@ -216,43 +216,48 @@ export const latencyUnderResync: Scenario = async ({ size, log }) => {
 
     const p = (values: number[], q: number) => round(percentile(values, q), 1);
     const during = burst.latency;
-    const ratio = p(during, 99) / p(alone, 99);
+    // The headline is the resync as the watcher runs it (spread, at resync priority); the all-at-once worst case is reported beside it.
+    const ratio = p(spread.latency, 99) / p(alone, 99);
+    const burstRatio = p(during, 99) / p(alone, 99);
     log(
       `B4: p99 alone ${p(alone, 99)} ms, during a resync at once ${p(during, 99)} ms, during a spread resync ${p(spread.latency, 99)} ms`,
     );
     return {
       id: 'B4',
       title: 'Latency under resync',
-      setup: `${rate} spec edits/s to ${pool} Widgets through the simulator, Watcher and queue to a worker process at concurrency ${concurrency} (reconcile ${reconcileMs} ms); alone for ${aloneMs / 1000} s, then while a resync of ${resyncKeys} keys at resync priority drains, enqueued by a producer process of its own either at once (the worst case: the figure below) or spread evenly over ${spreadMs / 1000} s in 100 ms ticks (as the watcher spreads a resync over its period); 2 s of warm-up writes are not counted`,
-      figure: { label: 'p99 write → reconcile start during a resync enqueued at once', value: p(during, 99), unit: 'ms' },
+      setup: `${rate} spec edits/s to ${pool} Widgets through the simulator, Watcher and queue to a worker process at concurrency ${concurrency} (reconcile ${reconcileMs} ms); alone for ${aloneMs / 1000} s, then while a resync of ${resyncKeys} keys at resync priority drains, enqueued by a producer process of its own either spread evenly over ${spreadMs / 1000} s in 100 ms ticks (as the watcher spreads a resync over its period: the figure in the table) or at once (the worst case); 2 s of warm-up writes are not counted`,
+      figure: { label: 'p99 write → reconcile start during a spread resync', value: p(spread.latency, 99), unit: 'ms' },
       reference: { label: 'p99 without resync', value: p(alone, 99), unit: 'ms' },
       ratio: round(ratio, 3),
-      goal: { text: 'p99 during resync ≤ 1.5 × p99 without', holds: ratio <= 1.5 },
+      goal: {
+        text: `p99 during resync ≤ 1.5 × p99 without (a resync enqueued all at once: ${round(burstRatio, 2)}×)`,
+        holds: ratio <= 1.5,
+      },
       details: {
         samplesAlone: alone.length,
-        samplesDuringResync: during.length,
+        samplesDuringResyncAtOnce: during.length,
         p50AloneMs: p(alone, 50),
         p99AloneMs: p(alone, 99),
-        p50DuringMs: p(during, 50),
-        p99DuringMs: p(during, 99),
+        p50DuringResyncAtOnceMs: p(during, 50),
+        p99DuringResyncAtOnceMs: p(during, 99),
         p50WriteToEnqueueAloneMs: p(watchAlone, 50),
         p99WriteToEnqueueAloneMs: p(watchAlone, 99),
-        p50WriteToEnqueueDuringMs: p(burst.watch, 50),
-        p99WriteToEnqueueDuringMs: p(burst.watch, 99),
+        p50WriteToEnqueueDuringAtOnceMs: p(burst.watch, 50),
+        p99WriteToEnqueueDuringAtOnceMs: p(burst.watch, 99),
         p50EnqueueToStartAloneMs: p(queueAlone, 50),
         p99EnqueueToStartAloneMs: p(queueAlone, 99),
-        p50EnqueueToStartDuringMs: p(burst.queue, 50),
-        p99EnqueueToStartDuringMs: p(burst.queue, 99),
+        p50EnqueueToStartDuringAtOnceMs: p(burst.queue, 50),
+        p99EnqueueToStartDuringAtOnceMs: p(burst.queue, 99),
         p99EventLoopDelayAloneMs: round(loopAlone, 1),
-        p99EventLoopDelayDuringMs: round(burst.loopP99, 1),
+        p99EventLoopDelayDuringAtOnceMs: round(burst.loopP99, 1),
         resyncKeys,
-        resyncEnqueueMs: round(burst.enqueueMs, 0),
-        resyncDrainMs: round(burst.drainMs, 0),
+        resyncAtOnceEnqueueMs: round(burst.enqueueMs, 0),
+        resyncAtOnceDrainMs: round(burst.drainMs, 0),
         spreadResyncMs: spreadMs,
         samplesDuringSpreadResync: spread.latency.length,
         p50DuringSpreadResyncMs: p(spread.latency, 50),
         p99DuringSpreadResyncMs: p(spread.latency, 99),
-        p99DuringSpreadResyncRatio: round(p(spread.latency, 99) / p(alone, 99), 3),
+        p99DuringResyncAtOnceRatio: round(burstRatio, 3),
         p99WriteToEnqueueDuringSpreadMs: p(spread.watch, 99),
         p99EnqueueToStartDuringSpreadMs: p(spread.queue, 99),
         spreadResyncDrainMs: round(spread.drainMs, 0),
@@ -272,7 +277,7 @@ export const latencyUnderResync: Scenario = async ({ size, log }) => {
       notes: [
         'The simulator, watcher and writer share the bench process; the worker and the resync producer have their own. The event-loop delay of the bench process (p99 above) adds to every latency.',
         `Where the p99 grows with the resync at once: write → enqueue (simulator and watch path) ${round(p(burst.watch, 99) / p(watchAlone, 99), 2)}×, enqueue → reconcile start (the queue, where resync priority acts) ${round(p(burst.queue, 99) / p(queueAlone, 99), 2)}×.`,
-        `With the resync spread over ${spreadMs / 1000} s: p99 ${p(spread.latency, 99)} ms, ${round(p(spread.latency, 99) / p(alone, 99), 2)}× the p99 without (goal ≤ 1.5×: ${p(spread.latency, 99) / p(alone, 99) <= 1.5 ? 'holds' : 'does not hold'}).`,
+        `With the resync enqueued all at once: p99 ${p(during, 99)} ms, ${round(burstRatio, 2)}× the p99 without (${burstRatio <= 1.5 ? 'within' : 'beyond'} the 1.5× goal); the *DuringAtOnce* figures above are this case.`,
       ],
     };
   } finally {
