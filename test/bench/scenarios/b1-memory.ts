@@ -10,6 +10,7 @@ interface Held {
   heapBytes: number;
   rssBytes: number;
   held: number;
+  syncMs: number;
 }
 
 async function measure(mode: 'watcher' | 'informer', server: string, token: string, count: number, cleanups: Cleanups): Promise<Held> {
@@ -76,6 +77,8 @@ export const watcherMemory: Scenario = async ({ size, log }) => {
         [`watcherRssBytesPerObject@${row.count}`]: Math.round(rw.rss),
         [`informerHeapBytesPerObject@${row.count}`]: Math.round(ri.heap),
         [`informerRssBytesPerObject@${row.count}`]: Math.round(ri.rss),
+        [`watcherSyncMs@${row.count}`]: row.watcher.syncMs,
+        [`informerSyncMs@${row.count}`]: row.informer.syncMs,
       });
       bars.push({ label: `informer heap @${row.count}`, value: Math.round(ri.heap) });
       bars.push({ label: `watcher heap @${row.count}`, value: Math.round(rw.heap) });
