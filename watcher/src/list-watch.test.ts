@@ -219,4 +219,18 @@ describe('ListWatch', () => {
     assert.ok(old.count('list') >= 2);
     await paged.stop();
   });
+
+  it('lists in pages when a streaming list keeps breaking off before its end, instead of retrying the stream forever', async () => {
+    const api = new FakeApi();
+    seed(api, 5);
+    api.cutStreamingListsAfter = 2;
+    const lw = start(api, { streamingList: 'auto' });
+    await waitFor('a completed list', () => lw.handler.lists.some((l) => l.rv !== undefined));
+    const done = lw.handler.lists.find((l) => l.rv !== undefined);
+    assert.equal(done?.items.length, 5);
+    assert.ok(api.count('list') >= 2, 'the completed list was paged');
+    api.update('w-001', { generation: 2 });
+    await waitFor('events after the paged list', () => lw.handler.events.length === 1);
+    await lw.stop();
+  });
 });

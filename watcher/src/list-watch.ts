@@ -135,6 +135,8 @@ export class ListWatch {
   private needList = true;
   private listReason: ListReason = 'initial';
   private streaming: boolean;
+  /** The last streaming list failed before its end: list the next time in pages. */
+  private pageNextList = false;
   private current: AbortController | undefined;
 
   constructor(options: ListWatchOptions) {
@@ -175,8 +177,12 @@ export class ListWatch {
           const reason = this.listReason;
           this.needList = false;
           // A relist asked for while listing (needList set again) lists once more before watching.
-          if (this.streaming) await this.streamingListAndWatch(reason, signal);
-          else await this.pagedList(reason, signal);
+          if (this.streaming && !this.pageNextList) {
+            await this.streamingListAndWatch(reason, signal);
+          } else {
+            this.pageNextList = false;
+            await this.pagedList(reason, signal);
+          }
         } else {
           await this.watch(signal);
         }
@@ -277,6 +283,10 @@ export class ListWatch {
       if (!ended) {
         this.needList = true;
         this.listReason = reason;
+        // As client-go's reflector does, a streaming list that breaks off is retried as a paged list:
+        // a server may end it every time (a watch buffer that fills up on a large collection), and
+        // retrying the stream alone would then never sync. Later relists try streaming again.
+        this.pageNextList = this.o.streamingList === 'auto';
         const status = error instanceof KubeHttpError ? error.status : 0;
         // Servers without WatchList reject the parameters (400/422) or forbid them (403).
         if (this.o.streamingList === 'auto' && (status === 400 || status === 403 || status === 422)) {
@@ -285,7 +295,10 @@ export class ListWatch {
       }
       throw error;
     }
-    if (!ended) throw new IncompleteListError('the streaming list ended before its initial-events-end bookmark');
+    if (!ended) {
+      this.pageNextList = this.o.streamingList === 'auto';
+      throw new IncompleteListError('the streaming list ended before its initial-events-end bookmark');
+    }
     this.safely(() => this.o.handler.restarted?.('closed'));
   }
 

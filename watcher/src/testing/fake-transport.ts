@@ -36,6 +36,8 @@ export class FakeApi {
   expireNextContinue = false;
   /** Whether a watch with sendInitialEvents streams the list. */
   streamingLists = true;
+  /** A streaming list ends after this many items, before its closing bookmark (a server that gives up). */
+  cutStreamingListsAfter: number | undefined;
   private readonly watchers = new Set<Watcher>();
 
   create(name: string, meta: Record<string, unknown> = {}, body: Record<string, unknown> = {}): void {
@@ -140,9 +142,12 @@ export class FakeApi {
       let from: number;
       if (query.sendInitialEvents === 'true' && this.streamingLists) {
         from = this.rv;
-        for (const name of [...this.objects.keys()].sort()) {
+        const names = [...this.objects.keys()].sort();
+        const cut = this.cutStreamingListsAfter;
+        for (const name of cut === undefined ? names : names.slice(0, cut)) {
           onLine(JSON.stringify({ type: 'ADDED', object: this.objects.get(name)?.object }));
         }
+        if (cut !== undefined) return;
         onLine(
           JSON.stringify({
             type: 'BOOKMARK',
