@@ -45,8 +45,8 @@ if (mode === 'watcher') {
     logger: createLogger({ level: process.env.BENCH_DEBUG === '1' ? 'info' : 'silent' }),
     resyncPeriodMs: 0,
     // Paginated lists: at 100,000 objects the simulator cuts off a streaming list (sendInitialEvents) once 64 MB
-    // wait in its watch buffer, and the watcher's 'auto' mode retries the streaming list instead of falling back.
-    // B1 is about what the watcher keeps, which is the same either way.
+    // wait in its watch buffer, and 'auto' would page only after that wasted attempt. B1 is about what the
+    // watcher keeps, which is the same either way.
     streamingList: 'never',
   });
   await watcher.start();
