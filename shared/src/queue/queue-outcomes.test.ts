@@ -187,9 +187,35 @@ describe('ReconcileQueue with a worker', () => {
         const location = queueLocation(h.settings.redis.prefix, h.settings.controller);
         assert.deepEqual(
           await leftovers(h.settings),
-          [queueKey(location, parked[0]?.jobId ?? ''), queueKey(location, 'failed')].sort(),
-          'only the parked job',
+          [queueKey(location, parked[0]?.jobId ?? ''), queueKey(location, 'failed'), queueKey(location, 'conveyor-parked-keys')].sort(),
+          'only the parked job (and the note that its key has one)',
         );
+      } finally {
+        await h.close();
+      }
+    });
+
+    it('drops a parked request once a later request for its key reconciles fine, and keeps the other keys parked', async () => {
+      let fail = true;
+      const h = await harness(async () => {
+        if (fail) throw new TerminalError('spec.size must be positive');
+        return done;
+      });
+      try {
+        h.start();
+        await h.queue.enqueue({ key: widgetKey('a'), reason: 'event' });
+        await h.queue.enqueue({ key: widgetKey('b'), reason: 'event' });
+        await waitFor('both parked', async () => (await h.queue.getDepth()).parked === 2);
+        fail = false;
+        // The user fixed the spec of a: its watch event asks for a reconcile, which succeeds.
+        await h.queue.enqueue({ key: widgetKey('a'), reason: 'event' });
+        await waitFor('a reconciled', () => h.runs.length === 3);
+        await waitFor('a no longer parked', async () => (await h.queue.listParked()).every((p) => p.key.name !== 'a'));
+        assert.deepEqual(
+          (await h.queue.listParked()).map((p) => p.key.name),
+          ['b'],
+        );
+        assert.equal((await h.queue.getDepth()).parked, 1);
       } finally {
         await h.close();
       }

@@ -1,5 +1,5 @@
 // The consumer side of a controller's reconcile queue: a BullMQ Worker that runs a processor per request and applies its Outcome.
-import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import { Job, UnrecoverableError, Worker } from 'bullmq';
 import { errorMessage } from '../errors.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import type { ObjectKey } from '../object-key.ts';
@@ -9,7 +9,7 @@ import { applyOutcome, checkOutcome } from './apply-outcome.ts';
 import { backoffDelay } from './backoff.ts';
 import { queueScripts } from './queue-scripts.ts';
 import type { QueueSettings } from './reconcile-queue.ts';
-import { createRedisConnection, queueKey, queueLocation, type RedisConnection } from './redis-connection.ts';
+import { createRedisConnection, queueKey, queueLocation, type RedisConnection, scanJobIds } from './redis-connection.ts';
 import { decodeRequest, type RequestReason } from './request-payload.ts';
 
 /** What a processor learns about the request it runs: identity, never the object. */
@@ -136,12 +136,44 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
       backoffStrategy: (attemptsMade: number) => backoffDelay(Math.max(1, attemptsMade), options.queue.backoff),
     },
   });
+  // Keys with a parked request, so that a later successful reconcile of the key can take its parked
+  // request away (it no longer says anything true about the object). A hint, not a ledger: a crash
+  // between parking and SADD leaves the parked request until the next resync's retryParked, as before.
+  const parkedKeys = queueKey(location, 'conveyor-parked-keys');
+  const failedKey = queueKey(location, 'failed');
+  const noteParked = (jobId: string | undefined) => {
+    if (jobId === undefined) return;
+    connection
+      .sadd(parkedKeys, keyPartOf(jobId))
+      .catch((e: unknown) => logger.warn({ jobId, err: errorMessage(e) }, 'could not note a parked key'));
+  };
+  const clearParked = async (jobId: string): Promise<void> => {
+    const keyPart = keyPartOf(jobId);
+    if ((await connection.sismember(parkedKeys, keyPart)) === 0) return;
+    await connection.srem(parkedKeys, keyPart);
+    for (const id of await scanJobIds(connection, failedKey, `${keyPart}~`)) {
+      if (id === jobId) continue;
+      const stale = await Job.fromId(worker, id);
+      await stale?.remove();
+      logger.info({ jobId: id, by: jobId }, 'parked request dropped: a later reconcile of its key succeeded');
+    }
+  };
+
   worker.on('error', (error) => logger.warn({ err: errorMessage(error) }, 'worker error'));
+  worker.on('completed', (job) => {
+    if (job.id === undefined) return;
+    clearParked(job.id).catch((e: unknown) => logger.warn({ jobId: job.id, err: errorMessage(e) }, 'could not drop parked requests'));
+  });
   worker.on('failed', (job, error) => {
+    if (job === undefined) return;
+    if (error instanceof UnrecoverableError) {
+      noteParked(job.id);
+      return;
+    }
     // A retry moved the job to delayed for its backoff; a request that came in during the failed run must not wait for it.
-    if (job === undefined || error instanceof UnrecoverableError) return;
     if (job.attemptsMade >= (job.opts.attempts ?? 1)) {
       logger.error({ jobId: job.id, attempts: job.attemptsMade, err: error.message }, 'request parked after its last attempt');
+      noteParked(job.id);
       return;
     }
     pullForwardIfDirty(job).catch((e: unknown) =>
@@ -175,4 +207,10 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
       if (ownsConnection) await connection.quit().catch(() => connection.disconnect());
     },
   };
+}
+
+/** The object-key part of a job id (`<key>~<n>`). */
+function keyPartOf(jobId: string): string {
+  const at = jobId.lastIndexOf('~');
+  return at === -1 ? jobId : jobId.slice(0, at);
 }

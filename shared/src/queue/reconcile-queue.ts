@@ -6,7 +6,14 @@ import { errorMessage } from '../errors.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import { jobIdToKey, keyToJobId, type ObjectKey } from '../object-key.ts';
 import { type QueueScripts, queueScripts } from './queue-scripts.ts';
-import { createRedisConnection, type QueueLocation, queueKey, queueLocation, type RedisConnection } from './redis-connection.ts';
+import {
+  createRedisConnection,
+  type QueueLocation,
+  queueKey,
+  queueLocation,
+  type RedisConnection,
+  scanJobIds,
+} from './redis-connection.ts';
 import { decodeRequest, type EnqueueRequest, encodeRequest, type RequestReason } from './request-payload.ts';
 
 /** Everything the queue needs from configuration. */
@@ -221,7 +228,9 @@ export class ReconcileQueue {
   async retryParked(key?: ObjectKey): Promise<number> {
     const failedKey = queueKey(this.location, 'failed');
     const ids =
-      key === undefined ? await this.connection.zrange(failedKey, '0', '-1') : await this.scanFailed(failedKey, `${keyToJobId(key)}~`);
+      key === undefined
+        ? await this.connection.zrange(failedKey, '0', '-1')
+        : await scanJobIds(this.connection, failedKey, `${keyToJobId(key)}~`);
     let retried = 0;
     for (let start = 0; start < ids.length; start += BATCH_CHUNK) {
       const jobs = await Promise.all(ids.slice(start, start + BATCH_CHUNK).map((id) => this.queue.getJob(id)));
@@ -308,20 +317,5 @@ export class ReconcileQueue {
       const key = keyOfJobId(jobId);
       return key === undefined ? undefined : { key, reason: 'unknown' };
     }
-  }
-
-  private async scanFailed(failedKey: string, idPrefix: string): Promise<string[]> {
-    const pattern = `${idPrefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
-    const ids: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, page] = await this.connection.zscan(failedKey, cursor, 'MATCH', pattern, 'COUNT', '1000');
-      cursor = next;
-      for (let i = 0; i < page.length; i += 2) {
-        const id = page[i];
-        if (id !== undefined) ids.push(id);
-      }
-    } while (cursor !== '0');
-    return ids;
   }
 }

@@ -43,3 +43,19 @@ export function queueLocation(redisPrefix: string, controller: string): QueueLoc
 export function queueKey(location: QueueLocation, type: string): string {
   return `${location.prefix}:${location.name}:${type}`;
 }
+
+/** The members of a sorted set of job ids (such as `failed`) that start with `idPrefix`, by ZSCAN. */
+export async function scanJobIds(connection: RedisConnection, setKey: string, idPrefix: string): Promise<string[]> {
+  const pattern = `${idPrefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
+  const ids: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, page] = await connection.zscan(setKey, cursor, 'MATCH', pattern, 'COUNT', '1000');
+    cursor = next;
+    for (let i = 0; i < page.length; i += 2) {
+      const id = page[i];
+      if (id !== undefined) ids.push(id);
+    }
+  } while (cursor !== '0');
+  return ids;
+}
