@@ -72,7 +72,12 @@ interface AuthContext {
   setDispatcher(dispatcher: never): void;
 }
 
-const dispatchers = new WeakMap<KubeConfig, NonNullable<ReturnType<AuthContext['getDispatcher']>>>();
+type Dispatcher = NonNullable<ReturnType<AuthContext['getDispatcher']>>;
+
+const dispatchers = new WeakMap<KubeConfig, { dispatcher: Dispatcher; since: number }>();
+
+/** How long one connection pool serves a KubeConfig before the next request gets a fresh one. */
+export const DISPATCHER_MAX_AGE_MS = 5 * 60_000;
 
 /**
  * Authenticates one request with the KubeConfig and makes it use one connection pool per KubeConfig.
@@ -81,19 +86,25 @@ const dispatchers = new WeakMap<KubeConfig, NonNullable<ReturnType<AuthContext['
  * options apply (an https server, or skipTLSVerify), so without this every API call opens a new TCP
  * (and TLS) connection and closes it: thousands of sockets in TIME_WAIT, ephemeral ports running out
  * after a few thousand reconciles ("fetch failed"), and a TLS handshake per call against a real
- * cluster. The first dispatcher is kept and reused; later ones are closed unused. The TLS material
- * comes from the kubeconfig file, which does not change under a running process.
+ * cluster. The first dispatcher is kept and reused, and later ones are closed unused. The kept
+ * dispatcher is replaced after DISPATCHER_MAX_AGE_MS, because an exec credential plugin may hand out
+ * client certificates that expire (Teleport's, for one); the old pool finishes what it carries
+ * (watches end at their timeout).
  */
-export async function applyKubeAuth<C extends AuthContext>(kc: KubeConfig, context: C): Promise<C> {
+export async function applyKubeAuth<C extends AuthContext>(kc: KubeConfig, context: C, now: () => number = Date.now): Promise<C> {
   await kc.applySecurityAuthentication(context as never);
   const fresh = context.getDispatcher();
   if (fresh === undefined) return context;
   const kept = dispatchers.get(kc);
-  if (kept === undefined) {
-    dispatchers.set(kc, fresh);
-  } else if (kept !== fresh) {
+  const at = now();
+  if (kept === undefined || at - kept.since >= DISPATCHER_MAX_AGE_MS) {
+    // The old pool is not closed: a request may hold it while it waits for the API budget, and a closed
+    // pool would fail it. Its idle connections close after undici's keep-alive timeout, and then it is
+    // garbage like any other object.
+    dispatchers.set(kc, { dispatcher: fresh, since: at });
+  } else if (kept.dispatcher !== fresh) {
     void fresh.close().catch(() => {});
-    context.setDispatcher(kept as never);
+    context.setDispatcher(kept.dispatcher as never);
   }
   return context;
 }

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { type ApiBudget, outcomeFromError } from '@conveyor/shared';
+import { type ApiBudget, applyKubeAuth, DISPATCHER_MAX_AGE_MS, outcomeFromError } from '@conveyor/shared';
 import { type KubeSimulator, startKubeSimulator } from '@conveyor/test';
-import { ApiException, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, HttpMethod, KubeConfig, RequestContext } from '@kubernetes/client-node';
 import { BudgetedKubeClient } from './kube-client.ts';
 import { KubeApiError, KubeThrottledError, normalizeKubeError } from './kube-errors.ts';
 
@@ -118,5 +118,28 @@ describe('Connection reuse', () => {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     }
+  });
+});
+
+describe('Function: applyKubeAuth', () => {
+  it('hands every request of a KubeConfig the same connection pool, and a fresh one once the pool is five minutes old', async () => {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'c', server: 'https://127.0.0.1:1', skipTLSVerify: true }],
+      users: [{ name: 'u', token: 'secret' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+    let clock = 1_000_000;
+    const pool = async () =>
+      (await applyKubeAuth(kc, new RequestContext('https://127.0.0.1:1/api', HttpMethod.GET), () => clock)).getDispatcher();
+    const first = await pool();
+    assert.ok(first !== undefined, 'client-node gives TLS requests a dispatcher');
+    clock += DISPATCHER_MAX_AGE_MS - 1;
+    assert.equal(await pool(), first, 'reused within the age limit');
+    clock += 1;
+    const renewed = await pool();
+    assert.notEqual(renewed, first, 'replaced once old, so rotated client certificates are picked up');
+    assert.equal(await pool(), renewed);
   });
 });
