@@ -8,7 +8,7 @@ import { type Outcome, outcomeFromError } from '../outcome.ts';
 import { applyOutcome, checkOutcome } from './apply-outcome.ts';
 import { backoffDelay } from './backoff.ts';
 import { queueScripts } from './queue-scripts.ts';
-import type { QueueSettings } from './reconcile-queue.ts';
+import { jobIdKeyPart, type QueueSettings } from './reconcile-queue.ts';
 import { createRedisConnection, queueKey, queueLocation, type RedisConnection, scanJobIds } from './redis-connection.ts';
 import { decodeRequest, type RequestReason } from './request-payload.ts';
 
@@ -144,11 +144,11 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
   const noteParked = (jobId: string | undefined) => {
     if (jobId === undefined) return;
     connection
-      .sadd(parkedKeys, keyPartOf(jobId))
+      .sadd(parkedKeys, jobIdKeyPart(jobId))
       .catch((e: unknown) => logger.warn({ jobId, err: errorMessage(e) }, 'could not note a parked key'));
   };
   const clearParked = async (jobId: string): Promise<void> => {
-    const keyPart = keyPartOf(jobId);
+    const keyPart = jobIdKeyPart(jobId);
     if ((await connection.sismember(parkedKeys, keyPart)) === 0) return;
     await connection.srem(parkedKeys, keyPart);
     for (const id of await scanJobIds(connection, failedKey, `${keyPart}~`)) {
@@ -207,10 +207,4 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
       if (ownsConnection) await connection.quit().catch(() => connection.disconnect());
     },
   };
-}
-
-/** The object-key part of a job id (`<key>~<n>`). */
-function keyPartOf(jobId: string): string {
-  const at = jobId.lastIndexOf('~');
-  return at === -1 ? jobId : jobId.slice(0, at);
 }

@@ -73,11 +73,16 @@ function newJobId(key: ObjectKey): string {
   return `${keyToJobId(key)}~${randomBytes(6).toString('base64url')}`;
 }
 
+/** The encoded-key part of a job id (`<key>~<n>`): what every job of one key shares. */
+export function jobIdKeyPart(jobId: string): string {
+  const at = jobId.lastIndexOf('~');
+  return at === -1 ? jobId : jobId.slice(0, at);
+}
+
 /** The key a job id was made for, or undefined for ids this module did not make. */
 export function keyOfJobId(jobId: string): ObjectKey | undefined {
-  const at = jobId.lastIndexOf('~');
   try {
-    return jobIdToKey(at === -1 ? jobId : jobId.slice(0, at));
+    return jobIdToKey(jobIdKeyPart(jobId));
   } catch {
     return undefined;
   }
