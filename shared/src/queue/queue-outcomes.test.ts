@@ -195,7 +195,8 @@ describe('ReconcileQueue with a worker', () => {
       }
     });
 
-    it('drops a parked request once a later request for its key reconciles fine, and keeps the other keys parked', async () => {
+    /** Keys a (with `reasonOfA`) and b parked by a TerminalError; `fix()` makes later reconciles succeed. */
+    async function parkTwo(reasonOfA: 'event' | 'manual') {
       let fail = true;
       const h = await harness(async () => {
         if (fail) throw new TerminalError('spec.size must be positive');
@@ -203,10 +204,25 @@ describe('ReconcileQueue with a worker', () => {
       });
       try {
         h.start();
-        await h.queue.enqueue({ key: widgetKey('a'), reason: 'event' });
+        await h.queue.enqueue({ key: widgetKey('a'), reason: reasonOfA });
         await h.queue.enqueue({ key: widgetKey('b'), reason: 'event' });
         await waitFor('both parked', async () => (await h.queue.getDepth()).parked === 2);
-        fail = false;
+      } catch (error) {
+        await h.close();
+        throw error;
+      }
+      return {
+        h,
+        fix: () => {
+          fail = false;
+        },
+      };
+    }
+
+    it('drops a parked request once a later request for its key reconciles fine, and keeps the other keys parked', async () => {
+      const { h, fix } = await parkTwo('event');
+      try {
+        fix();
         // The user fixed the spec of a: its watch event asks for a reconcile, which succeeds.
         await h.queue.enqueue({ key: widgetKey('a'), reason: 'event' });
         await waitFor('a reconciled', () => h.runs.length === 3);
@@ -222,23 +238,15 @@ describe('ReconcileQueue with a worker', () => {
     });
 
     it('parks a TerminalError at once, and retryParked gives it a fresh job with fresh attempts', async () => {
-      let fail = true;
-      const h = await harness(async () => {
-        if (fail) throw new TerminalError('spec.size must be positive');
-        return done;
-      });
+      const { h, fix } = await parkTwo('manual');
       try {
-        h.start();
-        await h.queue.enqueue({ key: widgetKey('a'), reason: 'manual' });
-        await h.queue.enqueue({ key: widgetKey('b'), reason: 'event' });
-        await waitFor('both parked', async () => (await h.queue.getDepth()).parked === 2);
         assert.equal(h.runs.length, 2, 'no retry');
         const parked = await h.queue.listParked();
         assert.deepEqual(parked.map((p) => [p.key.name, p.error, p.attempts]).sort(), [
           ['a', 'TERMINAL: spec.size must be positive', 1],
           ['b', 'TERMINAL: spec.size must be positive', 1],
         ]);
-        fail = false;
+        fix();
         assert.equal(await h.queue.retryParked(widgetKey('a')), 1);
         await waitFor('a reconciled again', () => h.runs.length === 3);
         assert.equal(h.runs[2]?.reason, 'manual', 'keeps its reason');
