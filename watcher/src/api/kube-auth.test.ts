@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { createLogger, type ObjectKey } from '@conveyor/shared';
 import { type KubeSimulator, startKubeSimulator } from '@conveyor/test';
+import { serveReconcileApi } from '../testing/serve-api.ts';
 import { ChainAuth, hashToken, KubeAuth, TokenFileAuth } from './auth.ts';
 import { createReconcileApi } from './reconcile-api.ts';
 
@@ -13,7 +12,7 @@ const widgets = { group: 'example.com', version: 'v1', resource: 'widgets', name
 // SubjectAccessReview for `update` on the Widget says whether they may ask for its reconcile.
 describe('API: POST /v1/reconcile authenticated by TokenReview and authorised by SubjectAccessReview', () => {
   let sim: KubeSimulator;
-  let server: Server;
+  let served: Awaited<ReturnType<typeof serveReconcileApi>>;
   let url: string;
   let enqueued: ObjectKey[][];
 
@@ -42,17 +41,11 @@ describe('API: POST /v1/reconcile authenticated by TokenReview and authorised by
         enqueued.push([...keys]);
       },
     });
-    server = createServer((req, res) => {
-      void api(req, res).then((handled) => {
-        if (!handled) res.writeHead(404).end();
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/reconcile`;
+    served = await serveReconcileApi(api);
+    url = served.url;
   });
   after(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await served.close();
     await sim.close();
   });
   beforeEach(() => {

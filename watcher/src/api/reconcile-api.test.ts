@@ -1,17 +1,16 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { createLogger, formatKey, type ObjectKey } from '@conveyor/shared';
 import fc from 'fast-check';
+import { serveReconcileApi } from '../testing/serve-api.ts';
 import { hashToken, TokenFileAuth } from './auth.ts';
 import { createReconcileApi } from './reconcile-api.ts';
 
 const widgets = { group: 'example.com', version: 'v1', resource: 'widgets', namespaced: true };
 
 describe('API: POST /v1/reconcile', () => {
-  let server: Server;
+  let served: Awaited<ReturnType<typeof serveReconcileApi>>;
   let url: string;
   let enqueued: ObjectKey[][];
   let failEnqueue = false;
@@ -40,17 +39,11 @@ describe('API: POST /v1/reconcile', () => {
         enqueued.push([...keys]);
       },
     });
-    server = createServer((req, res) => {
-      void api(req, res).then((handled) => {
-        if (!handled) res.writeHead(404).end();
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/reconcile`;
+    served = await serveReconcileApi(api);
+    url = served.url;
   });
   after(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await served.close();
   });
   beforeEach(() => {
     enqueued = [];
