@@ -1,6 +1,5 @@
 // `conveyor sim`: runs the Kubernetes API simulator until SIGTERM/SIGINT, printing its URL and writing a kubeconfig for it.
 import { InvalidArgumentError, parseDuration } from '@conveyor/shared';
-import { startKubeSimulator } from '@conveyor/test';
 import { type Command, EXIT, parseFlags, UsageError } from './command.ts';
 
 export interface SimCommandDeps {
@@ -52,6 +51,8 @@ export function simCommand(deps: SimCommandDeps = defaultDeps): Command {
       const bookmarkIntervalMs = duration('bookmark-interval', values['bookmark-interval']);
       const historyWindowMs = duration('history-window', values['history-window']);
       const continueTokenTtlMs = duration('continue-ttl', values['continue-ttl']);
+      // Loaded only now: other commands never load the simulator.
+      const { startKubeSimulator } = await import('@conveyor/test');
       const sim = await startKubeSimulator({
         port: port(values.port),
         ...(values.host === undefined ? {} : { host: values.host }),

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ExampleRecords, formatKey, keyOf, type ObjectKey, type StoredObject } from '@conveyor/shared';
+import { formatKey, keyOf, type ObjectKey, type StoredObject } from '@conveyor/shared';
 import { type ContainerWorker, startContainerWorker } from '@conveyor/workers/container-worker';
 import { defineController } from '@conveyor/workers/reconciler';
 import { Redis } from 'ioredis';
@@ -12,6 +12,7 @@ import widgets, {
   type Widget,
   type WidgetDeps,
 } from './controller.ts';
+import { ExampleRecords } from './example-records.ts';
 import { CONFIGMAPS, startWidgetWorld, WIDGETS, type WidgetWorld, waitFor } from './widget-harness.ts';
 
 // Full acceptance sizes: about 15 s on an idle 2-core machine; the generous waits are for a busy one.

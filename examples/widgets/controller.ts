@@ -1,17 +1,9 @@
 // The example Widget controller: one child ConfigMap per Widget, observedGeneration and a Ready condition, an external record removed by finalize, and a shared palette ConfigMap.
 
 import { isDeepStrictEqual } from 'node:util';
-import {
-  type Config,
-  createRedisConnection,
-  dataKeys,
-  ExampleRecords,
-  formatKey,
-  type KubeObject,
-  type TargetRef,
-  TerminalError,
-} from '@conveyor/shared';
+import { type Config, createRedisConnection, dataKeys, formatKey, type KubeObject, type TargetRef, TerminalError } from '@conveyor/shared';
 import { type Condition, defineController, setCondition } from '@conveyor/workers';
+import { ExampleRecords } from './example-records.ts';
 
 export interface WidgetSpec {
   color?: string;

@@ -5,7 +5,6 @@ export * from './config.ts';
 export * from './controller.ts';
 export * from './duration.ts';
 export * from './errors.ts';
-export * from './example-records.ts';
 export * from './kube-api.ts';
 export * from './kube-client.ts';
 export * from './logger.ts';

@@ -3,12 +3,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import { type Config, createLogger, ExampleRecords, formatKey, keyOf, type ObjectKey } from '@conveyor/shared';
+import { type Config, createLogger, formatKey, keyOf, type ObjectKey } from '@conveyor/shared';
 import { LambdaEmulator } from '@conveyor/test/support/lambda-emulator';
 import { LambdaFaultProxy } from '@conveyor/test/support/lambda-fault-proxy';
 import { type Dispatcher, startDispatcher } from '@conveyor/workers/lambda/dispatcher';
 import { Redis } from 'ioredis';
 import type { Widget } from '../../examples/widgets/controller.ts';
+import { ExampleRecords } from '../../examples/widgets/example-records.ts';
 import { CONFIGMAPS, startWidgetWorld, WIDGETS, type WidgetWorld, waitFor } from '../../examples/widgets/widget-harness.ts';
 
 const WIDGET_COUNT = 200;

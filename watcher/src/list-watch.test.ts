@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { createLogger, type KubeObject } from '@conveyor/shared';
+import { FakeApi } from '@conveyor/test/fakes/fake-kube-transport';
 import { ACCEPT_METADATA, ACCEPT_METADATA_LIST } from './kube-http.ts';
 import { ListWatch, type ListWatchHandler, type ListWatchOptions } from './list-watch.ts';
-import { FakeApi } from './testing/fake-transport.ts';
 
 const logger = createLogger({ level: 'silent' });
 const widgets = { group: 'example.com', version: 'v1', plural: 'widgets' };

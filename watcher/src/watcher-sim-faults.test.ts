@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { metricValue, type StartedWatcher, startWatcherWorld, type WatcherWorld, waitFor, widgetKey } from './testing/sim-world.ts';
+import {
+  metricValue,
+  type StartedWatcher,
+  startWatcherWorld,
+  type WatcherWorld,
+  waitFor,
+  widgetKey,
+} from '@conveyor/test/support/watcher-world';
 
 // Issue 5: the watcher never stops on its own and never goes quiet (the "zombie watcher" of Kopf #1276):
 // failed pages restart the list, 429s and 500s on the watch are retried with backoff from the same

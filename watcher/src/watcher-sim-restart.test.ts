@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { startWatcherWorld, type WatcherWorld, WIDGETS_PATH, waitFor, widgetKey } from './testing/sim-world.ts';
-import type { ChildWatcherSettings } from './testing/watcher-child.ts';
+import type { ChildWatcherSettings } from '@conveyor/test/support/watcher-child';
+import { startWatcherWorld, type WatcherWorld, WIDGETS_PATH, waitFor, widgetKey } from '@conveyor/test/support/watcher-world';
 
 // Issue 5 acceptance: SIGKILL the watcher while objects change, start it again with the same cursor in
 // Redis: every object changed during the downtime is enqueued after the restart — and, thanks to the
@@ -10,7 +10,7 @@ import type { ChildWatcherSettings } from './testing/watcher-child.ts';
 const OBJECTS = 2_000;
 const FINALIZED = 50;
 const CONTROLLER = 'restarted';
-const CHILD = new URL('./testing/watcher-child.ts', import.meta.url).pathname;
+const CHILD = new URL('../../test/support/watcher-child.ts', import.meta.url).pathname;
 
 describe('Watcher on the simulator: SIGKILL and restart from the cursor in Redis', () => {
   let world: WatcherWorld;

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { metricValue, type StartedWatcher, startWatcherWorld, type WatcherWorld, waitFor, widgetKey } from './testing/sim-world.ts';
+import {
+  metricValue,
+  type StartedWatcher,
+  startWatcherWorld,
+  type WatcherWorld,
+  waitFor,
+  widgetKey,
+} from '@conveyor/test/support/watcher-world';
 
 // Issue 5 acceptance: the server closes watches every few seconds for a minute while objects change; the
 // watcher resumes from its resourceVersion (no relist) and misses nothing; a forced 410 relists once.

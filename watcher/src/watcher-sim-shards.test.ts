@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { formatKey } from '@conveyor/shared';
-import { type Shard, shardOf } from './sharding.ts';
 import {
   metricValue,
   type RecordingQueue,
@@ -10,7 +9,8 @@ import {
   type WatcherWorld,
   waitFor,
   widgetKey,
-} from './testing/sim-world.ts';
+} from '@conveyor/test/support/watcher-world';
+import { type Shard, shardOf } from './sharding.ts';
 
 // Issue 5 acceptance: two shards together enqueue every key exactly once; going from 2 to 3 shards leaves
 // no key uncovered (a replica that gains keys relists and enqueues them; duplicates merge).

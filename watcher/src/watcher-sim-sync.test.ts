@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import {
+  metricValue,
+  type StartedWatcher,
+  startWatcherWorld,
+  type WatcherWorld,
+  waitFor,
+  widgetKey,
+} from '@conveyor/test/support/watcher-world';
 import { ACCEPT_METADATA, ACCEPT_METADATA_LIST } from './kube-http.ts';
-import { metricValue, type StartedWatcher, startWatcherWorld, type WatcherWorld, waitFor, widgetKey } from './testing/sim-world.ts';
 
 // Issue 5 acceptance, on the simulator over HTTP and a private Redis: metadata-only reads in pages of the
 // configured size, and what 10,000 objects and their changes put in the queue.

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { dataKeys, type KubeObject, type TargetRef } from '@conveyor/shared';
-import { metricValue, type StartedWatcher, startWatcherWorld, type WatcherWorld, waitFor, widgetKey } from './testing/sim-world.ts';
+import {
+  metricValue,
+  type StartedWatcher,
+  startWatcherWorld,
+  type WatcherWorld,
+  waitFor,
+  widgetKey,
+} from '@conveyor/test/support/watcher-world';
 
 // Issue 5 acceptance: a child Deployment's status change enqueues its owner; a ConfigMap with 5,000
 // dependents enqueues nothing for an irrelevant edit and the 5,000 keys, merged, for the relevant one.

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { type ControllerSpec, createLogger, dataKeys, formatKey } from '@conveyor/shared';
+import { FakeApi, routeTransport } from '@conveyor/test/fakes/fake-kube-transport';
 import { Registry } from 'prom-client';
 import type { WatcherRequest } from './enqueue-buffer.ts';
-import { FakeApi, routeTransport } from './testing/fake-transport.ts';
 import { type CursorStore, Watcher, type WatcherOptions, type WatcherQueue } from './watcher.ts';
 
 const logger = createLogger({ level: 'silent' });

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createLogger, type KubeObject, type ObjectKey } from '@conveyor/shared';
+import { MemoryKubeClient } from '@conveyor/test/fakes/memory-kube-client';
 import { KubeThrottledError } from './kube-errors.ts';
-import { MemoryKubeClient } from './memory-kube-client.ts';
 import { processRequest } from './process-request.ts';
 import { type ControllerHandlers, defineController } from './reconciler.ts';
 

@@ -5,12 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ConfigInput, ObjectKey } from '@conveyor/shared';
+import { BLOCK_ANNOTATION, FLOATING_REJECTION_ANNOTATION } from '@conveyor/test/fixtures/misbehaving-controller';
 import type { Widget } from '../../examples/widgets/controller.ts';
 import { CONTROLLER_MODULE, startWidgetWorld, type WidgetWorld, waitFor } from '../../examples/widgets/widget-harness.ts';
-import { BLOCK_ANNOTATION, FLOATING_REJECTION_ANNOTATION } from './fixtures/misbehaving-controller.ts';
 
 const BIN = new URL('../../bin/conveyor.mjs', import.meta.url).pathname;
-const MISBEHAVING_MODULE = new URL('./fixtures/misbehaving-controller.ts', import.meta.url).pathname;
+const MISBEHAVING_MODULE = new URL('../../test/fixtures/misbehaving-controller.ts', import.meta.url).pathname;
 const WIDGETS = { group: 'example.com', version: 'v1', resource: 'widgets' };
 
 interface WorkerProcess {

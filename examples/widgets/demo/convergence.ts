@@ -1,9 +1,10 @@
 // The demo's proof that it worked: every live Widget reconciled at its generation with a matching child and record; every deleted one gone with its record.
 
 import { isDeepStrictEqual } from 'node:util';
-import { type ExampleRecords, formatKey, type KubeObject, keyOf, type StoredObject } from '@conveyor/shared';
+import { formatKey, type KubeObject, keyOf, type StoredObject } from '@conveyor/shared';
 import type { BudgetedKubeClient } from '@conveyor/workers/kube-client';
 import { childData, childName, type Widget } from '../controller.ts';
+import type { ExampleRecords } from '../example-records.ts';
 import { CONFIGMAPS, WIDGETS } from '../widget-harness.ts';
 
 interface ConfigMap extends KubeObject {

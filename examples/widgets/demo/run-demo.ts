@@ -1,7 +1,7 @@
 // `conveyor demo`: the whole pipeline on one machine — private Redis, API simulator (or a cluster), watcher, workers, autoscaler — under churn, ending in a convergence check.
 
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import { type ConfigInput, createLogger, createMetricsRegistry, createRedisConnection, ExampleRecords } from '@conveyor/shared';
+import { type ConfigInput, createLogger, createMetricsRegistry, createRedisConnection } from '@conveyor/shared';
 import { LambdaEmulator } from '@conveyor/test/support/lambda-emulator';
 import { redisServerBinary } from '@conveyor/test/support/redis-server';
 import { createKubeTransport, Watcher } from '@conveyor/watcher';
@@ -9,6 +9,7 @@ import { startAutoscaler } from '@conveyor/watcher/autoscaler/autoscaler';
 import { DispatcherConcurrencyTarget } from '@conveyor/watcher/autoscaler/scale-targets';
 import { type Dispatcher, startDispatcher } from '@conveyor/workers/lambda/dispatcher';
 import widgets from '../controller.ts';
+import { ExampleRecords } from '../example-records.ts';
 import { WIDGETS } from '../widget-harness.ts';
 import { type ChurnRecord, churn, inBatches, planWorkload, seed, widgetName } from './churn.ts';
 import { type ConvergenceReport, checkConvergence } from './convergence.ts';

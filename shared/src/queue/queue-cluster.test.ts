@@ -1,6 +1,7 @@
 // The queue protocol on a real 3-node Redis Cluster (redis-server --cluster-enabled yes, redis-cli --cluster create).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { queueLeftovers } from '@conveyor/test/race/recorder';
 import { gate, waitFor, widgetKey } from '@conveyor/test/support/queue-fixtures';
 import { RedisCluster } from '@conveyor/test/support/redis-cluster';
 import { Cluster, Redis } from 'ioredis';
@@ -8,7 +9,6 @@ import { configSchema } from '../config.ts';
 import { TerminalError } from '../errors.ts';
 import { done, type Outcome, requeueAfter } from '../outcome.ts';
 import { type QueueWorker, type RequestContext, startQueueWorker } from './queue-worker.ts';
-import { queueLeftovers } from './race/recorder.ts';
 import { type QueueSettings, ReconcileQueue } from './reconcile-queue.ts';
 import { queueKey, queueLocation } from './redis-connection.ts';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { createLogger, type ObjectKey } from '@conveyor/shared';
 import { type KubeSimulator, startKubeSimulator } from '@conveyor/test';
-import { serveReconcileApi } from '../testing/serve-api.ts';
+import { serveReconcileApi } from '@conveyor/test/support/serve-reconcile-api';
 import { ChainAuth, hashToken, KubeAuth, TokenFileAuth } from './auth.ts';
 import { createReconcileApi } from './reconcile-api.ts';
 

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { createLogger, formatKey, type ObjectKey } from '@conveyor/shared';
+import { serveReconcileApi } from '@conveyor/test/support/serve-reconcile-api';
 import fc from 'fast-check';
-import { serveReconcileApi } from '../testing/serve-api.ts';
 import { hashToken, TokenFileAuth } from './auth.ts';
 import { createReconcileApi } from './reconcile-api.ts';
 

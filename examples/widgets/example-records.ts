@@ -1,7 +1,7 @@
-// The "external system" of the example Widget controller: a Redis hash of records that finalize must remove before a Widget may go.
+// The "external system" of the example Widget controller: a Redis hash of records that finalize must remove before a Widget may go. Example code, like a user's: it names its own key.
 import type { Cluster, Redis } from 'ioredis';
 
-/** The hash holding the example's records; only shared/ names Redis keys. */
+/** The hash holding the example's records, beside (not inside) Conveyor's own keys. */
 export function exampleRecordsKey(prefix: string): string {
   return `${prefix}:example:widget-records`;
 }

@@ -1,9 +1,10 @@
 // The race test's instrumented reconcile (logs start, observed event, end to Redis) and the Redis bookkeeping around it.
+
+import { formatKey, type ObjectKey } from '@conveyor/shared/object-key';
+import { done, type Outcome, requeueAfter } from '@conveyor/shared/outcome';
+import type { RequestContext } from '@conveyor/shared/queue/queue-worker';
+import { queueKey, queueLocation } from '@conveyor/shared/queue/redis-connection';
 import type { Redis } from 'ioredis';
-import { formatKey, type ObjectKey } from '../../object-key.ts';
-import { done, type Outcome, requeueAfter } from '../../outcome.ts';
-import type { RequestContext } from '../queue-worker.ts';
-import { queueKey, queueLocation } from '../redis-connection.ts';
 import type { LastEvent, RaceRecord } from './detector.ts';
 
 /** Where one race run keeps its event sequence numbers and its reconcile log (outside the queue's keys). */

@@ -1,7 +1,8 @@
 // Child process of the race test: one worker process running startQueueWorker with the recording reconcile until SIGTERM.
+
+import { startQueueWorker } from '@conveyor/shared/queue/queue-worker';
+import type { QueueSettings } from '@conveyor/shared/queue/reconcile-queue';
 import { Redis } from 'ioredis';
-import { startQueueWorker } from '../queue-worker.ts';
-import type { QueueSettings } from '../reconcile-queue.ts';
 import { type RaceKeys, type ReconcileBehaviour, recordingProcessor, seededRandom } from './recorder.ts';
 
 /** What the parent passes in `RACE_WORKER` (JSON). */

@@ -1,10 +1,10 @@
 // A Watcher in a process of its own, for tests that SIGKILL it: argv[2] is a JSON ChildWatcherSettings; prints `ready` once synced.
 import { configSchema, createLogger, createRedisConnection, ReconcileQueue, WatchCursorStore } from '@conveyor/shared';
+import { createKubeTransport } from '@conveyor/watcher/kube-http';
+import { Watcher } from '@conveyor/watcher/watcher';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
-import { createKubeTransport } from '../kube-http.ts';
-import { Watcher } from '../watcher.ts';
-import { WIDGETS } from './sim-world.ts';
+import { WIDGETS } from './watcher-world.ts';
 
 export interface ChildWatcherSettings {
   server: string;

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { RedisServer } from '@conveyor/test/support/redis-server';
-import { describeReport } from './race/detector.ts';
-import { runRace } from './race/run-race.ts';
+import { describeReport } from './detector.ts';
+import { runRace } from './run-race.ts';
 
 const large = process.env.CONVEYOR_RACE_SIZE === 'large';
 const size = large ? { keys: 200, events: 20_000 } : { keys: 100, events: 5_000 };

@@ -1,7 +1,7 @@
 // Serves a request handler such as createReconcileApi's on a loopback port for tests; anything it does not handle is 404.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { RECONCILE_PATH } from '../api/reconcile-api.ts';
+import { RECONCILE_PATH } from '@conveyor/watcher/api/reconcile-api';
 
 export async function serveReconcileApi(
   api: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>,

@@ -15,9 +15,9 @@ import {
   type StoredObject,
   UnsupportedError,
 } from '@conveyor/shared';
+import { KubeApiError, unlessNotFound } from '@conveyor/workers/kube-errors';
+import { applyMergePatch } from '@conveyor/workers/status-patch';
 import fjp from 'fast-json-patch';
-import { KubeApiError, unlessNotFound } from './kube-errors.ts';
-import { applyMergePatch } from './status-patch.ts';
 
 export interface RecordedCall {
   verb: 'get' | 'list' | 'create' | 'patch' | 'delete';

@@ -2,11 +2,11 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { configSchema } from '@conveyor/shared/config';
+import type { ObjectKey } from '@conveyor/shared/object-key';
+import { type QueueSettings, ReconcileQueue } from '@conveyor/shared/queue/reconcile-queue';
+import type { RequestReason } from '@conveyor/shared/queue/request-payload';
 import { Redis } from 'ioredis';
-import { configSchema } from '../../config.ts';
-import type { ObjectKey } from '../../object-key.ts';
-import { type QueueSettings, ReconcileQueue } from '../reconcile-queue.ts';
-import type { RequestReason } from '../request-payload.ts';
 import { detectRaces, type KilledWorker, type LastEvent, type RaceRecord, type RaceReport } from './detector.ts';
 import type { RaceWorkerConfig } from './race-worker.ts';
 import { queueLeftovers, type RaceKeys, raceKeys, readRaceLog, recordEvents, seededRandom } from './recorder.ts';

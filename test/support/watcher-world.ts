@@ -10,13 +10,13 @@ import {
   type RedisConnection,
   WatchCursorStore,
 } from '@conveyor/shared';
-import { type KubeSimulator, type KubeSimulatorOptions, type LoggedRequest, startKubeSimulator } from '@conveyor/test';
-import { RedisServer } from '@conveyor/test/support/redis-server';
+import type { WatcherRequest } from '@conveyor/watcher/enqueue-buffer';
+import { createKubeTransport } from '@conveyor/watcher/kube-http';
+import type { Shard } from '@conveyor/watcher/sharding';
+import { type CursorStore, Watcher, type WatcherOptions, type WatcherQueue } from '@conveyor/watcher/watcher';
 import { Registry } from 'prom-client';
-import type { WatcherRequest } from '../enqueue-buffer.ts';
-import { createKubeTransport } from '../kube-http.ts';
-import type { Shard } from '../sharding.ts';
-import { type CursorStore, Watcher, type WatcherOptions, type WatcherQueue } from '../watcher.ts';
+import { type KubeSimulator, type KubeSimulatorOptions, type LoggedRequest, startKubeSimulator } from '../src/index.ts';
+import { RedisServer } from './redis-server.ts';
 
 export const WIDGETS = { group: 'example.com', version: 'v1', plural: 'widgets', kind: 'Widget' };
 export const WIDGETS_PATH = '/apis/example.com/v1/namespaces/default/widgets';

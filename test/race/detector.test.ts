@@ -1,15 +1,15 @@
 // The race detector is itself tested: on synthetic logs, and on logs of deliberately broken queue protocols on a real Redis.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { gate, queueSettings, waitFor, widgetKey } from '@conveyor/test/support/queue-fixtures';
-import { RedisServer } from '@conveyor/test/support/redis-server';
+import { formatKey, keyToJobId, type ObjectKey } from '@conveyor/shared/object-key';
+import { type QueueWorker, startQueueWorker } from '@conveyor/shared/queue/queue-worker';
+import { type QueueSettings, ReconcileQueue } from '@conveyor/shared/queue/reconcile-queue';
+import { queueKey, queueLocation } from '@conveyor/shared/queue/redis-connection';
+import { encodeRequest } from '@conveyor/shared/queue/request-payload';
 import { type JobsOptions, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { formatKey, keyToJobId, type ObjectKey } from '../../object-key.ts';
-import { type QueueWorker, startQueueWorker } from '../queue-worker.ts';
-import { type QueueSettings, ReconcileQueue } from '../reconcile-queue.ts';
-import { queueKey, queueLocation } from '../redis-connection.ts';
-import { encodeRequest } from '../request-payload.ts';
+import { gate, queueSettings, waitFor, widgetKey } from '../support/queue-fixtures.ts';
+import { RedisServer } from '../support/redis-server.ts';
 import { detectRaces, type LastEvent, type RaceRecord } from './detector.ts';
 import { queueLeftovers, raceKeys, readRaceLog, recordEvents, recordingProcessor, seededRandom } from './recorder.ts';
 

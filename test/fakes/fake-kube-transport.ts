@@ -3,7 +3,7 @@
 // It is not the simulator (test/src/sim): it speaks the KubeTransport interface, not HTTP, so
 // the list+watch state machine can be driven step by step. Integration tests use the simulator.
 import type { KubeObject } from '@conveyor/shared';
-import { KubeHttpError, type KubeTransport, type Query } from '../kube-http.ts';
+import { KubeHttpError, type KubeTransport, type Query } from '@conveyor/watcher/kube-http';
 
 interface Stored {
   rv: number;
