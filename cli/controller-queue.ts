@@ -1,6 +1,7 @@
 // What `enqueue` and `status` share: the configuration, the controller module it names, and that controller's queue.
+
+import type { Controller } from '@conveyor/shared';
 import { type Config, type KubeObject, ReconcileQueue } from '@conveyor/shared';
-import type { Controller } from '@conveyor/workers/reconciler';
 import { type Io, loadConfigOrThrow, UsageError } from './command.ts';
 
 export interface ControllerQueue {

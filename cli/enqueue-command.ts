@@ -5,9 +5,11 @@ import {
   formatKey,
   InvalidArgumentError,
   InvalidKeyError,
+  KubeApiClient,
+  keyOf,
   type ObjectKey,
   type RequestReason,
-  unlimitedBudget,
+  type ResourceRef,
   validateKey,
 } from '@conveyor/shared';
 import { type Command, EXIT, parseFlags, UsageError } from './command.ts';
@@ -46,11 +48,11 @@ export const enqueueCommand: Command = {
 
     const { config, controller, queue } = await openControllerQueue(values, io);
     try {
-      const ref = controller.ref;
+      const ref = controller.for;
       const names = new Set([
-        ref.resource,
-        ref.group === '' ? ref.resource : `${ref.resource}.${ref.group}`,
-        `${ref.resource}.${ref.version}.${ref.group}`,
+        ref.plural,
+        ref.group === '' ? ref.plural : `${ref.plural}.${ref.group}`,
+        `${ref.plural}.${ref.version}.${ref.group}`,
       ]);
       if (!names.has(resource)) {
         throw new InvalidArgumentError(`unknown resource "${resource}": controller "${controller.name}" reconciles ${[...names][1]}`);
@@ -65,8 +67,7 @@ export const enqueueCommand: Command = {
       }
 
       // Many objects: list names page by page (no object is kept), enqueue each page as one batch.
-      const { BudgetedKubeClient } = await import('@conveyor/workers/kube-client');
-      const client = new BudgetedKubeClient({ kubeConfig: createKubeConfig(config.kube), budget: unlimitedBudget });
+      const client = new KubeApiClient({ kubeConfig: createKubeConfig(config.kube) });
       const namespace = !namespaced || values['all-namespaces'] === true ? '' : (values.namespace ?? 'default');
       const progress = process.stderr.isTTY ? (n: number) => process.stderr.write(`\renqueued ${n} …`) : () => {};
       let total = 0;
@@ -78,7 +79,7 @@ export const enqueueCommand: Command = {
           ...(continueToken === undefined ? {} : { continue: continueToken }),
         });
         const requests: EnqueueRequest[] = page.items.map((item) => ({
-          key: { ...ref, namespace: item.metadata.namespace ?? '', name: item.metadata.name },
+          key: keyOf(ref, item),
           reason,
         }));
         await queue.enqueueBatch(requests);
@@ -88,7 +89,7 @@ export const enqueueCommand: Command = {
       } while (continueToken !== undefined);
       if (process.stderr.isTTY) process.stderr.write('\n');
       io.out(
-        `enqueued ${total} ${ref.resource} matching "${values.selector}" in ${namespace === '' ? 'all namespaces' : `namespace ${namespace}`}`,
+        `enqueued ${total} ${ref.plural} matching "${values.selector}" in ${namespace === '' ? 'all namespaces' : `namespace ${namespace}`}`,
       );
       return EXIT.ok;
     } finally {
@@ -97,12 +98,7 @@ export const enqueueCommand: Command = {
   },
 };
 
-function keyFromTarget(
-  ref: ObjectKey | Omit<ObjectKey, 'namespace' | 'name'>,
-  namespaced: boolean,
-  target: string,
-  flagNamespace: string | undefined,
-): ObjectKey {
+function keyFromTarget(ref: ResourceRef, namespaced: boolean, target: string, flagNamespace: string | undefined): ObjectKey {
   const slash = target.indexOf('/');
   let namespace = slash === -1 ? (flagNamespace ?? (namespaced ? 'default' : '')) : target.slice(0, slash);
   const name = slash === -1 ? target : target.slice(slash + 1);
@@ -110,7 +106,7 @@ function keyFromTarget(
     if (slash !== -1) throw new InvalidArgumentError(`"${target}": the resource is cluster-scoped; give just <name>`);
     namespace = '';
   }
-  const key: ObjectKey = { group: ref.group, version: ref.version, resource: ref.resource, namespace, name };
+  const key = keyOf(ref, { namespace, name });
   try {
     validateKey(key);
   } catch (error) {

@@ -8,7 +8,7 @@ export interface Greeting extends KubeObject {
   status?: { observedGeneration?: number; message?: string };
 }
 
-const CONFIGMAPS = { group: '', version: 'v1', resource: 'configmaps' };
+const CONFIGMAPS = { group: '', version: 'v1', plural: 'configmaps' };
 // --- end types ---
 
 // --- controller ---

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { formatKey, keyOf, type ObjectKey, type StoredObject } from '@conveyor/shared';
+import { defineController, formatKey, keyOf, type ObjectKey, type StoredObject } from '@conveyor/shared';
 import { type ContainerWorker, startContainerWorker } from '@conveyor/workers/container-worker';
-import { defineController } from '@conveyor/workers/reconciler';
 import { Redis } from 'ioredis';
 import widgets, {
   DEPENDENTS_ANNOTATION,

@@ -33,7 +33,7 @@ export interface WidgetDeps {
   close: () => Promise<void>;
 }
 
-const CONFIGMAPS = { group: '', version: 'v1', resource: 'configmaps' };
+const CONFIGMAPS = { group: '', version: 'v1', plural: 'configmaps' };
 export const WIDGET_FINALIZER = 'example.com/external-record';
 /** Marks a ConfigMap as a palette that Widgets may share; only such ConfigMaps are watched in full. */
 export const PALETTE_LABEL = 'example.com/palette';

@@ -6,6 +6,7 @@ import {
   type Config,
   type ConfigInput,
   createLogger,
+  KubeApiClient,
   type KubeObject,
   keyOf,
   loadConfig,
@@ -16,13 +17,12 @@ import {
 } from '@conveyor/shared';
 import { type KubeSimulator, startKubeSimulator } from '@conveyor/test';
 import { RedisServer } from '@conveyor/test/support/redis-server';
-import { BudgetedKubeClient } from '@conveyor/workers/kube-client';
 import { parse as parseYaml } from 'yaml';
 import type { Widget } from './controller.ts';
 
-export const WIDGETS = { group: 'example.com', version: 'v1', resource: 'widgets' };
-export const CONFIGMAPS = { group: '', version: 'v1', resource: 'configmaps' };
-const CRDS = { group: 'apiextensions.k8s.io', version: 'v1', resource: 'customresourcedefinitions' };
+export const WIDGETS = { group: 'example.com', version: 'v1', plural: 'widgets' };
+export const CONFIGMAPS = { group: '', version: 'v1', plural: 'configmaps' };
+const CRDS = { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions' };
 
 export const CONTROLLER_MODULE = new URL('./controller.ts', import.meta.url).pathname;
 
@@ -30,7 +30,7 @@ export interface WidgetWorld {
   sim: KubeSimulator;
   redis: RedisServer;
   /** A client outside the budget, as a user or kubectl would be. */
-  client: BudgetedKubeClient;
+  client: KubeApiClient;
   /** Configuration pointing at this world (unique Redis prefix). */
   config: Config;
   queue: ReconcileQueue;
@@ -57,10 +57,10 @@ function merge(base: Record<string, unknown>, extra: Record<string, unknown>): R
 export async function startWidgetWorld(settings: ConfigInput = {}): Promise<WidgetWorld> {
   const sim = await startKubeSimulator();
   const redis = await RedisServer.start();
-  const client = new BudgetedKubeClient({ kubeConfig: sim.kubeConfig(), budget: unlimitedBudget });
+  const client = new KubeApiClient({ kubeConfig: sim.kubeConfig(), budget: unlimitedBudget });
   const crd = parseYaml(readFileSync(new URL('./widget-crd.yaml', import.meta.url), 'utf8')) as KubeObject & { metadata: { name: string } };
   await client.create(CRDS, crd);
-  const namespaces = { group: '', version: 'v1', resource: 'namespaces' };
+  const namespaces = { group: '', version: 'v1', plural: 'namespaces' };
   if ((await client.find(keyOf(namespaces, { metadata: { name: 'default' } }))) === undefined) {
     await client.create(namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } });
   }

@@ -1,54 +1,22 @@
-// The watch side of a controller definition — resource, selectors, predicates, owned and mapped triggers — shared by watcher and workers.
+// A controller definition — what a user writes: resource, selectors, predicates, owned and mapped triggers, reconcile and finalize.
 //
-// The watcher imports a user's controller module only for these fields; the workers extend the
-// type with `reconcile` and `finalize` (workers/src). `defineController` returns its argument
-// unchanged: it exists for the types and so both sides read the same object.
-import { InvalidArgumentError } from './errors.ts';
-import { validateResourceRef } from './object-key.ts';
+// The watcher reads the watch side of the definition (resource, selectors, predicates, triggers) and
+// the workers the reconcile side (`setup`, `reconcile`, `finalize`); both load the same module and
+// check it with the same `checkController`.
+import type { Config } from './config.ts';
+import { InvalidArgumentError, type TerminalError } from './errors.ts';
+import type { KubeClient, KubeObject, ObjectMeta, StoredObject } from './kube/types.ts';
+import type { Logger } from './logger.ts';
+import type { ObjectKey } from './object-key.ts';
+import { type ResourceRef, validateResourceRef } from './object-key.ts';
+import type { Outcome } from './outcome.ts';
 
 /** A resource as a controller names it: `plural` is the URL segment, `kind` what ownerReferences carry. */
-export interface ResourceSpec {
-  /** API group; '' for core. */
-  group: string;
-  version: string;
-  /** Lowercase plural, such as `widgets` or `configmaps`. */
-  plural: string;
+export interface ResourceSpec extends ResourceRef {
   /** Kind, such as `Widget`. When omitted the watcher asks API discovery. */
   kind?: string;
   /** Whether objects live in namespaces. @defaultValue true */
   namespaced?: boolean;
-}
-
-export interface OwnerReference {
-  apiVersion: string;
-  kind: string;
-  name: string;
-  uid: string;
-  controller?: boolean;
-  blockOwnerDeletion?: boolean;
-}
-
-/** The metadata a watcher sees (metadata-only watch): never the spec or status. */
-export interface ObjectMeta {
-  name?: string;
-  namespace?: string;
-  uid?: string;
-  resourceVersion?: string;
-  generation?: number;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  finalizers?: string[];
-  deletionTimestamp?: string | Date;
-  ownerReferences?: OwnerReference[];
-  [field: string]: unknown;
-}
-
-/** Any Kubernetes object. */
-export interface KubeObject {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: ObjectMeta;
-  [field: string]: unknown;
 }
 
 /** What an event predicate decided and why; the reason labels the events metric. */
@@ -108,7 +76,7 @@ export interface WatchSpec<O extends KubeObject = KubeObject> {
   changed?(object: O): unknown;
 }
 
-/** The watch-side part of a controller. Workers add reconcile/finalize in their own type. */
+/** The watch side of a controller: what the watcher reads. */
 export interface ControllerSpec<T extends KubeObject = KubeObject> {
   /** Queue name and metric label; lowercase letters, digits and dashes. */
   name: string;
@@ -125,10 +93,58 @@ export interface ControllerSpec<T extends KubeObject = KubeObject> {
   readonly __object?: T;
 }
 
-/** Returns the definition unchanged, typed; the module's default export is what `--controller` loads. */
-export function defineController<C extends ControllerSpec>(definition: C): C {
-  return definition;
+export type StatusOf<T> = T extends { status?: infer S } ? NonNullable<S> : Record<string, unknown>;
+/** A JSON merge patch of `status`: listed fields replace (objects merge), `null` deletes. */
+export type StatusPatch<T> = { [K in keyof StatusOf<T>]?: StatusOf<T>[K] | null };
+
+/** What one run of `reconcile` or `finalize` gets besides the object. */
+export interface ReconcileContext<T extends KubeObject = KubeObject, D = undefined> {
+  /** Kubernetes client; every call draws from the cluster-wide API budget. */
+  client: KubeClient;
+  /** Child logger carrying reconcileId, key and attempt. */
+  log: Logger;
+  key: ObjectKey;
+  /** 1 on the first try of a request, higher on retries. */
+  attempt: number;
+  reconcileId: string;
+  /** Why the request was made: event, manual or resync. */
+  reason: string;
+  /** Aborted when the run passed its timeout: stop, the retry does the work. */
+  signal: AbortSignal;
+  /**
+   * Collects a status change. All collected changes are written once after `reconcile` returns
+   * (or throws), guarded by the resourceVersion read, and not at all when they change nothing.
+   * Ignored during `finalize`.
+   */
+  patchStatus(patch: StatusPatch<T>): void;
+  /** What the controller's `setup` returned. */
+  deps: D;
+  /** Outcome helpers (also exported by @conveyor/workers): return `ctx.done` or `ctx.requeueAfter('30s')`. */
+  done: Outcome;
+  requeueAfter: (delay: string | number) => Outcome;
+  /** Throw `new ctx.TerminalError(reason)` when retrying cannot help: counted and parked, not retried. */
+  TerminalError: typeof TerminalError;
 }
+
+export interface SetupEnvironment {
+  config: Config;
+  logger: Logger;
+}
+
+/** The reconcile side; it runs in container workers and in Lambda. */
+export interface ControllerHandlers<T extends KubeObject, D> {
+  /** Runs once per process (or Lambda cold start); its result is `ctx.deps`. A `close()` on it runs at shutdown. */
+  setup?: (env: SetupEnvironment) => D | Promise<D>;
+  /** Level-based: look at the object as it is now and make the world match. Returns an outcome, or nothing for done. */
+  reconcile: (object: StoredObject<T>, ctx: ReconcileContext<T, D>) => Promise<Outcome | undefined> | Outcome | undefined;
+  /** Idempotent cleanup of what lives outside Kubernetes; our finalizer is removed once it resolves. */
+  finalize?: (object: StoredObject<T>, ctx: ReconcileContext<T, D>) => Promise<void> | void;
+}
+
+export type ControllerDefinition<T extends KubeObject = KubeObject, D = undefined> = ControllerSpec<T> & ControllerHandlers<T, D>;
+
+/** A checked definition; also a valid ControllerSpec for the watcher. */
+export type Controller<T extends KubeObject = KubeObject, D = undefined> = Readonly<ControllerDefinition<T, D>>;
 
 /** A `changed` projection over chosen keys of a ConfigMap's or Secret's `data`. */
 export function dataKeys(keys: readonly string[]): (object: KubeObject) => unknown {
@@ -136,11 +152,6 @@ export function dataKeys(keys: readonly string[]): (object: KubeObject) => unkno
     const data = (object.data ?? {}) as Record<string, unknown>;
     return keys.map((key) => [key, data[key] ?? null]);
   };
-}
-
-/** The `apiVersion` ownerReferences use for a resource. */
-export function resourceApiVersion(resource: ResourceSpec): string {
-  return resource.group === '' ? resource.version : `${resource.group}/${resource.version}`;
 }
 
 const CONTROLLER_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -166,7 +177,7 @@ export function validateControllerSpec(spec: unknown): ControllerSpec {
       return;
     }
     try {
-      validateResourceRef({ group: ref.group, version: ref.version, resource: ref.plural });
+      validateResourceRef({ group: ref.group, version: ref.version, plural: ref.plural });
     } catch (error) {
       problems.push(`${path}: ${(error as Error).message}`);
     }
@@ -196,4 +207,40 @@ export function validateControllerSpec(spec: unknown): ControllerSpec {
     throw new InvalidArgumentError(`invalid controller definition:\n  ${problems.join('\n  ')}`);
   }
   return c as ControllerSpec;
+}
+
+/**
+ * Checks a controller definition and returns it typed: the resource type `T` (given, or inferred
+ * from `reconcile`'s parameter) flows into `reconcile`, `finalize` and `ctx.patchStatus`; `D` is
+ * what `setup` returns. Throws InvalidArgumentError naming every problem.
+ */
+export function defineController<T extends KubeObject = KubeObject, D = undefined>(
+  definition: ControllerDefinition<T, D>,
+): Controller<T, D> {
+  return checkController(definition) as unknown as Controller<T, D>;
+}
+
+/** Validates what a controller module exported (both sides of it), naming every problem. */
+export function checkController(value: unknown): Controller<KubeObject, unknown> {
+  const problems: string[] = [];
+  let spec: ControllerSpec | undefined;
+  try {
+    spec = validateControllerSpec(value);
+  } catch (error) {
+    if (!(error instanceof InvalidArgumentError)) throw error;
+    problems.push(error.message.replace(/^invalid controller definition:\s*/, ''));
+  }
+  const handlers = (value ?? {}) as Partial<ControllerHandlers<KubeObject, unknown>> & { finalizer?: unknown };
+  if (typeof handlers.reconcile !== 'function') problems.push('reconcile: must be a function (object, ctx) => outcome');
+  if (handlers.finalize !== undefined && typeof handlers.finalize !== 'function') problems.push('finalize: must be a function');
+  if (handlers.setup !== undefined && typeof handlers.setup !== 'function') problems.push('setup: must be a function');
+  if (handlers.finalizer !== undefined && handlers.finalize === undefined) {
+    problems.push('finalize: missing, but finalizer is set; nothing would ever remove the finalizer');
+  }
+  if (handlers.finalizer === undefined && handlers.finalize !== undefined) {
+    problems.push('finalizer: missing, but finalize is set; without a finalizer it would never run');
+  }
+  if (problems.length > 0 || spec === undefined)
+    throw new InvalidArgumentError(`invalid controller definition:\n  ${problems.join('\n  ')}`);
+  return Object.freeze({ ...(value as ControllerDefinition<KubeObject, unknown>) });
 }

@@ -7,7 +7,7 @@ import { formatKey, jobIdToKey, keyToJobId, type ObjectKey, parseKey } from './o
 const widget = (name: string, namespace = 'default'): ObjectKey => ({
   group: 'example.com',
   version: 'v1',
-  resource: 'widgets',
+  plural: 'widgets',
   namespace,
   name,
 });
@@ -15,9 +15,9 @@ const widget = (name: string, namespace = 'default'): ObjectKey => ({
 describe('Object keys', () => {
   it('formats group, core and cluster-scoped keys the way kubectl users read them', () => {
     assert.equal(formatKey(widget('w-1')), 'example.com/v1/widgets/default/w-1');
-    assert.equal(formatKey({ group: '', version: 'v1', resource: 'configmaps', namespace: 'ns', name: 'cm' }), 'v1/configmaps/ns/cm');
+    assert.equal(formatKey({ group: '', version: 'v1', plural: 'configmaps', namespace: 'ns', name: 'cm' }), 'v1/configmaps/ns/cm');
     assert.equal(
-      formatKey({ group: '', version: 'v1', resource: 'namespaces', namespace: '', name: 'kube-system' }),
+      formatKey({ group: '', version: 'v1', plural: 'namespaces', namespace: '', name: 'kube-system' }),
       'v1/namespaces//kube-system',
     );
   });
@@ -27,9 +27,9 @@ describe('Object keys', () => {
     widget('123'),
     widget('0'),
     widget('system:controller:widgets'),
-    { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterroles', namespace: '', name: 'system:aggregate-to-edit' },
-    { group: '', version: 'v1', resource: 'namespaces', namespace: '', name: '42' },
-    { group: 'example.com', version: 'v1beta2', resource: 'widgets', namespace: 'n-1', name: '1e3' },
+    { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'clusterroles', namespace: '', name: 'system:aggregate-to-edit' },
+    { group: '', version: 'v1', plural: 'namespaces', namespace: '', name: '42' },
+    { group: 'example.com', version: 'v1beta2', plural: 'widgets', namespace: 'n-1', name: '1e3' },
   ];
   for (const key of awkward) {
     it(`round-trips ${formatKey(key)} through its string and its job id`, () => {

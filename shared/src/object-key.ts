@@ -1,11 +1,12 @@
 // The identity of a Kubernetes object (group, version, resource, namespace, name), its string form, and its BullMQ id form.
 import { InvalidKeyError } from './errors.ts';
 
-/** Which kind of object: the API group (empty for core), version and plural resource name. */
+/** Which kind of object: the API group (empty for core), version and plural resource name (the URL segment). */
 export interface ResourceRef {
   group: string;
   version: string;
-  resource: string;
+  /** Lowercase plural, such as `widgets` or `configmaps`. */
+  plural: string;
 }
 
 /** One object. `namespace` is empty for cluster-scoped objects. Identity only: never the object. */
@@ -25,7 +26,7 @@ export function apiVersionOf(ref: ResourceRef): string {
 
 /** The resource as kubectl names it: `widgets.example.com`, or `configmaps` for core. */
 export function resourceName(ref: ResourceRef): string {
-  return ref.group === '' ? ref.resource : `${ref.resource}.${ref.group}`;
+  return ref.group === '' ? ref.plural : `${ref.plural}.${ref.group}`;
 }
 
 export function validateResourceRef(ref: ResourceRef): void {
@@ -34,8 +35,8 @@ export function validateResourceRef(ref: ResourceRef): void {
   }
   if (!VERSION.test(ref.version))
     throw new InvalidKeyError(`version "${ref.version}" is not a Kubernetes API version such as v1 or v1beta1`);
-  if (ref.resource.length > 63 || !DNS_LABEL.test(ref.resource)) {
-    throw new InvalidKeyError(`resource "${ref.resource}" is not a lowercase plural resource name`);
+  if (ref.plural.length > 63 || !DNS_LABEL.test(ref.plural)) {
+    throw new InvalidKeyError(`resource "${ref.plural}" is not a lowercase plural resource name`);
   }
 }
 
@@ -59,20 +60,20 @@ export function validateKey(key: ObjectKey): void {
  */
 export function formatKey(key: ObjectKey): string {
   validateKey(key);
-  return `${apiVersionOf(key)}/${key.resource}/${key.namespace}/${key.name}`;
+  return `${apiVersionOf(key)}/${key.plural}/${key.namespace}/${key.name}`;
 }
 
 export function parseKey(text: string): ObjectKey {
   const parts = text.split('/');
   let key: ObjectKey;
   if (parts.length === 4) {
-    const [version, resource, namespace, name] = parts as [string, string, string, string];
-    key = { group: '', version, resource, namespace, name };
+    const [version, plural, namespace, name] = parts as [string, string, string, string];
+    key = { group: '', version, plural, namespace, name };
   } else if (parts.length === 5) {
-    const [group, version, resource, namespace, name] = parts as [string, string, string, string, string];
+    const [group, version, plural, namespace, name] = parts as [string, string, string, string, string];
     if (group === '')
       throw new InvalidKeyError(`key "${text}" has an empty group; core keys start with the version, as in v1/configmaps/ns/name`);
-    key = { group, version, resource, namespace, name };
+    key = { group, version, plural, namespace, name };
   } else {
     throw new InvalidKeyError(
       `key "${text}" must be <apiVersion>/<resource>/<namespace>/<name>, such as example.com/v1/widgets/default/w-1`,
@@ -96,6 +97,11 @@ export function jobIdToKey(id: string): ObjectKey {
   return parseKey(id.replaceAll('%3A', ':'));
 }
 
-export function sameKey(a: ObjectKey, b: ObjectKey): boolean {
-  return a.group === b.group && a.version === b.version && a.resource === b.resource && a.namespace === b.namespace && a.name === b.name;
+/** The key of an object, or of a `{ namespace, name }` target, of a resource (only its group, version and plural are kept). */
+export function keyOf(
+  ref: ResourceRef,
+  of: { name: string; namespace?: string | undefined } | { metadata: { name: string; namespace?: string | undefined } },
+): ObjectKey {
+  const id = 'metadata' in of ? of.metadata : of;
+  return { group: ref.group, version: ref.version, plural: ref.plural, namespace: id.namespace ?? '', name: id.name };
 }

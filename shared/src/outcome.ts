@@ -26,11 +26,18 @@ export function requeueAfter(delay: string | number): Outcome {
 
 /** Maps anything a reconcile threw (including non-Error values) to an outcome. */
 export function outcomeFromError(error: unknown): Outcome {
-  if (error instanceof ThrottledError) return { kind: 'throttled', retryAfterMs: error.retryAfterMs, message: error.message };
+  // ThrottledError, or a KubeApiError of a 429: both carry the wait.
+  if (error instanceof ThrottledError || (error instanceof ConveyorError && error.code === 'THROTTLED' && hasRetryAfter(error))) {
+    return { kind: 'throttled', retryAfterMs: error.retryAfterMs, message: error.message };
+  }
   if (error instanceof TerminalError) return { kind: 'terminal', code: error.code, message: error.message };
   if (error instanceof ConveyorError && !error.retryable) return { kind: 'terminal', code: error.code, message: error.message };
   if (error instanceof ConveyorError) return { kind: 'error', code: error.code, message: error.message };
   return { kind: 'error', code: error instanceof Error ? error.name : 'THROWN', message: errorMessage(error) };
+}
+
+function hasRetryAfter(error: ConveyorError): error is ConveyorError & { retryAfterMs: number } {
+  return typeof (error as { retryAfterMs?: unknown }).retryAfterMs === 'number';
 }
 
 /** Validates an outcome that crossed a process boundary (a Lambda response). */

@@ -50,7 +50,7 @@ describe('CLI: enqueue and status', () => {
 
   it('enqueues every object a label selector matches, in one namespace or all', async () => {
     await world.client.create<Widget>(
-      { group: '', version: 'v1', resource: 'namespaces' },
+      { group: '', version: 'v1', plural: 'namespaces' },
       { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team-b' } },
     );
     for (let i = 0; i < 30; i += 1) {

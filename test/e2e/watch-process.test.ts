@@ -305,7 +305,7 @@ describe('conveyor watch (child processes)', () => {
   it('runs the autoscaler and the manual-enqueue API on the leader only; a standby answers the API with 503 and Retry-After', async () => {
     const w = await world();
     await w.createWidgets(40);
-    const deployments = { group: 'apps', version: 'v1', resource: 'deployments' };
+    const deployments = { group: 'apps', version: 'v1', plural: 'deployments' };
     await w.client.create(deployments, {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
@@ -382,7 +382,7 @@ describe('conveyor watch (child processes)', () => {
     const lease = {
       group: 'coordination.k8s.io',
       version: 'v1',
-      resource: 'leases',
+      plural: 'leases',
       namespace: 'default',
       name: 'conveyor-widgets-watcher',
     };

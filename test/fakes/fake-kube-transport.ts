@@ -3,7 +3,7 @@
 // It is not the simulator (test/src/sim): it speaks the KubeTransport interface, not HTTP, so
 // the list+watch state machine can be driven step by step. Integration tests use the simulator.
 import type { KubeObject } from '@conveyor/shared';
-import { KubeHttpError, type KubeTransport, type Query } from '@conveyor/watcher/kube-http';
+import { KubeApiError, type KubeTransport, type Query } from '@conveyor/shared';
 
 interface Stored {
   rv: number;
@@ -108,7 +108,11 @@ export class FakeApi {
   private fail(): void {
     const status = this.failures.shift();
     if (status !== undefined)
-      throw new KubeHttpError(status, `HTTP ${status}: scripted failure`, undefined, status === 429 ? 10 : undefined);
+      throw new KubeApiError({
+        statusCode: status,
+        message: `HTTP ${status}: scripted failure`,
+        ...(status === 429 ? { retryAfterMs: 10 } : {}),
+      });
   }
 
   readonly transport: KubeTransport = {
@@ -122,7 +126,7 @@ export class FakeApi {
       if (query.continue !== undefined) {
         if (this.expireNextContinue) {
           this.expireNextContinue = false;
-          throw new KubeHttpError(410, 'HTTP 410: continue token expired', 'Expired');
+          throw new KubeApiError({ statusCode: 410, reason: 'Expired', message: 'HTTP 410: continue token expired' });
         }
         [after, snapshot] = JSON.parse(query.continue) as [string, number];
       }
@@ -187,7 +191,7 @@ export function routeTransport(routes: Record<string, FakeApi>): KubeTransport {
     const match = Object.keys(routes)
       .filter((prefix) => path === prefix || path.startsWith(`${prefix}`))
       .sort((a, b) => b.length - a.length)[0];
-    if (match === undefined) throw new KubeHttpError(404, `HTTP 404: no fake for ${path}`);
+    if (match === undefined) throw new KubeApiError({ statusCode: 404, message: `HTTP 404: no fake for ${path}` });
     return (routes[match] as FakeApi).transport;
   };
   return {

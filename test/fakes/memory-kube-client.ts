@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import {
   formatKey,
+  KubeApiError,
   type KubeClient,
   type KubeObject,
   keyOf,
@@ -14,8 +15,8 @@ import {
   type ResourceRef,
   type StoredObject,
   UnsupportedError,
+  unlessNotFound,
 } from '@conveyor/shared';
-import { KubeApiError, unlessNotFound } from '@conveyor/workers/kube-errors';
 import { applyMergePatch } from '@conveyor/workers/status-patch';
 import fjp from 'fast-json-patch';
 
@@ -85,7 +86,8 @@ export class MemoryKubeClient implements KubeClient {
   async create<T extends KubeObject = KubeObject>(ref: ResourceRef, object: NewObject<T>): Promise<StoredObject<T>> {
     const key = keyOf(ref, object as { metadata: { name: string; namespace?: string } });
     this.record({ verb: 'create', key: formatKey(key) });
-    if (this.objects.has(formatKey(key))) throw new KubeApiError(409, 'AlreadyExists', `${formatKey(key)} already exists`);
+    if (this.objects.has(formatKey(key)))
+      throw new KubeApiError({ statusCode: 409, reason: 'AlreadyExists', message: `${formatKey(key)} already exists` });
     return this.seed(ref, object);
   }
 
@@ -102,13 +104,21 @@ export class MemoryKubeClient implements KubeClient {
       try {
         patched = fjp.applyPatch(structuredClone(current), structuredClone(patch.operations) as fjp.Operation[], true).newDocument;
       } catch (error) {
-        throw new KubeApiError(422, 'Invalid', `the JSON patch could not be applied: ${(error as Error).message}`);
+        throw new KubeApiError({
+          statusCode: 422,
+          reason: 'Invalid',
+          message: `the JSON patch could not be applied: ${(error as Error).message}`,
+        });
       }
     } else {
       patched = applyMergePatch(current, patch.body) as StoredObject;
     }
     if (patched.metadata.resourceVersion !== current.metadata.resourceVersion) {
-      throw new KubeApiError(409, 'Conflict', `Operation cannot be fulfilled on ${formatKey(key)}: the object has been modified`);
+      throw new KubeApiError({
+        statusCode: 409,
+        reason: 'Conflict',
+        message: `Operation cannot be fulfilled on ${formatKey(key)}: the object has been modified`,
+      });
     }
     const next: StoredObject =
       options.subresource === 'status'
@@ -117,11 +127,11 @@ export class MemoryKubeClient implements KubeClient {
     if (options.subresource !== 'status') {
       const added = (next.metadata.finalizers ?? []).filter((f) => !(current.metadata.finalizers ?? []).includes(f));
       if (current.metadata.deletionTimestamp !== undefined && added.length > 0) {
-        throw new KubeApiError(
-          422,
-          'Forbidden',
-          `no new finalizers can be added if the object is being deleted, found new finalizers ${added}`,
-        );
+        throw new KubeApiError({
+          statusCode: 422,
+          reason: 'Forbidden',
+          message: `no new finalizers can be added if the object is being deleted, found new finalizers ${added}`,
+        });
       }
       const { metadata: _a, status: _b, ...specBefore } = current;
       const { metadata: _c, status: _d, ...specAfter } = next;
@@ -169,5 +179,5 @@ export class MemoryKubeClient implements KubeClient {
 }
 
 function notFound(key: ObjectKey): KubeApiError {
-  return new KubeApiError(404, 'NotFound', `${formatKey(key)} not found`);
+  return new KubeApiError({ statusCode: 404, reason: 'NotFound', message: `${formatKey(key)} not found` });
 }

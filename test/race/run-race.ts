@@ -41,7 +41,7 @@ export interface RaceResult {
 const WORKER_MODULE = fileURLToPath(new URL('./race-worker.ts', import.meta.url));
 
 function raceKey(i: number): ObjectKey {
-  return { group: 'example.com', version: 'v1', resource: 'widgets', namespace: 'race', name: `k${i}` };
+  return { group: 'example.com', version: 'v1', plural: 'widgets', namespace: 'race', name: `k${i}` };
 }
 
 /** Reconciles of `worker` that started and have not ended, judged from the log (its recent tail, by default). */

@@ -12,7 +12,7 @@ export function queueSettings(redisUrl: string, queue: NonNullable<ConfigInput['
 }
 
 export function widgetKey(name: string, namespace = 'default'): ObjectKey {
-  return { group: 'example.com', version: 'v1', resource: 'widgets', namespace, name };
+  return { group: 'example.com', version: 'v1', plural: 'widgets', namespace, name };
 }
 
 /** Polls `check` until it returns true; rejects with `what` after `timeoutMs`. */

@@ -1,6 +1,5 @@
 // A Watcher in a process of its own, for tests that SIGKILL it: argv[2] is a JSON ChildWatcherSettings; prints `ready` once synced.
-import { configSchema, createLogger, createRedisConnection, ReconcileQueue, WatchCursorStore } from '@conveyor/shared';
-import { createKubeTransport } from '@conveyor/watcher/kube-http';
+import { configSchema, createLogger, createRedisConnection, KubeApiClient, ReconcileQueue, WatchCursorStore } from '@conveyor/shared';
 import { Watcher } from '@conveyor/watcher/watcher';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
@@ -30,7 +29,7 @@ const queue = new ReconcileQueue({ controller: settings.controller, redis: confi
 const cursor = new WatchCursorStore(createRedisConnection(config.redis), { prefix: config.redis.prefix, controller: settings.controller });
 const watcher = new Watcher({
   controller: { name: 'widgets', for: WIDGETS, predicates: ['generation'] },
-  transport: createKubeTransport(kc),
+  transport: new KubeApiClient({ kubeConfig: kc }),
   queue,
   cursor,
   registry: new Registry(),

@@ -6,12 +6,12 @@ import {
   createLogger,
   createRedisConnection,
   formatKey,
+  KubeApiClient,
   ReconcileQueue,
   type RedisConnection,
   WatchCursorStore,
 } from '@conveyor/shared';
 import type { WatcherRequest } from '@conveyor/watcher/enqueue-buffer';
-import { createKubeTransport } from '@conveyor/watcher/kube-http';
 import type { Shard } from '@conveyor/watcher/sharding';
 import { type CursorStore, Watcher, type WatcherOptions, type WatcherQueue } from '@conveyor/watcher/watcher';
 import { Registry } from 'prom-client';
@@ -44,7 +44,7 @@ const WIDGET_CRD = {
 
 /** The Widget key string the queue and the recorder use. */
 export function widgetKey(name: string, namespace = 'default'): string {
-  return formatKey({ group: 'example.com', version: 'v1', resource: 'widgets', namespace, name });
+  return formatKey({ group: 'example.com', version: 'v1', plural: 'widgets', namespace, name });
 }
 
 /** A real ReconcileQueue that also remembers every request the watcher handed it, in order. */
@@ -161,7 +161,7 @@ export async function startWatcherWorld(simOptions: KubeSimulatorOptions = {}): 
       const registry = new Registry();
       const watcher = new Watcher({
         controller: { name: 'widgets', for: WIDGETS, predicates: ['generation'], ...options.controller },
-        transport: createKubeTransport(sim.kubeConfig()),
+        transport: new KubeApiClient({ kubeConfig: sim.kubeConfig() }),
         queue,
         registry,
         logger,

@@ -4,7 +4,7 @@ import { createLogger, type ObjectKey } from '@conveyor/shared';
 import { EnqueueBuffer, type WatcherRequest } from './enqueue-buffer.ts';
 
 const logger = createLogger({ level: 'silent' });
-const key = (name: string): ObjectKey => ({ group: 'example.com', version: 'v1', resource: 'widgets', namespace: 'default', name });
+const key = (name: string): ObjectKey => ({ group: 'example.com', version: 'v1', plural: 'widgets', namespace: 'default', name });
 
 describe('EnqueueBuffer', () => {
   it('merges repeats of a waiting key, keeping the most urgent reason, and batches', async () => {

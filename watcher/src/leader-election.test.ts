@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createLogger } from '@conveyor/shared';
+import { createLogger, KubeApiClient, type KubeTransport } from '@conveyor/shared';
 import { type KubeSimulator, startKubeSimulator } from '@conveyor/test';
 import { waitFor } from '@conveyor/test/support/queue-fixtures';
-import { createKubeTransport, type KubeTransport } from './kube-http.ts';
 import { LeaderElector, microTime } from './leader-election.ts';
 
 const logger = createLogger({ level: 'silent' });
@@ -17,7 +16,7 @@ describe('LeaderElector on the simulator', () => {
 
   before(async () => {
     sim = await startKubeSimulator();
-    transport = createKubeTransport(sim.kubeConfig());
+    transport = new KubeApiClient({ kubeConfig: sim.kubeConfig() });
   });
   after(async () => {
     for (const e of electors) await e.stop();

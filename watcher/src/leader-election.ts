@@ -7,9 +7,7 @@
 // win a write. A leader that cannot renew for 2/3 of the lease steps down before anyone else may
 // consider the Lease expired. stop() steps down and releases the Lease (holderIdentity cleared), so a
 // standby takes over at its next retry instead of after the lease duration.
-import type { Logger } from '@conveyor/shared';
-import { errorMessage } from '@conveyor/shared';
-import { KubeHttpError, type KubeTransport } from './kube-http.ts';
+import { errorMessage, KubeApiError, type KubeTransport, type Logger } from '@conveyor/shared';
 
 export interface LeaderElectionOptions {
   transport: Pick<KubeTransport, 'request'>;
@@ -143,7 +141,7 @@ export class LeaderElector {
     try {
       lease = (await this.o.transport.request('GET', this.path, undefined, this.signal())) as Lease;
     } catch (error) {
-      if (!(error instanceof KubeHttpError && error.status === 404)) throw error;
+      if (!(error instanceof KubeApiError && error.statusCode === 404)) throw error;
       await this.create();
       return;
     }
@@ -175,7 +173,7 @@ export class LeaderElector {
     try {
       this.lease = (await this.o.transport.request('PUT', this.path, body, this.signal())) as Lease;
     } catch (error) {
-      if (error instanceof KubeHttpError && error.status === 409) return; // another candidate won this round
+      if (error instanceof KubeApiError && error.statusCode === 409) return; // another candidate won this round
       throw error;
     }
     this.lastRenew = now;
@@ -201,7 +199,7 @@ export class LeaderElector {
     try {
       this.lease = (await this.o.transport.request('POST', collection, body, this.signal())) as Lease;
     } catch (error) {
-      if (error instanceof KubeHttpError && error.status === 409) return; // created by another candidate first
+      if (error instanceof KubeApiError && error.statusCode === 409) return; // created by another candidate first
       throw error;
     }
     this.lastRenew = now;
@@ -223,7 +221,7 @@ export class LeaderElector {
       this.lastRenew = now;
       return;
     } catch (error) {
-      if (!(error instanceof KubeHttpError && error.status === 409)) throw error;
+      if (!(error instanceof KubeApiError && error.statusCode === 409)) throw error;
     }
     // Someone wrote the Lease since we read it: still ours (read again and renew next time), or taken.
     const fresh = (await this.o.transport.request('GET', this.path, undefined, this.signal())) as Lease;

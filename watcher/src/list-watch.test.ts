@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { createLogger, type KubeObject } from '@conveyor/shared';
+import { ACCEPT_METADATA, ACCEPT_METADATA_LIST, createLogger, type KubeObject } from '@conveyor/shared';
 import { FakeApi } from '@conveyor/test/fakes/fake-kube-transport';
-import { ACCEPT_METADATA, ACCEPT_METADATA_LIST } from './kube-http.ts';
 import { ListWatch, type ListWatchHandler, type ListWatchOptions } from './list-watch.ts';
 
 const logger = createLogger({ level: 'silent' });

@@ -9,16 +9,18 @@
 //
 // Guarantees: every handler call for a list happens between `beginList` and `endList`; events
 // arrive in the server's order; a handler that throws is logged and the machine carries on.
-import type { KubeObject, Logger, ResourceSpec } from '@conveyor/shared';
 import {
   ACCEPT_JSON,
   ACCEPT_METADATA,
   ACCEPT_METADATA_LIST,
-  collectionPath,
-  KubeHttpError,
+  KubeApiError,
+  type KubeObject,
   type KubeTransport,
+  type Logger,
   type Query,
-} from './kube-http.ts';
+  type ResourceSpec,
+  resourcePath,
+} from '@conveyor/shared';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 export type ListReason = 'initial' | 'gone' | 'expired' | 'requested';
@@ -152,7 +154,7 @@ export class ListWatch {
       random: Math.random,
       ...options,
     };
-    this.path = collectionPath(options.resource, options.namespace);
+    this.path = resourcePath(options.resource, options.namespace ?? '');
     this.backoff = new Backoff(this.o.baseBackoffMs, this.o.maxBackoffMs, this.o.random);
     this.streaming = this.o.streamingList !== 'never';
   }
@@ -208,7 +210,7 @@ export class ListWatch {
       return;
     }
     if (error instanceof IncompleteListError) this.needList = true;
-    const throttled = error instanceof KubeHttpError && error.status === 429;
+    const throttled = error instanceof KubeApiError && error.statusCode === 429;
     const silent = error instanceof SilentWatchError;
     const reason: RestartReason = throttled ? 'throttled' : silent ? 'silent' : 'error';
     let delay = this.backoff.next();
@@ -243,7 +245,7 @@ export class ListWatch {
           token = page.metadata?.continue || undefined;
         } while (token !== undefined && !signal.aborted);
       } catch (error) {
-        if (error instanceof KubeHttpError && error.status === 410 && token !== undefined) {
+        if (error instanceof KubeApiError && error.statusCode === 410 && token !== undefined) {
           this.o.logger.info({ resource: this.path }, 'continue token expired (410): listing again from the start');
           listReason = 'expired';
           continue;
@@ -287,7 +289,7 @@ export class ListWatch {
         // a server may end it every time (a watch buffer that fills up on a large collection), and
         // retrying the stream alone would then never sync. Later relists try streaming again.
         this.pageNextList = this.o.streamingList === 'auto';
-        const status = error instanceof KubeHttpError ? error.status : 0;
+        const status = error instanceof KubeApiError ? error.statusCode : 0;
         // Servers without WatchList reject the parameters (400/422) or forbid them (403).
         if (this.o.streamingList === 'auto' && (status === 400 || status === 403 || status === 422)) {
           throw new StreamingUnsupportedError(error instanceof Error ? error.message : String(error));
@@ -369,7 +371,7 @@ export class ListWatch {
       const reason = controller.signal.reason;
       if (failure !== undefined) throw failure;
       if (controller.signal.aborted && reason instanceof Error && !signal.aborted) throw reason;
-      if (error instanceof KubeHttpError && error.status === 410) throw new GoneError(error.message);
+      if (error instanceof KubeApiError && error.statusCode === 410) throw new GoneError(error.message);
       throw error;
     } finally {
       silence.cancel();
@@ -422,7 +424,11 @@ export class ListWatch {
       case 'ERROR': {
         const code = typeof object.code === 'number' ? object.code : 0;
         if (code === 410) throw new GoneError(object.message ?? 'watch expired');
-        throw new KubeHttpError(code || 500, `watch error: ${object.message ?? line.slice(0, 200)}`, object.reason);
+        throw new KubeApiError({
+          statusCode: code || 500,
+          reason: object.reason ?? '',
+          message: `watch error: ${object.message ?? line.slice(0, 200)}`,
+        });
       }
       default:
         this.safely(() => this.o.handler.malformed?.(line));

@@ -1,12 +1,12 @@
 // Turns the list and watch events of one resource into decisions and reconcile requests: the controller's own objects, owned children, or mapped objects.
-import type { KubeObject, Logger, ResourceSpec, TargetRef, WatchSpec } from '@conveyor/shared';
+import { type KubeObject, keyOf, type Logger, type ResourceSpec, type TargetRef, type WatchSpec } from '@conveyor/shared';
 import type { EnqueueBuffer } from './enqueue-buffer.ts';
 import { hashValue } from './fnv.ts';
 import type { ListReason, ListWatchHandler, RestartReason, WatchEventType } from './list-watch.ts';
 import { ObjectTable, parseResourceVersion } from './object-table.ts';
 import { type CompiledPredicates, DROP_REASONS, decide, digestMeta, type EventType, storeDigest } from './predicates.ts';
 import { inShard, type Shard } from './sharding.ts';
-import { controllerOwner, keyOf, mappedTargets } from './triggers.ts';
+import { controllerOwner, mappedTargets } from './triggers.ts';
 import type { MetricEventType, WatcherMetrics } from './watcher-metrics.ts';
 
 export type StreamRole =
@@ -129,7 +129,7 @@ export class ResourceStream implements ListWatchHandler {
       const namespace = t.namespace ?? '';
       if (!inShard(shard, namespace, t.name)) continue;
       try {
-        this.o.buffer.add({ key: keyOf(this.o.target, namespace, t.name), reason: 'event' });
+        this.o.buffer.add({ key: keyOf(this.o.target, { namespace, name: t.name }), reason: 'event' });
       } catch (error) {
         this.o.logger.warn({ resource: this.name, target: t, err: error }, 'cannot enqueue an invalid key');
       }

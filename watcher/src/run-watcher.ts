@@ -17,6 +17,7 @@ import {
   createMetricsRegistry,
   createRedisConnection,
   errorMessage,
+  KubeApiClient,
   type Logger,
   type ObjectKey,
   ReconcileQueue,
@@ -29,7 +30,6 @@ import { type Authenticator, type Authorizer, ChainAuth, KubeAuth, TokenFileAuth
 import { createReconcileApi, RECONCILE_PATH } from './api/reconcile-api.ts';
 import { type Autoscaler, startAutoscaler } from './autoscaler/autoscaler.ts';
 import { DeploymentScaleTarget, DispatcherConcurrencyTarget } from './autoscaler/scale-targets.ts';
-import { createKubeTransport, type KubeTransport } from './kube-http.ts';
 import { LeaderElector } from './leader-election.ts';
 import { formatShard, type Shard } from './sharding.ts';
 import { Watcher } from './watcher.ts';
@@ -79,8 +79,8 @@ export async function runWatcher(options: RunWatcherOptions): Promise<WatcherHan
   const logger = options.logger.child({ controller: controller.name });
   const shard = options.shard;
   const kubeConfig = options.kubeConfig ?? createKubeConfig(config.kube);
-  const transport: KubeTransport = createKubeTransport(kubeConfig);
-  const auth = createAuth(config, kubeConfig);
+  const transport = new KubeApiClient({ kubeConfig });
+  const auth = createAuth(config, transport);
 
   const base = options.registry ?? createMetricsRegistry();
   collectDefaultMetrics({ register: base });
@@ -140,7 +140,7 @@ export async function runWatcher(options: RunWatcherOptions): Promise<WatcherHan
         target:
           config.autoscaler.target === 'dispatcher'
             ? new DispatcherConcurrencyTarget(connection, config.redis, controller.name, config.autoscaler.interval)
-            : new DeploymentScaleTarget(kubeConfig, config.autoscaler.deployment),
+            : new DeploymentScaleTarget(transport, config.autoscaler.deployment),
         registry,
         logger: logger.child({ component: 'autoscaler' }),
       });
@@ -174,7 +174,7 @@ export async function runWatcher(options: RunWatcherOptions): Promise<WatcherHan
           resource: {
             group: controller.for.group,
             version: controller.for.version,
-            resource: controller.for.plural,
+            plural: controller.for.plural,
             namespaced: controller.for.namespaced ?? true,
           },
           auth,
@@ -308,10 +308,10 @@ export async function runWatcher(options: RunWatcherOptions): Promise<WatcherHan
   };
 }
 
-function createAuth(config: Config, kubeConfig: KubeConfig): (Authenticator & Authorizer) | undefined {
+function createAuth(config: Config, transport: KubeApiClient): (Authenticator & Authorizer) | undefined {
   const links: (Authenticator & Authorizer)[] = [];
   if (config.api.tokenFile !== undefined) links.push(TokenFileAuth.fromFile(config.api.tokenFile));
-  if (config.api.tokenReview) links.push(new KubeAuth(kubeConfig));
+  if (config.api.tokenReview) links.push(new KubeAuth(transport));
   if (links.length === 0) return undefined;
   return links.length === 1 ? links[0] : new ChainAuth(links);
 }

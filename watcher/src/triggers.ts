@@ -1,10 +1,5 @@
 // Maps an event on a watched object to the keys of the controller's resource it should enqueue: self, owner, or a user map.
-import type { KubeObject, ObjectKey, ObjectMeta, ResourceSpec, TargetRef, WatchSpec } from '@conveyor/shared';
-
-/** The controller's own resource as keys name it. */
-export function keyOf(resource: ResourceSpec, namespace: string, name: string): ObjectKey {
-  return { group: resource.group, version: resource.version, resource: resource.plural, namespace, name };
-}
+import type { KubeObject, ObjectMeta, ResourceSpec, TargetRef, WatchSpec } from '@conveyor/shared';
 
 /**
  * The owner an owned child points at: the ownerReference marked `controller: true` whose group and

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { ACCEPT_METADATA, ACCEPT_METADATA_LIST } from '@conveyor/shared';
 import {
   metricValue,
   type StartedWatcher,
@@ -8,7 +9,6 @@ import {
   waitFor,
   widgetKey,
 } from '@conveyor/test/support/watcher-world';
-import { ACCEPT_METADATA, ACCEPT_METADATA_LIST } from './kube-http.ts';
 
 // Issue 5 acceptance, on the simulator over HTTP and a private Redis: metadata-only reads in pages of the
 // configured size, and what 10,000 objects and their changes put in the queue.

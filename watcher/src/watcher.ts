@@ -1,6 +1,9 @@
 // The watcher's programmatic API: one list+watch per resource of a controller, feeding reconcile requests to the queue, with cursor, resync, epoch checks and resharding.
 import {
   type ControllerSpec,
+  groupVersionPath,
+  type KubeTransport,
+  keyOf,
   type Logger,
   type ObjectKey,
   type ResourceSpec,
@@ -9,13 +12,11 @@ import {
 } from '@conveyor/shared';
 import type { Registry } from 'prom-client';
 import { type BatchSink, EnqueueBuffer } from './enqueue-buffer.ts';
-import { collectionPath, type KubeTransport } from './kube-http.ts';
 import { Backoff, type Clock, ListWatch, systemClock } from './list-watch.ts';
 import { type CompiledPredicates, compilePredicates } from './predicates.ts';
 import { ResourceStream, type StreamRole } from './resource-stream.ts';
 import { runResync } from './resync.ts';
 import { formatShard, type Shard } from './sharding.ts';
-import { keyOf } from './triggers.ts';
 import { WatcherMetrics } from './watcher-metrics.ts';
 
 /** The queue operations the watcher uses; ReconcileQueue provides them. */
@@ -113,7 +114,7 @@ export class Watcher {
 
   /** Keys of the controller's resource held by this replica (the first stream is always the controller's own). */
   *keys(): Generator<ObjectKey> {
-    for (const t of this.running[0]?.stream.targetKeys() ?? []) yield keyOf(this.spec.for, t.namespace ?? '', t.name);
+    for (const t of this.running[0]?.stream.targetKeys() ?? []) yield keyOf(this.spec.for, t);
   }
 
   /** Starts every stream; resolves once they are running (not synced: see `ready`, `waitReady`). */
@@ -139,7 +140,7 @@ export class Watcher {
     }
     const seen = new Set<string>();
     for (const { resource, role, selector } of roles) {
-      let name = resourceName({ group: resource.group, version: resource.version, resource: resource.plural });
+      let name = resourceName(resource);
       while (seen.has(name)) name = `${name}+`;
       seen.add(name);
       const stream = new ResourceStream({
@@ -281,7 +282,7 @@ export class Watcher {
 
   /** The kind of a resource from API discovery (needed to match ownerReferences); retries until it answers. */
   private async discoverKind(resource: ResourceSpec, signal: AbortSignal): Promise<string> {
-    const path = collectionPath({ ...resource, plural: '' }).replace(/\/$/, '');
+    const path = groupVersionPath(resource);
     const backoff = new Backoff(200, this.o.maxBackoffMs ?? 30_000);
     for (;;) {
       try {

@@ -2,11 +2,13 @@
 
 import {
   type Config,
+  type Controller,
   createKubeConfig,
   createLogger,
   createMetricsRegistry,
   createRedisConnection,
   errorMessage,
+  KubeApiClient,
   type KubeObject,
   type Logger,
   type Outcome,
@@ -23,9 +25,7 @@ import {
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import { type HttpEndpoints, startHttpEndpoints } from './http-endpoints.ts';
-import { BudgetedKubeClient } from './kube-client.ts';
 import { processRequest } from './process-request.ts';
-import type { Controller } from './reconciler.ts';
 
 export interface ContainerWorkerOptions<T extends KubeObject = KubeObject, D = unknown> {
   controller: Controller<T, D>;
@@ -102,7 +102,7 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
   const reconcileQueue = queue;
 
   const budget = RedisApiBudget.fromConfig(connection, config);
-  const client = new BudgetedKubeClient({
+  const client = new KubeApiClient({
     kubeConfig,
     budget,
     onRequest: (code, waitedMs) => metrics.apiRequest(code, waitedMs / 1_000),

@@ -2,8 +2,7 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { InvalidArgumentError, type KubeObject } from '@conveyor/shared';
-import { type Controller, checkController } from './reconciler.ts';
+import { type Controller, checkController, InvalidArgumentError, type KubeObject } from '@conveyor/shared';
 
 /** Imports `path` (relative to `cwd`) and returns its checked default export (or its `controller` export). */
 export async function loadController(path: string, cwd = process.cwd()): Promise<Controller<KubeObject, unknown>> {

@@ -1,17 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createLogger, type KubeObject, type ObjectKey } from '@conveyor/shared';
+import { type ControllerHandlers, createLogger, defineController, KubeApiError, type KubeObject, type ObjectKey } from '@conveyor/shared';
 import { MemoryKubeClient } from '@conveyor/test/fakes/memory-kube-client';
-import { KubeThrottledError } from './kube-errors.ts';
 import { processRequest } from './process-request.ts';
-import { type ControllerHandlers, defineController } from './reconciler.ts';
 
 interface Gadget extends KubeObject {
   spec?: { size?: number };
   status?: { observedGeneration?: number; phase?: string };
 }
 
-const GADGETS = { group: 'example.com', version: 'v1', resource: 'gadgets' };
+const GADGETS = { group: 'example.com', version: 'v1', plural: 'gadgets' };
 const FINALIZER = 'example.com/gadget-cleanup';
 const logger = createLogger({ level: 'silent' });
 
@@ -266,7 +264,7 @@ describe('Function: processRequest', () => {
     const client = new MemoryKubeClient();
     seedGadget(client, 'g-1', [FINALIZER]);
     client.beforeCall = () => {
-      throw new KubeThrottledError('GET: 429', 3_000);
+      throw new KubeApiError({ statusCode: 429, message: 'GET: 429', retryAfterMs: 3_000 });
     };
     assert.deepEqual(await run(observe, client), { kind: 'throttled', retryAfterMs: 3_000, message: 'GET: 429' });
   });
@@ -275,7 +273,7 @@ describe('Function: processRequest', () => {
     const client = new MemoryKubeClient();
     const outcome = await processRequest(
       observe,
-      { key: { ...gadgetKey('x'), resource: 'widgets' }, reason: 'event', attempt: 1 },
+      { key: { ...gadgetKey('x'), plural: 'widgets' }, reason: 'event', attempt: 1 },
       {
         client,
         logger,

@@ -2,23 +2,28 @@
 import { randomUUID } from 'node:crypto';
 import {
   ConflictError,
+  type Controller,
   done,
   formatKey,
+  isConflict,
+  isNotFound,
   type JsonPatchOperation,
+  KubeApiError,
   type KubeClient,
   type KubeObject,
   type Logger,
+  normalizeKubeError,
   type ObjectKey,
   type Outcome,
   outcomeFromError,
+  type ReconcileContext,
   requeueAfter,
   type StoredObject,
+  statusCodeOf,
   TerminalError,
   TimeoutError,
   validateKey,
 } from '@conveyor/shared';
-import { isConflict, isNotFound, KubeApiError, normalizeKubeError, statusCodeOf } from './kube-errors.ts';
-import type { Controller, ReconcileContext } from './reconciler.ts';
 import { StatusCollector } from './status-patch.ts';
 import { withTimeout } from './timeout.ts';
 
@@ -63,11 +68,11 @@ export async function processRequest<T extends KubeObject, D>(
   try {
     validateKey(request.key);
     log = log.child({ key: formatKey(request.key) });
-    const ref = controller.ref;
+    const ref = controller.for;
     const key = request.key;
-    if (key.group !== ref.group || key.version !== ref.version || key.resource !== ref.resource) {
+    if (key.group !== ref.group || key.version !== ref.version || key.plural !== ref.plural) {
       throw new TerminalError(
-        `request for ${formatKey(key)} does not belong to controller "${controller.name}", which reconciles ${ref.resource}`,
+        `request for ${formatKey(key)} does not belong to controller "${controller.name}", which reconciles ${ref.plural}`,
       );
     }
     const outcome = await runRequest(controller, request, dependencies, reconcileId, log);

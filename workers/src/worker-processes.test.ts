@@ -11,7 +11,7 @@ import { CONTROLLER_MODULE, startWidgetWorld, type WidgetWorld, waitFor } from '
 
 const BIN = new URL('../../bin/conveyor.mjs', import.meta.url).pathname;
 const MISBEHAVING_MODULE = new URL('../../test/fixtures/misbehaving-controller.ts', import.meta.url).pathname;
-const WIDGETS = { group: 'example.com', version: 'v1', resource: 'widgets' };
+const WIDGETS = { group: 'example.com', version: 'v1', plural: 'widgets' };
 
 interface WorkerProcess {
   child: ChildProcess;

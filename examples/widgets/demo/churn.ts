@@ -1,6 +1,5 @@
 // The demo's workload: the Widgets and shared palette it starts with, then the churn a busy cluster sees — every kind of write a controller must tell apart.
-import type { ObjectKey } from '@conveyor/shared';
-import type { BudgetedKubeClient } from '@conveyor/workers/kube-client';
+import type { KubeApiClient, ObjectKey } from '@conveyor/shared';
 import { DEPENDENTS_ANNOTATION, PALETTE_LABEL, type Widget } from '../controller.ts';
 import { CONFIGMAPS, WIDGETS } from '../widget-harness.ts';
 
@@ -26,7 +25,7 @@ export interface ChurnRecord {
 }
 
 export interface ChurnDeps {
-  client: BudgetedKubeClient;
+  client: KubeApiClient;
   namespace: string;
   /** A write, sent at `at`, that must lead to a reconcile of this Widget (starts its latency clock). */
   wrote(name: string, at: number): void;
@@ -63,7 +62,7 @@ function newWidget(namespace: string, name: string, i: number, paletteFrom: stri
 }
 
 /** The shared palette ConfigMap, then the Widgets (a quarter of them using the palette). */
-export async function seed(client: BudgetedKubeClient, namespace: string, workload: Workload): Promise<void> {
+export async function seed(client: KubeApiClient, namespace: string, workload: Workload): Promise<void> {
   await client.create(CONFIGMAPS, {
     apiVersion: 'v1',
     kind: 'ConfigMap',

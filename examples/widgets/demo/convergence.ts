@@ -1,8 +1,7 @@
 // The demo's proof that it worked: every live Widget reconciled at its generation with a matching child and record; every deleted one gone with its record.
 
 import { isDeepStrictEqual } from 'node:util';
-import { formatKey, type KubeObject, keyOf, type StoredObject } from '@conveyor/shared';
-import type { BudgetedKubeClient } from '@conveyor/workers/kube-client';
+import { formatKey, type KubeApiClient, type KubeObject, keyOf, type StoredObject } from '@conveyor/shared';
 import { childData, childName, type Widget } from '../controller.ts';
 import type { ExampleRecords } from '../example-records.ts';
 import { CONFIGMAPS, WIDGETS } from '../widget-harness.ts';
@@ -24,7 +23,7 @@ export interface ConvergenceReport {
 }
 
 export interface ConvergenceInput {
-  client: BudgetedKubeClient;
+  client: KubeApiClient;
   records: ExampleRecords;
   namespace: string;
   /** Names that must exist (seeded and created, minus deleted). */

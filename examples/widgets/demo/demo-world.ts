@@ -5,6 +5,7 @@ import {
   type Config,
   type ConfigInput,
   createLogger,
+  KubeApiClient,
   type KubeObject,
   keyOf,
   loadConfig,
@@ -12,7 +13,6 @@ import {
   unlimitedBudget,
 } from '@conveyor/shared';
 import { RedisServer } from '@conveyor/test/support/redis-server';
-import { BudgetedKubeClient } from '@conveyor/workers/kube-client';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import { flatten, startWidgetWorld } from '../widget-harness.ts';
@@ -20,7 +20,7 @@ import { flatten, startWidgetWorld } from '../widget-harness.ts';
 export interface DemoWorld {
   kubeConfig: KubeConfig;
   /** A client outside the API budget: the demo's own writes stand for users and other tools. */
-  client: BudgetedKubeClient;
+  client: KubeApiClient;
   config: Config;
   queue: ReconcileQueue;
   namespace: string;
@@ -31,8 +31,8 @@ export interface DemoWorld {
   close(): Promise<void>;
 }
 
-const CRDS = { group: 'apiextensions.k8s.io', version: 'v1', resource: 'customresourcedefinitions' };
-const NAMESPACES = { group: '', version: 'v1', resource: 'namespaces' };
+const CRDS = { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions' };
+const NAMESPACES = { group: '', version: 'v1', plural: 'namespaces' };
 
 /** The simulator with the Widget CRD and a private Redis (the Widget world of the tests). */
 export async function startSimulatedWorld(settings: ConfigInput): Promise<DemoWorld> {
@@ -57,7 +57,7 @@ export async function startSimulatedWorld(settings: ConfigInput): Promise<DemoWo
 export async function startClusterWorld(kubeconfigPath: string, settings: ConfigInput): Promise<DemoWorld> {
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(kubeconfigPath);
-  const client = new BudgetedKubeClient({ kubeConfig, budget: unlimitedBudget });
+  const client = new KubeApiClient({ kubeConfig, budget: unlimitedBudget });
   const crd = parseYaml(readFileSync(new URL('../widget-crd.yaml', import.meta.url), 'utf8')) as KubeObject & {
     metadata: { name: string };
   };

@@ -1,10 +1,10 @@
 // `conveyor demo`: the whole pipeline on one machine — private Redis, API simulator (or a cluster), watcher, workers, autoscaler — under churn, ending in a convergence check.
 
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import { type ConfigInput, createLogger, createMetricsRegistry, createRedisConnection } from '@conveyor/shared';
+import { type ConfigInput, createLogger, createMetricsRegistry, createRedisConnection, KubeApiClient } from '@conveyor/shared';
 import { LambdaEmulator } from '@conveyor/test/support/lambda-emulator';
 import { redisServerBinary } from '@conveyor/test/support/redis-server';
-import { createKubeTransport, Watcher } from '@conveyor/watcher';
+import { Watcher } from '@conveyor/watcher';
 import { startAutoscaler } from '@conveyor/watcher/autoscaler/autoscaler';
 import { DispatcherConcurrencyTarget } from '@conveyor/watcher/autoscaler/scale-targets';
 import { type Dispatcher, startDispatcher } from '@conveyor/workers/lambda/dispatcher';
@@ -176,7 +176,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
     const watcher = new Watcher({
       controller: widgets,
-      transport: createKubeTransport(world.kubeConfig),
+      transport: new KubeApiClient({ kubeConfig: world.kubeConfig }),
       queue,
       registry: watcherRegistry,
       logger: logger.child({ component: 'watcher' }),

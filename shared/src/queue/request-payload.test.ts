@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { PayloadError } from '../errors.ts';
 import { decodeRequest, encodeRequest } from './request-payload.ts';
 
-const key = { group: 'example.com', version: 'v1', resource: 'widgets', namespace: 'default', name: 'w-1' };
+const key = { group: 'example.com', version: 'v1', plural: 'widgets', namespace: 'default', name: 'w-1' };
 
 describe('Function: decodeRequest', () => {
   it('reads back what encodeRequest wrote, trace included', () => {

@@ -2,8 +2,8 @@
 //
 // Usage: node --expose-gc b1-memory-child.ts watcher|informer <server> <token> <count>
 // Prints one JSON line: { heapBytes, rssBytes, held, syncMs } — growth over a baseline taken after every module was loaded, and the time to hold every object.
-import { createLogger, createMetricsRegistry } from '@conveyor/shared';
-import { createKubeTransport, Watcher } from '@conveyor/watcher';
+import { createLogger, createMetricsRegistry, KubeApiClient } from '@conveyor/shared';
+import { Watcher } from '@conveyor/watcher';
 import { CustomObjectsApi, KubeConfig, type KubernetesObject, makeInformer } from '@kubernetes/client-node';
 
 const [mode, server, token, countText] = process.argv.slice(2);
@@ -38,7 +38,7 @@ let stop: () => Promise<void>;
 if (mode === 'watcher') {
   const watcher = new Watcher({
     controller: { name: 'b1', for: { group: 'example.com', version: 'v1', plural: 'widgets', kind: 'Widget' } },
-    transport: createKubeTransport(kc),
+    transport: new KubeApiClient({ kubeConfig: kc }),
     // The requests go nowhere: B1 measures what the watcher keeps, not the queue.
     queue: { enqueueBatch: async () => {} },
     registry: createMetricsRegistry(),

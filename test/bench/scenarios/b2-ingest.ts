@@ -1,8 +1,8 @@
 // B2 ingest: watch events → reconcile requests enqueued per second through the Watcher and ReconcileQueue, versus raw BullMQ addBulk on the same Redis.
 import { randomBytes } from 'node:crypto';
-import { type ControllerSpec, createMetricsRegistry, encodeRequest, ReconcileQueue } from '@conveyor/shared';
+import { type ControllerSpec, createMetricsRegistry, encodeRequest, KubeApiClient, ReconcileQueue } from '@conveyor/shared';
 import { widgetKey } from '@conveyor/test/support/queue-fixtures';
-import { createKubeTransport, Watcher, type WatcherQueue } from '@conveyor/watcher';
+import { Watcher, type WatcherQueue } from '@conveyor/watcher';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { startWidgetWorld } from '../../../examples/widgets/widget-harness.ts';
@@ -75,7 +75,7 @@ export const ingest: Scenario = async ({ size, log }) => {
     const controller: ControllerSpec = { name: 'widgets', for: WIDGET_RESOURCE };
     const watcher = new Watcher({
       controller,
-      transport: createKubeTransport(world.sim.kubeConfig()),
+      transport: new KubeApiClient({ kubeConfig: world.sim.kubeConfig() }),
       queue,
       // The cursor says every existing Widget was enqueued by an earlier run, so the initial list enqueues nothing.
       cursor: { get: async () => String(world.sim.resourceVersion()), set: async () => {} },

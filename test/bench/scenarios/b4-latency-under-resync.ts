@@ -4,8 +4,8 @@ import { spawn } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { type ControllerSpec, createMetricsRegistry } from '@conveyor/shared';
-import { createKubeTransport, Watcher } from '@conveyor/watcher';
+import { type ControllerSpec, createMetricsRegistry, KubeApiClient } from '@conveyor/shared';
+import { Watcher } from '@conveyor/watcher';
 import { startWidgetWorld } from '../../../examples/widgets/widget-harness.ts';
 import {
   bySize,
@@ -87,7 +87,7 @@ export const latencyUnderResync: Scenario = async ({ size, log }) => {
     const controller: ControllerSpec = { name: 'widgets', for: WIDGET_RESOURCE, predicates: ['generation'] };
     const watcher = new Watcher({
       controller,
-      transport: createKubeTransport(world.sim.kubeConfig()),
+      transport: new KubeApiClient({ kubeConfig: world.sim.kubeConfig() }),
       queue: {
         enqueueBatch: async (requests) => {
           const now = wallClock();

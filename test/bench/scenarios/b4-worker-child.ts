@@ -23,7 +23,7 @@ if (mode === 'resync') {
   const spreadMs = Number(third ?? '0');
   const tickMs = 100;
   const request = (i: number) => ({
-    key: { group: 'example.com', version: 'v1', resource: 'widgets', namespace: 'default', name: `${second ?? 'r-'}${i}` },
+    key: { group: 'example.com', version: 'v1', plural: 'widgets', namespace: 'default', name: `${second ?? 'r-'}${i}` },
     reason: 'resync' as const,
   });
   const started = performance.now();

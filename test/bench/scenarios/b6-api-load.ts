@@ -34,7 +34,7 @@ export const apiLoad: Scenario = async ({ size, log }) => {
     for (const w of started) cleanups.add(() => w.close(5_000));
     world.sim.resetCounters();
     const t0 = performance.now();
-    await world.enqueue(names.map((name) => ({ group: 'example.com', version: 'v1', resource: 'widgets', namespace: 'default', name })));
+    await world.enqueue(names.map((name) => ({ group: 'example.com', version: 'v1', plural: 'widgets', namespace: 'default', name })));
     const reconciles = async () => (await Promise.all(started.map((w) => reconcileCountsOf(w)))).reduce((s, c) => s + c.total, 0);
     const idle = async () => {
       const d = await world.queue.getDepth();

@@ -1,6 +1,6 @@
 // B7 thundering herd: a palette ConfigMap with N dependent Widgets — an irrelevant edit enqueues nothing, a relevant one drains N reconciles near the ideal.
-import { createMetricsRegistry, startQueueWorker } from '@conveyor/shared';
-import { createKubeTransport, Watcher } from '@conveyor/watcher';
+import { createMetricsRegistry, KubeApiClient, startQueueWorker } from '@conveyor/shared';
+import { Watcher } from '@conveyor/watcher';
 import widgets, { DEPENDENTS_ANNOTATION, PALETTE_LABEL } from '../../../examples/widgets/controller.ts';
 import { startWidgetWorld } from '../../../examples/widgets/widget-harness.ts';
 import {
@@ -66,7 +66,7 @@ export const thunderingHerd: Scenario = async ({ size, log }) => {
     const watcher = new Watcher({
       // The example controller's own watch spec: its palette watch maps a ConfigMap to the Widgets it names, on `palette` changes only.
       controller: widgets,
-      transport: createKubeTransport(world.sim.kubeConfig()),
+      transport: new KubeApiClient({ kubeConfig: world.sim.kubeConfig() }),
       queue: {
         enqueueBatch: async (requests) => {
           enqueued += requests.length;

@@ -2,8 +2,8 @@
 // the cluster's own TokenReview + SubjectAccessReview (verb `update` on the resource), as kube-rbac-proxy does.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { ConfigError, errorMessage, type ObjectKey } from '@conveyor/shared';
-import { AuthenticationV1Api, AuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { ConfigError, errorMessage, type KubeTransport, type ObjectKey } from '@conveyor/shared';
+import type { V1SubjectAccessReview, V1TokenReview } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
@@ -83,16 +83,14 @@ export class TokenFileAuth implements Authenticator, Authorizer {
 
 /** TokenReview to authenticate, SubjectAccessReview (`update` on the object) to authorise; answers cached briefly. */
 export class KubeAuth implements Authenticator, Authorizer {
-  private readonly authn: AuthenticationV1Api;
-  private readonly authz: AuthorizationV1Api;
+  private readonly transport: Pick<KubeTransport, 'request'>;
   private readonly ttlMs: number;
   private readonly now: () => number;
   private readonly reviews = new Map<string, { at: number; identity: Identity | undefined }>();
   private readonly decisions = new Map<string, { at: number; allowed: boolean }>();
 
-  constructor(kc: KubeConfig, options: { ttlMs?: number; now?: () => number } = {}) {
-    this.authn = kc.makeApiClient(AuthenticationV1Api);
-    this.authz = kc.makeApiClient(AuthorizationV1Api);
+  constructor(transport: Pick<KubeTransport, 'request'>, options: { ttlMs?: number; now?: () => number } = {}) {
+    this.transport = transport;
     this.ttlMs = options.ttlMs ?? 10_000;
     this.now = options.now ?? Date.now;
   }
@@ -101,9 +99,8 @@ export class KubeAuth implements Authenticator, Authorizer {
     const cacheKey = hashToken(token);
     const cached = this.fresh(this.reviews, cacheKey);
     if (cached !== undefined) return cached.identity;
-    const review = await this.authn.createTokenReview({
-      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } },
-    });
+    const body: V1TokenReview = { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } };
+    const review = (await this.transport.request('POST', '/apis/authentication.k8s.io/v1/tokenreviews', body)) as V1TokenReview;
     const status = review.status;
     const identity: Identity | undefined =
       status?.authenticated === true && status.user?.username !== undefined
@@ -115,27 +112,30 @@ export class KubeAuth implements Authenticator, Authorizer {
 
   async authorize(identity: Identity, key: ObjectKey): Promise<boolean> {
     if (identity.via !== 'token-review') return false;
-    const cacheKey = JSON.stringify([identity.user, identity.groups, key.group, key.resource, key.namespace, key.name]);
+    const cacheKey = JSON.stringify([identity.user, identity.groups, key.group, key.plural, key.namespace, key.name]);
     const cached = this.fresh(this.decisions, cacheKey);
     if (cached !== undefined) return cached.allowed;
-    const review = await this.authz.createSubjectAccessReview({
-      body: {
-        apiVersion: 'authorization.k8s.io/v1',
-        kind: 'SubjectAccessReview',
-        spec: {
-          user: identity.user,
-          groups: [...identity.groups],
-          resourceAttributes: {
-            group: key.group,
-            version: key.version,
-            resource: key.resource,
-            namespace: key.namespace,
-            name: key.name,
-            verb: 'update',
-          },
+    const body: V1SubjectAccessReview = {
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SubjectAccessReview',
+      spec: {
+        user: identity.user,
+        groups: [...identity.groups],
+        resourceAttributes: {
+          group: key.group,
+          version: key.version,
+          resource: key.plural,
+          namespace: key.namespace,
+          name: key.name,
+          verb: 'update',
         },
       },
-    });
+    };
+    const review = (await this.transport.request(
+      'POST',
+      '/apis/authorization.k8s.io/v1/subjectaccessreviews',
+      body,
+    )) as V1SubjectAccessReview;
     const allowed = review.status?.allowed === true && review.status.denied !== true;
     this.remember(this.decisions, cacheKey, { at: this.now(), allowed });
     return allowed;

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { createLogger, type ObjectKey } from '@conveyor/shared';
+import { createLogger, KubeApiClient, type ObjectKey } from '@conveyor/shared';
 import { type KubeSimulator, startKubeSimulator } from '@conveyor/test';
 import { serveReconcileApi } from '@conveyor/test/support/serve-reconcile-api';
 import { ChainAuth, hashToken, KubeAuth, TokenFileAuth } from './auth.ts';
 import { createReconcileApi } from './reconcile-api.ts';
 
-const widgets = { group: 'example.com', version: 'v1', resource: 'widgets', namespaced: true };
+const widgets = { group: 'example.com', version: 'v1', plural: 'widgets', namespaced: true };
 
 // The manual-enqueue API with the cluster deciding: TokenReview says who the caller is, a
 // SubjectAccessReview for `update` on the Widget says whether they may ask for its reconcile.
@@ -31,7 +31,7 @@ describe('API: POST /v1/reconcile authenticated by TokenReview and authorised by
     });
     const auth = new ChainAuth([
       new TokenFileAuth([{ user: 'ops', groups: [], sha256: hashToken('ops-token') }]),
-      new KubeAuth(sim.kubeConfig()),
+      new KubeAuth(new KubeApiClient({ kubeConfig: sim.kubeConfig() })),
     ]);
     const api = createReconcileApi({
       resource: widgets,

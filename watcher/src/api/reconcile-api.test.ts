@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { hashToken, TokenFileAuth } from './auth.ts';
 import { createReconcileApi } from './reconcile-api.ts';
 
-const widgets = { group: 'example.com', version: 'v1', resource: 'widgets', namespaced: true };
+const widgets = { group: 'example.com', version: 'v1', plural: 'widgets', namespaced: true };
 
 describe('API: POST /v1/reconcile', () => {
   let served: Awaited<ReturnType<typeof serveReconcileApi>>;

@@ -6,7 +6,16 @@
 // Guarantees: an invalid or unauthorised body enqueues nothing; a queue that cannot be reached answers
 // 503 with Retry-After, so the caller retries; nothing here answers 500 for bad input.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { errorMessage, formatKey, InvalidKeyError, type Logger, type ObjectKey, type ResourceRef, validateKey } from '@conveyor/shared';
+import {
+  errorMessage,
+  formatKey,
+  InvalidKeyError,
+  keyOf,
+  type Logger,
+  type ObjectKey,
+  type ResourceRef,
+  validateKey,
+} from '@conveyor/shared';
 import { z } from 'zod';
 import type { Authenticator, Authorizer } from './auth.ts';
 
@@ -44,8 +53,8 @@ export function createReconcileApi(options: ReconcileApiOptions): (req: Incoming
   const maxBodyBytes = options.maxBodyBytes ?? 64 * 1024;
   const maxObjects = options.maxObjects ?? 1_000;
   const resourceNames = new Set([
-    options.resource.resource,
-    options.resource.group === '' ? options.resource.resource : `${options.resource.resource}.${options.resource.group}`,
+    options.resource.plural,
+    options.resource.group === '' ? options.resource.plural : `${options.resource.plural}.${options.resource.group}`,
   ]);
 
   return async (req, res) => {
@@ -124,7 +133,7 @@ export function createReconcileApi(options: ReconcileApiOptions): (req: Incoming
       if (!options.resource.namespaced && ref.namespace !== undefined && ref.namespace !== '') {
         return { status: 400, body: { error: 'a cluster-scoped resource takes no namespace', field: `${prefix}namespace` } };
       }
-      const key: ObjectKey = { ...options.resource, namespace: ref.namespace ?? '', name: ref.name };
+      const key = keyOf(options.resource, { namespace: ref.namespace, name: ref.name });
       try {
         validateKey(key);
       } catch (error) {

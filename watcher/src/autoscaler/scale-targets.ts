@@ -1,7 +1,6 @@
 // What the autoscaler turns: a Deployment's `scale` subresource (container workers) or the dispatcher's concurrency (Lambda).
 
-import { type Config, publishDesiredWorkers, type RedisConnection } from '@conveyor/shared';
-import { AppsV1Api, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { type Config, type KubeClient, type ObjectKey, publishDesiredWorkers, type RedisConnection } from '@conveyor/shared';
 
 export interface ScaleTarget {
   /** What is running now (replicas ready, or the slots last published). */
@@ -10,33 +9,35 @@ export interface ScaleTarget {
   describe(): string;
 }
 
+/** autoscaling/v1 Scale, as the `scale` subresource answers. */
+interface Scale {
+  spec?: { replicas?: number };
+  status?: { replicas?: number };
+  [field: string]: unknown;
+}
+
 /** Container workers: GET and PATCH `deployments/<name>/scale`, as `kubectl scale` and the HPA do. */
 export class DeploymentScaleTarget implements ScaleTarget {
-  private readonly apps: AppsV1Api;
-  private readonly namespace: string;
-  private readonly name: string;
+  private readonly client: KubeClient;
+  private readonly key: ObjectKey;
 
-  constructor(kc: KubeConfig, deployment: string) {
+  constructor(client: KubeClient, deployment: string) {
     const [namespace, name] = deployment.split('/') as [string, string];
-    this.apps = kc.makeApiClient(AppsV1Api);
-    this.namespace = namespace;
-    this.name = name;
+    this.client = client;
+    this.key = { group: 'apps', version: 'v1', plural: 'deployments', namespace, name };
   }
 
   async current(): Promise<number> {
-    const scale = await this.apps.readNamespacedDeploymentScale({ name: this.name, namespace: this.namespace });
+    const scale = await this.client.get<Scale>(this.key, { subresource: 'scale' });
     return scale.status?.replicas ?? scale.spec?.replicas ?? 0;
   }
 
   async apply(desired: number): Promise<void> {
-    await this.apps.patchNamespacedDeploymentScale(
-      { name: this.name, namespace: this.namespace, body: { spec: { replicas: desired } } },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-    );
+    await this.client.patch(this.key, { type: 'merge', body: { spec: { replicas: desired } } }, { subresource: 'scale' });
   }
 
   describe(): string {
-    return `deployment ${this.namespace}/${this.name}`;
+    return `deployment ${this.key.namespace}/${this.key.name}`;
   }
 }
 

@@ -10,10 +10,12 @@
 // read is terminal (retrying the same bytes cannot help). A failed cold start is retried on the next invoke.
 import {
   type Config,
+  type Controller,
   createKubeConfig,
   createLogger,
   createRedisConnection,
   errorMessage,
+  KubeApiClient,
   type Logger,
   loadConfig,
   type Outcome,
@@ -22,9 +24,7 @@ import {
   type RedisConnection,
 } from '@conveyor/shared';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { BudgetedKubeClient } from '../kube-client.ts';
 import { processRequest } from '../process-request.ts';
-import type { Controller } from '../reconciler.ts';
 import { decodeLambdaRequest } from './lambda-request.ts';
 
 /** The part of Lambda's context object the handler uses. */
@@ -41,7 +41,7 @@ export interface LambdaHandlerOptions {
 
 interface Runtime {
   config: Config;
-  client: BudgetedKubeClient;
+  client: KubeApiClient;
   logger: Logger;
   deps: unknown;
   connection: RedisConnection;
@@ -66,7 +66,7 @@ export function lambdaHandler(controller: Controller<any, any>, options: LambdaH
     const connection = createRedisConnection(config.redis);
     connection.on('error', (error: unknown) => logger.warn({ err: errorMessage(error) }, 'redis connection error'));
     try {
-      const client = new BudgetedKubeClient({ kubeConfig, budget: RedisApiBudget.fromConfig(connection, config) });
+      const client = new KubeApiClient({ kubeConfig, budget: RedisApiBudget.fromConfig(connection, config) });
       const deps = controller.setup === undefined ? undefined : await controller.setup({ config, logger });
       logger.info('execution environment ready');
       return { config, client, logger, deps, connection };

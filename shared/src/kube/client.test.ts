@@ -5,11 +5,11 @@ import { after, before, describe, it } from 'node:test';
 import { type ApiBudget, applyKubeAuth, DISPATCHER_MAX_AGE_MS, outcomeFromError } from '@conveyor/shared';
 import { type KubeSimulator, startKubeSimulator } from '@conveyor/test';
 import { ApiException, CoreV1Api, HttpMethod, KubeConfig, RequestContext } from '@kubernetes/client-node';
-import { BudgetedKubeClient } from './kube-client.ts';
-import { KubeApiError, KubeThrottledError, normalizeKubeError } from './kube-errors.ts';
+import { KubeApiClient } from './client.ts';
+import { KubeApiError, normalizeKubeError } from './errors.ts';
 
-const CONFIGMAPS = { group: '', version: 'v1', resource: 'configmaps' };
-const NAMESPACES = { group: '', version: 'v1', resource: 'namespaces' };
+const CONFIGMAPS = { group: '', version: 'v1', plural: 'configmaps' };
+const NAMESPACES = { group: '', version: 'v1', plural: 'namespaces' };
 
 /** A budget that counts what it hands out and records pauses. */
 function countingBudget() {
@@ -26,11 +26,11 @@ function countingBudget() {
   return { budget, state };
 }
 
-describe('Class: BudgetedKubeClient (against the simulator)', () => {
+describe('Class: KubeApiClient (against the simulator)', () => {
   let sim: KubeSimulator;
   before(async () => {
     sim = await startKubeSimulator();
-    const setup = new BudgetedKubeClient({ kubeConfig: sim.kubeConfig(), budget: countingBudget().budget });
+    const setup = new KubeApiClient({ kubeConfig: sim.kubeConfig(), budget: countingBudget().budget });
     if ((await setup.find({ ...NAMESPACES, namespace: '', name: 'default' })) === undefined) {
       await setup.create(NAMESPACES, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } });
     }
@@ -41,7 +41,7 @@ describe('Class: BudgetedKubeClient (against the simulator)', () => {
 
   it('pays every call from the budget, its own and client-node’s typed APIs alike', async () => {
     const { budget, state } = countingBudget();
-    const client = new BudgetedKubeClient({ kubeConfig: sim.kubeConfig(), budget });
+    const client = new KubeApiClient({ kubeConfig: sim.kubeConfig(), budget });
     await client.create(CONFIGMAPS, {
       apiVersion: 'v1',
       kind: 'ConfigMap',
@@ -55,7 +55,7 @@ describe('Class: BudgetedKubeClient (against the simulator)', () => {
   });
 
   it('refuses a write carrying a stale resourceVersion with a 409 conflict', async () => {
-    const client = new BudgetedKubeClient({ kubeConfig: sim.kubeConfig(), budget: countingBudget().budget });
+    const client = new KubeApiClient({ kubeConfig: sim.kubeConfig(), budget: countingBudget().budget });
     const key = { ...CONFIGMAPS, namespace: 'default', name: 'raced' };
     const created = await client.create(CONFIGMAPS, {
       apiVersion: 'v1',
@@ -71,10 +71,10 @@ describe('Class: BudgetedKubeClient (against the simulator)', () => {
 
   it('turns a 429 into a throttled error and pauses the budget for its Retry-After', async () => {
     const { budget, state } = countingBudget();
-    const client = new BudgetedKubeClient({ kubeConfig: sim.kubeConfig(), budget });
+    const client = new KubeApiClient({ kubeConfig: sim.kubeConfig(), budget });
     sim.faults.throttle({ count: 1, retryAfterSeconds: 2 });
     await assert.rejects(client.get({ ...CONFIGMAPS, namespace: 'default', name: 'paid' }), (error: unknown) => {
-      assert.ok(error instanceof KubeThrottledError);
+      assert.ok(error instanceof KubeApiError && error.statusCode === 429);
       assert.deepEqual(outcomeFromError(error), { kind: 'throttled', retryAfterMs: 2_000, message: error.message });
       return true;
     });
@@ -109,7 +109,7 @@ describe('Connection reuse', () => {
         contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
         currentContext: 'x',
       });
-      const client = new BudgetedKubeClient({ kubeConfig: kc, budget: countingBudget().budget });
+      const client = new KubeApiClient({ kubeConfig: kc, budget: countingBudget().budget });
       for (let i = 0; i < 100; i += 1) await client.get({ ...CONFIGMAPS, namespace: 'default', name: 'x' });
       const core = client.api(CoreV1Api);
       for (let i = 0; i < 50; i += 1) await core.readNamespacedConfigMap({ name: 'x', namespace: 'default' });

@@ -3,8 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import type { Config } from './config.ts';
-import { ConfigError, errorMessage } from './errors.ts';
+import type { Config } from '../config.ts';
+import { ConfigError, errorMessage } from '../errors.ts';
 
 export type KubeConnection = Config['kube'];
 

@@ -1,0 +1,256 @@
+// The one HTTP client to the Kubernetes API server: objects for reconciles, raw JSON and watch streams for the watcher, an optional API budget.
+//
+// client-node stays for what it does well — the kubeconfig, bearer/exec/OIDC auth, client
+// certificates and the TLS agent (applyKubeAuth) — and this module sends the requests itself:
+// client-node's Watch cannot send the metadata-only Accept header, its list helpers parse whole
+// objects into classes, and its typed APIs silently drop fields their models do not know.
+import {
+  type ApiConstructor,
+  type ApiType,
+  createConfiguration,
+  HttpMethod,
+  type KubeConfig,
+  RequestContext,
+  type ResponseContext,
+  ServerConfiguration,
+} from '@kubernetes/client-node';
+import { fetch } from 'undici';
+import type { ApiBudget } from '../api-budget.ts';
+import { type ApiCodeClass, codeClassOf } from '../metrics.ts';
+import { type ObjectKey, type ResourceRef, validateKey, validateResourceRef } from '../object-key.ts';
+import { applyKubeAuth } from './config.ts';
+import { DEFAULT_RETRY_AFTER_MS, headerOf, KubeApiError, kubeApiErrorFrom, parseRetryAfter, unlessNotFound } from './errors.ts';
+import { resourcePath } from './paths.ts';
+import type {
+  KubeClient,
+  KubeObject,
+  KubeTransport,
+  ListOptions,
+  NewObject,
+  ObjectList,
+  Patch,
+  Query,
+  StoredObject,
+  Subresource,
+} from './types.ts';
+
+export const ACCEPT_METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
+export const ACCEPT_METADATA = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
+export const ACCEPT_JSON = 'application/json';
+
+const PATCH_CONTENT_TYPE: Record<Patch['type'], string> = {
+  json: 'application/json-patch+json',
+  merge: 'application/merge-patch+json',
+};
+
+export interface KubeApiClientOptions {
+  kubeConfig: KubeConfig;
+  /** Paid before every request (the cluster-wide budget the workers share); a 429 pauses it. @defaultValue no budget */
+  budget?: ApiBudget;
+  /** Called after every request with its status class and the time it waited for the budget. */
+  onRequest?: (code: ApiCodeClass, waitedMs: number) => void;
+  /** `get` and `list` read PartialObjectMetadata instead of whole objects. @defaultValue false */
+  metadataOnly?: boolean;
+  /** Every request of this client is aborted with it (a reconcile's timeout). */
+  signal?: AbortSignal;
+}
+
+interface SendOptions {
+  query?: Query;
+  accept?: string;
+  body?: unknown;
+  contentType?: string;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * The Kubernetes API client of every Conveyor process. As a KubeClient it reads and writes objects
+ * (reconciles); as a KubeTransport it serves the list+watch state machine and leader election.
+ * Every failure is a KubeApiError carrying the Status; with a budget, every request is paid first
+ * and a 429 pauses the budget for its Retry-After.
+ */
+export class KubeApiClient implements KubeClient, KubeTransport {
+  private readonly o: KubeApiClientOptions;
+  private readonly server: string;
+
+  constructor(options: KubeApiClientOptions) {
+    const cluster = options.kubeConfig.getCurrentCluster();
+    if (cluster === null) throw new Error('the kubeconfig has no current cluster');
+    this.o = options;
+    this.server = cluster.server.replace(/\/+$/, '');
+  }
+
+  /** The same client whose every request is also aborted by `signal` (for one reconcile). */
+  withSignal(signal: AbortSignal): KubeApiClient {
+    const signals = this.o.signal === undefined ? signal : AbortSignal.any([this.o.signal, signal]);
+    return new KubeApiClient({ ...this.o, signal: signals });
+  }
+
+  async get<T extends KubeObject = KubeObject>(key: ObjectKey, options: { subresource?: Subresource } = {}): Promise<StoredObject<T>> {
+    validateKey(key);
+    return (await this.json('GET', resourcePath(key, key.namespace, key.name, options.subresource), {
+      accept: this.o.metadataOnly === true ? ACCEPT_METADATA : ACCEPT_JSON,
+    })) as StoredObject<T>;
+  }
+
+  find<T extends KubeObject = KubeObject>(key: ObjectKey): Promise<StoredObject<T> | undefined> {
+    return unlessNotFound(this.get<T>(key));
+  }
+
+  async list<T extends KubeObject = KubeObject>(
+    ref: ResourceRef,
+    namespace: string,
+    options: ListOptions = {},
+  ): Promise<ObjectList<StoredObject<T>>> {
+    validateResourceRef(ref);
+    const query: Query = {
+      labelSelector: options.labelSelector,
+      fieldSelector: options.fieldSelector,
+      limit: options.limit === undefined ? undefined : String(options.limit),
+      continue: options.continue,
+    };
+    const accept = this.o.metadataOnly === true ? ACCEPT_METADATA_LIST : ACCEPT_JSON;
+    return (await this.json('GET', resourcePath(ref, namespace), { query, accept })) as ObjectList<StoredObject<T>>;
+  }
+
+  async create<T extends KubeObject = KubeObject>(ref: ResourceRef, object: NewObject<T>): Promise<StoredObject<T>> {
+    validateResourceRef(ref);
+    const namespace = typeof object.metadata.namespace === 'string' ? object.metadata.namespace : '';
+    return (await this.json('POST', resourcePath(ref, namespace), { body: object })) as StoredObject<T>;
+  }
+
+  async patch<T extends KubeObject = KubeObject>(
+    key: ObjectKey,
+    patch: Patch,
+    options: { subresource?: Subresource } = {},
+  ): Promise<StoredObject<T>> {
+    validateKey(key);
+    return (await this.json('PATCH', resourcePath(key, key.namespace, key.name, options.subresource), {
+      body: patch.type === 'json' ? patch.operations : patch.body,
+      contentType: PATCH_CONTENT_TYPE[patch.type],
+    })) as StoredObject<T>;
+  }
+
+  async delete(key: ObjectKey, options: { resourceVersion?: string } = {}): Promise<boolean> {
+    validateKey(key);
+    const body =
+      options.resourceVersion === undefined
+        ? undefined
+        : { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { resourceVersion: options.resourceVersion } };
+    try {
+      await this.json('DELETE', resourcePath(key, key.namespace, key.name), body === undefined ? {} : { body });
+      return true;
+    } catch (error) {
+      if (error instanceof KubeApiError && error.statusCode === 404) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * One of client-node's typed APIs (CoreV1Api, AppsV1Api, …) on the same connection pool, every
+   * call also paid from the budget. Its errors are client-node's ApiException (normalizeKubeError
+   * turns a 429 into a KubeApiError); a 429 among them still pauses the budget.
+   */
+  api<T extends ApiType>(type: ApiConstructor<T>): T {
+    let waited = 0;
+    const config = createConfiguration({
+      baseServer: new ServerConfiguration(this.server, {}),
+      authMethods: {
+        default: {
+          getName: () => 'kubeconfig',
+          applySecurityAuthentication: (context: RequestContext) => applyKubeAuth(this.o.kubeConfig, context).then(() => {}),
+        },
+      },
+      promiseMiddleware: [
+        {
+          pre: async (context: RequestContext) => {
+            waited = (await this.o.budget?.take()) ?? 0;
+            if (this.o.signal !== undefined) context.setSignal(this.o.signal as never);
+            return context;
+          },
+          post: async (response: ResponseContext) => {
+            await this.afterResponse(response.httpStatusCode, headerOf(response.headers, 'retry-after'), waited);
+            return response;
+          },
+        },
+      ],
+    });
+    return new type(config);
+  }
+
+  async getJson(path: string, query: Query, accept: string, signal?: AbortSignal): Promise<unknown> {
+    return await this.json('GET', path, { query, accept, signal });
+  }
+
+  async request(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, signal?: AbortSignal): Promise<unknown> {
+    return await this.json(method, path, { body, signal });
+  }
+
+  async stream(path: string, query: Query, accept: string, signal: AbortSignal, onLine: (line: string) => void): Promise<void> {
+    const response = await this.send('GET', path, { query, accept, signal });
+    if (response.body === null) return;
+    const decoder = new TextDecoder();
+    let pending = '';
+    for await (const chunk of response.body) {
+      pending += decoder.decode(chunk as Uint8Array, { stream: true });
+      let newline = pending.indexOf('\n');
+      while (newline !== -1) {
+        const line = pending.slice(0, newline);
+        pending = pending.slice(newline + 1);
+        if (line.trim() !== '') onLine(line);
+        newline = pending.indexOf('\n');
+      }
+    }
+    pending += decoder.decode();
+    if (pending.trim() !== '') onLine(pending);
+  }
+
+  private async json(method: keyof typeof HttpMethod, path: string, options: SendOptions): Promise<unknown> {
+    const response = await this.send(method, path, options);
+    const text = await response.text();
+    return text === '' ? undefined : JSON.parse(text);
+  }
+
+  /** Sends one request, paid from the budget; resolves with a 2xx response, throws KubeApiError otherwise. */
+  private async send(method: keyof typeof HttpMethod, path: string, options: SendOptions) {
+    const url = new URL(this.server + path);
+    for (const [name, value] of Object.entries(options.query ?? {})) if (value !== undefined) url.searchParams.set(name, value);
+    const context = new RequestContext(url.toString(), HttpMethod[method]);
+    await applyKubeAuth(this.o.kubeConfig, context);
+    const headers: Record<string, string> = { ...context.getHeaders(), Accept: options.accept ?? ACCEPT_JSON };
+    if (options.body !== undefined) headers['Content-Type'] = options.contentType ?? 'application/json';
+    const signal = combine(this.o.signal, options.signal);
+    signal?.throwIfAborted();
+    const waited = (await this.o.budget?.take()) ?? 0;
+    const dispatcher = context.getDispatcher();
+    let response: Awaited<ReturnType<typeof fetch>>;
+    try {
+      response = await fetch(url, {
+        method,
+        headers,
+        ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+        ...(dispatcher === undefined ? {} : { dispatcher: dispatcher as never }),
+        ...(signal === undefined ? {} : { signal }),
+      });
+    } catch (error) {
+      this.o.onRequest?.('error', waited);
+      throw error;
+    }
+    const retryAfter = response.headers.get('retry-after');
+    await this.afterResponse(response.status, retryAfter ?? undefined, waited);
+    if (response.status >= 200 && response.status < 300) return response;
+    const text = await response.text().catch(() => '');
+    throw kubeApiErrorFrom(`${method} ${path}`, response.status, text, retryAfter);
+  }
+
+  private async afterResponse(status: number, retryAfter: string | undefined, waited: number): Promise<void> {
+    this.o.onRequest?.(codeClassOf(status), waited);
+    if (status === 429) await this.o.budget?.pause(parseRetryAfter(retryAfter) ?? DEFAULT_RETRY_AFTER_MS);
+  }
+}
+
+function combine(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return AbortSignal.any([a, b]);
+}

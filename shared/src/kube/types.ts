@@ -1,0 +1,107 @@
+// Kubernetes objects and the two faces of the one API client, as types: KubeClient (objects, for reconciles) and KubeTransport (raw HTTP, for list+watch and Leases).
+import type { ApiConstructor, ApiType } from '@kubernetes/client-node';
+import type { ObjectKey, ResourceRef } from '../object-key.ts';
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
+/** The metadata a watcher sees (metadata-only watch): never the spec or status. */
+export interface ObjectMeta {
+  name?: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  finalizers?: string[];
+  deletionTimestamp?: string | Date;
+  ownerReferences?: OwnerReference[];
+  [field: string]: unknown;
+}
+
+/** Any Kubernetes object. */
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: ObjectMeta;
+  [field: string]: unknown;
+}
+
+/** An object as the API server returns it: metadata with name and resourceVersion always present. */
+export type StoredObject<T extends KubeObject = KubeObject> = T & {
+  metadata: ObjectMeta & { name: string; resourceVersion: string };
+};
+
+/** An object to create: the server fills uid, resourceVersion, generation. */
+export type NewObject<T extends KubeObject = KubeObject> = Omit<T, 'metadata'> & {
+  metadata: Omit<ObjectMeta, 'uid' | 'resourceVersion' | 'generation' | 'deletionTimestamp'> & { name: string };
+};
+
+/** RFC 6902 operations; `test` makes a patch fail instead of acting on a changed object. */
+export type JsonPatchOperation =
+  | { op: 'add' | 'replace' | 'test'; path: string; value: unknown }
+  | { op: 'remove'; path: string }
+  | { op: 'move' | 'copy'; from: string; path: string };
+
+export type Patch =
+  | { type: 'json'; operations: readonly JsonPatchOperation[] }
+  /** RFC 7386 merge patch; put `metadata.resourceVersion` in it to make it conditional (409 when stale). */
+  | { type: 'merge'; body: Record<string, unknown> };
+
+export interface ListOptions {
+  labelSelector?: string;
+  fieldSelector?: string;
+  limit?: number;
+  continue?: string;
+}
+
+export interface ObjectList<T extends KubeObject = KubeObject> {
+  items: T[];
+  metadata: { resourceVersion?: string; continue?: string };
+}
+
+/** The subresources a client reads or writes apart from the object. */
+export type Subresource = 'status' | 'scale';
+
+/**
+ * The Kubernetes client a reconcile gets. Every call draws from the cluster-wide API budget.
+ * Failures throw `KubeApiError` (status code, reason, details; a 429 also carries Retry-After).
+ */
+export interface KubeClient {
+  get<T extends KubeObject = KubeObject>(key: ObjectKey, options?: { subresource?: Subresource }): Promise<StoredObject<T>>;
+  /** Like `get`, but resolves undefined on 404. */
+  find<T extends KubeObject = KubeObject>(key: ObjectKey): Promise<StoredObject<T> | undefined>;
+  list<T extends KubeObject = KubeObject>(ref: ResourceRef, namespace: string, options?: ListOptions): Promise<ObjectList<StoredObject<T>>>;
+  create<T extends KubeObject = KubeObject>(ref: ResourceRef, object: NewObject<T>): Promise<StoredObject<T>>;
+  patch<T extends KubeObject = KubeObject>(key: ObjectKey, patch: Patch, options?: { subresource?: Subresource }): Promise<StoredObject<T>>;
+  /** Deletes with a `resourceVersion` precondition when given. Resolves false when the object was already gone. */
+  delete(key: ObjectKey, options?: { resourceVersion?: string }): Promise<boolean>;
+  /**
+   * One of client-node's typed APIs (`CoreV1Api`, `AppsV1Api`, …) on the same connection, each call
+   * also paid from the budget. Its failures are client-node's ApiException.
+   */
+  api<T extends ApiType>(type: ApiConstructor<T>): T;
+}
+
+/** Query parameters; undefined ones are left out. */
+export type Query = Record<string, string | undefined>;
+
+/** Raw HTTP to the API server: what the list+watch state machine and leader election need; tests may pass a fake. */
+export interface KubeTransport {
+  /** GET a JSON document. Throws KubeApiError on a non-2xx status. */
+  getJson(path: string, query: Query, accept: string, signal?: AbortSignal): Promise<unknown>;
+  /**
+   * GET a stream of newline-separated JSON (a watch), calling `onLine` for each line; resolves
+   * when the server ends the response, rejects on a non-2xx status or a broken connection.
+   */
+  stream(path: string, query: Query, accept: string, signal: AbortSignal, onLine: (line: string) => void): Promise<void>;
+  /** Any other request with a JSON body (the Lease of leader election). */
+  request(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, signal?: AbortSignal): Promise<unknown>;
+}
