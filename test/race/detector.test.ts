@@ -2,9 +2,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { formatKey, keyToJobId, type ObjectKey } from '@conveyor/shared/object-key';
+import { jobLockKey } from '@conveyor/shared/queue/bullmq-internals';
 import { type QueueWorker, startQueueWorker } from '@conveyor/shared/queue/queue-worker';
 import { type QueueSettings, ReconcileQueue } from '@conveyor/shared/queue/reconcile-queue';
-import { queueKey, queueLocation } from '@conveyor/shared/queue/redis-connection';
+import { queueLocation } from '@conveyor/shared/queue/redis-connection';
 import { encodeRequest } from '@conveyor/shared/queue/request-payload';
 import { type JobsOptions, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -216,7 +217,9 @@ describe('detectRaces on deliberately broken protocols (real Redis, real BullMQ)
       await waitFor('first reconcile running', () => started() === 1);
       // What a long event-loop stall does: the lock expires while the reconcile still runs. The stalled
       // check hands the job to a free slot, which runs the key beside the first, still live, run.
-      await redis.del(queueKey(location, `${heldJobs[0]}:lock`));
+      const held = heldJobs[0];
+      assert.ok(held !== undefined, 'the first run holds a job');
+      await redis.del(jobLockKey(location, held));
       await waitFor('the key started again while the first run is still held', () => started() === 2);
       release();
       const leftovers = await drained(settings, queue);

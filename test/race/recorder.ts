@@ -2,8 +2,9 @@
 
 import { formatKey, type ObjectKey } from '@conveyor/shared/object-key';
 import { done, type Outcome, requeueAfter } from '@conveyor/shared/outcome';
+import { BULLMQ_LIFELONG_KEY_TYPES, bullmqKey } from '@conveyor/shared/queue/bullmq-internals';
 import type { RequestContext } from '@conveyor/shared/queue/queue-worker';
-import { queueKey, queueLocation } from '@conveyor/shared/queue/redis-connection';
+import { queueLocation } from '@conveyor/shared/queue/redis-connection';
 import type { Redis } from 'ioredis';
 import type { LastEvent, RaceRecord } from './detector.ts';
 
@@ -114,12 +115,12 @@ export async function readRaceLog(redis: Redis, keys: RaceKeys): Promise<RaceRec
 }
 
 /** Keys BullMQ and Conveyor keep for a queue's whole life; anything else left after a drain is a job or dedup state. */
-const BOOKKEEPING = ['meta', 'id', 'events', 'marker', 'pc', 'stalled-check', 'limiter', 'conveyor-epoch'];
+const BOOKKEEPING = [...BULLMQ_LIFELONG_KEY_TYPES, 'conveyor-epoch'];
 
 /** Every key of a queue left in Redis except its lifelong bookkeeping: jobs, `de:`/`dn:` dedup keys, non-empty sets. */
 export async function queueLeftovers(redis: Redis, prefix: string, controller: string): Promise<string[]> {
   const location = queueLocation(prefix, controller);
-  const pattern = queueKey(location, '*').replace(/[{}[\]]/g, '\\$&');
+  const pattern = bullmqKey(location, '*').replace(/[{}[\]]/g, '\\$&');
   const found: string[] = [];
   let cursor = '0';
   do {
@@ -127,5 +128,5 @@ export async function queueLeftovers(redis: Redis, prefix: string, controller: s
     cursor = next;
     found.push(...page);
   } while (cursor !== '0');
-  return found.filter((key) => !BOOKKEEPING.some((type) => key === queueKey(location, type))).sort();
+  return found.filter((key) => !BOOKKEEPING.some((type) => key === bullmqKey(location, type))).sort();
 }

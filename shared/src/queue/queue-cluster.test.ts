@@ -8,9 +8,10 @@ import { Cluster, Redis } from 'ioredis';
 import { configSchema } from '../config.ts';
 import { TerminalError } from '../errors.ts';
 import { done, type Outcome, requeueAfter } from '../outcome.ts';
+import { BULLMQ_KEY, bullmqKey } from './bullmq-internals.ts';
 import { type QueueWorker, type RequestContext, startQueueWorker } from './queue-worker.ts';
 import { type QueueSettings, ReconcileQueue } from './reconcile-queue.ts';
-import { queueKey, queueLocation } from './redis-connection.ts';
+import { queueLocation } from './redis-connection.ts';
 
 let cluster: RedisCluster;
 let client: Cluster;
@@ -40,7 +41,7 @@ function settingsFor(controller: string): QueueSettings {
 /** The node (port) that serves the slot of a queue's hash tag. */
 async function nodeOf(controller: string): Promise<number> {
   const location = queueLocation('conveyor', controller);
-  const slot = Number(await client.cluster('KEYSLOT', queueKey(location, 'wait')));
+  const slot = Number(await client.cluster('KEYSLOT', bullmqKey(location, BULLMQ_KEY.wait)));
   const ranges = await client.cluster('SLOTS');
   const owner = ranges.find(([from, to]) => slot >= from && slot <= to);
   if (owner === undefined) throw new Error(`no node serves slot ${slot}`);

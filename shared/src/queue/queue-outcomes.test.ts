@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import { TerminalError } from '../errors.ts';
 import { formatKey } from '../object-key.ts';
 import { done, type Outcome, requeueAfter } from '../outcome.ts';
+import { BULLMQ_KEY, BULLMQ_LIFELONG_KEY_TYPES, bullmqKey, jobKey } from './bullmq-internals.ts';
 import { type QueueWorker, type RequestContext, startQueueWorker } from './queue-worker.ts';
 import { type QueueSettings, ReconcileQueue } from './reconcile-queue.ts';
 import { queueKey, queueLocation } from './redis-connection.ts';
@@ -58,9 +59,9 @@ async function harness(
 /** Every key of this queue left in Redis (jobs, dedup keys, next-job hashes), minus bookkeeping BullMQ keeps. */
 async function leftovers(settings: QueueSettings): Promise<string[]> {
   const location = queueLocation(settings.redis.prefix, settings.controller);
-  const keys = await redis.keys(`${queueKey(location, '*').replace(/[{}]/g, '\\$&')}`);
-  const bookkeeping = ['meta', 'id', 'events', 'marker', 'pc', 'stalled-check', 'limiter', 'conveyor-epoch'];
-  return keys.filter((key) => !bookkeeping.some((type) => key === queueKey(location, type))).sort();
+  const keys = await redis.keys(`${bullmqKey(location, '*').replace(/[{}]/g, '\\$&')}`);
+  const bookkeeping = [...BULLMQ_LIFELONG_KEY_TYPES, 'conveyor-epoch'];
+  return keys.filter((key) => !bookkeeping.some((type) => key === bullmqKey(location, type))).sort();
 }
 
 describe('ReconcileQueue with a worker', () => {
@@ -187,7 +188,11 @@ describe('ReconcileQueue with a worker', () => {
         const location = queueLocation(h.settings.redis.prefix, h.settings.controller);
         assert.deepEqual(
           await leftovers(h.settings),
-          [queueKey(location, parked[0]?.jobId ?? ''), queueKey(location, 'failed'), queueKey(location, 'conveyor-parked-keys')].sort(),
+          [
+            jobKey(location, parked[0]?.jobId ?? ''),
+            bullmqKey(location, BULLMQ_KEY.failed),
+            queueKey(location, 'conveyor-parked-keys'),
+          ].sort(),
           'only the parked job (and the note that its key has one)',
         );
       } finally {

@@ -1,5 +1,20 @@
 // Conveyor's own Lua scripts over a BullMQ queue's keys (depth, priority raise, epoch), each atomic and run by SHA.
+//
+// Every BullMQ key type, job field and score formula they use comes from `bullmq-internals.ts`:
+// key names arrive as KEYS built there, and field names and score factors are templated into the
+// Lua source from its constants, so this file spells none of BullMQ's layout itself.
+import {
+  DELAYED_MARKER_MEMBER,
+  DELAYED_SCORE_FACTOR,
+  JOB_FIELD,
+  NEXT_JOB_FIELD,
+  OPTS_PRIORITY,
+  PRIORITY_SCORE_FACTOR,
+} from './bullmq-internals.ts';
 import type { RedisConnection } from './redis-connection.ts';
+
+/** A Lua string literal (JSON's escapes are Lua's for the plain ASCII names templated here). */
+const lua = (text: string): string => JSON.stringify(text);
 
 interface ScriptSpec {
   keys: number;
@@ -9,8 +24,7 @@ interface ScriptSpec {
 /**
  * depthCounts-6
  *   KEYS[1] wait  KEYS[2] paused  KEYS[3] prioritized  KEYS[4] delayed  KEYS[5] active  KEYS[6] failed
- *   ARGV[1] lowest delayed score that is not yet due: (now + 1) × 0x1000, as BullMQ scores delayed
- *           jobs `timestamp × 0x1000 + n`
+ *   ARGV[1] lowest delayed score that is not yet due: `delayedScore(now + 1)`
  *   returns { waiting, prioritized, delayedDue, delayedLater, active, parked }
  */
 const depthCounts: ScriptSpec = {
@@ -31,7 +45,7 @@ return { waiting, prioritized, delayedDue, delayedAll - delayedDue, active, park
  *   KEYS[1] prioritized  KEYS[2] priority counter (pc)  KEYS[3] deduplication key (de:<id>)
  *   ARGV[1] job key prefix (`<prefix>:<name>:`)  ARGV[2] the new, numerically lower priority
  *   returns 1 when the job that holds the key's place got the higher priority, else 0
- * The score mirrors BullMQ's getPriorityScore (priority × 2^32 + counter) so FIFO within a priority holds.
+ * The score is BullMQ's own (`prioritizedScore`), with a fresh counter, so FIFO within a priority holds.
  */
 const raisePriority: ScriptSpec = {
   keys: 3,
@@ -40,12 +54,12 @@ local jobId = redis.call('GET', KEYS[3])
 if not jobId then return 0 end
 local jobKey = ARGV[1] .. jobId
 local wanted = tonumber(ARGV[2])
-local current = tonumber(redis.call('HGET', jobKey, 'priority') or '0')
+local current = tonumber(redis.call('HGET', jobKey, ${lua(JOB_FIELD.priority)}) or '0')
 if current == 0 or current <= wanted then return 0 end
-redis.call('HSET', jobKey, 'priority', wanted)
+redis.call('HSET', jobKey, ${lua(JOB_FIELD.priority)}, wanted)
 if redis.call('ZSCORE', KEYS[1], jobId) then
   local counter = redis.call('INCR', KEYS[2])
-  redis.call('ZADD', KEYS[1], wanted * 0x100000000 + counter % 0x100000000, jobId)
+  redis.call('ZADD', KEYS[1], wanted * ${PRIORITY_SCORE_FACTOR} + counter % ${PRIORITY_SCORE_FACTOR}, jobId)
 end
 return 1
 `,
@@ -82,20 +96,21 @@ const pullForwardIfDirty: ScriptSpec = {
   lua: `
 if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
-local kept = redis.call('HMGET', KEYS[3], 'name', 'data', 'opts')
+local kept = redis.call('HMGET', KEYS[3], ${lua(NEXT_JOB_FIELD.name)}, ${lua(NEXT_JOB_FIELD.data)}, ${lua(NEXT_JOB_FIELD.opts)})
 local nextOpts = kept[3]
 redis.call('DEL', KEYS[3])
 -- Latest wins, as when the kept request becomes a job of its own: the next run sees its reason, time and trace.
-if kept[1] and kept[2] then redis.call('HSET', KEYS[4], 'name', kept[1], 'data', kept[2]) end
+if kept[1] and kept[2] then redis.call('HSET', KEYS[4], ${lua(JOB_FIELD.name)}, kept[1], ${lua(JOB_FIELD.data)}, kept[2]) end
 if nextOpts then
-  local wanted = tonumber(cjson.decode(nextOpts)['priority'] or 0)
-  local current = tonumber(redis.call('HGET', KEYS[4], 'priority') or '0')
-  if wanted > 0 and (current == 0 or wanted < current) then redis.call('HSET', KEYS[4], 'priority', wanted) end
+  local wanted = tonumber(cjson.decode(nextOpts)[${lua(OPTS_PRIORITY)}] or 0)
+  local current = tonumber(redis.call('HGET', KEYS[4], ${lua(JOB_FIELD.priority)}) or '0')
+  if wanted > 0 and (current == 0 or wanted < current) then redis.call('HSET', KEYS[4], ${lua(JOB_FIELD.priority)}, wanted) end
 end
-redis.call('HSET', KEYS[4], 'delay', 0)
-redis.call('ZADD', KEYS[1], tonumber(ARGV[2]) * 0x1000, ARGV[1])
+redis.call('HSET', KEYS[4], ${lua(JOB_FIELD.delay)}, 0)
+-- Due now, first among jobs due this millisecond (delayedScore(now, 0)); the marker wakes a blocked worker.
+redis.call('ZADD', KEYS[1], tonumber(ARGV[2]) * ${DELAYED_SCORE_FACTOR}, ARGV[1])
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if first[2] then redis.call('ZADD', KEYS[2], tonumber(first[2]) / 0x1000, '1') end
+if first[2] then redis.call('ZADD', KEYS[2], tonumber(first[2]) / ${DELAYED_SCORE_FACTOR}, ${lua(DELAYED_MARKER_MEMBER)}) end
 return 1
 `,
 };

@@ -7,6 +7,7 @@ import { keyToJobId } from '../object-key.ts';
 import { type Outcome, outcomeFromError } from '../outcome.ts';
 import { applyOutcome, checkOutcome } from './apply-outcome.ts';
 import { backoffDelay } from './backoff.ts';
+import { BULLMQ_KEY, bullmqKey, deduplicationNextKey, jobKey } from './bullmq-internals.ts';
 import { queueScripts } from './queue-scripts.ts';
 import { jobIdKeyPart, type QueueSettings } from './reconcile-queue.ts';
 import { createRedisConnection, queueKey, queueLocation, type RedisConnection, scanJobIds } from './redis-connection.ts';
@@ -74,10 +75,10 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
   const pullForwardIfDirty = async (job: Job): Promise<void> => {
     if (job.id === undefined || job.deduplicationId === undefined) return;
     const keys = [
-      queueKey(location, 'delayed'),
-      queueKey(location, 'marker'),
-      queueKey(location, `dn:${job.deduplicationId}`),
-      queueKey(location, job.id),
+      bullmqKey(location, BULLMQ_KEY.delayed),
+      bullmqKey(location, BULLMQ_KEY.marker),
+      deduplicationNextKey(location, job.deduplicationId),
+      jobKey(location, job.id),
     ];
     const pulled = await scripts.pullForwardIfDirty(keys, job.id, now());
     if (pulled === 1) logger.debug({ jobId: job.id }, 'request arrived during the reconcile: delayed job pulled forward');
@@ -140,7 +141,7 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
   // request away (it no longer says anything true about the object). A hint, not a ledger: a crash
   // between parking and SADD leaves the parked request until the next resync's retryParked, as before.
   const parkedKeys = queueKey(location, 'conveyor-parked-keys');
-  const failedKey = queueKey(location, 'failed');
+  const failedKey = bullmqKey(location, BULLMQ_KEY.failed);
   const noteParked = (jobId: string | undefined) => {
     if (jobId === undefined) return;
     connection

@@ -5,6 +5,7 @@ import type { Config } from '../config.ts';
 import { errorMessage } from '../errors.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import { jobIdToKey, keyToJobId, type ObjectKey } from '../object-key.ts';
+import { BULLMQ_KEY, bullmqKey, deduplicationKey, delayedScore, jobKeyPrefix } from './bullmq-internals.ts';
 import { type QueueScripts, queueScripts } from './queue-scripts.ts';
 import {
   createRedisConnection,
@@ -187,9 +188,10 @@ export class ReconcileQueue {
 
   /** Request counts by state, from one Lua script (one round trip). */
   async getDepth(): Promise<Depth> {
-    const keys = ['wait', 'paused', 'prioritized', 'delayed', 'active', 'failed'].map((type) => queueKey(this.location, type));
-    // BullMQ scores delayed jobs `dueAt × 0x1000 + n`; everything below (now + 1) × 0x1000 is due.
-    const notDue = String((Math.floor(this.now()) + 1) * 0x1000);
+    const types = [BULLMQ_KEY.wait, BULLMQ_KEY.paused, BULLMQ_KEY.prioritized, BULLMQ_KEY.delayed, BULLMQ_KEY.active, BULLMQ_KEY.failed];
+    const keys = types.map((type) => bullmqKey(this.location, type));
+    // Every delayed job due by now scores below the first score of the next millisecond.
+    const notDue = String(delayedScore(Math.floor(this.now()) + 1));
     const [waiting = 0, prioritized = 0, delayedDue = 0, delayedLater = 0, active = 0, parked = 0] = await this.scripts.depthCounts(
       keys,
       notDue,
@@ -231,7 +233,7 @@ export class ReconcileQueue {
    * has, so a retry never runs beside a newer job of the same key. The watcher calls this on resync.
    */
   async retryParked(key?: ObjectKey): Promise<number> {
-    const failedKey = queueKey(this.location, 'failed');
+    const failedKey = bullmqKey(this.location, BULLMQ_KEY.failed);
     const ids =
       key === undefined
         ? await this.connection.zrange(failedKey, '0', '-1')
@@ -301,14 +303,14 @@ export class ReconcileQueue {
   private async afterMerge(merged: readonly EnqueueRequest[]): Promise<void> {
     const raising = merged.filter((request) => request.reason !== 'resync');
     if (raising.length === 0) return;
-    const prioritized = queueKey(this.location, 'prioritized');
-    const counter = queueKey(this.location, 'pc');
-    const jobKeyPrefix = queueKey(this.location, '');
+    const prioritized = bullmqKey(this.location, BULLMQ_KEY.prioritized);
+    const counter = bullmqKey(this.location, BULLMQ_KEY.priorityCounter);
+    const prefix = jobKeyPrefix(this.location);
     await Promise.all(
       raising.map((request) =>
         this.scripts.raisePriority(
-          [prioritized, counter, queueKey(this.location, `de:${keyToJobId(request.key)}`)],
-          jobKeyPrefix,
+          [prioritized, counter, deduplicationKey(this.location, deduplication(request.key, request.reason).id)],
+          prefix,
           REASON_PRIORITY[request.reason],
         ),
       ),
