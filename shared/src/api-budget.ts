@@ -2,6 +2,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Config } from './config.ts';
 import { TAKE_API_TOKEN_LUA } from './lua/take-api-token.ts';
+import { apiBudgetKey } from './queue/redis-keys.ts';
 
 /** What a Kubernetes client asks before each request. */
 export interface ApiBudget {
@@ -21,11 +22,6 @@ const SCRIPT = TAKE_API_TOKEN_LUA;
 const COMMAND = 'conveyorTakeApiToken';
 
 type WithScript = { [COMMAND]: (key: string, rate: number, burst: number, cost: number, pause: number) => Promise<number> };
-
-/** The Redis key of the budget: one per prefix, so every controller of one installation shares it. */
-export function apiBudgetKey(prefix: string): string {
-  return `${prefix}:api-budget`;
-}
 
 export interface RedisApiBudgetOptions {
   redis: Redis | Cluster;

@@ -3,13 +3,14 @@
 // The autoscaler runs in the watcher while reconciles run in other processes (or in Lambda, through the
 // dispatcher), so the measured reconcile duration has to travel through Redis. Buckets expire on their own.
 import type { Config } from './config.ts';
-import { queueKey, queueLocation, type RedisConnection } from './queue/redis-connection.ts';
+import type { RedisConnection } from './queue/redis-connection.ts';
+import { controllerKeys } from './queue/redis-keys.ts';
 
 const BUCKET_MS = 10_000;
 const KEEP_MS = 5 * 60_000;
 
 function bucketKey(redis: Config['redis'], controller: string, bucket: number): string {
-  return queueKey(queueLocation(redis.prefix, controller), `conveyor:stats:${bucket}`);
+  return controllerKeys(redis.prefix, controller).statsBucket(bucket);
 }
 
 export interface ReconcileStats {

@@ -1,10 +1,11 @@
 // The autoscaler's desired worker count for a controller, kept in Redis so the dispatcher (another process) can follow it.
 import type { Config } from './config.ts';
-import { queueKey, queueLocation, type RedisConnection } from './queue/redis-connection.ts';
+import type { RedisConnection } from './queue/redis-connection.ts';
+import { controllerKeys } from './queue/redis-keys.ts';
 
 /** Lives beside the queue's keys, in its hash slot; expires so a dead autoscaler stops steering. */
 function desiredKey(redis: Config['redis'], controller: string): string {
-  return queueKey(queueLocation(redis.prefix, controller), 'conveyor:desired-workers');
+  return controllerKeys(redis.prefix, controller).desiredWorkers;
 }
 
 export async function publishDesiredWorkers(

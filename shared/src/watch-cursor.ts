@@ -1,9 +1,10 @@
 // Keeps the watcher's last enqueued resourceVersion per resource in Redis, so a restarted watcher knows what it missed.
 import type { Cluster, Redis } from 'ioredis';
+import { controllerKeys } from './queue/redis-keys.ts';
 
 /**
- * One Redis hash per controller, in the controller's queue hash slot (`{prefix:controller}`), so a
- * lost Redis loses the cursor together with the queue and the watcher starts afresh (a full sync).
+ * One Redis hash per controller (`ControllerKeys.watchCursor`), in the controller's queue hash slot, so
+ * a lost Redis loses the cursor together with the queue and the watcher starts afresh (a full sync).
  * Fields are `<resource>|<shard>`; values are resourceVersions whose events are all enqueued.
  */
 export class WatchCursorStore {
@@ -12,7 +13,7 @@ export class WatchCursorStore {
 
   constructor(redis: Redis | Cluster, options: { prefix: string; controller: string }) {
     this.redis = redis;
-    this.key = `{${options.prefix}:${options.controller}}:watch-cursor`;
+    this.key = controllerKeys(options.prefix, options.controller).watchCursor;
   }
 
   async get(stream: string): Promise<string | undefined> {

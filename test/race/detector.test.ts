@@ -5,7 +5,7 @@ import { formatKey, keyToJobId, type ObjectKey } from '@conveyor/shared/object-k
 import { jobLockKey } from '@conveyor/shared/queue/bullmq-internals';
 import { type QueueWorker, startQueueWorker } from '@conveyor/shared/queue/queue-worker';
 import { type QueueSettings, ReconcileQueue } from '@conveyor/shared/queue/reconcile-queue';
-import { queueLocation } from '@conveyor/shared/queue/redis-connection';
+import { queueLocation } from '@conveyor/shared/queue/redis-keys';
 import { encodeRequest } from '@conveyor/shared/queue/request-payload';
 import { type JobsOptions, Queue } from 'bullmq';
 import { Redis } from 'ioredis';

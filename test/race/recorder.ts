@@ -4,7 +4,7 @@ import { formatKey, type ObjectKey } from '@conveyor/shared/object-key';
 import { done, type Outcome, requeueAfter } from '@conveyor/shared/outcome';
 import { BULLMQ_LIFELONG_KEY_TYPES, bullmqKey } from '@conveyor/shared/queue/bullmq-internals';
 import type { RequestContext } from '@conveyor/shared/queue/queue-worker';
-import { queueLocation } from '@conveyor/shared/queue/redis-connection';
+import { controllerKeys } from '@conveyor/shared/queue/redis-keys';
 import type { Redis } from 'ioredis';
 import type { LastEvent, RaceRecord } from './detector.ts';
 
@@ -114,13 +114,15 @@ export async function readRaceLog(redis: Redis, keys: RaceKeys): Promise<RaceRec
   return lines.map((line) => JSON.parse(line) as RaceRecord);
 }
 
-/** Keys BullMQ and Conveyor keep for a queue's whole life; anything else left after a drain is a job or dedup state. */
-const BOOKKEEPING = [...BULLMQ_LIFELONG_KEY_TYPES, 'conveyor-epoch'];
-
-/** Every key of a queue left in Redis except its lifelong bookkeeping: jobs, `de:`/`dn:` dedup keys, non-empty sets. */
+/**
+ * Every key of a controller (its hash tag: BullMQ's and Conveyor's) left in Redis except those kept for
+ * the queue's whole life (BullMQ's bookkeeping, the epoch, the watch cursor): jobs, `de:`/`dn:` dedup
+ * keys, non-empty sets such as the parked-keys note.
+ */
 export async function queueLeftovers(redis: Redis, prefix: string, controller: string): Promise<string[]> {
-  const location = queueLocation(prefix, controller);
-  const pattern = bullmqKey(location, '*').replace(/[{}[\]]/g, '\\$&');
+  const keys = controllerKeys(prefix, controller);
+  const lifelong = new Set([...BULLMQ_LIFELONG_KEY_TYPES.map((type) => bullmqKey(keys.queue, type)), keys.epoch, keys.watchCursor]);
+  const pattern = `${keys.queue.prefix}:*`.replace(/[{}[\]]/g, '\\$&');
   const found: string[] = [];
   let cursor = '0';
   do {
@@ -128,5 +130,5 @@ export async function queueLeftovers(redis: Redis, prefix: string, controller: s
     cursor = next;
     found.push(...page);
   } while (cursor !== '0');
-  return found.filter((key) => !BOOKKEEPING.some((type) => key === bullmqKey(location, type))).sort();
+  return found.filter((key) => !lifelong.has(key)).sort();
 }

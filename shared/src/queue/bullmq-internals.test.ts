@@ -28,7 +28,7 @@ import {
   OPTS_PRIORITY,
   prioritizedScore,
 } from './bullmq-internals.ts';
-import { type QueueLocation, queueLocation } from './redis-connection.ts';
+import { type QueueLocation, queueLocation } from './redis-keys.ts';
 
 const installed: string = createRequire(import.meta.url)('bullmq/package.json').version;
 

@@ -13,7 +13,7 @@
 // (job hash), `getDelayedScore.lua`, `getNextDelayedTimestamp.lua`, `addDelayMarkerIfNeeded.lua`
 // (delayed scores, marker), `getPriorityScore.lua` (prioritized scores), `storeDeduplicatedNextJob.lua`
 // and `requeueDeduplicatedJob.lua` (`de:` and `dn:`), `prepareJobForProcessing.lua` (lock).
-import type { QueueLocation } from './redis-connection.ts';
+import type { QueueLocation } from './redis-keys.ts';
 
 /** The bullmq release this file describes; shared/package.json pins exactly this version. */
 export const BULLMQ_VERSION = '6.7.0';

@@ -11,7 +11,8 @@ export {
   REASON_PRIORITY,
   ReconcileQueue,
 } from './reconcile-queue.ts';
-export { createRedisConnection, type QueueLocation, queueLocation, type RedisConnection } from './redis-connection.ts';
+export { createRedisConnection, type RedisConnection } from './redis-connection.ts';
+export { apiBudgetKey, type ControllerKeys, controllerKeys, type QueueLocation, queueLocation } from './redis-keys.ts';
 export {
   type DecodedRequest,
   decodeRequest,

@@ -11,7 +11,7 @@ import { done, type Outcome, requeueAfter } from '../outcome.ts';
 import { BULLMQ_KEY, bullmqKey } from './bullmq-internals.ts';
 import { type QueueWorker, type RequestContext, startQueueWorker } from './queue-worker.ts';
 import { type QueueSettings, ReconcileQueue } from './reconcile-queue.ts';
-import { queueLocation } from './redis-connection.ts';
+import { controllerKeys, queueLocation } from './redis-keys.ts';
 
 let cluster: RedisCluster;
 let client: Cluster;
@@ -151,6 +151,15 @@ describe('the reconcile queue on a 3-node Redis Cluster', () => {
       assert.equal(await h.queue.checkEpoch(), true);
     } finally {
       await h.close();
+    }
+  });
+
+  it("keeps every key Conveyor writes for a controller in its queue's slot", async () => {
+    const keys = controllerKeys('conveyor', 'cluster-keys');
+    const slotOf = async (key: string) => Number(await client.cluster('KEYSLOT', key));
+    const queueSlot = await slotOf(bullmqKey(keys.queue, BULLMQ_KEY.wait));
+    for (const key of [keys.epoch, keys.watchCursor, keys.parkedKeys, keys.desiredWorkers, keys.statsBucket(1)]) {
+      assert.equal(await slotOf(key), queueSlot, key);
     }
   });
 

@@ -1,16 +1,17 @@
 // Integration tests on a real Redis: every Outcome's queue action, merging, dirty-while-running, parking and retry.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { queueLeftovers } from '@conveyor/test/race/recorder';
 import { gate, queueSettings, waitFor, widgetKey } from '@conveyor/test/support/queue-fixtures';
 import { RedisServer } from '@conveyor/test/support/redis-server';
 import { Redis } from 'ioredis';
 import { TerminalError } from '../errors.ts';
 import { formatKey } from '../object-key.ts';
 import { done, type Outcome, requeueAfter } from '../outcome.ts';
-import { BULLMQ_KEY, BULLMQ_LIFELONG_KEY_TYPES, bullmqKey, jobKey } from './bullmq-internals.ts';
+import { BULLMQ_KEY, bullmqKey, jobKey } from './bullmq-internals.ts';
 import { type QueueWorker, type RequestContext, startQueueWorker } from './queue-worker.ts';
 import { type QueueSettings, ReconcileQueue } from './reconcile-queue.ts';
-import { queueKey, queueLocation } from './redis-connection.ts';
+import { controllerKeys } from './redis-keys.ts';
 
 let server: RedisServer;
 let redis: Redis;
@@ -56,12 +57,9 @@ async function harness(
   };
 }
 
-/** Every key of this queue left in Redis (jobs, dedup keys, next-job hashes), minus bookkeeping BullMQ keeps. */
+/** Every key of this queue left in Redis (jobs, dedup keys, next-job hashes, notes), minus lifelong bookkeeping. */
 async function leftovers(settings: QueueSettings): Promise<string[]> {
-  const location = queueLocation(settings.redis.prefix, settings.controller);
-  const keys = await redis.keys(`${bullmqKey(location, '*').replace(/[{}]/g, '\\$&')}`);
-  const bookkeeping = [...BULLMQ_LIFELONG_KEY_TYPES, 'conveyor-epoch'];
-  return keys.filter((key) => !bookkeeping.some((type) => key === bullmqKey(location, type))).sort();
+  return await queueLeftovers(redis, settings.redis.prefix, settings.controller);
 }
 
 describe('ReconcileQueue with a worker', () => {
@@ -185,14 +183,10 @@ describe('ReconcileQueue with a worker', () => {
         assert.equal(parked[0]?.reason, 'event');
         assert.equal(parked[0]?.error, 'Error: API said 500');
         assert.equal(parked[0]?.attempts, 3);
-        const location = queueLocation(h.settings.redis.prefix, h.settings.controller);
+        const keys = controllerKeys(h.settings.redis.prefix, h.settings.controller);
         assert.deepEqual(
           await leftovers(h.settings),
-          [
-            jobKey(location, parked[0]?.jobId ?? ''),
-            bullmqKey(location, BULLMQ_KEY.failed),
-            queueKey(location, 'conveyor-parked-keys'),
-          ].sort(),
+          [jobKey(keys.queue, parked[0]?.jobId ?? ''), bullmqKey(keys.queue, BULLMQ_KEY.failed), keys.parkedKeys].sort(),
           'only the parked job (and the note that its key has one)',
         );
       } finally {

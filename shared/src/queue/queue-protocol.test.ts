@@ -11,7 +11,7 @@ import { keyToJobId } from '../object-key.ts';
 import { done, type Outcome, requeueAfter } from '../outcome.ts';
 import { type QueueWorker, type RequestContext, startQueueWorker } from './queue-worker.ts';
 import { type QueueSettings, ReconcileQueue } from './reconcile-queue.ts';
-import { queueLocation } from './redis-connection.ts';
+import { queueLocation } from './redis-keys.ts';
 import { encodeRequest } from './request-payload.ts';
 
 let server: RedisServer;

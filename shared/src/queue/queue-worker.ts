@@ -10,7 +10,8 @@ import { backoffDelay } from './backoff.ts';
 import { BULLMQ_KEY, bullmqKey, deduplicationNextKey, jobKey } from './bullmq-internals.ts';
 import { queueScripts } from './queue-scripts.ts';
 import { jobIdKeyPart, type QueueSettings } from './reconcile-queue.ts';
-import { createRedisConnection, queueKey, queueLocation, type RedisConnection, scanJobIds } from './redis-connection.ts';
+import { createRedisConnection, type RedisConnection, scanJobIds } from './redis-connection.ts';
+import { controllerKeys } from './redis-keys.ts';
 import { decodeRequest, type RequestReason } from './request-payload.ts';
 
 /** What a processor learns about the request it runs: identity, never the object. */
@@ -64,7 +65,8 @@ const UNLIMITED = { max: 1_000_000_000, duration: 1_000 };
  * well above the longest synchronous stretch of a reconcile.
  */
 export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
-  const location = queueLocation(options.redis.prefix, options.controller);
+  const keys = controllerKeys(options.redis.prefix, options.controller);
+  const location = keys.queue;
   const ownsConnection = options.connection === undefined;
   const connection = options.connection ?? createRedisConnection(options.redis);
   const scripts = queueScripts(connection);
@@ -140,7 +142,7 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
   // Keys with a parked request, so that a later successful reconcile of the key can take its parked
   // request away (it no longer says anything true about the object). A hint, not a ledger: a crash
   // between parking and SADD leaves the parked request until the next resync's retryParked, as before.
-  const parkedKeys = queueKey(location, 'conveyor-parked-keys');
+  const parkedKeys = keys.parkedKeys;
   const failedKey = bullmqKey(location, BULLMQ_KEY.failed);
   const noteParked = (jobId: string | undefined) => {
     if (jobId === undefined) return;

@@ -7,14 +7,8 @@ import { createLogger, type Logger } from '../logger.ts';
 import { jobIdToKey, keyToJobId, type ObjectKey } from '../object-key.ts';
 import { BULLMQ_KEY, bullmqKey, deduplicationKey, delayedScore, jobKeyPrefix } from './bullmq-internals.ts';
 import { type QueueScripts, queueScripts } from './queue-scripts.ts';
-import {
-  createRedisConnection,
-  type QueueLocation,
-  queueKey,
-  queueLocation,
-  type RedisConnection,
-  scanJobIds,
-} from './redis-connection.ts';
+import { createRedisConnection, type RedisConnection, scanJobIds } from './redis-connection.ts';
+import { type ControllerKeys, controllerKeys, type QueueLocation } from './redis-keys.ts';
 import { decodeRequest, type EnqueueRequest, encodeRequest, type RequestReason } from './request-payload.ts';
 
 /** Everything the queue needs from configuration. */
@@ -114,6 +108,7 @@ const BATCH_CHUNK = 1_000;
 
 export class ReconcileQueue {
   readonly location: QueueLocation;
+  private readonly keys: ControllerKeys;
   private readonly settings: QueueSettings;
   private readonly connection: RedisConnection;
   private readonly ownsConnection: boolean;
@@ -125,7 +120,8 @@ export class ReconcileQueue {
 
   constructor(settings: QueueSettings, deps: { connection?: RedisConnection; logger?: Logger; now?: () => number } = {}) {
     this.settings = settings;
-    this.location = queueLocation(settings.redis.prefix, settings.controller);
+    this.keys = controllerKeys(settings.redis.prefix, settings.controller);
+    this.location = this.keys.queue;
     this.ownsConnection = deps.connection === undefined;
     this.connection = deps.connection ?? createRedisConnection(settings.redis);
     this.logger = (deps.logger ?? createLogger({ level: 'silent' })).child({ queue: settings.controller });
@@ -272,7 +268,7 @@ export class ReconcileQueue {
    */
   async checkEpoch(): Promise<boolean> {
     const fresh = `${this.now()}-${randomBytes(6).toString('hex')}`;
-    const previous = await this.scripts.armEpoch(queueKey(this.location, 'conveyor-epoch'), fresh);
+    const previous = await this.scripts.armEpoch(this.keys.epoch, fresh);
     const current = previous ?? fresh;
     const lost = this.epoch !== undefined && current !== this.epoch;
     this.epoch = current;

@@ -1,4 +1,4 @@
-// Redis connections for the queue (single server or Cluster) and the names of every Redis key a controller's queue uses.
+// Redis connections for the queue (single server or Cluster), and a scan of job ids; key names are in redis-keys.ts.
 import { Cluster, Redis } from 'ioredis';
 import type { Config } from '../config.ts';
 
@@ -18,30 +18,6 @@ export function createRedisConnection(redis: Config['redis']): RedisConnection {
     return new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: null }, enableReadyCheck: true });
   }
   return new Redis(redis.url, { maxRetriesPerRequest: null });
-}
-
-/**
- * Where one controller's queue lives in Redis. BullMQ builds its keys as `<prefix>:<name>:<type>`;
- * the prefix is a hash tag (`{conveyor:widgets}`) so every key of one queue hashes to one Redis
- * Cluster slot, which BullMQ's multi-key Lua scripts require.
- */
-export interface QueueLocation {
-  /** BullMQ `prefix` option, such as `{conveyor:widgets}`. */
-  prefix: string;
-  /** BullMQ queue name: the controller name. */
-  name: string;
-}
-
-export function queueLocation(redisPrefix: string, controller: string): QueueLocation {
-  if (!/^[a-z0-9][a-z0-9-]*$/.test(controller)) {
-    throw new RangeError(`controller name "${controller}" must be lowercase letters, digits and dashes`);
-  }
-  return { prefix: `{${redisPrefix}:${controller}}`, name: controller };
-}
-
-/** The full name of a key of this queue; `type` is a BullMQ key type (`wait`, `de:<id>`, …) or one of ours. */
-export function queueKey(location: QueueLocation, type: string): string {
-  return `${location.prefix}:${location.name}:${type}`;
 }
 
 /** The members of a sorted set of job ids (such as `failed`) that start with `idPrefix`, by ZSCAN. */

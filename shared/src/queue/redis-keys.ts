@@ -1,0 +1,91 @@
+// The name of every Redis key Conveyor writes, built in this one place with one separator (`:`).
+//
+// Why here and not beside each use: a key's name is a contract between processes of different
+// versions (watcher, workers, dispatcher, `conveyor status`), so renaming one is a change to that
+// contract; and Redis Cluster only runs a multi-key script when all its keys share a slot, which
+// holds only as long as every key of a controller is built around the same hash tag.
+//
+// # Layout
+// `:` separates the segments of a name; `-` only joins the words of one segment (`watch-cursor`, as
+// BullMQ's `stalled-check`). Every key of one controller starts with its hash tag
+// `{<redis.prefix>:<controller>}`, so Redis Cluster keeps them on one slot; the API budget is per
+// installation and has none.
+//
+// | key | type | written by | read by | lifetime |
+// |---|---|---|---|---|
+// | `{<prefix>:<controller>}:<controller>:<type>` | BullMQ's (see `bullmq-internals.ts`) | BullMQ, and Conveyor's scripts in `queue-scripts.ts` | BullMQ, `ReconcileQueue` (depth, parked) | BullMQ's: jobs until completed (then removed) or parked; bookkeeping forever |
+// | `{<prefix>:<controller>}:epoch` | string, random | `ReconcileQueue.checkEpoch` (watcher), only when missing | `checkEpoch` | forever; vanishes only when Redis loses its data, which is what it detects |
+// | `{<prefix>:<controller>}:watch-cursor` | hash: `<stream>\|<shard>` → resourceVersion | `WatchCursorStore` (watcher, every second) | the watcher at start | forever, overwritten in place |
+// | `{<prefix>:<controller>}:parked-keys` | set of encoded object keys | queue worker when it parks a request | queue worker, which removes a key once a later reconcile of it succeeds | while the key has a parked request (a hint: see `queue-worker.ts`) |
+// | `{<prefix>:<controller>}:stats:<bucket>` | hash: `count`, `ms`, `errors`; bucket = ms since the epoch / 10 000 | every worker and dispatcher, per reconcile | autoscaler, `conveyor status` | 5 minutes (PEXPIRE) |
+// | `{<prefix>:<controller>}:desired-workers` | string, integer | autoscaler (watcher) | Lambda dispatcher, `conveyor status` | autoscaler interval × 4 (PX), so a dead autoscaler stops steering |
+// | `<prefix>:api-budget` | hash: `tokens`, `ts`, `pausedUntil` | every Kubernetes client of a worker (`take-api-token.ts`) | the same | until the bucket would be full again (PEXPIRE) |
+//
+// # Why Conveyor's keys cannot meet BullMQ's
+// BullMQ names its keys `<hash tag>:<controller>:<type or job id>`, Conveyor `<hash tag>:<kind>[:<n>]`.
+// They could only be equal for a controller named like a kind whose BullMQ key type or job id equals
+// the rest of ours; the only kind with a rest is `stats`, whose rest is an integer, and Conveyor never
+// lets BullMQ number a job: every add passes a `jobId`, which contains `~` (`reconcile-queue.ts`).
+
+/**
+ * Where one controller's queue lives in Redis: the `prefix` and queue `name` options given to BullMQ,
+ * which builds its keys as `<prefix>:<name>:<type>`. The prefix is the controller's hash tag
+ * (`{conveyor:widgets}`), which BullMQ's multi-key Lua scripts need on a Redis Cluster.
+ */
+export interface QueueLocation {
+  /** BullMQ `prefix` option and the controller's hash tag, such as `{conveyor:widgets}`. */
+  prefix: string;
+  /** BullMQ queue name: the controller name. */
+  name: string;
+}
+
+/** The segment separator of every key name. */
+export const KEY_SEPARATOR = ':';
+
+function join(...segments: string[]): string {
+  return segments.join(KEY_SEPARATOR);
+}
+
+export function queueLocation(redisPrefix: string, controller: string): QueueLocation {
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(controller)) {
+    throw new RangeError(`controller name "${controller}" must be lowercase letters, digits and dashes`);
+  }
+  return { prefix: `{${join(redisPrefix, controller)}}`, name: controller };
+}
+
+/** The keys Conveyor itself keeps for one controller, all in its queue's hash slot (see the table above). */
+export interface ControllerKeys {
+  /** Where BullMQ keeps the controller's queue. */
+  readonly queue: QueueLocation;
+  /** String: vanishes when Redis loses the queue, so the watcher knows to relist. */
+  readonly epoch: string;
+  /** Hash: last fully enqueued resourceVersion per watch stream. */
+  readonly watchCursor: string;
+  /** Set: encoded object keys that have a parked request. */
+  readonly parkedKeys: string;
+  /** String: the autoscaler's worker count for the dispatcher. */
+  readonly desiredWorkers: string;
+  /** Hash: reconcile count, total ms and errors of one 10-second bucket. */
+  statsBucket(bucket: number): string;
+}
+
+export function controllerKeys(redisPrefix: string, controller: string): ControllerKeys {
+  const queue = queueLocation(redisPrefix, controller);
+  const tag = queue.prefix;
+  return {
+    queue,
+    epoch: join(tag, 'epoch'),
+    watchCursor: join(tag, 'watch-cursor'),
+    parkedKeys: join(tag, 'parked-keys'),
+    desiredWorkers: join(tag, 'desired-workers'),
+    statsBucket: (bucket) => {
+      if (!Number.isSafeInteger(bucket)) throw new RangeError(`stats bucket must be an integer, got ${bucket}`);
+      return join(tag, 'stats', String(bucket));
+    },
+  };
+}
+
+/** The API budget's token bucket: one per installation (`redis.prefix`), shared by every controller's workers. */
+export function apiBudgetKey(redisPrefix: string): string {
+  return join(redisPrefix, 'api-budget');
+}
