@@ -1,4 +1,4 @@
-// Conveyor's own Lua scripts over a BullMQ queue's keys (depth, priority raise, epoch), each atomic and run by SHA.
+// Conveyor's own Lua scripts over a BullMQ queue's keys (depth, priority raise, pull forward), each atomic and run by SHA.
 //
 // Every BullMQ key type, job field and score formula they use comes from `bullmq-internals.ts`:
 // key names arrive as KEYS built there, and field names and score factors are templated into the
@@ -66,21 +66,6 @@ return 1
 };
 
 /**
- * armEpoch-1: sets the epoch key unless it exists, in one step.
- *   KEYS[1] epoch key  ARGV[1] new epoch value
- *   returns the value that was there before, or false when the key was missing (and is now set)
- */
-const armEpoch: ScriptSpec = {
-  keys: 1,
-  lua: `
-local current = redis.call('GET', KEYS[1])
-if current then return current end
-redis.call('SET', KEYS[1], ARGV[1])
-return false
-`,
-};
-
-/**
  * pullForwardIfDirty-4: a request kept for a key while its reconcile ran (BullMQ's `dn:<id>` next-job
  * hash) is only turned into a job when the job *finishes*. A reconcile that ended in requeue-after
  * or a backoff retry moved the job to delayed instead, so without this the request would wait the
@@ -115,13 +100,12 @@ return 1
 `,
 };
 
-const SCRIPTS = { depthCounts, raisePriority, armEpoch, pullForwardIfDirty } as const;
+const SCRIPTS = { depthCounts, raisePriority, pullForwardIfDirty } as const;
 type ScriptName = keyof typeof SCRIPTS;
 
 export interface QueueScripts {
   depthCounts(keys: readonly string[], notDueScore: string): Promise<number[]>;
   raisePriority(keys: readonly string[], jobKeyPrefix: string, priority: number): Promise<number>;
-  armEpoch(key: string, value: string): Promise<string | null>;
   pullForwardIfDirty(keys: readonly string[], jobId: string, now: number): Promise<number>;
 }
 
@@ -142,7 +126,6 @@ export function queueScripts(connection: RedisConnection): QueueScripts {
   return {
     depthCounts: async (keys, notDueScore) => (await call('depthCounts', ...keys, notDueScore)) as number[],
     raisePriority: async (keys, prefix, priority) => (await call('raisePriority', ...keys, prefix, priority)) as number,
-    armEpoch: async (key, value) => ((await call('armEpoch', key, value)) as string | null) ?? null,
     pullForwardIfDirty: async (keys, jobId, now) => (await call('pullForwardIfDirty', ...keys, jobId, now)) as number,
   };
 }

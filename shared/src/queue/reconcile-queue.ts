@@ -268,7 +268,8 @@ export class ReconcileQueue {
    */
   async checkEpoch(): Promise<boolean> {
     const fresh = `${this.now()}-${randomBytes(6).toString('hex')}`;
-    const previous = await this.scripts.armEpoch(this.keys.epoch, fresh);
+    // Sets the key only when missing and answers what was there before, in one step (Redis ≥ 7.0).
+    const previous = await this.connection.set(this.keys.epoch, fresh, 'NX', 'GET');
     const current = previous ?? fresh;
     const lost = this.epoch !== undefined && current !== this.epoch;
     this.epoch = current;
