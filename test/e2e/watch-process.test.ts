@@ -287,6 +287,14 @@ describe('conveyor watch (child processes)', () => {
     assert.equal((await b.get('/readyz')).body, 'standby\n');
     assert.equal(await b.metric(/^conveyor_watch_enqueued_total/), undefined, 'a standby runs no watcher');
     assert.equal(await a.metric(/^conveyor_watch_enqueued_total\{reason="event"\}$/), 51, 'the leader enqueued everything');
+    // The leader writes its cursor once a second; killed before its first write, it leaves none to resume from.
+    const connection = createRedisConnection(w.config.redis);
+    const cursor = new WatchCursorStore(connection, { prefix: w.config.redis.prefix, controller: 'widgets' });
+    try {
+      await waitFor('the leader to save its cursor', async () => (await cursor.get('widgets.example.com|all')) !== undefined, 15_000, 100);
+    } finally {
+      connection.disconnect();
+    }
 
     a.child.kill('SIGKILL');
     const killedAt = Date.now();
