@@ -55,16 +55,3 @@ export function reportFailure(command: Command, error: unknown, io: Io): number 
   io.err(`conveyor ${command.name}: ${error instanceof Error ? error.message : String(error)}`);
   return EXIT.failure;
 }
-
-/** A subcommand whose issue has not landed: says so in one line and fails, never pretends. */
-export function notBuiltYet(name: string, summary: string, issue: number): Command {
-  return {
-    name,
-    summary: `${summary} (not built yet)`,
-    usage: `conveyor ${name}`,
-    async run(_args, io) {
-      io.err(`conveyor ${name}: not built yet in this version (tracked in issue #${issue})`);
-      return EXIT.failure;
-    },
-  };
-}

@@ -20,6 +20,8 @@ import { RedisServer } from '@conveyor/test/support/redis-server';
 import { parse as parseYaml } from 'yaml';
 import type { Widget } from './controller.ts';
 
+export { waitFor } from '@conveyor/test/support/wait-for';
+
 export const WIDGETS = { group: 'example.com', version: 'v1', plural: 'widgets' };
 export const CONFIGMAPS = { group: '', version: 'v1', plural: 'configmaps' };
 const CRDS = { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions' };
@@ -133,11 +135,3 @@ export function flatten(tree: Record<string, unknown>, prefix = ''): Record<stri
 }
 
 /** Polls `check` until it returns true, failing with `what` after `timeoutMs`. */
-export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000, everyMs = 50): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-}

@@ -146,6 +146,17 @@ export type ControllerDefinition<T extends KubeObject = KubeObject, D = undefine
 /** A checked definition; also a valid ControllerSpec for the watcher. */
 export type Controller<T extends KubeObject = KubeObject, D = undefined> = Readonly<ControllerDefinition<T, D>>;
 
+/** Runs `close()` of what a controller's `setup` returned, if it has one; a failure is reported, never thrown (shutdown goes on). */
+export async function closeControllerDeps(deps: unknown, onError: (error: unknown) => void): Promise<void> {
+  const closable = deps as { close?: () => unknown } | undefined | null;
+  if (typeof closable?.close !== 'function') return;
+  try {
+    await closable.close();
+  } catch (error) {
+    onError(error);
+  }
+}
+
 /** A `changed` projection over chosen keys of a ConfigMap's or Secret's `data`. */
 export function dataKeys(keys: readonly string[]): (object: KubeObject) => unknown {
   return (object) => {
@@ -156,12 +167,21 @@ export function dataKeys(keys: readonly string[]): (object: KubeObject) => unkno
 
 const CONTROLLER_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-/** Checks a loaded definition; throws InvalidArgumentError listing every problem, naming the field. */
+/** Checks the watch side of a loaded definition; throws InvalidArgumentError listing every problem, naming the field. */
 export function validateControllerSpec(spec: unknown): ControllerSpec {
-  const problems: string[] = [];
   if (spec === null || typeof spec !== 'object') {
     throw new InvalidArgumentError('controller definition must be an object made with defineController({...})');
   }
+  const problems = specProblems(spec);
+  if (problems.length > 0) {
+    throw new InvalidArgumentError(`invalid controller definition:\n  ${problems.join('\n  ')}`);
+  }
+  return spec as ControllerSpec;
+}
+
+/** Every problem of the watch side, each naming its field. */
+function specProblems(spec: object): string[] {
+  const problems: string[] = [];
   const c = spec as Partial<ControllerSpec> & Record<string, unknown>;
   if (typeof c.name !== 'string' || c.name.length > 63 || !CONTROLLER_NAME.test(c.name)) {
     problems.push('name: must be lowercase letters, digits and dashes, at most 63 characters');
@@ -203,10 +223,7 @@ export function validateControllerSpec(spec: unknown): ControllerSpec {
   if (c.finalizer !== undefined && (typeof c.finalizer !== 'string' || !/^[a-z0-9.-]+\/[A-Za-z0-9._-]+$/.test(c.finalizer))) {
     problems.push('finalizer: must be a qualified name such as example.com/cleanup');
   }
-  if (problems.length > 0) {
-    throw new InvalidArgumentError(`invalid controller definition:\n  ${problems.join('\n  ')}`);
-  }
-  return c as ControllerSpec;
+  return problems;
 }
 
 /**
@@ -222,15 +239,11 @@ export function defineController<T extends KubeObject = KubeObject, D = undefine
 
 /** Validates what a controller module exported (both sides of it), naming every problem. */
 export function checkController(value: unknown): Controller<KubeObject, unknown> {
-  const problems: string[] = [];
-  let spec: ControllerSpec | undefined;
-  try {
-    spec = validateControllerSpec(value);
-  } catch (error) {
-    if (!(error instanceof InvalidArgumentError)) throw error;
-    problems.push(error.message.replace(/^invalid controller definition:\s*/, ''));
+  if (value === null || typeof value !== 'object') {
+    throw new InvalidArgumentError('controller definition must be an object made with defineController({...})');
   }
-  const handlers = (value ?? {}) as Partial<ControllerHandlers<KubeObject, unknown>> & { finalizer?: unknown };
+  const problems = specProblems(value);
+  const handlers = value as Partial<ControllerHandlers<KubeObject, unknown>> & { finalizer?: unknown };
   if (typeof handlers.reconcile !== 'function') problems.push('reconcile: must be a function (object, ctx) => outcome');
   if (handlers.finalize !== undefined && typeof handlers.finalize !== 'function') problems.push('finalize: must be a function');
   if (handlers.setup !== undefined && typeof handlers.setup !== 'function') problems.push('setup: must be a function');
@@ -240,7 +253,6 @@ export function checkController(value: unknown): Controller<KubeObject, unknown>
   if (handlers.finalizer === undefined && handlers.finalize !== undefined) {
     problems.push('finalizer: missing, but finalize is set; without a finalizer it would never run');
   }
-  if (problems.length > 0 || spec === undefined)
-    throw new InvalidArgumentError(`invalid controller definition:\n  ${problems.join('\n  ')}`);
+  if (problems.length > 0) throw new InvalidArgumentError(`invalid controller definition:\n  ${problems.join('\n  ')}`);
   return Object.freeze({ ...(value as ControllerDefinition<KubeObject, unknown>) });
 }

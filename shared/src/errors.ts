@@ -61,10 +61,16 @@ export class InvalidArgumentError extends ConveyorError {
   }
 }
 
+/** Which part of an object key was refused; `key` for a key string or job id that does not parse. */
+export type KeyPart = 'group' | 'version' | 'plural' | 'namespace' | 'name' | 'key';
+
 /** A string that is not an object key, or an object key with an invalid part. */
 export class InvalidKeyError extends ConveyorError {
-  constructor(message: string) {
+  readonly part: KeyPart;
+
+  constructor(message: string, part: KeyPart = 'key') {
     super('INVALID_KEY', false, message);
+    this.part = part;
   }
 }
 

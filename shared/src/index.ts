@@ -1,6 +1,8 @@
 // Public surface of @conveyor/shared.
 
 export * from './api-budget.ts';
+export * from './backoff.ts';
+export * from './clock.ts';
 export * from './config.ts';
 export * from './controller.ts';
 export * from './duration.ts';

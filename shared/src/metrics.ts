@@ -2,7 +2,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Outcome } from './outcome.ts';
 
-/** Metric names are a public contract: never rename one. */
+/** Every metric name Conveyor exports, in one place. Names are a public contract: never rename one. */
 export const METRIC = {
   reconcileTotal: 'controller_runtime_reconcile_total',
   reconcileErrorsTotal: 'controller_runtime_reconcile_errors_total',
@@ -18,6 +18,22 @@ export const METRIC = {
   workqueueRetriesTotal: 'workqueue_retries_total',
   apiRequestsTotal: 'conveyor_api_requests_total',
   apiBudgetWaitSeconds: 'conveyor_api_budget_wait_seconds',
+  // watcher
+  leaderElectionMasterStatus: 'leader_election_master_status',
+  backlog: 'conveyor_backlog',
+  desiredWorkers: 'conveyor_desired_workers',
+  autoscalerDecisionsTotal: 'conveyor_autoscaler_decisions_total',
+  autoscalerFailuresTotal: 'conveyor_autoscaler_failures_total',
+  watchEventsTotal: 'conveyor_watch_events_total',
+  watchRestartsTotal: 'conveyor_watch_restarts_total',
+  watchRelistsTotal: 'conveyor_watch_relists_total',
+  watchTrackedObjects: 'conveyor_watch_tracked_objects',
+  watchEnqueuedTotal: 'conveyor_watch_enqueued_total',
+  watchEnqueueFailuresTotal: 'conveyor_watch_enqueue_failures_total',
+  watchSynced: 'conveyor_watch_synced',
+  watchLeader: 'conveyor_watch_leader',
+  lambdaInvocationsTotal: 'conveyor_lambda_invocations_total',
+  lambdaInvokeDurationSeconds: 'conveyor_lambda_invoke_duration_seconds',
 } as const;
 
 /** controller-runtime's `result` label values. */

@@ -31,12 +31,12 @@ export function resourceName(ref: ResourceRef): string {
 
 export function validateResourceRef(ref: ResourceRef): void {
   if (ref.group !== '' && (ref.group.length > 253 || !DNS_SUBDOMAIN.test(ref.group))) {
-    throw new InvalidKeyError(`group "${ref.group}" is not a DNS subdomain`);
+    throw new InvalidKeyError(`group "${ref.group}" is not a DNS subdomain`, 'group');
   }
   if (!VERSION.test(ref.version))
-    throw new InvalidKeyError(`version "${ref.version}" is not a Kubernetes API version such as v1 or v1beta1`);
+    throw new InvalidKeyError(`version "${ref.version}" is not a Kubernetes API version such as v1 or v1beta1`, 'version');
   if (ref.plural.length > 63 || !DNS_LABEL.test(ref.plural)) {
-    throw new InvalidKeyError(`resource "${ref.plural}" is not a lowercase plural resource name`);
+    throw new InvalidKeyError(`resource "${ref.plural}" is not a lowercase plural resource name`, 'plural');
   }
 }
 
@@ -44,13 +44,13 @@ export function validateResourceRef(ref: ResourceRef): void {
 export function validateKey(key: ObjectKey): void {
   validateResourceRef(key);
   if (key.namespace !== '' && (key.namespace.length > 63 || !DNS_LABEL.test(key.namespace))) {
-    throw new InvalidKeyError(`namespace "${key.namespace}" is not a DNS label`);
+    throw new InvalidKeyError(`namespace "${key.namespace}" is not a DNS label`, 'namespace');
   }
   // Names are path segments: most kinds want DNS subdomains, but some (RBAC roles) allow ':' and more.
-  if (key.name === '') throw new InvalidKeyError('name is empty');
-  if (key.name.length > 253) throw new InvalidKeyError(`name "${key.name.slice(0, 20)}…" is longer than 253 characters`);
-  if (key.name === '.' || key.name === '..') throw new InvalidKeyError(`name "${key.name}" may not be "." or ".."`);
-  if (/[/%\s]/.test(key.name)) throw new InvalidKeyError(`name "${key.name}" may not contain "/", "%" or white space`);
+  if (key.name === '') throw new InvalidKeyError('name is empty', 'name');
+  if (key.name.length > 253) throw new InvalidKeyError(`name "${key.name.slice(0, 20)}…" is longer than 253 characters`, 'name');
+  if (key.name === '.' || key.name === '..') throw new InvalidKeyError(`name "${key.name}" may not be "." or ".."`, 'name');
+  if (/[/%\s]/.test(key.name)) throw new InvalidKeyError(`name "${key.name}" may not contain "/", "%" or white space`, 'name');
 }
 
 /**

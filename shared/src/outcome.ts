@@ -40,11 +40,23 @@ function hasRetryAfter(error: ConveyorError): error is ConveyorError & { retryAf
   return typeof (error as { retryAfterMs?: unknown }).retryAfterMs === 'number';
 }
 
-/** Validates an outcome that crossed a process boundary (a Lambda response). */
-export const outcomeSchema = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('done') }),
-  z.strictObject({ kind: z.literal('requeueAfter'), delayMs: z.number().int().min(0) }),
-  z.strictObject({ kind: z.literal('error'), code: z.string(), message: z.string() }),
-  z.strictObject({ kind: z.literal('terminal'), code: z.string(), message: z.string() }),
-  z.strictObject({ kind: z.literal('throttled'), retryAfterMs: z.number().min(0), message: z.string() }),
+/** The shape of an Outcome; other fields are dropped. */
+const outcomeSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('done') }),
+  z.object({ kind: z.literal('requeueAfter'), delayMs: z.number().finite().min(0) }),
+  z.object({ kind: z.literal('error'), code: z.string(), message: z.string() }),
+  z.object({ kind: z.literal('terminal'), code: z.string(), message: z.string() }),
+  z.object({ kind: z.literal('throttled'), retryAfterMs: z.number().finite().min(0), message: z.string() }),
 ]);
+
+/**
+ * The one check of an outcome that came from code Conveyor does not control — a processor, a
+ * reconcile's return value, a Lambda function's reply. Each caller decides what a bad one means.
+ */
+export function parseOutcome(value: unknown): { outcome: Outcome } | { problem: string } {
+  const parsed = outcomeSchema.safeParse(value);
+  if (parsed.success) return { outcome: parsed.data };
+  const issue = parsed.error.issues[0];
+  const where = issue === undefined || issue.path.length === 0 ? '' : `${issue.path.join('.')}: `;
+  return { problem: `${where}${issue?.message ?? 'invalid'}` };
+}

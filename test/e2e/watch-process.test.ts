@@ -280,21 +280,27 @@ describe('conveyor watch (child processes)', () => {
     );
     const b = await spawnWatch(w, options, extra);
     await waitFor('the first sync to be reconciled', () => recorder.seen.length >= 50, 30_000, 100);
-    await w.client.create<Widget>(WIDGETS, widget('while-both-run'));
+    const created = await w.client.create<Widget>(WIDGETS, widget('while-both-run'));
     await waitFor('the new Widget to be enqueued', () => recorder.count('default/while-both-run') === 1, 15_000, 50);
+    // The cursor is saved every second: kill the leader only once it covers everything enqueued so far,
+    // so that what the standby enqueues again is exactly what the assertion below may see.
+    const connection = createRedisConnection(w.config.redis);
+    const cursor = new WatchCursorStore(connection, { prefix: w.config.redis.prefix, controller: 'widgets' });
+    try {
+      await waitFor(
+        'the leader to save a cursor past the new Widget',
+        async () => Number((await cursor.get('widgets.example.com|all')) ?? 0) >= Number(created.metadata.resourceVersion),
+        15_000,
+        100,
+      );
+    } finally {
+      connection.disconnect();
+    }
 
     assert.equal(await leader(b), 0, 'the second watcher is a standby');
     assert.equal((await b.get('/readyz')).body, 'standby\n');
     assert.equal(await b.metric(/^conveyor_watch_enqueued_total/), undefined, 'a standby runs no watcher');
     assert.equal(await a.metric(/^conveyor_watch_enqueued_total\{reason="event"\}$/), 51, 'the leader enqueued everything');
-    // The leader writes its cursor once a second; killed before its first write, it leaves none to resume from.
-    const connection = createRedisConnection(w.config.redis);
-    const cursor = new WatchCursorStore(connection, { prefix: w.config.redis.prefix, controller: 'widgets' });
-    try {
-      await waitFor('the leader to save its cursor', async () => (await cursor.get('widgets.example.com|all')) !== undefined, 15_000, 100);
-    } finally {
-      connection.disconnect();
-    }
 
     a.child.kill('SIGKILL');
     const killedAt = Date.now();
@@ -304,8 +310,7 @@ describe('conveyor watch (child processes)', () => {
     const tookMs = (recorder.seen.find((s) => s.key === 'default/after-the-crash')?.at ?? 0) - killedAt;
     assert.ok(tookMs <= leaseMs + 2_000, `the standby enqueued ${tookMs} ms after the leader died (lease ${leaseMs} ms)`);
     assert.equal(await leader(b), 1);
-    // It resumed from the leader's cursor: the first sync is not enqueued again (what the leader enqueued
-    // in its last second, before its cursor was saved, may be: at least once, never lost).
+    // It resumed from the leader's cursor: the first sync is not enqueued again.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     for (let i = 0; i < 50; i += 1) assert.equal(recorder.count(`default/w-${i}`), 1, `w-${i}`);
   });

@@ -2,6 +2,8 @@
 import { randomUUID } from 'node:crypto';
 import { type ConfigInput, configSchema, type ObjectKey, type QueueSettings } from '@conveyor/shared';
 
+export { waitFor } from './wait-for.ts';
+
 /** Settings for a queue no other test uses, with short locks and fast backoff unless overridden. */
 export function queueSettings(redisUrl: string, queue: NonNullable<ConfigInput['queue']> = {}): QueueSettings {
   const config = configSchema.parse({
@@ -16,13 +18,6 @@ export function widgetKey(name: string, namespace = 'default'): ObjectKey {
 }
 
 /** Polls `check` until it returns true; rejects with `what` after `timeoutMs`. */
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 /** A promise with its resolve function, for holding a reconcile open until a test releases it. */
 export function gate(): { promise: Promise<void>; open: () => void } {

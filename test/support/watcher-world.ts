@@ -18,6 +18,8 @@ import { Registry } from 'prom-client';
 import { type KubeSimulator, type KubeSimulatorOptions, type LoggedRequest, startKubeSimulator } from '../src/index.ts';
 import { RedisServer } from './redis-server.ts';
 
+export { waitFor } from './wait-for.ts';
+
 export const WIDGETS = { group: 'example.com', version: 'v1', plural: 'widgets', kind: 'Widget' };
 export const WIDGETS_PATH = '/apis/example.com/v1/namespaces/default/widgets';
 const logger = createLogger({ level: 'silent' });
@@ -223,10 +225,3 @@ export async function metricValue(registry: Registry, name: string, labels: Reco
 }
 
 /** Polls `check` until it holds; fails naming `what` after `timeoutMs` (generous: the machine is shared). */
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}

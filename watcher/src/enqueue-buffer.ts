@@ -4,9 +4,7 @@
 // nothing is dropped); `drain()` resolves once every request added before the call is in the
 // queue, which is what lets the watch cursor advance safely. A key added again while it waits is
 // sent once (the queue would merge it anyway), keeping the more urgent reason.
-import type { Logger, ObjectKey } from '@conveyor/shared';
-import { formatKey } from '@conveyor/shared';
-import { Backoff, type Clock, systemClock } from './list-watch.ts';
+import { Backoff, type Clock, formatKey, type Logger, type ObjectKey, systemClock } from '@conveyor/shared';
 
 export type RequestReason = 'event' | 'manual' | 'resync';
 
@@ -55,7 +53,7 @@ export class EnqueueBuffer {
 
   constructor(options: EnqueueBufferOptions) {
     this.o = { batchSize: 1000, maxBackoffMs: 30_000, clock: systemClock, ...options };
-    this.backoff = new Backoff(100, this.o.maxBackoffMs);
+    this.backoff = new Backoff({ base: 100, max: this.o.maxBackoffMs });
   }
 
   /** Requests waiting to be sent (including a batch on its way). */

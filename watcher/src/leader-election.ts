@@ -7,7 +7,7 @@
 // win a write. A leader that cannot renew for 2/3 of the lease steps down before anyone else may
 // consider the Lease expired. stop() steps down and releases the Lease (holderIdentity cleared), so a
 // standby takes over at its next retry instead of after the lease duration.
-import { errorMessage, KubeApiError, type KubeTransport, type Logger } from '@conveyor/shared';
+import { type Clock, errorMessage, KubeApiError, type KubeTransport, type Logger, systemClock } from '@conveyor/shared';
 
 export interface LeaderElectionOptions {
   transport: Pick<KubeTransport, 'request'>;
@@ -28,7 +28,8 @@ export interface LeaderElectionOptions {
   logger: Logger;
   /** Called with true on becoming leader (not awaited) and false on stepping down (awaited). Calls alternate. */
   onChange(leading: boolean): Promise<void> | void;
-  now?: () => number;
+  /** @defaultValue systemClock */
+  clock?: Clock;
 }
 
 interface LeaseSpec {
@@ -53,7 +54,7 @@ export function microTime(ms: number): string {
 
 export class LeaderElector {
   private readonly o: LeaderElectionOptions;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private readonly path: string;
   private readonly abort = new AbortController();
   private lease: Lease | undefined;
@@ -67,7 +68,7 @@ export class LeaderElector {
 
   constructor(options: LeaderElectionOptions) {
     this.o = options;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
     this.path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(options.namespace)}/leases/${encodeURIComponent(options.name)}`;
   }
 
@@ -94,7 +95,7 @@ export class LeaderElector {
     await this.setLeading(false);
     const lease = this.lease;
     if (lease === undefined) return;
-    const now = this.now();
+    const now = this.clock.now();
     try {
       await this.o.transport.request(
         'PUT',
@@ -128,8 +129,8 @@ export class LeaderElector {
         this.o.logger.warn({ err: errorMessage(error), leading: this.leadingValue }, 'lease request failed; trying again');
       }
       if (this.abort.signal.aborted) break;
-      if (this.leadingValue && this.now() - this.lastRenew > renewDeadline) {
-        this.o.logger.warn({ sinceRenewMs: this.now() - this.lastRenew }, 'could not renew the lease in time: stepping down');
+      if (this.leadingValue && this.clock.now() - this.lastRenew > renewDeadline) {
+        this.o.logger.warn({ sinceRenewMs: this.clock.now() - this.lastRenew }, 'could not renew the lease in time: stepping down');
         await this.setLeading(false);
       }
       await this.sleep(this.leadingValue ? renewEvery : retryEvery);
@@ -147,7 +148,7 @@ export class LeaderElector {
     }
     const spec = lease.spec ?? {};
     const record = JSON.stringify([spec.holderIdentity ?? '', spec.renewTime ?? '', spec.leaseDurationSeconds ?? 0]);
-    const now = this.now();
+    const now = this.clock.now();
     if (record !== this.observed) {
       this.observed = record;
       this.observedAt = now;
@@ -182,7 +183,7 @@ export class LeaderElector {
   }
 
   private async create(): Promise<void> {
-    const now = this.now();
+    const now = this.clock.now();
     const body: Lease = {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
@@ -210,7 +211,7 @@ export class LeaderElector {
   private async renew(): Promise<void> {
     const lease = this.lease;
     if (lease === undefined) return;
-    const now = this.now();
+    const now = this.clock.now();
     try {
       this.lease = (await this.o.transport.request(
         'PUT',
@@ -246,14 +247,10 @@ export class LeaderElector {
     return AbortSignal.any([this.abort.signal, AbortSignal.timeout(Math.max(500, Math.floor(this.o.leaseDurationMs / 3)))]);
   }
 
+  /** Waits `ms`, or until stop() wakes the loop. */
   private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = done;
-    });
+    const wake = new AbortController();
+    this.wake = () => wake.abort();
+    return this.clock.sleep(ms, wake.signal);
   }
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { ACCEPT_METADATA, ACCEPT_METADATA_LIST, createLogger, type KubeObject } from '@conveyor/shared';
 import { FakeApi } from '@conveyor/test/fakes/fake-kube-transport';
+import { waitFor } from '@conveyor/test/support/wait-for';
 import { ListWatch, type ListWatchHandler, type ListWatchOptions } from './list-watch.ts';
 
 const logger = createLogger({ level: 'silent' });
@@ -32,14 +33,6 @@ class Recorder implements ListWatchHandler {
   }
   restarted(reason: string) {
     this.restarts.push(reason);
-  }
-}
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
 

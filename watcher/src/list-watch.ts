@@ -13,6 +13,8 @@ import {
   ACCEPT_JSON,
   ACCEPT_METADATA,
   ACCEPT_METADATA_LIST,
+  Backoff,
+  type Clock,
   KubeApiError,
   type KubeObject,
   type KubeTransport,
@@ -20,6 +22,7 @@ import {
   type Query,
   type ResourceSpec,
   resourcePath,
+  systemClock,
 } from '@conveyor/shared';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -40,34 +43,6 @@ export interface ListWatchHandler {
   /** The watch reconnected without a relist. */
   restarted?(reason: RestartReason, error?: unknown): void;
 }
-
-/** Timers, passed in so tests control time. */
-export interface Clock {
-  now(): number;
-  /** Resolves after `ms`, or early when `signal` aborts. */
-  sleep(ms: number, signal: AbortSignal): Promise<void>;
-  setTimeout(fn: () => void, ms: number): { cancel(): void };
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise((resolve) => {
-      if (signal.aborted) return resolve();
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
-      }
-      signal.addEventListener('abort', done, { once: true });
-    }),
-  setTimeout: (fn, ms) => {
-    const timer = setTimeout(fn, ms);
-    timer.unref?.();
-    return { cancel: () => clearTimeout(timer) };
-  },
-};
 
 export interface ListWatchOptions {
   resource: ResourceSpec;
@@ -103,30 +78,8 @@ class GoneError extends Error {}
 class IncompleteListError extends Error {}
 /** The server took a streaming-list request but does not implement it. */
 class StreamingUnsupportedError extends Error {}
-
-/** Capped exponential backoff with jitter in [d/2, d]; resets after progress. */
-export class Backoff {
-  private attempt = 0;
-  private readonly base: number;
-  private readonly max: number;
-  private readonly random: () => number;
-
-  constructor(base: number, max: number, random: () => number = Math.random) {
-    this.base = base;
-    this.max = max;
-    this.random = random;
-  }
-
-  next(): number {
-    const ceiling = Math.min(this.max, this.base * 2 ** Math.min(this.attempt, 30));
-    this.attempt++;
-    return Math.round(ceiling / 2 + (this.random() * ceiling) / 2);
-  }
-
-  reset(): void {
-    this.attempt = 0;
-  }
-}
+/** relist() closed the current watch on purpose. */
+class RelistRequested extends Error {}
 
 export class ListWatch {
   private readonly o: Required<Omit<ListWatchOptions, 'namespace' | 'labelSelector' | 'fieldSelector'>> &
@@ -155,7 +108,7 @@ export class ListWatch {
       ...options,
     };
     this.path = resourcePath(options.resource, options.namespace ?? '');
-    this.backoff = new Backoff(this.o.baseBackoffMs, this.o.maxBackoffMs, this.o.random);
+    this.backoff = new Backoff({ base: this.o.baseBackoffMs, max: this.o.maxBackoffMs }, this.o.random);
     this.streaming = this.o.streamingList !== 'never';
   }
 
@@ -168,7 +121,7 @@ export class ListWatch {
   relist(reason: ListReason = 'requested'): void {
     this.needList = true;
     this.listReason = reason;
-    this.current?.abort(new Error('relist requested'));
+    this.current?.abort(new RelistRequested('relist requested'));
   }
 
   /** Runs until `signal` aborts. Never throws. */
@@ -196,7 +149,7 @@ export class ListWatch {
   }
 
   private async recover(error: unknown, signal: AbortSignal): Promise<void> {
-    if (this.needList && error instanceof Error && error.message === 'relist requested') return;
+    if (this.needList && error instanceof RelistRequested) return;
     if (error instanceof GoneError) {
       this.o.logger.info({ resource: this.path }, 'resourceVersion too old (410 Gone): relisting');
       this.needList = true;

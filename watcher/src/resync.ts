@@ -1,7 +1,6 @@
 // Periodic resync: every key again once per period, spread evenly over it at resync priority, and parked requests retried.
-import type { Logger, ObjectKey } from '@conveyor/shared';
+import type { Clock, Logger, ObjectKey } from '@conveyor/shared';
 import type { EnqueueBuffer } from './enqueue-buffer.ts';
-import type { Clock } from './list-watch.ts';
 
 export interface ResyncOptions {
   periodMs: number;

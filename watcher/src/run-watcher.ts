@@ -19,6 +19,7 @@ import {
   errorMessage,
   KubeApiClient,
   type Logger,
+  METRIC,
   type ObjectKey,
   ReconcileQueue,
   type RedisConnection,
@@ -87,7 +88,7 @@ export async function runWatcher(options: RunWatcherOptions): Promise<WatcherHan
   const lease = leaseName(controller.name, shard);
   // client-go's leader election metric, so existing dashboards and alerts work; 1 without election too (always active).
   const leaderStatus = new Gauge({
-    name: 'leader_election_master_status',
+    name: METRIC.leaderElectionMasterStatus,
     help: '1 while this replica is the active one (holds the Lease, or runs without election), else 0',
     labelNames: ['name'] as const,
     registers: [base],

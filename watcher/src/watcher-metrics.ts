@@ -1,4 +1,5 @@
 // The watcher's Prometheus metrics: events by decision and reason, restarts, relists, tracked objects — every known series created at 0.
+import { METRIC } from '@conveyor/shared';
 import { Counter, Gauge, type Registry } from 'prom-client';
 
 export const EVENT_TYPES = ['ADDED', 'MODIFIED', 'DELETED', 'LISTED', 'MALFORMED'] as const;
@@ -17,47 +18,47 @@ export class WatcherMetrics {
   constructor(registry: Registry) {
     const registers = [registry];
     this.events = new Counter({
-      name: 'conveyor_watch_events_total',
+      name: METRIC.watchEventsTotal,
       help: 'Watch events and list items seen by the watcher, by what was decided and why',
       labelNames: ['resource', 'type', 'decision', 'reason'],
       registers,
     });
     this.restarts = new Counter({
-      name: 'conveyor_watch_restarts_total',
+      name: METRIC.watchRestartsTotal,
       help: 'Watches reopened without a relist (server close, timeout, silence, error)',
       labelNames: ['resource', 'reason'],
       registers,
     });
     this.relists = new Counter({
-      name: 'conveyor_watch_relists_total',
+      name: METRIC.watchRelistsTotal,
       help: 'Full lists of a resource, by why they happened',
       labelNames: ['resource', 'reason'],
       registers,
     });
     this.tracked = new Gauge({
-      name: 'conveyor_watch_tracked_objects',
+      name: METRIC.watchTrackedObjects,
       help: 'Objects whose compact state the watcher holds',
       labelNames: ['resource'],
       registers,
     });
     this.enqueued = new Counter({
-      name: 'conveyor_watch_enqueued_total',
+      name: METRIC.watchEnqueuedTotal,
       help: 'Reconcile requests the watcher handed to the queue',
       labelNames: ['reason'],
       registers,
     });
     this.enqueueFailures = new Counter({
-      name: 'conveyor_watch_enqueue_failures_total',
+      name: METRIC.watchEnqueueFailuresTotal,
       help: 'Batches the queue refused; each is retried with backoff',
       registers,
     });
     this.synced = new Gauge({
-      name: 'conveyor_watch_synced',
+      name: METRIC.watchSynced,
       help: '1 once the first list of a resource has been processed',
       labelNames: ['resource'],
       registers,
     });
-    this.leader = new Gauge({ name: 'conveyor_watch_leader', help: '1 while this replica leads (or runs without election)', registers });
+    this.leader = new Gauge({ name: METRIC.watchLeader, help: '1 while this replica leads (or runs without election)', registers });
     for (const reason of ['event', 'manual', 'resync']) this.enqueued.inc({ reason }, 0);
     this.enqueueFailures.inc(0);
   }

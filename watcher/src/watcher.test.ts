@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { type ControllerSpec, createLogger, dataKeys, formatKey } from '@conveyor/shared';
 import { FakeApi, routeTransport } from '@conveyor/test/fakes/fake-kube-transport';
+import { waitFor } from '@conveyor/test/support/wait-for';
 import { Registry } from 'prom-client';
 import type { WatcherRequest } from './enqueue-buffer.ts';
 import { type CursorStore, Watcher, type WatcherOptions, type WatcherQueue } from './watcher.ts';
@@ -44,14 +45,6 @@ class MemoryCursor implements CursorStore {
   }
   async set(stream: string, rv: string) {
     this.values.set(stream, rv);
-  }
-}
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
 

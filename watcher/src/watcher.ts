@@ -1,5 +1,7 @@
 // The watcher's programmatic API: one list+watch per resource of a controller, feeding reconcile requests to the queue, with cursor, resync, epoch checks and resharding.
 import {
+  Backoff,
+  type Clock,
   type ControllerSpec,
   groupVersionPath,
   type KubeTransport,
@@ -8,11 +10,12 @@ import {
   type ObjectKey,
   type ResourceSpec,
   resourceName,
+  systemClock,
   validateControllerSpec,
 } from '@conveyor/shared';
 import type { Registry } from 'prom-client';
 import { type BatchSink, EnqueueBuffer } from './enqueue-buffer.ts';
-import { Backoff, type Clock, ListWatch, systemClock } from './list-watch.ts';
+import { ListWatch } from './list-watch.ts';
 import { type CompiledPredicates, compilePredicates } from './predicates.ts';
 import { ResourceStream, type StreamRole } from './resource-stream.ts';
 import { runResync } from './resync.ts';
@@ -283,7 +286,7 @@ export class Watcher {
   /** The kind of a resource from API discovery (needed to match ownerReferences); retries until it answers. */
   private async discoverKind(resource: ResourceSpec, signal: AbortSignal): Promise<string> {
     const path = groupVersionPath(resource);
-    const backoff = new Backoff(200, this.o.maxBackoffMs ?? 30_000);
+    const backoff = new Backoff({ base: 200, max: this.o.maxBackoffMs ?? 30_000 });
     for (;;) {
       try {
         const list = (await this.o.transport.getJson(path, {}, 'application/json', signal)) as {

@@ -3,6 +3,7 @@
 import {
   type Config,
   type Controller,
+  closeControllerDeps,
   createKubeConfig,
   createLogger,
   createMetricsRegistry,
@@ -67,13 +68,8 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
   let queue: ReconcileQueue | undefined;
   let http: HttpEndpoints | undefined;
   let closing = false;
-  const closeDeps = async () => {
-    const closable = deps as { close?: () => unknown } | undefined;
-    if (typeof closable?.close !== 'function') return;
-    await Promise.resolve(closable.close()).catch((error: unknown) =>
-      logger.warn({ err: errorMessage(error) }, 'closing the controller’s deps failed'),
-    );
-  };
+  const closeDeps = () =>
+    closeControllerDeps(deps, (error) => logger.warn({ err: errorMessage(error) }, 'closing the controller’s deps failed'));
   try {
     deps = controller.setup === undefined ? undefined : await controller.setup({ config, logger });
     const reconcileQueue = new ReconcileQueue(

@@ -16,6 +16,7 @@ import {
   type ObjectKey,
   type Outcome,
   outcomeFromError,
+  parseOutcome,
   type ReconcileContext,
   requeueAfter,
   type StoredObject,
@@ -137,7 +138,7 @@ async function runRequest<T extends KubeObject, D>(
   // Status collected before a throw is written too: a reconcile reports why it failed (Ready=False) that way.
   await writeStatus(client, key, current, status);
   if (thrown !== undefined) throw thrown.error;
-  return checkOutcome(returned);
+  return returnedOutcome(returned);
 }
 
 function contextFor<T extends KubeObject, D>(
@@ -237,10 +238,10 @@ async function guardedPatch<R>(write: () => Promise<R>, what: string, jsonPatch 
   }
 }
 
-const OUTCOME_KINDS = new Set(['done', 'requeueAfter', 'error', 'terminal', 'throttled']);
-
-function checkOutcome(value: unknown): Outcome {
+/** What reconcile returned: nothing is done; anything that is not an outcome is a bug retrying cannot fix. */
+function returnedOutcome(value: unknown): Outcome {
   if (value === undefined) return done;
-  if (typeof value === 'object' && value !== null && OUTCOME_KINDS.has((value as { kind?: string }).kind ?? '')) return value as Outcome;
-  throw new TerminalError(`reconcile returned ${JSON.stringify(value)}; return done, requeueAfter(...), or nothing`);
+  const parsed = parseOutcome(value);
+  if ('outcome' in parsed) return parsed.outcome;
+  throw new TerminalError(`reconcile returned ${JSON.stringify(value)} (${parsed.problem}); return done, requeueAfter(...), or nothing`);
 }

@@ -1,6 +1,6 @@
 // The one place that turns a reconcile's Outcome into a BullMQ queue action.
 import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
-import type { Outcome } from '../outcome.ts';
+import { type Outcome, parseOutcome } from '../outcome.ts';
 
 /** What applying an outcome needs from the running worker. */
 export interface OutcomeTarget {
@@ -68,32 +68,11 @@ export async function applyOutcome(outcome: Outcome, target: OutcomeTarget): Pro
 
 /** Accepts only well-formed outcomes; anything else (say, a Lambda's malformed reply) becomes a retryable error. */
 export function checkOutcome(value: unknown): Outcome {
-  const invalid = (why: string): Outcome => ({
+  const parsed = parseOutcome(value);
+  if ('outcome' in parsed) return parsed.outcome;
+  return {
     kind: 'error',
     code: 'OUTCOME_INVALID',
-    message: `${why}: ${JSON.stringify(value) ?? String(value)}`,
-  });
-  if (value === null || typeof value !== 'object') return invalid('not an outcome object');
-  const outcome = value as Record<string, unknown>;
-  const isText = (v: unknown) => typeof v === 'string';
-  const isDelay = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
-  switch (outcome.kind) {
-    case 'done':
-      return { kind: 'done' };
-    case 'requeueAfter':
-      return isDelay(outcome.delayMs)
-        ? { kind: 'requeueAfter', delayMs: outcome.delayMs as number }
-        : invalid('requeueAfter needs delayMs ≥ 0');
-    case 'error':
-    case 'terminal':
-      return isText(outcome.code) && isText(outcome.message)
-        ? { kind: outcome.kind, code: outcome.code as string, message: outcome.message as string }
-        : invalid(`${outcome.kind} needs code and message`);
-    case 'throttled':
-      return isDelay(outcome.retryAfterMs) && isText(outcome.message)
-        ? { kind: 'throttled', retryAfterMs: outcome.retryAfterMs as number, message: outcome.message as string }
-        : invalid('throttled needs retryAfterMs ≥ 0 and message');
-    default:
-      return invalid('unknown outcome kind');
-  }
+    message: `not an outcome (${parsed.problem}): ${JSON.stringify(value) ?? String(value)}`,
+  };
 }

@@ -1,6 +1,5 @@
 // Public surface of the reconcile queue protocol.
 export { applyOutcome, checkOutcome, ReconcileFailedError } from './apply-outcome.ts';
-export { type BackoffSettings, backoffDelay } from './backoff.ts';
 export { type QueueWorker, type QueueWorkerOptions, type RequestContext, startQueueWorker } from './queue-worker.ts';
 export {
   BACKOFF_STRATEGY,

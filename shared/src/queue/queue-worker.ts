@@ -1,12 +1,12 @@
 // The consumer side of a controller's reconcile queue: a BullMQ Worker that runs a processor per request and applies its Outcome.
 import { Job, UnrecoverableError, Worker } from 'bullmq';
+import { backoffDelay } from '../backoff.ts';
 import { errorMessage } from '../errors.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import type { ObjectKey } from '../object-key.ts';
 import { keyToJobId } from '../object-key.ts';
 import { type Outcome, outcomeFromError } from '../outcome.ts';
 import { applyOutcome, checkOutcome } from './apply-outcome.ts';
-import { backoffDelay } from './backoff.ts';
 import { BULLMQ_KEY, bullmqKey, deduplicationNextKey, jobKey } from './bullmq-internals.ts';
 import { queueScripts } from './queue-scripts.ts';
 import { jobIdKeyPart, type QueueSettings } from './reconcile-queue.ts';

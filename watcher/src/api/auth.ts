@@ -2,7 +2,7 @@
 // the cluster's own TokenReview + SubjectAccessReview (verb `update` on the resource), as kube-rbac-proxy does.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { ConfigError, errorMessage, type KubeTransport, type ObjectKey } from '@conveyor/shared';
+import { type Clock, ConfigError, errorMessage, type KubeTransport, type ObjectKey, systemClock } from '@conveyor/shared';
 import type { V1SubjectAccessReview, V1TokenReview } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -85,14 +85,14 @@ export class TokenFileAuth implements Authenticator, Authorizer {
 export class KubeAuth implements Authenticator, Authorizer {
   private readonly transport: Pick<KubeTransport, 'request'>;
   private readonly ttlMs: number;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private readonly reviews = new Map<string, { at: number; identity: Identity | undefined }>();
   private readonly decisions = new Map<string, { at: number; allowed: boolean }>();
 
-  constructor(transport: Pick<KubeTransport, 'request'>, options: { ttlMs?: number; now?: () => number } = {}) {
+  constructor(transport: Pick<KubeTransport, 'request'>, options: { ttlMs?: number; clock?: Clock } = {}) {
     this.transport = transport;
     this.ttlMs = options.ttlMs ?? 10_000;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
   }
 
   async authenticate(token: string): Promise<Identity | undefined> {
@@ -106,7 +106,7 @@ export class KubeAuth implements Authenticator, Authorizer {
       status?.authenticated === true && status.user?.username !== undefined
         ? { user: status.user.username, groups: status.user.groups ?? [], via: 'token-review' }
         : undefined;
-    this.remember(this.reviews, cacheKey, { at: this.now(), identity });
+    this.remember(this.reviews, cacheKey, { at: this.clock.now(), identity });
     return identity;
   }
 
@@ -137,13 +137,13 @@ export class KubeAuth implements Authenticator, Authorizer {
       body,
     )) as V1SubjectAccessReview;
     const allowed = review.status?.allowed === true && review.status.denied !== true;
-    this.remember(this.decisions, cacheKey, { at: this.now(), allowed });
+    this.remember(this.decisions, cacheKey, { at: this.clock.now(), allowed });
     return allowed;
   }
 
   private fresh<V extends { at: number }>(map: Map<string, V>, key: string): V | undefined {
     const entry = map.get(key);
-    if (entry === undefined || this.now() - entry.at > this.ttlMs) return undefined;
+    if (entry === undefined || this.clock.now() - entry.at > this.ttlMs) return undefined;
     return entry;
   }
 

@@ -138,7 +138,7 @@ export function createReconcileApi(options: ReconcileApiOptions): (req: Incoming
         validateKey(key);
       } catch (error) {
         if (!(error instanceof InvalidKeyError)) throw error;
-        return { status: 400, body: { error: error.message, field: `${prefix}${/namespace/.test(error.message) ? 'namespace' : 'name'}` } };
+        return { status: 400, body: { error: error.message, field: `${prefix}${error.part === 'namespace' ? 'namespace' : 'name'}` } };
       }
       keys.push(key);
     }

@@ -10,6 +10,7 @@ import {
   readDesiredWorkers,
   recordReconcile,
   startQueueWorker,
+  systemClock,
 } from '@conveyor/shared';
 import { type KubeSimulator, startKubeSimulator } from '@conveyor/test';
 import { waitFor, widgetKey } from '@conveyor/test/support/queue-fixtures';
@@ -81,7 +82,7 @@ describe('Autoscaler on queue depth', () => {
       target: new DeploymentScaleTarget(new KubeApiClient({ kubeConfig: sim.kubeConfig() }), config.autoscaler.deployment),
       registry,
       logger: createLogger({ level: 'silent' }),
-      now: () => clock,
+      clock: { ...systemClock, now: () => clock },
     });
     const apps = sim.kubeConfig().makeApiClient(AppsV1Api);
     const replicas = async () =>

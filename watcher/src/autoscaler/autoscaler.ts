@@ -5,13 +5,16 @@
 // (`conveyor_backlog`, `conveyor_desired_workers`) are updated every interval, so a KEDA ScaledObject or
 // HPA on them works with the built-in target switched off.
 import {
+  type Clock,
   type Config,
   type Depth,
   errorMessage,
   type Logger,
+  METRIC,
   publishDesiredWorkers,
   type RedisConnection,
   readReconcileStats,
+  systemClock,
 } from '@conveyor/shared';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import {
@@ -35,7 +38,8 @@ export interface AutoscalerOptions {
   target: ScaleTarget | undefined;
   registry: Registry;
   logger: Logger;
-  now?: () => number;
+  /** @defaultValue systemClock */
+  clock?: Clock;
 }
 
 export interface Autoscaler {
@@ -64,28 +68,28 @@ export function policyFromConfig(config: Config): AutoscalePolicy {
 
 export function startAutoscaler(options: AutoscalerOptions): Autoscaler {
   const { controller, config, logger, target } = options;
-  const now = options.now ?? Date.now;
+  const clock = options.clock ?? systemClock;
   const policy = policyFromConfig(config);
   const backlogGauge = new Gauge({
-    name: 'conveyor_backlog',
+    name: METRIC.backlog,
     help: 'Requests ready to run: waiting + prioritized + delayed and due.',
     labelNames: ['controller'] as const,
     registers: [options.registry],
   });
   const desiredGauge = new Gauge({
-    name: 'conveyor_desired_workers',
+    name: METRIC.desiredWorkers,
     help: 'Workers the autoscaler wants (container replicas, or dispatcher slots for Lambda).',
     labelNames: ['controller'] as const,
     registers: [options.registry],
   });
   const decisions = new Counter({
-    name: 'conveyor_autoscaler_decisions_total',
+    name: METRIC.autoscalerDecisionsTotal,
     help: 'Autoscaler decisions by the reason that set the count.',
     labelNames: ['controller', 'reason'] as const,
     registers: [options.registry],
   });
   const failures = new Counter({
-    name: 'conveyor_autoscaler_failures_total',
+    name: METRIC.autoscalerFailuresTotal,
     help: 'Intervals in which reading depth or scaling the target failed (retried next interval).',
     labelNames: ['controller'] as const,
     registers: [options.registry],
@@ -95,7 +99,7 @@ export function startAutoscaler(options: AutoscalerOptions): Autoscaler {
   failures.inc({ controller }, 0);
   for (const reason of REASONS) decisions.inc({ controller, reason }, 0);
 
-  let state: AutoscaleState = initialAutoscaleState(now());
+  let state: AutoscaleState = initialAutoscaleState(clock.now());
   let applied: number | undefined;
   let inFlight: Promise<AutoscaleDecision | undefined> | undefined;
 
@@ -111,10 +115,10 @@ export function startAutoscaler(options: AutoscalerOptions): Autoscaler {
     try {
       const [depth, stats] = await Promise.all([
         options.depth(),
-        readReconcileStats(options.connection, config.redis, controller, 60_000, now()),
+        readReconcileStats(options.connection, config.redis, controller, 60_000, clock.now()),
       ]);
       const backlog = depth.waiting + depth.prioritized + depth.delayedDue;
-      const decision = decideWorkers(policy, state, { now: now(), backlog, active: depth.active, reconcileMs: stats.meanMs });
+      const decision = decideWorkers(policy, state, { now: clock.now(), backlog, active: depth.active, reconcileMs: stats.meanMs });
       state = decision.state;
       backlogGauge.set({ controller }, backlog);
       desiredGauge.set({ controller }, decision.desired);

@@ -20,6 +20,7 @@ import {
   createRedisConnection,
   errorMessage,
   type Logger,
+  METRIC,
   type Outcome,
   type QueueWorker,
   type RedisConnection,
@@ -85,13 +86,13 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
   const registry = options.registry ?? createMetricsRegistry();
   const metrics = reconcileMetrics(registry, controller);
   const invocations = new Counter({
-    name: 'conveyor_lambda_invocations_total',
+    name: METRIC.lambdaInvocationsTotal,
     help: 'Lambda invocations by how they ended: ok, function-error, throttled, timeout, transport-error, bad-response.',
     labelNames: ['controller', 'function', 'result'] as const,
     registers: [registry],
   });
   const duration = new Histogram({
-    name: 'conveyor_lambda_invoke_duration_seconds',
+    name: METRIC.lambdaInvokeDurationSeconds,
     help: 'Time from InvokeCommand to its answer.',
     labelNames: ['controller', 'function'] as const,
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900],

@@ -11,6 +11,7 @@
 import {
   type Config,
   type Controller,
+  closeControllerDeps,
   createKubeConfig,
   createLogger,
   createRedisConnection,
@@ -112,8 +113,7 @@ export function lambdaHandler(controller: Controller<any, any>, options: LambdaH
       if (current === undefined) return;
       const rt = await current.catch(() => undefined);
       if (rt === undefined) return;
-      const closable = rt.deps as { close?: () => unknown } | undefined;
-      if (typeof closable?.close === 'function') await Promise.resolve(closable.close()).catch(() => {});
+      await closeControllerDeps(rt.deps, (error) => rt.logger.warn({ err: errorMessage(error) }, 'closing the controller’s deps failed'));
       await rt.connection.quit().catch(() => rt.connection.disconnect());
     },
   });

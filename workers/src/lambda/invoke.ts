@@ -8,7 +8,7 @@
 //   - our own deadline, connection refused/reset, 5xx → `error`: retried with backoff;
 //   - a response that is not an Outcome (wrong handler deployed) → `error` naming the problem.
 import { InvokeCommand, type InvokeCommandOutput, type LambdaClient } from '@aws-sdk/client-lambda';
-import { errorMessage, type Outcome, outcomeSchema } from '@conveyor/shared';
+import { type Clock, errorMessage, type Outcome, parseOutcome, systemClock } from '@conveyor/shared';
 import type { LambdaRequest } from './lambda-request.ts';
 
 export type InvocationResult = 'ok' | 'function-error' | 'throttled' | 'timeout' | 'transport-error' | 'bad-response';
@@ -26,10 +26,10 @@ export async function invokeReconcile(
   functionName: string,
   request: LambdaRequest,
   timeoutMs: number,
-  now: () => number = Date.now,
+  clock: Clock = systemClock,
 ): Promise<Invocation> {
-  const started = now();
-  const finish = (result: InvocationResult, outcome: Outcome): Invocation => ({ result, outcome, durationMs: now() - started });
+  const started = clock.now();
+  const finish = (result: InvocationResult, outcome: Outcome): Invocation => ({ result, outcome, durationMs: clock.now() - started });
   let response: InvokeCommandOutput;
   try {
     response = await lambda.send(
@@ -82,13 +82,13 @@ export async function invokeReconcile(
       message: `${functionName} returned non-JSON: ${body.slice(0, 200)}`,
     });
   }
-  const outcome = outcomeSchema.safeParse(parsed);
-  if (!outcome.success) {
+  const outcome = parseOutcome(parsed);
+  if (!('outcome' in outcome)) {
     return finish('bad-response', {
       kind: 'error',
       code: 'PAYLOAD_INVALID',
-      message: `${functionName} returned something that is not an outcome (${outcome.error.issues[0]?.message ?? 'invalid'}): ${body.slice(0, 200)}`,
+      message: `${functionName} returned something that is not an outcome (${outcome.problem}): ${body.slice(0, 200)}`,
     });
   }
-  return finish('ok', outcome.data);
+  return finish('ok', outcome.outcome);
 }
