@@ -15,6 +15,7 @@ export * from './kube/types.ts';
 export * from './logger.ts';
 export * from './metrics.ts';
 export * from './object-key.ts';
+export * from './ops-server.ts';
 export * from './outcome.ts';
 export * from './queue/index.ts';
 export * from './reconcile-stats.ts';

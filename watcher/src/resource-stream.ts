@@ -29,6 +29,8 @@ export interface ResourceStreamOptions {
   buffer: EnqueueBuffer;
   metrics: WatcherMetrics;
   logger: Logger;
+  /** Called after each completed list, once its requests are in the queue. */
+  onSynced?: () => void;
 }
 
 export class ResourceStream implements ListWatchHandler {
@@ -93,6 +95,7 @@ export class ResourceStream implements ListWatchHandler {
     this.everSynced = true;
     this.o.metrics.synced.set({ resource: this.name }, 1);
     this.o.logger.info({ resource: this.name, resourceVersion, tracked: this.table.size }, 'list synced');
+    this.o.onSynced?.();
   }
 
   event(type: WatchEventType, object: KubeObject): void {

@@ -84,6 +84,7 @@ export class Watcher {
   private running: Running[] = [];
   private tasks: Promise<void>[] = [];
   private started = false;
+  private readonly synced = Promise.withResolvers<void>();
 
   constructor(options: WatcherOptions) {
     this.o = options;
@@ -155,6 +156,9 @@ export class Watcher {
         buffer: this.buffer,
         metrics: this.metrics,
         logger: this.o.logger.child({ resource: name }),
+        onSynced: () => {
+          if (this.ready) this.synced.resolve();
+        },
       });
       const listWatch = new ListWatch({
         resource,
@@ -192,14 +196,26 @@ export class Watcher {
     if (resyncPeriodMs > 0) this.tasks.push(this.resyncAfterSync(resyncPeriodMs, signal));
   }
 
-  /** Resolves once `ready`, or rejects after `timeoutMs`. */
+  /** Resolves the first time every stream has synced (never, if the watcher stops before). */
+  whenReady(): Promise<void> {
+    return this.synced.promise;
+  }
+
+  /** Resolves once `ready`, or rejects after `timeoutMs` or when the watcher stops first. */
   async waitReady(timeoutMs = 60_000): Promise<void> {
-    const deadline = this.clock.now() + timeoutMs;
-    while (!this.ready) {
-      if (this.clock.now() > deadline) throw new Error(`watcher not synced within ${timeoutMs} ms`);
-      await this.clock.sleep(20, this.abort.signal);
-      if (this.abort.signal.aborted) throw new Error('watcher stopped');
-    }
+    const stopped = new Promise<never>((_, reject) => {
+      const fail = () => reject(new Error('watcher stopped'));
+      if (this.abort.signal.aborted) fail();
+      else this.abort.signal.addEventListener('abort', fail, { once: true });
+    });
+    const timeout = new Promise<never>((_, reject) => {
+      const timer = this.clock.setTimeout(() => reject(new Error(`watcher not synced within ${timeoutMs} ms`)), timeoutMs);
+      this.synced.promise.then(
+        () => timer.cancel(),
+        () => undefined,
+      );
+    });
+    await Promise.race([this.synced.promise, stopped, timeout]);
   }
 
   /** Changes this replica's shard and relists, so keys it gains are enqueued (duplicates merge; no gaps). */
@@ -269,7 +285,7 @@ export class Watcher {
   }
 
   private async resyncAfterSync(periodMs: number, signal: AbortSignal): Promise<void> {
-    while (!this.ready && !signal.aborted) await this.clock.sleep(100, signal);
+    await Promise.race([this.synced.promise, new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))]);
     await runResync(
       {
         periodMs,

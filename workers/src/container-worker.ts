@@ -12,20 +12,19 @@ import {
   KubeApiClient,
   type KubeObject,
   type Logger,
-  type Outcome,
+  type OpsServer,
   type QueueWorker,
   ReconcileQueue,
   RedisApiBudget,
   type RedisConnection,
-  type RequestContext,
   reconcileMetrics,
-  recordReconcile,
+  startOpsServer,
   startQueueWorker,
   workqueueDepthGauge,
 } from '@conveyor/shared';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
-import { type HttpEndpoints, startHttpEndpoints } from './http-endpoints.ts';
+import { instrumentedProcessor } from './instrumented-processor.ts';
 import { processRequest } from './process-request.ts';
 
 export interface ContainerWorkerOptions<T extends KubeObject = KubeObject, D = unknown> {
@@ -66,7 +65,7 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
   connection.on('error', (error: unknown) => logger.warn({ err: errorMessage(error) }, 'redis connection error'));
   let deps: D | undefined;
   let queue: ReconcileQueue | undefined;
-  let http: HttpEndpoints | undefined;
+  let http: OpsServer | undefined;
   let closing = false;
   const closeDeps = () =>
     closeControllerDeps(deps, (error) => logger.warn({ err: errorMessage(error) }, 'closing the controller’s deps failed'));
@@ -81,14 +80,7 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
       const depth = await reconcileQueue.getDepth();
       return depth.waiting + depth.prioritized + depth.delayedDue;
     });
-    if (options.http ?? true) {
-      http = await startHttpEndpoints({
-        host: config.http.host,
-        port: config.http.port,
-        registry,
-        healthy: () => !closing && connection.status === 'ready',
-      });
-    }
+    if (options.http ?? true) http = await serveOps(config, registry, () => !closing && connection.status === 'ready');
   } catch (error) {
     await closeDeps();
     await queue?.close().catch(() => undefined);
@@ -104,12 +96,9 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
     onRequest: (code, waitedMs) => metrics.apiRequest(code, waitedMs / 1_000),
   });
 
-  let active = 0;
-  const processor = async (request: RequestContext): Promise<Outcome> => {
-    active += 1;
-    metrics.setActive(active);
-    const started = Date.now();
-    try {
+  const instrumented = instrumentedProcessor(
+    async (request) => {
+      const started = Date.now();
       const outcome = await processRequest(controller, request, {
         client,
         logger,
@@ -117,25 +106,17 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
         reconcileTimeoutMs: config.worker.reconcileTimeout,
         finalizeTimeoutMs: config.worker.finalizeTimeout,
       });
-      const ran = Date.now() - started;
-      metrics.observe(outcome, ran / 1_000, (started - request.enqueuedAt) / 1_000, request.attempt);
-      // For the autoscaler in the watcher; a lost sample only makes its estimate a little older.
-      recordReconcile(connection, config.redis, controller.name, ran, outcome.kind === 'error' || outcome.kind === 'terminal').catch(
-        (error: unknown) => logger.debug({ err: errorMessage(error) }, 'reconcile stats not recorded'),
-      );
-      return outcome;
-    } finally {
-      active -= 1;
-      metrics.setActive(active);
-    }
-  };
+      return { outcome, durationMs: Date.now() - started };
+    },
+    { controller: controller.name, metrics, connection, redis: config.redis, logger },
+  );
 
   const worker: QueueWorker = startQueueWorker({
     controller: controller.name,
     redis: config.redis,
     queue: config.queue,
     concurrency: config.worker.concurrency,
-    processor,
+    processor: (request) => instrumented.process(request),
     logger,
     connection,
   });
@@ -153,7 +134,7 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
     close(graceMs = config.worker.shutdownGrace) {
       closed ??= (async () => {
         closing = true;
-        logger.info({ graceMs, active }, 'stopping: no new requests; waiting for running reconciles');
+        logger.info({ graceMs, active: instrumented.active() }, 'stopping: no new requests; waiting for running reconciles');
         await worker.close(graceMs);
         await closeDeps();
         await reconcileQueue.close();
@@ -164,4 +145,15 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
       return closed;
     },
   };
+}
+
+/** /healthz, /readyz and /metrics of a worker or dispatcher process. */
+export function serveOps(config: Config, registry: Registry, healthy: () => boolean): Promise<OpsServer> {
+  const probe = () => (healthy() ? { ok: true, body: 'ok\n' } : { ok: false, body: 'unhealthy\n' });
+  return startOpsServer({
+    host: config.http.host,
+    port: config.http.port,
+    health: probe,
+    metrics: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
+  });
 }

@@ -21,17 +21,16 @@ import {
   errorMessage,
   type Logger,
   METRIC,
-  type Outcome,
+  type OpsServer,
   type QueueWorker,
   type RedisConnection,
-  type RequestContext,
   readDesiredWorkers,
   reconcileMetrics,
-  recordReconcile,
   startQueueWorker,
 } from '@conveyor/shared';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import { type HttpEndpoints, startHttpEndpoints } from '../http-endpoints.ts';
+import { serveOps } from '../container-worker.ts';
+import { instrumentedProcessor } from '../instrumented-processor.ts';
 import { type InvocationResult, invokeReconcile } from './invoke.ts';
 import { encodeLambdaRequest } from './lambda-request.ts';
 
@@ -101,41 +100,26 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
   for (const result of RESULTS) invocations.inc({ controller, function: functionName, result }, 0);
 
   let concurrency = config.worker.concurrency;
-  let active = 0;
   metrics.setMaxConcurrent(concurrency);
 
-  const processor = async (request: RequestContext): Promise<Outcome> => {
-    active += 1;
-    metrics.setActive(active);
-    try {
+  const instrumented = instrumentedProcessor(
+    async (request) => {
       const invocation = await invokeReconcile(lambda, functionName, encodeLambdaRequest(request), invokeTimeoutMs);
       invocations.inc({ controller, function: functionName, result: invocation.result });
       duration.observe({ controller, function: functionName }, invocation.durationMs / 1_000);
-      metrics.observe(
-        invocation.outcome,
-        invocation.durationMs / 1_000,
-        (Date.now() - invocation.durationMs - request.enqueuedAt) / 1_000,
-        request.attempt,
-      );
-      const failed = invocation.outcome.kind === 'error' || invocation.outcome.kind === 'terminal';
-      recordReconcile(connection, config.redis, controller, invocation.durationMs, failed).catch((error: unknown) =>
-        logger.debug({ err: errorMessage(error) }, 'reconcile stats not recorded'),
-      );
       if (invocation.result !== 'ok')
         logger.warn({ key: request.jobId, result: invocation.result, outcome: invocation.outcome }, 'invocation did not succeed');
-      return invocation.outcome;
-    } finally {
-      active -= 1;
-      metrics.setActive(active);
-    }
-  };
+      return { outcome: invocation.outcome, durationMs: invocation.durationMs };
+    },
+    { controller, metrics, connection, redis: config.redis, logger },
+  );
 
   const worker: QueueWorker = startQueueWorker({
     controller,
     redis: config.redis,
     queue: config.queue,
     concurrency,
-    processor,
+    processor: (request) => instrumented.process(request),
     logger,
     connection,
   });
@@ -165,15 +149,8 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
   follow.unref();
 
   let closing = false;
-  let http: HttpEndpoints | undefined;
-  if (options.http === true) {
-    http = await startHttpEndpoints({
-      host: config.http.host,
-      port: config.http.port,
-      registry,
-      healthy: () => !closing && connection.status === 'ready',
-    });
-  }
+  let http: OpsServer | undefined;
+  if (options.http === true) http = await serveOps(config, registry, () => !closing && connection.status === 'ready');
 
   let closed: Promise<void> | undefined;
   return {
@@ -187,7 +164,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       closed ??= (async () => {
         closing = true;
         clearInterval(follow);
-        logger.info({ graceMs, active }, 'stopping: no new requests; waiting for running invocations');
+        logger.info({ graceMs, active: instrumented.active() }, 'stopping: no new requests; waiting for running invocations');
         await worker.close(graceMs);
         await http?.close();
         await connection.quit().catch(() => connection.disconnect());

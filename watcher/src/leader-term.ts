@@ -1,0 +1,150 @@
+// What runs only while this replica is active (leads, or runs without election): the Watcher streaming into the queue, and the autoscaler.
+//
+// Expected flow: setActive(true) builds a fresh Watcher (and autoscaler) with its own metrics
+// registry and starts it; setActive(false) stops them, waiting for buffered requests to reach the
+// queue and the cursor to be saved. Calls are serialised in the order made, so a quick lose-and-win
+// of the Lease never runs two Watchers at once.
+// Guarantees: `ready` resolves the first time a term's Watcher has synced every stream; it rejects
+// if `close()` comes first. A term that fails to start is logged and leaves the replica inactive.
+import {
+  type Config,
+  type ControllerSpec,
+  errorMessage,
+  type KubeApiClient,
+  type Logger,
+  type ReconcileQueue,
+  type RedisConnection,
+  type WatchCursorStore,
+} from '@conveyor/shared';
+import { Registry } from 'prom-client';
+import { type Autoscaler, startAutoscaler } from './autoscaler/autoscaler.ts';
+import { DeploymentScaleTarget, DispatcherConcurrencyTarget } from './autoscaler/scale-targets.ts';
+import { formatShard, type Shard } from './sharding.ts';
+import { Watcher } from './watcher.ts';
+
+export interface LeaderTermDeps {
+  controller: ControllerSpec;
+  config: Config;
+  logger: Logger;
+  client: KubeApiClient;
+  connection: RedisConnection;
+  queue: ReconcileQueue;
+  cursor: WatchCursorStore;
+  shard: Shard | undefined;
+  /** Told when this replica becomes active (true) or stops being so (false). */
+  onActive?: (active: boolean) => void;
+}
+
+/** One period of being active. */
+export interface Term {
+  registry: Registry;
+  watcher: Watcher;
+  autoscaler: Autoscaler | undefined;
+}
+
+export class LeaderTerms {
+  readonly ready: Promise<void>;
+  private readonly d: LeaderTermDeps;
+  private current: Term | undefined;
+  private closing = false;
+  private transitions: Promise<void> = Promise.resolve();
+  private settleReady: { resolve: () => void; reject: (error: Error) => void };
+
+  constructor(deps: LeaderTermDeps) {
+    this.d = deps;
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    this.ready = promise;
+    this.ready.catch(() => undefined);
+    this.settleReady = { resolve, reject };
+  }
+
+  /** The running term, if this replica is active now. */
+  get term(): Term | undefined {
+    return this.current;
+  }
+
+  /** Activations and deactivations run one after the other, in the order asked; failures are logged. */
+  setActive(active: boolean): Promise<void> {
+    this.transitions = this.transitions
+      .then(() => (active ? this.activate() : this.deactivate()))
+      .catch((error: unknown) =>
+        this.d.logger.error({ err: errorMessage(error) }, active ? 'cannot start watching' : 'cannot stop watching'),
+      );
+    return this.transitions;
+  }
+
+  /** Starts the first term at once, letting a failure reach the caller (no election: nothing would retry it). */
+  async activateOrThrow(): Promise<void> {
+    await this.activate();
+  }
+
+  /** Ends the current term for good; `ready` rejects if it never resolved. */
+  async close(): Promise<void> {
+    this.closing = true;
+    this.settleReady.reject(new Error('the watcher stopped before its first sync'));
+    await this.setActive(false);
+  }
+
+  private async activate(): Promise<void> {
+    if (this.current !== undefined || this.closing) return;
+    const { controller, config, logger } = this.d;
+    const registry = new Registry();
+    const watcher = new Watcher({
+      controller,
+      transport: this.d.client,
+      queue: this.d.queue,
+      cursor: this.d.cursor,
+      registry,
+      logger: logger.child({ component: 'watcher' }),
+      shard: this.d.shard,
+      pageSize: config.watcher.pageSize,
+      watchTimeoutMs: config.watcher.watchTimeout,
+      bookmarkIntervalMs: config.watcher.bookmarkInterval,
+      maxBackoffMs: config.watcher.maxBackoff,
+      resyncPeriodMs: config.watcher.resyncPeriod,
+    });
+    const term: Term = { registry, watcher, autoscaler: undefined };
+    this.current = term;
+    this.d.onActive?.(true);
+    try {
+      await watcher.start();
+    } catch (error) {
+      this.current = undefined;
+      this.d.onActive?.(false);
+      await watcher.stop(0).catch(() => undefined);
+      throw error;
+    }
+    watcher.whenReady().then(
+      () => this.settleReady.resolve(),
+      () => undefined,
+    );
+    if (config.autoscaler.enabled) term.autoscaler = this.startAutoscaler(registry);
+    logger.info({ shard: formatShard(this.d.shard), autoscaler: config.autoscaler.enabled }, 'active: watching');
+  }
+
+  private startAutoscaler(registry: Registry): Autoscaler {
+    const { controller, config, connection, queue } = this.d;
+    return startAutoscaler({
+      controller: controller.name,
+      config,
+      depth: () => queue.getDepth(),
+      connection,
+      target:
+        config.autoscaler.target === 'dispatcher'
+          ? new DispatcherConcurrencyTarget(connection, config.redis, controller.name, config.autoscaler.interval)
+          : new DeploymentScaleTarget(this.d.client, config.autoscaler.deployment),
+      registry,
+      logger: this.d.logger.child({ component: 'autoscaler' }),
+    });
+  }
+
+  private async deactivate(): Promise<void> {
+    const term = this.current;
+    if (term === undefined) return;
+    this.current = undefined;
+    this.d.onActive?.(false);
+    term.autoscaler?.stop();
+    await term.watcher.stop();
+    this.d.logger.info('stopped watching');
+  }
+}
