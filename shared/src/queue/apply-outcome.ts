@@ -1,6 +1,10 @@
-// The one place that turns a reconcile's Outcome into a BullMQ queue action.
-import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
+// The one place that turns a reconcile's Outcome into a BullMQ queue action, and keeps track of the requests it parks.
+import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
+import { errorMessage } from '../errors.ts';
+import type { Logger } from '../logger.ts';
 import { type Outcome, parseOutcome } from '../outcome.ts';
+import { jobIdKeyPart } from './reconcile-queue.ts';
+import { type RedisConnection, scanJobIds } from './redis-connection.ts';
 
 /** What applying an outcome needs from the running worker. */
 export interface OutcomeTarget {
@@ -75,4 +79,66 @@ export function checkOutcome(value: unknown): Outcome {
     code: 'OUTCOME_INVALID',
     message: `not an outcome (${parsed.problem}): ${JSON.stringify(value) ?? String(value)}`,
   };
+}
+
+export interface OutcomeFollowerDeps {
+  connection: RedisConnection;
+  /** The set of keys with a parked request (redis-keys.ts). */
+  parkedKeys: string;
+  /** BullMQ's failed set: where parked requests live. */
+  failedKey: string;
+  pullForwardIfDirty(job: Job): Promise<void>;
+  logger: Logger;
+}
+
+/**
+ * What follows an applied outcome, from the worker's events: a parked request (terminal, or out of
+ * attempts) notes its key; a later job of that key that completes removes the parked requests of the
+ * key, which no longer say anything true about the object; a retry that is not the last pulls a
+ * request that came in during the failed run forward.
+ *
+ * The parked-keys set is a hint, not a ledger: a crash between parking and noting leaves the parked
+ * request until the next resync's retryParked.
+ */
+export function followOutcomes(worker: Worker, d: OutcomeFollowerDeps): void {
+  const { connection, logger } = d;
+  const noteParked = (jobId: string | undefined) => {
+    if (jobId === undefined) return;
+    connection
+      .sadd(d.parkedKeys, jobIdKeyPart(jobId))
+      .catch((e: unknown) => logger.warn({ jobId, err: errorMessage(e) }, 'could not note a parked key'));
+  };
+  const clearParked = async (jobId: string): Promise<void> => {
+    const keyPart = jobIdKeyPart(jobId);
+    if ((await connection.sismember(d.parkedKeys, keyPart)) === 0) return;
+    await connection.srem(d.parkedKeys, keyPart);
+    for (const id of await scanJobIds(connection, d.failedKey, `${keyPart}~`)) {
+      if (id === jobId) continue;
+      const stale = await Job.fromId(worker, id);
+      await stale?.remove();
+      logger.info({ jobId: id, by: jobId }, 'parked request dropped: a later reconcile of its key succeeded');
+    }
+  };
+
+  worker.on('error', (error) => logger.warn({ err: errorMessage(error) }, 'worker error'));
+  worker.on('completed', (job) => {
+    if (job.id === undefined) return;
+    clearParked(job.id).catch((e: unknown) => logger.warn({ jobId: job.id, err: errorMessage(e) }, 'could not drop parked requests'));
+  });
+  worker.on('failed', (job, error) => {
+    if (job === undefined) return;
+    if (error instanceof UnrecoverableError) {
+      noteParked(job.id);
+      return;
+    }
+    if (job.attemptsMade >= (job.opts.attempts ?? 1)) {
+      logger.error({ jobId: job.id, attempts: job.attemptsMade, err: error.message }, 'request parked after its last attempt');
+      noteParked(job.id);
+      return;
+    }
+    // A retry moved the job to delayed for its backoff; a request that came in during the failed run must not wait for it.
+    d.pullForwardIfDirty(job).catch((e: unknown) =>
+      logger.warn({ jobId: job.id, err: errorMessage(e) }, 'could not pull a retried job forward'),
+    );
+  });
 }

@@ -1,16 +1,16 @@
 // The consumer side of a controller's reconcile queue: a BullMQ Worker that runs a processor per request and applies its Outcome.
-import { Job, UnrecoverableError, Worker } from 'bullmq';
+import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { backoffDelay } from '../backoff.ts';
 import { errorMessage } from '../errors.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import type { ObjectKey } from '../object-key.ts';
 import { keyToJobId } from '../object-key.ts';
 import { type Outcome, outcomeFromError } from '../outcome.ts';
-import { applyOutcome, checkOutcome } from './apply-outcome.ts';
+import { applyOutcome, checkOutcome, followOutcomes } from './apply-outcome.ts';
 import { BULLMQ_KEY, bullmqKey, deduplicationNextKey, jobKey } from './bullmq-internals.ts';
 import { queueScripts } from './queue-scripts.ts';
-import { jobIdKeyPart, type QueueSettings } from './reconcile-queue.ts';
-import { createRedisConnection, type RedisConnection, scanJobIds } from './redis-connection.ts';
+import type { QueueSettings } from './reconcile-queue.ts';
+import { createRedisConnection, type RedisConnection } from './redis-connection.ts';
 import { controllerKeys } from './redis-keys.ts';
 import { decodeRequest, type RequestReason } from './request-payload.ts';
 
@@ -86,7 +86,70 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
     if (pulled === 1) logger.debug({ jobId: job.id }, 'request arrived during the reconcile: delayed job pulled forward');
   };
 
-  const process = async (job: Job, token?: string): Promise<void> => {
+  const process = jobRunner(options, { logger, now, running, pullForwardIfDirty, rateLimit: (ms) => worker.rateLimit(ms) });
+
+  const worker = new Worker(location.name, process, {
+    connection,
+    prefix: location.prefix,
+    concurrency: options.concurrency,
+    lockDuration: options.queue.lockDuration,
+    stalledInterval: options.queue.stalledInterval,
+    maxStalledCount: options.maxStalledCount ?? 1,
+    limiter: options.queue.limiter ?? UNLIMITED,
+    settings: {
+      backoffStrategy: (attemptsMade: number) => backoffDelay(Math.max(1, attemptsMade), options.queue.backoff),
+    },
+  });
+  followOutcomes(worker, {
+    connection,
+    parkedKeys: keys.parkedKeys,
+    failedKey: bullmqKey(location, BULLMQ_KEY.failed),
+    pullForwardIfDirty,
+    logger,
+  });
+
+  return {
+    setConcurrency(n: number): void {
+      if (!Number.isInteger(n) || n < 1) throw new RangeError(`concurrency must be a positive integer, got ${n}`);
+      worker.concurrency = n;
+    },
+    async close(graceMs = 30_000): Promise<void> {
+      const closing = worker.close();
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        closing.then(() => false),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(true), graceMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) {
+        // Reconciles still running past the grace period: hand their jobs back to waiting now instead
+        // of leaving them locked until the lock expires, then stop without waiting for them.
+        const left = [...running.values()];
+        logger.warn({ jobs: left.length, graceMs }, 'reconciles still running after the grace period; returning their jobs to the queue');
+        await Promise.all(left.map(({ job, token }) => job.moveToWait(token).catch(() => undefined)));
+        await worker.close(true);
+      }
+      if (ownsConnection) await connection.quit().catch(() => connection.disconnect());
+    },
+  };
+}
+
+/** What a running job needs besides the options. */
+interface JobRunnerDeps {
+  logger: Logger;
+  now: () => number;
+  /** Jobs running now, with their lock tokens (close() hands them back after the grace period). */
+  running: Map<string, { job: Job; token: string }>;
+  pullForwardIfDirty(job: Job): Promise<void>;
+  rateLimit(ms: number): Promise<void>;
+}
+
+/** The BullMQ processor: decode the request, run the user's processor, apply its outcome. */
+function jobRunner(options: QueueWorkerOptions, d: JobRunnerDeps): (job: Job, token?: string) => Promise<void> {
+  const { logger, now, running, pullForwardIfDirty } = d;
+  return async (job: Job, token?: string): Promise<void> => {
     const jobId = job.id ?? '';
     if (token !== undefined) running.set(jobId, { job, token });
     try {
@@ -119,95 +182,11 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
         job,
         token,
         now,
-        rateLimit: (ms) => worker.rateLimit(ms),
+        rateLimit: d.rateLimit,
         pullForwardIfDirty,
       });
     } finally {
       running.delete(jobId);
     }
-  };
-
-  const worker = new Worker(location.name, process, {
-    connection,
-    prefix: location.prefix,
-    concurrency: options.concurrency,
-    lockDuration: options.queue.lockDuration,
-    stalledInterval: options.queue.stalledInterval,
-    maxStalledCount: options.maxStalledCount ?? 1,
-    limiter: options.queue.limiter ?? UNLIMITED,
-    settings: {
-      backoffStrategy: (attemptsMade: number) => backoffDelay(Math.max(1, attemptsMade), options.queue.backoff),
-    },
-  });
-  // Keys with a parked request, so that a later successful reconcile of the key can take its parked
-  // request away (it no longer says anything true about the object). A hint, not a ledger: a crash
-  // between parking and SADD leaves the parked request until the next resync's retryParked, as before.
-  const parkedKeys = keys.parkedKeys;
-  const failedKey = bullmqKey(location, BULLMQ_KEY.failed);
-  const noteParked = (jobId: string | undefined) => {
-    if (jobId === undefined) return;
-    connection
-      .sadd(parkedKeys, jobIdKeyPart(jobId))
-      .catch((e: unknown) => logger.warn({ jobId, err: errorMessage(e) }, 'could not note a parked key'));
-  };
-  const clearParked = async (jobId: string): Promise<void> => {
-    const keyPart = jobIdKeyPart(jobId);
-    if ((await connection.sismember(parkedKeys, keyPart)) === 0) return;
-    await connection.srem(parkedKeys, keyPart);
-    for (const id of await scanJobIds(connection, failedKey, `${keyPart}~`)) {
-      if (id === jobId) continue;
-      const stale = await Job.fromId(worker, id);
-      await stale?.remove();
-      logger.info({ jobId: id, by: jobId }, 'parked request dropped: a later reconcile of its key succeeded');
-    }
-  };
-
-  worker.on('error', (error) => logger.warn({ err: errorMessage(error) }, 'worker error'));
-  worker.on('completed', (job) => {
-    if (job.id === undefined) return;
-    clearParked(job.id).catch((e: unknown) => logger.warn({ jobId: job.id, err: errorMessage(e) }, 'could not drop parked requests'));
-  });
-  worker.on('failed', (job, error) => {
-    if (job === undefined) return;
-    if (error instanceof UnrecoverableError) {
-      noteParked(job.id);
-      return;
-    }
-    // A retry moved the job to delayed for its backoff; a request that came in during the failed run must not wait for it.
-    if (job.attemptsMade >= (job.opts.attempts ?? 1)) {
-      logger.error({ jobId: job.id, attempts: job.attemptsMade, err: error.message }, 'request parked after its last attempt');
-      noteParked(job.id);
-      return;
-    }
-    pullForwardIfDirty(job).catch((e: unknown) =>
-      logger.warn({ jobId: job.id, err: errorMessage(e) }, 'could not pull a retried job forward'),
-    );
-  });
-
-  return {
-    setConcurrency(n: number): void {
-      if (!Number.isInteger(n) || n < 1) throw new RangeError(`concurrency must be a positive integer, got ${n}`);
-      worker.concurrency = n;
-    },
-    async close(graceMs = 30_000): Promise<void> {
-      const closing = worker.close();
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([
-        closing.then(() => false),
-        new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(true), graceMs);
-        }),
-      ]);
-      clearTimeout(timer);
-      if (timedOut) {
-        // Reconciles still running past the grace period: hand their jobs back to waiting now instead
-        // of leaving them locked until the lock expires, then stop without waiting for them.
-        const left = [...running.values()];
-        logger.warn({ jobs: left.length, graceMs }, 'reconciles still running after the grace period; returning their jobs to the queue');
-        await Promise.all(left.map(({ job, token }) => job.moveToWait(token).catch(() => undefined)));
-        await worker.close(true);
-      }
-      if (ownsConnection) await connection.quit().catch(() => connection.disconnect());
-    },
   };
 }
