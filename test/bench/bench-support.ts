@@ -1,7 +1,6 @@
 // What every benchmark scenario shares: the result shape, size presets, a private Redis and simulator, timing and percentile helpers.
 import { randomUUID } from 'node:crypto';
 import { type Config, type ConfigInput, createLogger, type Logger, loadConfig, type QueueSettings } from '@conveyor/shared';
-import { type KubeSimulator, startKubeSimulator } from '@conveyor/test';
 import { RedisServer } from '@conveyor/test/support/redis-server';
 import { flatten } from '../../examples/widgets/widget-harness.ts';
 
@@ -73,10 +72,6 @@ export function benchConfig(redisUrl: string, extra: ConfigInput = {}): Config {
 
 export function queueSettingsOf(config: Config, controller: string): QueueSettings {
   return { controller, redis: config.redis, queue: config.queue };
-}
-
-export async function startSim(): Promise<KubeSimulator> {
-  return await startKubeSimulator({ bookmarkIntervalMs: 5_000 });
 }
 
 const pending = new Set<Cleanups>();
