@@ -22,7 +22,7 @@ describe('Class: RedisApiBudget', () => {
 
   /** A budget whose sleeps return at once, so the test reads the reservations instead of waiting them out. */
   function budget(prefix: string, qps: number, burst: number) {
-    return new RedisApiBudget({ redis: connect(), prefix, qps, burst, sleep: async () => {} });
+    return new RedisApiBudget({ redis: connect(), prefix, qps, burst, clock: { sleep: async () => {} } });
   }
 
   /**

@@ -1,5 +1,7 @@
 // The cluster-wide API budget: one token bucket in Redis that every worker (container or Lambda) draws from before each API call.
+
 import type { Cluster, Redis } from 'ioredis';
+import { type Clock, systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import { TAKE_API_TOKEN_LUA } from './lua/take-api-token.ts';
 import { apiBudgetKey } from './queue/redis-keys.ts';
@@ -31,8 +33,8 @@ export interface RedisApiBudgetOptions {
   qps: number;
   /** Requests that may go at once after a quiet spell. */
   burst: number;
-  /** How to wait; tests pass a fake. @defaultValue setTimeout */
-  sleep?: (ms: number) => Promise<void>;
+  /** How to wait; tests pass a fake. @defaultValue systemClock */
+  clock?: Pick<Clock, 'sleep'>;
 }
 
 /**
@@ -45,7 +47,7 @@ export class RedisApiBudget implements ApiBudget {
   private readonly key: string;
   private readonly qps: number;
   private readonly burst: number;
-  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly clock: Pick<Clock, 'sleep'>;
 
   constructor(options: RedisApiBudgetOptions) {
     if (!(options.qps > 0)) throw new RangeError(`apiBudget.qps must be above 0, got ${options.qps}`);
@@ -54,7 +56,7 @@ export class RedisApiBudget implements ApiBudget {
     this.key = apiBudgetKey(options.prefix);
     this.qps = options.qps;
     this.burst = Math.floor(options.burst);
-    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.clock = options.clock ?? systemClock;
     if (!(COMMAND in this.redis)) this.redis.defineCommand(COMMAND, { numberOfKeys: 1, lua: SCRIPT });
   }
 
@@ -65,10 +67,10 @@ export class RedisApiBudget implements ApiBudget {
   async take(): Promise<number> {
     let waited = Number(await this.run(1, 0));
     if (waited === 0) return 0;
-    await this.sleep(waited);
+    await this.clock.sleep(waited);
     // A 429 seen by any worker while we slept pauses everyone, including reservations made before it.
     for (let pause = Number(await this.run(0, 0)); pause > 0; pause = Number(await this.run(0, 0))) {
-      await this.sleep(pause);
+      await this.clock.sleep(pause);
       waited += pause;
     }
     return waited;

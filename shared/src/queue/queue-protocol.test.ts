@@ -6,6 +6,7 @@ import { gate, queueSettings, waitFor, widgetKey } from '@conveyor/test/support/
 import { RedisServer } from '@conveyor/test/support/redis-server';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { systemClock } from '../clock.ts';
 import { TerminalError, ThrottledError } from '../errors.ts';
 import { keyToJobId } from '../object-key.ts';
 import { done, type Outcome, requeueAfter } from '../outcome.ts';
@@ -267,7 +268,7 @@ describe('getDepth', () => {
     });
     const raw = rawQueue(h.settings);
     // Reads depth as if two hours had passed: the 1 h requeue is due, the 3 h one is not.
-    const later = new ReconcileQueue(h.settings, { now: () => Date.now() + 2 * 3_600_000 });
+    const later = new ReconcileQueue(h.settings, { clock: { ...systemClock, now: () => Date.now() + 2 * 3_600_000 } });
     try {
       h.start(1);
       for (const name of ['parked', 'in-1h', 'in-3h', 'active']) await h.queue.enqueue({ key: widgetKey(name), reason: 'event' });

@@ -1,6 +1,7 @@
 // The consumer side of a controller's reconcile queue: a BullMQ Worker that runs a processor per request and applies its Outcome.
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { backoffDelay } from '../backoff.ts';
+import { type Clock, systemClock } from '../clock.ts';
 import { errorMessage } from '../errors.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import type { ObjectKey } from '../object-key.ts';
@@ -35,7 +36,8 @@ export interface QueueWorkerOptions extends QueueSettings {
   connection?: RedisConnection;
   /** How many times a job may lose its worker (crash, lost lock) before it is parked. @defaultValue 1 */
   maxStalledCount?: number;
-  now?: () => number;
+  /** @defaultValue systemClock */
+  clock?: Clock;
 }
 
 export interface QueueWorker {
@@ -71,7 +73,8 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
   const connection = options.connection ?? createRedisConnection(options.redis);
   const scripts = queueScripts(connection);
   const logger = (options.logger ?? createLogger({ level: 'silent' })).child({ queue: options.controller });
-  const now = options.now ?? Date.now;
+  const clock = options.clock ?? systemClock;
+  const now = () => clock.now();
   const running = new Map<string, { job: Job; token: string }>();
 
   const pullForwardIfDirty = async (job: Job): Promise<void> => {

@@ -1,6 +1,7 @@
 // The producer side of a controller's reconcile queue: enqueue with workqueue semantics, depth, parked requests, epoch.
 import { randomBytes } from 'node:crypto';
 import { type JobsOptions, Queue } from 'bullmq';
+import { type Clock, systemClock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { errorMessage } from '../errors.ts';
 import { createLogger, type Logger } from '../logger.ts';
@@ -115,17 +116,17 @@ export class ReconcileQueue {
   private readonly queue: Queue;
   private readonly scripts: QueueScripts;
   private readonly logger: Logger;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private epoch: string | undefined;
 
-  constructor(settings: QueueSettings, deps: { connection?: RedisConnection; logger?: Logger; now?: () => number } = {}) {
+  constructor(settings: QueueSettings, deps: { connection?: RedisConnection; logger?: Logger; clock?: Clock } = {}) {
     this.settings = settings;
     this.keys = controllerKeys(settings.redis.prefix, settings.controller);
     this.location = this.keys.queue;
     this.ownsConnection = deps.connection === undefined;
     this.connection = deps.connection ?? createRedisConnection(settings.redis);
     this.logger = (deps.logger ?? createLogger({ level: 'silent' })).child({ queue: settings.controller });
-    this.now = deps.now ?? Date.now;
+    this.clock = deps.clock ?? systemClock;
     this.queue = new Queue(this.location.name, {
       connection: this.connection,
       prefix: this.location.prefix,
@@ -187,7 +188,7 @@ export class ReconcileQueue {
     const types = [BULLMQ_KEY.wait, BULLMQ_KEY.paused, BULLMQ_KEY.prioritized, BULLMQ_KEY.delayed, BULLMQ_KEY.active, BULLMQ_KEY.failed];
     const keys = types.map((type) => bullmqKey(this.location, type));
     // Every delayed job due by now scores below the first score of the next millisecond.
-    const notDue = String(delayedScore(Math.floor(this.now()) + 1));
+    const notDue = String(delayedScore(Math.floor(this.clock.now()) + 1));
     const [waiting = 0, prioritized = 0, delayedDue = 0, delayedLater = 0, active = 0, parked = 0] = await this.scripts.depthCounts(
       keys,
       notDue,
@@ -267,7 +268,7 @@ export class ReconcileQueue {
    * another process re-armed the key after a loss this instance did not see.
    */
   async checkEpoch(): Promise<boolean> {
-    const fresh = `${this.now()}-${randomBytes(6).toString('hex')}`;
+    const fresh = `${this.clock.now()}-${randomBytes(6).toString('hex')}`;
     // Sets the key only when missing and answers what was there before, in one step (Redis ≥ 7.0).
     const previous = await this.connection.set(this.keys.epoch, fresh, 'NX', 'GET');
     const current = previous ?? fresh;
@@ -283,7 +284,7 @@ export class ReconcileQueue {
   }
 
   private toJob(request: EnqueueRequest): { name: string; data: ReturnType<typeof encodeRequest>; opts: JobsOptions & { jobId: string } } {
-    const data = encodeRequest(request, this.now());
+    const data = encodeRequest(request, this.clock.now());
     return {
       name: request.reason,
       data,
