@@ -1,7 +1,8 @@
 // B1's measuring process: holds the simulator's Widgets either in a Watcher (compact metadata) or in a client-node informer, and prints the memory it took.
 //
 // Usage: node --expose-gc b1-memory-child.ts watcher|informer <server> <token> <count>
-// Prints one JSON line: { heapBytes, rssBytes, held, syncMs } — growth over a baseline taken after every module was loaded, and the time to hold every object.
+// Prints one JSON line: { heapBytes, rssBeforeBytes, rssAfterBytes, held, syncMs } — heap growth over a baseline taken after every
+// module was loaded, the process's RSS at that baseline and once it holds every object, and the time to hold every object.
 import { createLogger, createMetricsRegistry, KubeApiClient } from '@conveyor/shared';
 import { Watcher } from '@conveyor/watcher';
 import { CustomObjectsApi, KubeConfig, type KubernetesObject, makeInformer } from '@kubernetes/client-node';
@@ -68,6 +69,8 @@ if (mode === 'watcher') {
 }
 const syncMs = Math.round(performance.now() - startedAt);
 const after = await settle();
-process.stdout.write(`${JSON.stringify({ heapBytes: after.heapUsed - base.heapUsed, rssBytes: after.rss - base.rss, held, syncMs })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ heapBytes: after.heapUsed - base.heapUsed, rssBeforeBytes: base.rss, rssAfterBytes: after.rss, held, syncMs })}\n`,
+);
 await stop();
 process.exit(0);
