@@ -1,10 +1,24 @@
-// `conveyor bench`: runs the benchmark scenarios B1–B7 and writes docs/BENCHMARKS.md with a chart per scenario (or JSON to stdout).
+// `conveyor bench`: runs the benchmark scenarios B1–B7 several times and writes docs/BENCHMARKS.md with medians, min–max and a chart per scenario (or JSON to stdout).
 import { resolve } from 'node:path';
-import { type Command, EXIT, parseFlags, UsageError } from './command.ts';
+import { type Command, EXIT, type Io, parseFlags, UsageError } from './command.ts';
 
 const IDS = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7'] as const;
 type Id = (typeof IDS)[number];
 const SIZES = ['tiny', 'default', 'large'] as const;
+type Size = (typeof SIZES)[number];
+/** As DEFAULT_RUNS in test/bench/bench-support.ts, repeated here so that parsing flags does not load the benchmarks. */
+const DEFAULT_RUNS: Record<Size, number> = { tiny: 1, default: 3, large: 3 };
+
+export interface BenchOptions {
+  size: Size;
+  only: Id[];
+  runs: number;
+  json: boolean;
+  /** Where the report goes; undefined with --no-write. */
+  out: string | undefined;
+  lambda: boolean;
+  note: string | undefined;
+}
 
 function parseOnly(value: string | undefined): Id[] {
   if (value === undefined) return [];
@@ -16,70 +30,107 @@ function parseOnly(value: string | undefined): Id[] {
   return ids as Id[];
 }
 
+function parseRuns(value: string | undefined, size: Size): number {
+  if (value === undefined) return DEFAULT_RUNS[size];
+  if (!/^[1-9]\d*$/.test(value)) throw new UsageError(`--runs takes a whole number of at least 1, got "${value}"`);
+  return Number(value);
+}
+
+/** The options of one `conveyor bench` call, or a UsageError naming what is wrong. */
+export function parseBenchArgs(args: string[]): BenchOptions {
+  const { values } = parseFlags(args, {
+    size: { type: 'string' },
+    only: { type: 'string' },
+    runs: { type: 'string' },
+    json: { type: 'boolean' },
+    out: { type: 'string' },
+    lambda: { type: 'boolean' },
+    'no-lambda': { type: 'boolean' },
+    'no-write': { type: 'boolean' },
+    note: { type: 'string' },
+  });
+  const size = values.size ?? 'default';
+  if (!(SIZES as readonly string[]).includes(size)) throw new UsageError(`--size must be one of ${SIZES.join(', ')}, got "${size}"`);
+  if (values.lambda === true && values['no-lambda'] === true) throw new UsageError('--lambda and --no-lambda contradict each other');
+  if (values.out !== undefined && values['no-write'] === true) throw new UsageError('--out and --no-write contradict each other');
+  return {
+    size: size as Size,
+    only: parseOnly(values.only),
+    runs: parseRuns(values.runs, size as Size),
+    json: values.json === true,
+    out: values['no-write'] === true ? undefined : resolve(values.out ?? 'docs/BENCHMARKS.md'),
+    // B3 through serverless-offline adds about 10 s a run: part of the default and large runs, not of the tiny smoke run.
+    lambda: values.lambda === true || (values['no-lambda'] !== true && size !== 'tiny'),
+    note: values.note,
+  };
+}
+
+/** Runs the scenarios with Ctrl-C and SIGTERM stopping what the running scenario started before the process exits. */
+async function runWithCleanup(options: BenchOptions, io: Io) {
+  // Loaded only now: parsing flags and printing usage stay quick.
+  const { runBench } = await import('../test/bench/run-bench.ts');
+  const { runPendingCleanups } = await import('../test/bench/bench-support.ts');
+  const onSignal = (signal: NodeJS.Signals) => {
+    io.err(`conveyor bench: ${signal}, stopping what the benchmark started`);
+    void runPendingCleanups().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await runBench(
+      options.only,
+      { size: options.size, lambda: options.lambda, log: (line) => io.err(line) },
+      { runs: options.runs, judge: options.size !== 'tiny' },
+    );
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
 export const benchCommand: Command = {
   name: 'bench',
-  summary: 'run the benchmarks (B1–B7) and write docs/BENCHMARKS.md',
-  usage:
-    'conveyor bench [--size tiny|default|large] [--only B1,B3] [--json] [--out <file> | --no-write] [--lambda | --no-lambda] [--note <text>]',
+  summary: 'run the benchmarks (B1–B7) several times and write docs/BENCHMARKS.md with their medians',
+  usage: [
+    'conveyor bench [--size tiny|default|large] [--runs <n>] [--only B1,B3] [--json] [--out <file> | --no-write] [--lambda | --no-lambda] [--note <text>]',
+    '',
+    'options:',
+    '  --size <size>    tiny (seconds; a smoke run whose goals are not judged), default (about a minute a run), large (the full sizes)',
+    `  --runs <n>       runs of every scenario; figures are medians with min–max (default ${DEFAULT_RUNS.default}; ${DEFAULT_RUNS.tiny} for --size tiny)`,
+    '  --only <ids>     some scenarios, e.g. B1,B3',
+    '  --json           print every run and the medians as JSON on stdout',
+    '  --out <file>     write the report there (default docs/BENCHMARKS.md); --no-write writes none',
+    '  --lambda         B3 also through the Lambda dispatcher and serverless-offline (default except at tiny size)',
+    "  --note <text>    a line for the report's Machine section",
+  ].join('\n'),
   async run(args, io) {
-    const { values } = parseFlags(args, {
-      size: { type: 'string' },
-      only: { type: 'string' },
-      json: { type: 'boolean' },
-      out: { type: 'string' },
-      lambda: { type: 'boolean' },
-      'no-lambda': { type: 'boolean' },
-      'no-write': { type: 'boolean' },
-      note: { type: 'string' },
-    });
-    const size = values.size ?? 'default';
-    if (!(SIZES as readonly string[]).includes(size)) throw new UsageError(`--size must be one of ${SIZES.join(', ')}, got "${size}"`);
-    const only = parseOnly(values.only);
-    if (values.lambda === true && values['no-lambda'] === true) throw new UsageError('--lambda and --no-lambda contradict each other');
-    if (values.out !== undefined && values['no-write'] === true) throw new UsageError('--out and --no-write contradict each other');
-    // B3 through serverless-offline adds about 15 s: part of the default and large runs, not of the tiny smoke run.
-    const lambda = values.lambda === true || (values['no-lambda'] !== true && size !== 'tiny');
-    // Loaded only now: parsing flags and printing usage stay quick.
-    const { runBench } = await import('../test/bench/run-bench.ts');
-    const { describeEnvironment, writeReport } = await import('../test/bench/bench-report.ts');
-    const { runPendingCleanups } = await import('../test/bench/bench-support.ts');
-    // Ctrl-C or SIGTERM stops the servers and processes the running scenario started, then exits.
-    const onSignal = (signal: NodeJS.Signals) => {
-      io.err(`conveyor bench: ${signal}, stopping what the benchmark started`);
-      void runPendingCleanups().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
-    };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    let run: Awaited<ReturnType<typeof runBench>>;
-    try {
-      run = await runBench(only, {
-        size: size as 'tiny' | 'default' | 'large',
-        lambda,
-        log: (line) => io.err(line),
-      });
-    } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    }
-    const env = describeEnvironment();
-    if (values.json === true) {
-      io.out(JSON.stringify({ size, environment: env, elapsedMs: run.elapsedMs, missing: run.missing, results: run.results }, null, 2));
+    const options = parseBenchArgs(args);
+    const { describeEnvironment, sampleLoadAverage, writeReport } = await import('../test/bench/bench-report.ts');
+    const { formatLoad, summaryLine } = await import('../test/bench/bench-format.ts');
+    const loadBefore = sampleLoadAverage();
+    io.err(
+      `conveyor bench: ${options.runs} run${options.runs === 1 ? '' : 's'} of every scenario; load average before: ${formatLoad(loadBefore)}`,
+    );
+    const run = await runWithCleanup(options, io);
+    const env = describeEnvironment(loadBefore);
+    if (options.json) {
+      const { size, runs } = options;
+      io.out(
+        JSON.stringify({ size, runs, environment: env, elapsedMs: run.elapsedMs, missing: run.missing, results: run.results }, null, 2),
+      );
     } else {
-      for (const r of run.results) {
-        const goal = r.goal.holds === undefined ? 'reported' : r.goal.holds ? 'holds' : 'does NOT hold';
-        io.out(`${r.id} ${r.title}: ${r.figure.label} ${r.figure.value} ${r.figure.unit}; ratio ${r.ratio} — ${r.goal.text}: ${goal}`);
-      }
+      for (const r of run.results) io.out(summaryLine(r));
       for (const id of run.missing) io.out(`${id}: not built yet in this version`);
+      io.out(`load average (1 / 5 / 15 min): before ${formatLoad(env.loadAverage.before)}, after ${formatLoad(env.loadAverage.after)}`);
     }
-    if (values['no-write'] !== true) {
-      const out = resolve(values.out ?? 'docs/BENCHMARKS.md');
+    if (options.out !== undefined) {
       const notes = [
         `Total run time ${(run.elapsedMs / 1000).toFixed(0)} s.`,
-        ...(values.note === undefined ? [] : [values.note]),
+        ...(options.note === undefined ? [] : [options.note]),
         ...run.missing.map((id) => `${id}: not built yet in this version.`),
       ];
-      writeReport(out, run.results, env, size as 'tiny' | 'default' | 'large', notes);
-      io.err(`report written to ${out}`);
+      writeReport(options.out, run.results, env, { size: options.size, runs: options.runs, notes });
+      io.err(`report written to ${options.out}`);
     }
     return EXIT.ok;
   },

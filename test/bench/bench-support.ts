@@ -7,8 +7,14 @@ import { flatten } from '../../examples/widgets/widget-harness.ts';
 export type ScenarioId = 'B1' | 'B2' | 'B3' | 'B4' | 'B5' | 'B6' | 'B7';
 export const SCENARIO_IDS: readonly ScenarioId[] = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7'];
 
-/** `tiny` is the smoke test's (seconds, no meaning), `default` about two minutes in all, `large` the issue's full sizes. */
+/** `tiny` is the smoke test's (seconds, no meaning: no goal is judged), `default` about a minute a run, `large` the issues' full sizes. */
 export type SizeName = 'tiny' | 'default' | 'large';
+
+/**
+ * How many times `conveyor bench` runs each scenario unless `--runs` says otherwise: three, so the median
+ * ignores one outlying run; one at tiny size, whose figures mean nothing and whose run is the test suite's smoke test.
+ */
+export const DEFAULT_RUNS: Record<SizeName, number> = { tiny: 1, default: 3, large: 3 };
 
 export interface Measure {
   label: string;
@@ -22,6 +28,42 @@ export interface Bar {
   value: number;
 }
 
+/**
+ * One condition of a goal. A threshold is judged on the median over the runs, because one slow or fast run says
+ * little on a shared machine; a correctness condition (every key converged, nothing enqueued) must hold in every
+ * run, because a single failure is a bug, not noise.
+ */
+export type GoalCheck =
+  | { kind: 'threshold'; name: string; value: number; op: '<=' | '<' | '>=' | '>'; limit: number }
+  | { kind: 'every-run'; name: string; ok: boolean };
+
+export interface Goal {
+  /** The goal in words. `{name}` stands for the detail of that name: the report writes its median (and min–max) there. */
+  text: string;
+  /** Every one must pass for the goal to hold; none when a scenario only reports. */
+  checks: GoalCheck[];
+}
+
+export const atMost = (name: string, value: number, limit: number): GoalCheck => ({ kind: 'threshold', name, value, op: '<=', limit });
+export const atLeast = (name: string, value: number, limit: number): GoalCheck => ({ kind: 'threshold', name, value, op: '>=', limit });
+export const below = (name: string, value: number, limit: number): GoalCheck => ({ kind: 'threshold', name, value, op: '<', limit });
+export const inEveryRun = (name: string, ok: boolean): GoalCheck => ({ kind: 'every-run', name, ok });
+
+/** Whether `value` is on the right side of a threshold check's limit. */
+export function withinLimit(op: '<=' | '<' | '>=' | '>', value: number, limit: number): boolean {
+  if (op === '<=') return value <= limit;
+  if (op === '<') return value < limit;
+  if (op === '>=') return value >= limit;
+  return value > limit;
+}
+
+/** Whether one run met its goal on its own; undefined for a scenario that only reports. */
+export function holdsIn(goal: Goal): boolean | undefined {
+  if (goal.checks.length === 0) return undefined;
+  return goal.checks.every((c) => (c.kind === 'every-run' ? c.ok : withinLimit(c.op, c.value, c.limit)));
+}
+
+/** What one run of one scenario measured. Notes and the goal's text may name details as `{name}` instead of quoting numbers. */
 export interface ScenarioResult {
   id: ScenarioId;
   title: string;
@@ -31,8 +73,7 @@ export interface ScenarioResult {
   reference: Measure;
   /** figure / reference. */
   ratio: number;
-  /** The goal in words and whether this run met it; `holds` is undefined when a scenario only reports. */
-  goal: { text: string; holds: boolean | undefined };
+  goal: Goal;
   /** Every key reached its final state (scenarios where that is checked). */
   converged?: boolean;
   /** Further figures by name. */

@@ -1,4 +1,5 @@
-// Runs the selected benchmark scenarios one after another, each on its own private Redis (and simulator), and collects their results.
+// Runs the selected benchmark scenarios several times, each run on its own private Redis (and simulator), and folds each scenario's runs into medians.
+import { type AggregatedResult, aggregateRuns } from './aggregate-runs.ts';
 import { SCENARIO_IDS, type Scenario, type ScenarioContext, type ScenarioId, type ScenarioResult } from './bench-support.ts';
 import { watcherMemory } from './scenarios/b1-memory.ts';
 import { ingest } from './scenarios/b2-ingest.ts';
@@ -19,27 +20,43 @@ export const SCENARIOS: Partial<Record<ScenarioId, Scenario>> = {
 };
 
 export interface BenchRun {
-  results: ScenarioResult[];
+  results: AggregatedResult[];
   /** Scenarios selected but not available in this version. */
   missing: ScenarioId[];
   elapsedMs: number;
 }
 
-/** Runs `only` (every scenario when empty) in order B1…B7. A scenario that throws fails the run. */
-export async function runBench(only: readonly ScenarioId[], context: ScenarioContext): Promise<BenchRun> {
+export interface BenchOptions {
+  /** How many times each scenario runs (at least 1). */
+  runs: number;
+  /** Judge the goals; false at a size too small for them to mean anything. */
+  judge: boolean;
+}
+
+/**
+ * Runs `only` (every scenario when empty) `runs` times and aggregates each scenario's runs. The runs are taken
+ * in turn — B1…B7, then B1…B7 again — rather than B1 three times and then B2: a minute in which another process
+ * loads the machine then spoils one run of several scenarios, which their medians ignore, instead of every run
+ * of one. A scenario that throws fails the whole run.
+ */
+export async function runBench(only: readonly ScenarioId[], context: ScenarioContext, options: BenchOptions): Promise<BenchRun> {
+  if (!Number.isInteger(options.runs) || options.runs < 1)
+    throw new Error(`runBench: runs must be a positive integer, got ${options.runs}`);
   const started = Date.now();
   const selected = only.length === 0 ? SCENARIO_IDS : SCENARIO_IDS.filter((id) => only.includes(id));
-  const results: ScenarioResult[] = [];
-  const missing: ScenarioId[] = [];
-  for (const id of selected) {
-    const scenario = SCENARIOS[id];
-    if (scenario === undefined) {
-      missing.push(id);
-      continue;
+  const missing = selected.filter((id) => SCENARIOS[id] === undefined);
+  const available = selected.filter((id) => SCENARIOS[id] !== undefined);
+  const byScenario = new Map<ScenarioId, ScenarioResult[]>(available.map((id) => [id, []]));
+  for (let run = 1; run <= options.runs; run++) {
+    const prefix = options.runs === 1 ? '' : `run ${run}/${options.runs}: `;
+    const log = (line: string) => context.log(`${prefix}${line}`);
+    for (const id of available) {
+      const scenario = SCENARIOS[id] as Scenario;
+      const t = Date.now();
+      byScenario.get(id)?.push(await scenario({ ...context, log }));
+      log(`${id} done in ${((Date.now() - t) / 1000).toFixed(1)} s`);
     }
-    const t = Date.now();
-    results.push(await scenario(context));
-    context.log(`${id} done in ${((Date.now() - t) / 1000).toFixed(1)} s`);
   }
+  const results = available.map((id) => aggregateRuns(byScenario.get(id) ?? [], options.judge));
   return { results, missing, elapsedMs: Date.now() - started };
 }
