@@ -1,6 +1,8 @@
 // The API server a conformance file runs against: the simulator, or any cluster named by CONFORMANCE_KUBECONFIG; plus the fixtures and helpers every file uses.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { request as httpsRequest, type RequestOptions } from 'node:https';
 import {
   ApiException,
   ApiextensionsV1Api,
@@ -10,9 +12,11 @@ import {
   type KubernetesObject,
   PatchStrategy,
   setHeaderOptions,
+  type V1CustomResourceDefinition,
   Watch,
 } from '@kubernetes/client-node';
 import { type KubeSimulator, type KubeSimulatorOptions, startKubeSimulator } from '../src/index.ts';
+import { gadgetDefinition, widgetDefinition } from './crds.ts';
 
 export const META = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
 export const META_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
@@ -23,6 +27,16 @@ export const SIMULATOR_ONLY: string | false =
     ? false
     : 'asserts simulator-only behaviour (fault injection, counters, clock); skipped against a real API server';
 
+/**
+ * Why a test that needs kube-controller-manager (garbage collection, namespace deletion) is skipped: the
+ * target was declared to run without one (CONFORMANCE_CONTROLLER_MANAGER=false); false when it has one. The
+ * simulator then runs without its controllers too, so both targets agree.
+ */
+export const NEEDS_CONTROLLER_MANAGER: string | false =
+  process.env.CONFORMANCE_CONTROLLER_MANAGER === 'false'
+    ? 'needs kube-controller-manager (garbage collection, namespace deletion); CONFORMANCE_CONTROLLER_MANAGER=false says the target runs without one'
+    : false;
+
 export interface Target {
   kc: KubeConfig;
   /** Undefined when running against a real API server. */
@@ -30,7 +44,10 @@ export interface Target {
   /** Unique per run: a namespace and a CRD group created for it and removed afterwards. */
   namespace: string;
   group: string;
-  /** Namespaced CRD `widgets` with status and scale subresources; cluster-scoped CRD `gadgets` without. */
+  /**
+   * Namespaced CRD `widgets` with status and scale subresources and a schema that declares its fields
+   * (crds.ts); cluster-scoped CRD `gadgets` without subresources, preserving unknown fields.
+   */
   widgets: { group: string; version: 'v1'; plural: string };
   gadgets: { group: string; version: 'v1'; plural: string };
   core: CoreV1Api;
@@ -43,7 +60,7 @@ export async function openTarget(simulatorOptions: KubeSimulatorOptions = {}): P
   let kc: KubeConfig;
   let simulator: KubeSimulator | undefined;
   if (file === undefined) {
-    simulator = await startKubeSimulator(simulatorOptions);
+    simulator = await startKubeSimulator({ controllerManager: NEEDS_CONTROLLER_MANAGER === false, ...simulatorOptions });
     kc = simulator.kubeConfig();
   } else {
     kc = new KubeConfig();
@@ -56,40 +73,8 @@ export async function openTarget(simulatorOptions: KubeSimulatorOptions = {}): P
   const custom = kc.makeApiClient(CustomObjectsApi);
   const ext = kc.makeApiClient(ApiextensionsV1Api);
   await core.createNamespace({ body: { metadata: { name: namespace } } });
-  const schema = { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } };
-  await ext.createCustomResourceDefinition({
-    body: {
-      metadata: { name: `widgets.${group}` },
-      spec: {
-        group,
-        scope: 'Namespaced',
-        names: { plural: 'widgets', singular: 'widget', kind: 'Widget', listKind: 'WidgetList' },
-        versions: [
-          {
-            name: 'v1',
-            served: true,
-            storage: true,
-            schema,
-            subresources: {
-              status: {},
-              scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas', labelSelectorPath: '.status.selector' },
-            },
-          },
-        ],
-      },
-    },
-  });
-  await ext.createCustomResourceDefinition({
-    body: {
-      metadata: { name: `gadgets.${group}` },
-      spec: {
-        group,
-        scope: 'Cluster',
-        names: { plural: 'gadgets', singular: 'gadget', kind: 'Gadget', listKind: 'GadgetList' },
-        versions: [{ name: 'v1', served: true, storage: true, schema }],
-      },
-    },
-  });
+  const definitions: V1CustomResourceDefinition[] = [widgetDefinition(group), gadgetDefinition(group)];
+  for (const body of definitions) await ext.createCustomResourceDefinition({ body });
   const widgets = { group, version: 'v1' as const, plural: 'widgets' };
   const gadgets = { group, version: 'v1' as const, plural: 'gadgets' };
   // A real server serves a new CRD a moment after it is created.
@@ -146,6 +131,9 @@ export function merge() {
 }
 export function strategic() {
   return setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
+}
+export function apply() {
+  return setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
 }
 export function metadataOnly(list: boolean) {
   return setHeaderOptions('Accept', list ? META_LIST : META);
@@ -287,4 +275,55 @@ export async function openWatch(
 
 export function rvOf(obj: unknown): string {
   return String((obj as KubernetesObject).metadata?.resourceVersion);
+}
+
+export interface RawResponse {
+  code: number;
+  headers: IncomingHttpHeaders;
+  body: Record<string, unknown>;
+}
+
+/**
+ * A request with the kubeconfig's credentials but no client-node model in the way: client-node's typed calls
+ * drop properties their models do not know, and some tests need to send exactly those.
+ */
+export async function rawRequest(
+  kc: KubeConfig,
+  method: string,
+  path: string,
+  body?: unknown,
+  contentType = 'application/json',
+): Promise<RawResponse> {
+  const cluster = kc.getCurrentCluster();
+  assert.ok(cluster, 'the kubeconfig has a current cluster');
+  const url = new URL(path, cluster.server);
+  const options: RequestOptions = { method, headers: { Accept: 'application/json', 'Content-Type': contentType } };
+  await kc.applyToHTTPSOptions(options);
+  const text = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = send(url, options, (res) => {
+      let data = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        data += chunk;
+      });
+      res.on('end', () =>
+        resolve({
+          code: res.statusCode ?? 0,
+          headers: res.headers,
+          body: data === '' ? {} : (JSON.parse(data) as Record<string, unknown>),
+        }),
+      );
+    });
+    req.on('error', reject);
+    req.end(text);
+  });
+}
+
+/** The Warning header values of a response, unquoted: `unknown field "spec.x"`. */
+export function warningsOf(headers: IncomingHttpHeaders | Record<string, string> | undefined): string[] {
+  const raw = headers?.warning;
+  const values = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+  return values.flatMap((v) => [...v.matchAll(/299 - "((?:[^"\\]|\\.)*)"/g)].map((m) => JSON.parse(`"${m[1]}"`) as string));
 }

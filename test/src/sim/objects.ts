@@ -1,24 +1,30 @@
-// Object semantics of kube-apiserver: create, update, patch and delete with resourceVersion, generation, finalizers, status and scale.
+// Object semantics of kube-apiserver: create, update, patch and delete with decoding, validation, resourceVersion, generation, finalizers, deletion propagation and managedFields.
 import { randomUUID } from 'node:crypto';
-import { updateManagedFields } from './managed-fields.ts';
+import { builtinDefaults, encodeStringData } from './builtin-defaults.ts';
+import { crdStorageKey, prepareCrdStatus, validateCrd } from './crd-definitions.ts';
+import { type DecodeContext, decodeObject } from './field-validation.ts';
+import { type ManagedFieldsEntry, recordUpdate } from './managed-fields.ts';
+import { validateObjectMeta } from './object-metadata.ts';
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, deepEqual, isObject, PATCH_TYPES } from './patch.ts';
 import { apiVersionOf, type ResourceType, resourceTypesOfCrd } from './resources.ts';
-import { ApiError, errors, type GroupResource, type JsonObject, type StatusCause } from './status.ts';
+import { validateAgainstSchema } from './schema-validate.ts';
+import { ApiError, errors, type GroupResource, type JsonObject } from './status.ts';
 import { freeze, objectKey, type Store, type StoredObject } from './store.ts';
+import { DEDUCED, type Structural } from './structural-schema.ts';
 import type { TypeRegistry } from './type-registry.ts';
 
-export interface WriteContext {
+export interface WriteContext extends DecodeContext {
   /** `fieldManager`, else derived from the User-Agent. */
   manager: string;
   dryRun: boolean;
 }
 
-export type Subresource = 'status' | 'scale' | undefined;
+/** The context of a write the simulator makes itself (seeding, controllers): no request, nothing to warn. */
+export function internalWrite(manager: string): WriteContext {
+  return { manager, dryRun: false, fieldValidation: 'Ignore', warnings: [] };
+}
 
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
-const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
+export type Subresource = 'status' | 'scale' | undefined;
 
 export function rfc3339(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -28,13 +34,25 @@ export function groupResource(t: ResourceType): GroupResource {
   return { group: t.group, resource: t.plural };
 }
 
-function meta(obj: StoredObject | JsonObject): JsonObject {
+export function meta(obj: StoredObject | JsonObject): JsonObject {
   return (obj.metadata ?? {}) as JsonObject;
 }
 
-function finalizersOf(obj: StoredObject | JsonObject): string[] {
+export function finalizersOf(obj: StoredObject | JsonObject): string[] {
   const f = meta(obj).finalizers;
   return Array.isArray(f) ? (f as string[]) : [];
+}
+
+export function isNamespaceType(t: ResourceType): boolean {
+  return t.group === '' && t.plural === 'namespaces';
+}
+
+/** Whether an object being deleted can go now: no finalizers left (for a namespace, none in its spec either). */
+function readyToRemove(t: ResourceType, obj: JsonObject): boolean {
+  if (meta(obj).deletionTimestamp === undefined || finalizersOf(obj).length > 0) return false;
+  if (!isNamespaceType(t)) return true;
+  const specFinalizers = isObject(obj.spec) ? obj.spec.finalizers : undefined;
+  return !Array.isArray(specFinalizers) || specFinalizers.length === 0;
 }
 
 /** The object without the parts that do not count for generation: metadata, and status when it is a subresource. */
@@ -43,37 +61,29 @@ function specPart(t: ResourceType, obj: StoredObject | JsonObject): JsonObject {
   return t.statusSubresource ? rest : { ...rest, status };
 }
 
-function withoutVolatileMetadata(obj: StoredObject | JsonObject): JsonObject {
-  const { resourceVersion: _rv, managedFields: _mf, ...m } = meta(obj);
+function withoutResourceVersion(obj: StoredObject | JsonObject): JsonObject {
+  const { resourceVersion: _rv, ...m } = meta(obj);
   return { ...obj, metadata: m };
 }
 
-function getPath(obj: unknown, path: string): unknown {
-  let node = obj;
-  for (const part of path.replace(/^\./, '').split('.')) node = isObject(node) ? node[part] : undefined;
-  return node;
-}
-
-function setPath(obj: JsonObject, path: string, value: unknown): void {
-  const parts = path.replace(/^\./, '').split('.');
-  let node = obj;
-  for (const part of parts.slice(0, -1)) {
-    if (!isObject(node[part])) node[part] = {};
-    node = node[part] as JsonObject;
-  }
-  node[parts[parts.length - 1] as string] = value;
-}
-
-export interface DeleteOptions {
-  preconditions?: { uid?: string; resourceVersion?: string };
-  dryRun: boolean;
-}
-
-export interface DeleteResult {
-  object: StoredObject;
-  /** False when finalizers keep the object: it now carries a deletionTimestamp. */
-  deleted: boolean;
-}
+const SERVER_SET_ON_CREATE = [
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'resourceVersion',
+  'managedFields',
+  'selfLink',
+  'generation',
+];
+const KEPT_ON_UPDATE = [
+  'name',
+  'namespace',
+  'uid',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'generation',
+  'generateName',
+];
 
 export class ObjectApi {
   private readonly store: Store;
@@ -87,42 +97,72 @@ export class ObjectApi {
   }
 
   get(t: ResourceType, namespace: string, name: string): StoredObject {
-    const found = this.store.bucket(t.storageKey).get(objectKey(namespace, name));
+    const found = this.find(t, namespace, name);
     if (found === undefined) throw errors.notFound(groupResource(t), name);
     return found;
   }
 
+  find(t: ResourceType, namespace: string, name: string): StoredObject | undefined {
+    return this.store.bucket(t.storageKey).get(objectKey(namespace, name));
+  }
+
+  /** Now, as metadata timestamps are written. */
+  timestamp(): string {
+    return rfc3339(this.now());
+  }
+
+  /** The schema server-side apply and managedFields walk: the type's, else one that accepts anything. */
+  schemaOf(t: ResourceType): Structural {
+    return t.schema ?? DEDUCED;
+  }
+
   create(t: ResourceType, namespace: string, body: unknown, ctx: WriteContext): StoredObject {
-    const obj = this.checkBody(t, body);
+    return this.createDecoded(t, namespace, decodeObject(t, this.checkBody(t, body), ctx, 'body'), ctx, undefined);
+  }
+
+  /** Creates an object already decoded; `managed` replaces the Update entry a create records (apply creates). */
+  createDecoded(
+    t: ResourceType,
+    namespace: string,
+    obj: JsonObject,
+    ctx: WriteContext,
+    managed: ManagedFieldsEntry[] | undefined,
+  ): StoredObject {
     const m = { ...meta(obj) };
     if ((m.name === undefined || m.name === '') && typeof m.generateName === 'string' && m.generateName !== '') {
       m.name = `${m.generateName}${randomSuffix()}`;
     }
     const name = typeof m.name === 'string' ? m.name : '';
-    this.checkNamespace(t, namespace, m);
-    if (t.namespaced) this.checkNamespaceOpen(namespace);
-    this.validateMetadata(t, name, m, undefined);
-    const key = objectKey(namespace, name);
-    if (this.store.bucket(t.storageKey).get(key) !== undefined) throw errors.alreadyExists(groupResource(t), name);
-    const time = rfc3339(this.now());
+    if (t.namespaced && m.namespace !== undefined && m.namespace !== '' && m.namespace !== namespace) {
+      throw errors.badRequest('the namespace of the provided object does not match the namespace sent on the request');
+    }
+    if (t.namespaced) this.checkNamespaceOpen(t, namespace, name);
     const created: JsonObject = { ...obj };
-    for (const field of ['deletionTimestamp', 'deletionGracePeriodSeconds', 'resourceVersion', 'managedFields', 'selfLink', 'generation'])
-      delete m[field];
-    Object.assign(m, { name, uid: randomUUID(), creationTimestamp: time });
+    for (const field of SERVER_SET_ON_CREATE) delete m[field];
+    Object.assign(m, { name, uid: randomUUID(), creationTimestamp: rfc3339(this.now()) });
     if (t.namespaced) m.namespace = namespace;
     else delete m.namespace;
     if (t.tracksGeneration) m.generation = 1;
     created.metadata = m;
     if (t.statusSubresource) delete created.status;
-    this.defaults(t, created, time);
-    return this.write(t, key, undefined, created, ctx, undefined, 'Update');
+    builtinDefaults(t, created);
+    this.validateWrite(t, created, true);
+    const key = objectKey(namespace, name);
+    if (this.store.bucket(t.storageKey).get(key) !== undefined) throw errors.alreadyExists(groupResource(t), name);
+    this.setManagedFields(t, undefined, created, ctx, undefined, managed);
+    return this.write(t, key, undefined, created, ctx);
   }
 
-  update(t: ResourceType, namespace: string, name: string, body: unknown, ctx: WriteContext, subresource: Subresource): StoredObject {
-    if (subresource === 'scale') return this.updateScale(t, namespace, name, body, ctx);
-    const incoming = this.checkBody(t, body);
-    const current = this.get(t, namespace, name);
-    return this.replace(t, namespace, name, current, incoming, ctx, subresource, true);
+  update(
+    t: ResourceType,
+    namespace: string,
+    name: string,
+    body: unknown,
+    ctx: WriteContext,
+    subresource: Exclude<Subresource, 'scale'>,
+  ): StoredObject {
+    const incoming = decodeObject(t, this.checkBody(t, body), ctx, 'body');
+    return this.replace(t, namespace, name, this.get(t, namespace, name), incoming, ctx, subresource, true);
   }
 
   patch(
@@ -132,105 +172,22 @@ export class ObjectApi {
     contentType: string,
     patch: unknown,
     ctx: WriteContext,
-    subresource: Subresource,
+    subresource: Exclude<Subresource, 'scale'>,
   ): StoredObject {
-    if (subresource === 'scale') {
-      const scale = this.scaleOf(t, this.get(t, namespace, name));
-      return this.updateScale(t, namespace, name, this.applyPatch(t, contentType, scale, patch, true), ctx);
-    }
     const current = this.get(t, namespace, name);
-    const patched = this.applyPatch(t, contentType, current, patch, false);
+    const patched = this.applyPatch(t, contentType, current, patch);
     if (!isObject(patched)) throw errors.badRequest('the patch must produce a JSON object');
-    return this.replace(t, namespace, name, current, patched, ctx, subresource, false);
+    return this.replace(t, namespace, name, current, decodeObject(t, patched, ctx, 'patch'), ctx, subresource, false);
   }
 
-  delete(t: ResourceType, namespace: string, name: string, options: DeleteOptions, ctx: WriteContext): DeleteResult {
-    const current = this.get(t, namespace, name);
-    const m = meta(current);
-    const pre = options.preconditions;
-    if (pre?.uid !== undefined && pre.uid !== m.uid) {
-      throw new ApiError(409, 'Conflict', `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${String(m.uid)}`, {
-        name,
-        group: t.group,
-        kind: t.plural,
-      });
-    }
-    if (pre?.resourceVersion !== undefined && pre.resourceVersion !== m.resourceVersion) {
-      throw new ApiError(
-        409,
-        'Conflict',
-        `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${String(m.resourceVersion)}`,
-        { name, group: t.group, kind: t.plural },
-      );
-    }
-    const key = objectKey(namespace, name);
-    const isNamespace = t.group === '' && t.plural === 'namespaces';
-    if (finalizersOf(current).length > 0 || isNamespace) {
-      if (m.deletionTimestamp !== undefined) return { object: current, deleted: false };
-      const next: JsonObject = { ...current, metadata: { ...m, deletionTimestamp: rfc3339(this.now()), deletionGracePeriodSeconds: 0 } };
-      if (t.tracksGeneration) (next.metadata as JsonObject).generation = Number(m.generation ?? 0) + 1;
-      if (isNamespace) next.status = { ...((current.status as JsonObject | undefined) ?? {}), phase: 'Terminating' };
-      const written = this.write(t, key, current, next, ctx, undefined, 'Update', true);
-      if (isNamespace && !options.dryRun) return { object: written, deleted: this.terminateNamespace(name, ctx) };
-      return { object: written, deleted: false };
-    }
-    const removed = this.remove(t, key, current, options.dryRun);
-    if (!options.dryRun) this.afterNamespacedDelete(t, key);
-    return { object: removed, deleted: true };
-  }
-
-  /** The `Scale` (autoscaling/v1) view of an object whose type has the scale subresource. */
-  scaleOf(t: ResourceType, obj: StoredObject): JsonObject {
-    if (t.scale === undefined) throw errors.notFound(groupResource(t), String(meta(obj).name));
-    const m = meta(obj);
-    const selector = t.scale.labelSelectorPath === undefined ? undefined : getPath(obj, t.scale.labelSelectorPath);
-    const deploymentSelector = t.group === 'apps' ? selectorString(getPath(obj, '.spec.selector')) : undefined;
-    return {
-      kind: 'Scale',
-      apiVersion: 'autoscaling/v1',
-      metadata: {
-        name: m.name,
-        ...(m.namespace === undefined ? {} : { namespace: m.namespace }),
-        uid: m.uid,
-        resourceVersion: m.resourceVersion,
-        creationTimestamp: m.creationTimestamp,
-      },
-      spec: { replicas: Number(getPath(obj, t.scale.specReplicasPath) ?? 0) },
-      status: {
-        replicas: Number(getPath(obj, t.scale.statusReplicasPath) ?? 0),
-        ...(deploymentSelector !== undefined ? { selector: deploymentSelector } : typeof selector === 'string' ? { selector } : {}),
-      },
-    };
-  }
-
-  private updateScale(t: ResourceType, namespace: string, name: string, body: unknown, ctx: WriteContext): StoredObject {
-    const scaleSpec = t.scale;
-    if (scaleSpec === undefined) throw errors.notFound(groupResource(t), name);
-    if (!isObject(body) || !isObject(body.spec)) throw errors.badRequest('a Scale object with spec.replicas is required');
-    const replicas = body.spec.replicas;
-    if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0) {
-      throw errors.invalid('Scale', 'autoscaling', name, [
-        { field: 'spec.replicas', message: `Invalid value: ${JSON.stringify(replicas)}: must be greater than or equal to 0` },
-      ]);
-    }
-    const current = this.get(t, namespace, name);
-    const rv = meta(body).resourceVersion;
-    if (rv !== undefined && rv !== '' && rv !== meta(current).resourceVersion) throw errors.conflict(groupResource(t), name);
-    const next = structuredClone(current) as JsonObject;
-    setPath(next, scaleSpec.specReplicasPath, replicas);
-    const written = this.finishUpdate(t, objectKey(namespace, name), current, next, ctx, 'scale');
-    return this.scaleOf(t, written);
-  }
-
-  private applyPatch(t: ResourceType, contentType: string, current: unknown, patch: unknown, isScale: boolean): unknown {
+  applyPatch(t: ResourceType, contentType: string, current: unknown, patch: unknown): unknown {
     switch (contentType) {
       case PATCH_TYPES.json:
         return applyJsonPatch(current, patch);
       case PATCH_TYPES.merge:
         return applyMergePatch(current, patch);
       case PATCH_TYPES.strategic:
-        if (!t.strategicMerge && !isScale)
-          throw errors.unsupportedMediaType(contentType, [PATCH_TYPES.json, PATCH_TYPES.merge, PATCH_TYPES.apply]);
+        if (!t.strategicMerge) throw errors.unsupportedMediaType(contentType, [PATCH_TYPES.json, PATCH_TYPES.merge, PATCH_TYPES.apply]);
         return applyStrategicMergePatch(current, patch);
       default:
         throw errors.unsupportedMediaType(contentType, [
@@ -242,18 +199,21 @@ export class ObjectApi {
     }
   }
 
-  /** PUT and PATCH share this: the checks a real update runs, then the write. */
-  private replace(
+  /**
+   * PUT, PATCH and apply share this: the checks a real update runs, what the subresource may change, then the
+   * write. `managed` is the managedFields an apply computed (an Update computes its own).
+   */
+  replace(
     t: ResourceType,
     namespace: string,
     name: string,
     current: StoredObject,
     incoming: JsonObject,
     ctx: WriteContext,
-    subresource: Subresource,
+    subresource: Exclude<Subresource, 'scale'>,
     isPut: boolean,
+    managed?: ManagedFieldsEntry[],
   ): StoredObject {
-    const gr = groupResource(t);
     const im = meta(incoming);
     if (im.name !== undefined && im.name !== name) {
       throw errors.badRequest(`the name of the object (${String(im.name)}) does not match the name on the URL (${name})`);
@@ -262,106 +222,114 @@ export class ObjectApi {
       throw errors.badRequest('the namespace of the provided object does not match the namespace sent on the request');
     }
     const rv = im.resourceVersion;
-    if (rv !== undefined && rv !== '' && rv !== meta(current).resourceVersion) throw errors.conflict(gr, name);
+    if (rv !== undefined && rv !== '' && rv !== meta(current).resourceVersion) throw errors.conflict(groupResource(t), name);
     if (isPut && (rv === undefined || rv === '') && !t.allowUnconditionalUpdate) {
       throw errors.invalid(t.kind, t.group, name, [
         { field: 'metadata.resourceVersion', message: 'Invalid value: 0x0: must be specified for an update', reason: 'FieldValueInvalid' },
       ]);
     }
-    const cm = meta(current);
-    let next: JsonObject;
-    if (subresource === 'status') {
-      if (!t.statusSubresource) throw errors.notFound(gr, name);
-      next = { ...current, metadata: { ...cm } };
-      if (incoming.status === undefined) delete next.status;
-      else next.status = incoming.status;
-    } else {
-      next = { ...incoming, apiVersion: current.apiVersion, kind: current.kind };
-      const nm: JsonObject = { ...im };
-      for (const field of [
-        'name',
-        'namespace',
-        'uid',
-        'creationTimestamp',
-        'deletionTimestamp',
-        'deletionGracePeriodSeconds',
-        'generation',
-        'generateName',
-      ]) {
-        if (cm[field] === undefined) delete nm[field];
-        else nm[field] = cm[field];
-      }
-      if (im.managedFields === undefined && cm.managedFields !== undefined) nm.managedFields = cm.managedFields;
-      next.metadata = nm;
-      if (t.statusSubresource) {
-        if (current.status === undefined) delete next.status;
-        else next.status = current.status;
-      }
-      this.validateMetadata(t, name, nm, cm);
-      if (cm.deletionTimestamp !== undefined) {
-        const added = finalizersOf(next).filter((f) => !finalizersOf(current).includes(f));
-        if (added.length > 0) {
-          throw errors.invalid(t.kind, t.group, name, [
-            {
-              field: 'metadata.finalizers',
-              reason: 'FieldValueForbidden',
-              message: `Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{${added.map((f) => JSON.stringify(f)).join(', ')}}`,
-            },
-          ]);
-        }
-      }
-    }
+    const next = subresource === 'status' ? withStatusOf(current, incoming) : this.mainResourceUpdate(t, name, current, incoming);
     if (t.group === '' && t.plural === 'secrets') encodeStringData(next);
-    return this.finishUpdate(t, objectKey(namespace, name), current, next, ctx, subresource);
+    this.validateWrite(t, next, false);
+    return this.finishUpdate(t, objectKey(namespace, name), current, next, ctx, subresource, managed);
   }
 
-  private finishUpdate(
+  /** An update of the main resource: server-owned metadata kept, status kept when it is a subresource, no new finalizers while deleting. */
+  private mainResourceUpdate(t: ResourceType, name: string, current: StoredObject, incoming: JsonObject): JsonObject {
+    const cm = meta(current);
+    const next: JsonObject = { ...incoming, apiVersion: current.apiVersion, kind: current.kind };
+    const nm: JsonObject = { ...meta(incoming) };
+    for (const field of KEPT_ON_UPDATE) {
+      if (cm[field] === undefined) delete nm[field];
+      else nm[field] = cm[field];
+    }
+    if (cm.managedFields === undefined) delete nm.managedFields;
+    else nm.managedFields = cm.managedFields;
+    next.metadata = nm;
+    if (t.statusSubresource) {
+      if (current.status === undefined) delete next.status;
+      else next.status = current.status;
+    }
+    if (cm.deletionTimestamp !== undefined) {
+      const added = finalizersOf(next).filter((f) => !finalizersOf(current).includes(f));
+      if (added.length > 0) {
+        throw errors.invalid(t.kind, t.group, name, [
+          {
+            field: 'metadata.finalizers',
+            reason: 'FieldValueForbidden',
+            message: `Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{${added.map((f) => JSON.stringify(f)).join(', ')}}`,
+          },
+        ]);
+      }
+    }
+    return next;
+  }
+
+  /** 422 with every problem of the metadata and, for a custom resource, of its schema. */
+  validateWrite(t: ResourceType, obj: JsonObject, create: boolean): void {
+    const m = meta(obj);
+    const name = String(m.name ?? '');
+    const causes = validateObjectMeta(m, 'metadata', {
+      requireName: true,
+      ...(create ? { nameFormat: isNamespaceType(t) ? ('label' as const) : ('subdomain' as const) } : {}),
+    });
+    if (t.customResource && t.schema !== undefined) causes.push(...validateAgainstSchema(obj, t.schema));
+    if (causes.length > 0) throw errors.invalid(t.kind, t.group, name, causes);
+  }
+
+  /**
+   * The end of every update: generation, managedFields, then nothing (an unchanged object is not written),
+   * removal (deleting and no finalizers left), or the write.
+   */
+  finishUpdate(
     t: ResourceType,
     key: string,
     current: StoredObject,
     next: JsonObject,
     ctx: WriteContext,
-    subresource: Subresource,
+    subresource: Subresource | 'finalize',
+    managed?: ManagedFieldsEntry[],
   ): StoredObject {
+    next.metadata = { ...meta(next) };
     if (t.tracksGeneration && !deepEqual(specPart(t, current), specPart(t, next))) {
       (next.metadata as JsonObject).generation = Number(meta(current).generation ?? 0) + 1;
     }
-    if (deepEqual(withoutVolatileMetadata(current), withoutVolatileMetadata(next))) return current;
-    if (meta(next).deletionTimestamp !== undefined && finalizersOf(next).length === 0) {
-      const removed = this.remove(t, key, next, ctx.dryRun);
-      if (t.plural === 'namespaces' && t.group === '') return removed;
-      this.afterNamespacedDelete(t, key);
-      return removed;
-    }
-    return this.write(t, key, current, next, ctx, subresource, 'Update');
+    this.setManagedFields(t, current, next, ctx, subresource, managed);
+    if (deepEqual(withoutResourceVersion(current), withoutResourceVersion(next))) return current;
+    if (readyToRemove(t, next)) return this.remove(t, key, next, ctx.dryRun);
+    return this.write(t, key, current, next, ctx);
   }
 
-  private write(
+  private setManagedFields(
     t: ResourceType,
-    key: string,
     current: StoredObject | undefined,
     next: JsonObject,
     ctx: WriteContext,
-    subresource: Subresource,
-    operation: 'Update' | 'Apply',
-    skipManagedFields = false,
-  ): StoredObject {
-    if (t.group === 'apiextensions.k8s.io') {
-      validateCrd(next);
-      this.prepareCrd(next, current);
-    }
-    const m = next.metadata as JsonObject;
-    if (!skipManagedFields) {
-      const managed = updateManagedFields(current, next, {
+    subresource: Subresource | 'finalize',
+    managed: ManagedFieldsEntry[] | undefined,
+  ): void {
+    const entries =
+      managed ??
+      recordUpdate(current, next, this.schemaOf(t), {
         manager: ctx.manager,
-        operation,
-        apiVersion: String(next.apiVersion),
+        operation: 'Update',
+        apiVersion: apiVersionOf(t),
         time: rfc3339(this.now()),
         ...(subresource === undefined ? {} : { subresource }),
       });
-      if (managed.length > 0) m.managedFields = managed;
-      else delete m.managedFields;
+    const m = { ...meta(next) };
+    if (entries.length > 0) m.managedFields = entries;
+    else delete m.managedFields;
+    next.metadata = m;
+  }
+
+  /** Stores `next` (ADDED or MODIFIED) with a new resourceVersion, or only shows it under dryRun. */
+  write(t: ResourceType, key: string, current: StoredObject | undefined, next: JsonObject, ctx: WriteContext): StoredObject {
+    if (t.group === 'apiextensions.k8s.io') {
+      validateCrd(next);
+      prepareCrdStatus(next, current, rfc3339(this.now()));
     }
+    const m = next.metadata as JsonObject;
     if (ctx.dryRun) {
       m.resourceVersion = current === undefined ? '' : meta(current).resourceVersion;
       return freeze(next);
@@ -374,7 +342,8 @@ export class ObjectApi {
     return frozen;
   }
 
-  private remove(t: ResourceType, key: string, current: StoredObject | JsonObject, dryRun: boolean): StoredObject {
+  /** Removes the object now (DELETED), and with a CRD the custom resources it served. */
+  remove(t: ResourceType, key: string, current: StoredObject | JsonObject, dryRun: boolean): StoredObject {
     if (dryRun) return current;
     const rv = this.store.nextRevision();
     const gone = freeze({ ...current, metadata: { ...meta(current), resourceVersion: String(rv) } });
@@ -395,42 +364,6 @@ export class ObjectApi {
     this.store.dropBucket(storageKey);
   }
 
-  /** Namespace deletion: every object in it is deleted (finalizers honoured); the namespace goes once it is empty. */
-  private terminateNamespace(namespace: string, ctx: WriteContext): boolean {
-    for (const t of this.namespacedStorageTypes()) {
-      for (const [, obj] of [...this.store.bucket(t.storageKey).scan(`${namespace}/`, undefined)]) {
-        if (meta(obj).deletionTimestamp !== undefined) continue;
-        this.delete(t, namespace, String(meta(obj).name), { dryRun: false }, ctx);
-      }
-    }
-    return this.finishNamespaceIfEmpty(namespace);
-  }
-
-  private afterNamespacedDelete(t: ResourceType, key: string): void {
-    if (!t.namespaced) return;
-    const namespace = key.slice(0, key.indexOf('/'));
-    const ns = this.store.bucket('/namespaces').get(namespace);
-    if (ns !== undefined && meta(ns).deletionTimestamp !== undefined) this.finishNamespaceIfEmpty(namespace);
-  }
-
-  private finishNamespaceIfEmpty(namespace: string): boolean {
-    for (const t of this.namespacedStorageTypes()) {
-      if (!this.store.bucket(t.storageKey).scan(`${namespace}/`, undefined).next().done) return false;
-    }
-    const nsType = this.types.find('', 'v1', 'namespaces') as ResourceType;
-    const ns = this.store.bucket(nsType.storageKey).get(namespace);
-    if (ns === undefined) return true;
-    if (finalizersOf(ns).length > 0) return false;
-    this.remove(nsType, namespace, ns, false);
-    return true;
-  }
-
-  private namespacedStorageTypes(): ResourceType[] {
-    const seen = new Map<string, ResourceType>();
-    for (const t of this.types.all()) if (t.namespaced && !t.createOnly && !seen.has(t.storageKey)) seen.set(t.storageKey, t);
-    return [...seen.values()];
-  }
-
   private checkBody(t: ResourceType, input: unknown): JsonObject {
     if (!isObject(input)) throw errors.badRequest('the request body must be a JSON object');
     const expected = apiVersionOf(t);
@@ -449,172 +382,34 @@ export class ObjectApi {
     return body;
   }
 
-  private checkNamespace(t: ResourceType, namespace: string, m: JsonObject): void {
-    if (!t.namespaced) return;
-    if (m.namespace !== undefined && m.namespace !== '' && m.namespace !== namespace) {
-      throw errors.badRequest('the namespace of the provided object does not match the namespace sent on the request');
-    }
-  }
-
-  private checkNamespaceOpen(namespace: string): void {
+  /** The NamespaceLifecycle admission plugin: no creates in a namespace that is missing or being deleted. */
+  private checkNamespaceOpen(t: ResourceType, namespace: string, name: string): void {
     const ns = this.store.bucket('/namespaces').get(namespace);
     if (ns === undefined) throw errors.notFound({ group: '', resource: 'namespaces' }, namespace);
     if (meta(ns).deletionTimestamp !== undefined) {
-      throw new ApiError(403, 'Forbidden', `unable to create new content in namespace ${namespace} because it is being terminated`, {
-        name: namespace,
-        kind: 'namespaces',
-        causes: [{ reason: 'NamespaceTerminating', message: `namespace ${namespace} is being terminated`, field: 'metadata.namespace' }],
-      });
+      const gr = groupResource(t);
+      const what = gr.group === '' ? gr.resource : `${gr.resource}.${gr.group}`;
+      throw new ApiError(
+        403,
+        'Forbidden',
+        `${what}${name === '' ? '' : ` "${name}"`} is forbidden: unable to create new content in namespace ${namespace} because it is being terminated`,
+        {
+          ...(name === '' ? {} : { name }),
+          group: gr.group,
+          kind: gr.resource,
+          causes: [{ reason: 'NamespaceTerminating', message: `namespace ${namespace} is being terminated`, field: 'metadata.namespace' }],
+        },
+      );
     }
-  }
-
-  private validateMetadata(t: ResourceType, name: string, m: JsonObject, current: JsonObject | undefined): void {
-    const causes: StatusCause[] = [];
-    if (name === '')
-      causes.push({ field: 'metadata.name', reason: 'FieldValueRequired', message: 'Required value: name or generateName is required' });
-    else if (current === undefined) {
-      const label = t.plural === 'namespaces' && t.group === '';
-      if (name.length > (label ? 63 : 253) || !(label ? DNS_LABEL : DNS_SUBDOMAIN).test(name)) {
-        causes.push({
-          field: 'metadata.name',
-          message: `Invalid value: ${JSON.stringify(name)}: a lowercase RFC 1123 ${label ? 'label' : 'subdomain'} must consist of lower case alphanumeric characters, '-'${label ? '' : " or '.'"}, and must start and end with an alphanumeric character`,
-        });
-      }
-    }
-    const labels = m.labels;
-    if (labels !== undefined && labels !== null) {
-      if (!isObject(labels)) causes.push({ field: 'metadata.labels', message: 'Invalid value: labels must be a map of strings' });
-      else
-        for (const [k, v] of Object.entries(labels)) {
-          if (!LABEL_KEY.test(k))
-            causes.push({
-              field: 'metadata.labels',
-              message: `Invalid value: ${JSON.stringify(k)}: name part must consist of alphanumeric characters, '-', '_' or '.'`,
-            });
-          if (typeof v !== 'string' || v.length > 63 || !LABEL_VALUE.test(v)) {
-            causes.push({
-              field: `metadata.labels`,
-              message: `Invalid value: ${JSON.stringify(v)}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`,
-            });
-          }
-        }
-    }
-    if (m.annotations !== undefined && m.annotations !== null && !isObject(m.annotations)) {
-      causes.push({ field: 'metadata.annotations', message: 'Invalid value: annotations must be a map of strings' });
-    }
-    if (
-      m.finalizers !== undefined &&
-      m.finalizers !== null &&
-      (!Array.isArray(m.finalizers) || m.finalizers.some((f) => typeof f !== 'string'))
-    ) {
-      causes.push({ field: 'metadata.finalizers', message: 'Invalid value: finalizers must be a list of strings' });
-    }
-    if (causes.length > 0) throw errors.invalid(t.kind, t.group, name, causes);
-  }
-
-  private defaults(t: ResourceType, obj: JsonObject, _time: string): void {
-    const m = obj.metadata as JsonObject;
-    if (t.group === '' && t.plural === 'namespaces') {
-      m.labels = { ...((m.labels as JsonObject | undefined) ?? {}), 'kubernetes.io/metadata.name': m.name };
-      obj.spec = { finalizers: ['kubernetes'] };
-      obj.status = { phase: 'Active' };
-    }
-    if (t.group === '' && t.plural === 'secrets') {
-      encodeStringData(obj);
-      if (obj.type === undefined) obj.type = 'Opaque';
-    }
-    if (t.storageKey === 'apps/deployments') {
-      const spec = { ...((obj.spec as JsonObject | undefined) ?? {}) };
-      spec.replicas ??= 1;
-      spec.revisionHistoryLimit ??= 10;
-      spec.progressDeadlineSeconds ??= 600;
-      spec.strategy ??= { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '25%', maxSurge: '25%' } };
-      obj.spec = spec;
-      obj.status = {};
-    }
-  }
-
-  /** Fills a CRD's status the way the apiextensions controllers do, at once: names accepted, established. */
-  private prepareCrd(crd: JsonObject, current: StoredObject | undefined): void {
-    const spec = crd.spec as JsonObject;
-    const time = rfc3339(this.now());
-    const previous = (current?.status as JsonObject | undefined) ?? {};
-    const versions = ((spec.versions as JsonObject[] | undefined) ?? []).filter((v) => v.storage === true).map((v) => v.name);
-    const conditions = [
-      { type: 'NamesAccepted', status: 'True', lastTransitionTime: time, reason: 'NoConflicts', message: 'no conflicts found' },
-      {
-        type: 'Established',
-        status: 'True',
-        lastTransitionTime: time,
-        reason: 'InitialNamesAccepted',
-        message: 'the initial names have been accepted',
-      },
-    ];
-    crd.status = {
-      conditions: (previous.conditions as unknown[] | undefined) ?? conditions,
-      acceptedNames: spec.names,
-      storedVersions: [...new Set([...((previous.storedVersions as string[] | undefined) ?? []), ...versions])],
-    };
   }
 }
 
-/** The checks of a CRD's spec that keep the simulator from serving nonsense; kube-apiserver checks much more. */
-function validateCrd(crd: JsonObject): void {
-  const name = String(meta(crd).name ?? '');
-  const spec = isObject(crd.spec) ? crd.spec : {};
-  const names = isObject(spec.names) ? spec.names : {};
-  const causes: StatusCause[] = [];
-  if (typeof spec.group !== 'string' || spec.group === '')
-    causes.push({ field: 'spec.group', reason: 'FieldValueRequired', message: 'Required value' });
-  if (typeof names.plural !== 'string' || names.plural === '')
-    causes.push({ field: 'spec.names.plural', reason: 'FieldValueRequired', message: 'Required value' });
-  if (typeof names.kind !== 'string' || names.kind === '')
-    causes.push({ field: 'spec.names.kind', reason: 'FieldValueRequired', message: 'Required value' });
-  if (spec.scope !== 'Namespaced' && spec.scope !== 'Cluster') {
-    causes.push({
-      field: 'spec.scope',
-      reason: 'FieldValueNotSupported',
-      message: `Unsupported value: ${JSON.stringify(spec.scope)}: supported values: "Cluster", "Namespaced"`,
-    });
-  }
-  const versions = Array.isArray(spec.versions) ? (spec.versions as unknown[]) : [];
-  if (versions.length === 0)
-    causes.push({
-      field: 'spec.versions',
-      reason: 'FieldValueInvalid',
-      message: 'Invalid value: must have exactly one version marked as storage version',
-    });
-  else if (versions.filter((v) => isObject(v) && v.storage === true).length !== 1) {
-    causes.push({
-      field: 'spec.versions',
-      reason: 'FieldValueInvalid',
-      message: 'Invalid value: must have exactly one version marked as storage version',
-    });
-  }
-  if (causes.length === 0 && name !== `${String(names.plural)}.${String(spec.group)}`) {
-    causes.push({ field: 'metadata.name', message: `Invalid value: ${JSON.stringify(name)}: must be spec.names.plural+"."+spec.group` });
-  }
-  if (causes.length > 0) throw errors.invalid('CustomResourceDefinition', 'apiextensions.k8s.io', name, causes);
-}
-
-export function crdStorageKey(crd: StoredObject | JsonObject): string {
-  const spec = crd.spec as JsonObject;
-  return `${String(spec.group)}/${String((spec.names as JsonObject).plural)}`;
-}
-
-function selectorString(selector: unknown): string | undefined {
-  if (!isObject(selector) || !isObject(selector.matchLabels)) return undefined;
-  return Object.entries(selector.matchLabels)
-    .map(([k, v]) => `${k}=${String(v)}`)
-    .join(',');
-}
-
-function encodeStringData(obj: JsonObject): void {
-  if (!isObject(obj.stringData)) return;
-  const data = { ...((obj.data as JsonObject | undefined) ?? {}) };
-  for (const [k, v] of Object.entries(obj.stringData)) data[k] = Buffer.from(String(v), 'utf8').toString('base64');
-  obj.data = data;
-  delete obj.stringData;
+/** The status subresource changes status only: everything else is the current object's. */
+function withStatusOf(current: StoredObject, incoming: JsonObject): JsonObject {
+  const next: JsonObject = { ...current, metadata: { ...meta(current) } };
+  if (incoming.status === undefined) delete next.status;
+  else next.status = incoming.status;
+  return next;
 }
 
 const SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';

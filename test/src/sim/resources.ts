@@ -1,5 +1,7 @@
 // The kinds of resource the simulator serves: the built-in ones and those CustomResourceDefinitions add, plus discovery documents.
+import { builtinSchema } from './builtin-schemas.ts';
 import type { JsonObject } from './status.ts';
+import { crdVersionSchema, type Structural } from './structural-schema.ts';
 
 export interface ScaleSpec {
   specReplicasPath: string;
@@ -32,6 +34,10 @@ export interface ResourceType {
   /** Not listable/watchable resources like TokenReview: create only. */
   createOnly: boolean;
   categories?: string[];
+  /** Custom resources get their CRD's schema enforced (pruning, defaulting, validation); built-ins are only pruned. */
+  customResource: boolean;
+  /** The structural schema of this version: the CRD's, or the built-in kind's from client-node's models. */
+  schema: Structural | undefined;
 }
 
 export function apiVersionOf(t: { group: string; version: string }): string {
@@ -54,6 +60,8 @@ function builtin(
     storageKey: `${fields.group}/${fields.plural}`,
     createOnly: false,
     allowUnconditionalUpdate: true,
+    customResource: false,
+    schema: fields.createOnly === true ? undefined : builtinSchema(fields.version, fields.kind),
     ...fields,
   };
 }
@@ -173,6 +181,8 @@ export function resourceTypesOfCrd(crd: JsonObject): ResourceType[] {
         storageKey: `${group}/${plural}`,
         createOnly: false,
         allowUnconditionalUpdate: false,
+        customResource: true,
+        schema: crdVersionSchema(crd, v),
         ...(Array.isArray(names.categories) ? { categories: names.categories as string[] } : {}),
       } satisfies ResourceType;
     });

@@ -1,20 +1,21 @@
 // The HTTP front of the simulator: routing, authentication, authorization, faults, counters, then the object API.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parse as parseYaml } from 'yaml';
 import { type Authenticator, type Authorizer, forbiddenMessage, type RequestAttributes, type SimUser } from './auth.ts';
-import { type FaultState, parseFaultPatch } from './faults.ts';
+import { control } from './control-api.ts';
+import type { FaultState } from './faults.ts';
+import { boolParam, optional, send } from './http-io.ts';
 import { listObjects, parseLimit } from './list.ts';
-import { managerFromUserAgent } from './managed-fields.ts';
-import { type DeleteOptions, groupResource, type ObjectApi, type Subresource, type WriteContext } from './objects.ts';
+import { groupResource, type ObjectApi, type Subresource } from './objects.ts';
 import { openApiGroupVersion, openApiIndex, typesOfOpenApiPath } from './openapi.ts';
-import { isObject, PATCH_TYPES } from './patch.ts';
 import type { RequestLog } from './request-log.ts';
 import { apiGroupList, apiResourceList, type ResourceType } from './resources.ts';
-import { ApiError, errors, type JsonObject, statusBody, successStatus } from './status.ts';
+import { scaleOf } from './scale-subresource.ts';
+import { ApiError, errors, type JsonObject } from './status.ts';
 import type { Store } from './store.ts';
 import type { TypeRegistry } from './type-registry.ts';
 import { listBody, negotiateView, objectView } from './views.ts';
 import { validateWatchQuery, type WatchQuery, type WatchSettings, WatchStream } from './watch.ts';
+import { serveWrite } from './write-requests.ts';
 
 export interface ServerParts {
   store: Store;
@@ -34,7 +35,6 @@ export interface ServerParts {
 }
 
 const PUBLIC_PATHS = new Set(['/version', '/healthz', '/livez', '/readyz']);
-const MAX_BODY_BYTES = 3 * 1024 * 1024;
 
 export const VERSION_INFO = {
   major: '1',
@@ -48,7 +48,7 @@ export const VERSION_INFO = {
   platform: `${process.platform}/${process.arch}`,
 };
 
-interface ResourceRequest {
+export interface ResourceRequest {
   t: ResourceType;
   verb: string;
   namespace: string;
@@ -56,60 +56,6 @@ interface ResourceRequest {
   subresource: Subresource;
   /** Counter and authorization label: plural with `/subresource`. */
   resourceLabel: string;
-}
-
-function send(res: ServerResponse, code: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = typeof body === 'string' ? body : JSON.stringify(body);
-  res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
-  res.end(text);
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new ApiError(413, 'BadRequest', 'Request entity too large: limit is 3145728');
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-/** Decodes a create/update body: JSON or YAML, as kube-apiserver accepts; protobuf and CBOR are not served here. */
-function parseObjectBody(req: IncomingMessage, text: string): unknown {
-  const type = mediaType(req.headers['content-type']);
-  if (type === '' || type === 'application/json') return parseJson(text);
-  if (type === 'application/yaml') {
-    try {
-      return parseYaml(text);
-    } catch (error) {
-      throw errors.badRequest(`error decoding YAML: ${(error as Error).message}`);
-    }
-  }
-  throw errors.unsupportedMediaType(type, ['application/json', 'application/yaml']);
-}
-
-function parseJson(text: string): unknown {
-  if (text.trim() === '') return undefined;
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw errors.badRequest(`couldn't get version/kind; json parse error: ${(error as Error).message}`);
-  }
-}
-
-function mediaType(header: string | undefined): string {
-  return (header ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-}
-
-function boolParam(params: URLSearchParams, name: string): boolean | undefined {
-  const v = params.get(name);
-  if (v === null) return undefined;
-  return v === 'true' || v === '1';
-}
-
-function optional(params: URLSearchParams, name: string): string | undefined {
-  return params.get(name) ?? undefined;
 }
 
 export function createRequestHandler(parts: ServerParts): (req: IncomingMessage, res: ServerResponse) => void {
@@ -265,13 +211,6 @@ function route(parts: ServerParts, req: IncomingMessage, url: URL, group: string
   return { t, verb, namespace, name, subresource: sub as Subresource, resourceLabel: sub === undefined ? plural : `${plural}/${sub}` };
 }
 
-function writeContext(req: IncomingMessage, url: URL): WriteContext {
-  const dryRun = url.searchParams.getAll('dryRun');
-  if (dryRun.some((d) => d !== 'All'))
-    throw errors.badRequest(`dryRun: Unsupported value: ${JSON.stringify(dryRun)}: supported values: "All"`);
-  return { manager: url.searchParams.get('fieldManager') ?? managerFromUserAgent(req.headers['user-agent']), dryRun: dryRun.length > 0 };
-}
-
 async function serve(
   parts: ServerParts,
   req: IncomingMessage,
@@ -286,7 +225,7 @@ async function serve(
   switch (r.verb) {
     case 'get': {
       const obj = parts.objects.get(t, namespace, name);
-      if (r.subresource === 'scale') return reply(res, 200, parts.objects.scaleOf(t, obj));
+      if (r.subresource === 'scale') return reply(res, 200, scaleOf(t, obj));
       return reply(res, 200, objectView(t, obj, negotiateView(req.headers.accept, 'object')));
     }
     case 'list': {
@@ -329,59 +268,12 @@ async function serve(
       outcome.expired = stream.expired;
       return 200;
     }
-    case 'create': {
-      const body = parseObjectBody(req, await readBody(req));
-      if (t.createOnly) return reply(res, 201, review(parts, t, body, user));
-      const created = parts.objects.create(t, namespace, body, writeContext(req, url));
-      return reply(res, 201, objectView(t, created, 'full'));
-    }
-    case 'update': {
-      const body = parseObjectBody(req, await readBody(req));
-      const updated = parts.objects.update(t, namespace, name, body, writeContext(req, url), r.subresource);
-      return reply(res, 200, r.subresource === 'scale' ? updated : objectView(t, updated, 'full'));
-    }
-    case 'patch': {
-      const contentType = mediaType(req.headers['content-type']);
-      const text = await readBody(req);
-      const ctx = writeContext(req, url);
-      if (contentType === PATCH_TYPES.apply)
-        return reply(res, 200, objectView(t, apply(parts, t, namespace, name, text, ctx, params), 'full'));
-      const patched = parts.objects.patch(t, namespace, name, contentType, parseJson(text), ctx, r.subresource);
-      return reply(res, 200, r.subresource === 'scale' ? patched : objectView(t, patched, 'full'));
-    }
-    case 'delete': {
-      const body = parseJson(await readBody(req));
-      const options = deleteOptions(body, writeContext(req, url));
-      const result = parts.objects.delete(t, namespace, name, options, writeContext(req, url));
-      if (result.deleted && !t.returnDeletedObject) {
-        const m = result.object.metadata as JsonObject;
-        return reply(res, 200, successStatus({ name, group: t.group, kind: t.plural, uid: String(m.uid) }));
-      }
-      return reply(res, 200, objectView(t, result.object, 'full'));
-    }
-    case 'deletecollection': {
-      const ctx = writeContext(req, url);
-      const page = listObjects(
-        parts.store,
-        t,
-        {
-          namespace,
-          labelSelector: optional(params, 'labelSelector'),
-          fieldSelector: optional(params, 'fieldSelector'),
-          limit: undefined,
-          continueToken: undefined,
-          resourceVersion: undefined,
-          resourceVersionMatch: undefined,
-        },
-        parts.continueTtlMs,
-        parts.now(),
-      );
-      const gone = page.items.map((obj) => {
-        const m = obj.metadata as JsonObject;
-        return parts.objects.delete(t, String(m.namespace ?? ''), String(m.name), { dryRun: ctx.dryRun }, ctx).object;
-      });
-      return reply(res, 200, listBody(t, gone, { resourceVersion: String(parts.store.currentRevision) }, 'full'));
-    }
+    case 'create':
+    case 'update':
+    case 'patch':
+    case 'delete':
+    case 'deletecollection':
+      return serveWrite(parts, req, res, url, r, user);
     default:
       throw errors.methodNotAllowed();
   }
@@ -390,148 +282,4 @@ async function serve(
 function reply(res: ServerResponse, code: number, body: unknown): number {
   send(res, code, body);
   return code;
-}
-
-function deleteOptions(body: unknown, ctx: WriteContext): DeleteOptions {
-  const options: DeleteOptions = { dryRun: ctx.dryRun };
-  if (isObject(body)) {
-    if (Array.isArray(body.dryRun) && body.dryRun.includes('All')) options.dryRun = true;
-    if (isObject(body.preconditions)) {
-      const pre = body.preconditions;
-      options.preconditions = {
-        ...(typeof pre.uid === 'string' ? { uid: pre.uid } : {}),
-        ...(typeof pre.resourceVersion === 'string' ? { resourceVersion: pre.resourceVersion } : {}),
-      };
-    }
-  }
-  return options;
-}
-
-/**
- * Server-side apply, simplified: the applied configuration is merged into the object (created when
- * missing) and recorded as an `Apply` manager; field conflicts between managers are not detected.
- */
-function apply(
-  parts: ServerParts,
-  t: ResourceType,
-  namespace: string,
-  name: string,
-  text: string,
-  ctx: WriteContext,
-  params: URLSearchParams,
-) {
-  if (params.get('fieldManager') === null) {
-    throw errors.invalid('PatchOptions', 'meta.k8s.io', '', [
-      { field: 'fieldManager', reason: 'FieldValueRequired', message: 'Required value: is required for apply patch' },
-    ]);
-  }
-  let applied: unknown;
-  try {
-    applied = parseYaml(text);
-  } catch (error) {
-    throw errors.badRequest(`error decoding YAML: ${(error as Error).message}`);
-  }
-  if (!isObject(applied)) throw errors.badRequest('the applied configuration must be an object');
-  let exists = true;
-  try {
-    parts.objects.get(t, namespace, name);
-  } catch {
-    exists = false;
-  }
-  if (!exists)
-    return parts.objects.create(
-      t,
-      namespace,
-      { ...applied, metadata: { ...((applied.metadata as JsonObject | undefined) ?? {}), name } },
-      ctx,
-    );
-  const patchType = t.strategicMerge ? PATCH_TYPES.strategic : PATCH_TYPES.merge;
-  return parts.objects.patch(t, namespace, name, patchType, applied, ctx, undefined);
-}
-
-/** TokenReview and SubjectAccessReview answered from the simulator's own tokens and rules. */
-function review(parts: ServerParts, t: ResourceType, body: unknown, user: SimUser): JsonObject {
-  if (!isObject(body)) throw errors.badRequest('the request body must be a JSON object');
-  const spec = (isObject(body.spec) ? body.spec : {}) as JsonObject;
-  const base = {
-    kind: t.kind,
-    apiVersion: `${t.group}/${t.version}`,
-    metadata: { ...(isObject(body.metadata) ? body.metadata : {}), creationTimestamp: null },
-    spec,
-  };
-  if (t.plural === 'tokenreviews') {
-    const found = typeof spec.token === 'string' ? parts.authn.fromToken(spec.token) : undefined;
-    return {
-      ...base,
-      status:
-        found === undefined
-          ? { authenticated: false, user: {}, error: 'invalid bearer token' }
-          : {
-              authenticated: true,
-              user: { username: found.username, uid: found.username, groups: found.groups },
-              audiences: spec.audiences ?? [],
-            },
-    };
-  }
-  const attrsIn = (isObject(spec.resourceAttributes) ? spec.resourceAttributes : {}) as JsonObject;
-  const subject =
-    t.plural === 'selfsubjectaccessreviews'
-      ? user
-      : { username: String(spec.user ?? ''), groups: (spec.groups as string[] | undefined) ?? [] };
-  const resource = String(attrsIn.resource ?? '');
-  const attrs: RequestAttributes = {
-    verb: String(attrsIn.verb ?? ''),
-    apiGroup: String(attrsIn.group ?? ''),
-    resource: attrsIn.subresource ? `${resource}/${String(attrsIn.subresource)}` : resource,
-    namespace: String(attrsIn.namespace ?? ''),
-    name: String(attrsIn.name ?? ''),
-  };
-  const decision = parts.authz.decide(subject, attrs);
-  return { ...base, status: { allowed: decision.allowed, ...(decision.allowed ? {} : { denied: true }), reason: decision.reason } };
-}
-
-/** `/_sim/*`: fault switches and counters over HTTP, behind the same bearer token. */
-async function control(parts: ServerParts, req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
-  const method = req.method ?? 'GET';
-  const route = `${method} ${path}`;
-  switch (route) {
-    case 'GET /_sim/faults':
-      return send(res, 200, parts.faults.settings);
-    case 'PUT /_sim/faults':
-    case 'PATCH /_sim/faults':
-    case 'POST /_sim/faults': {
-      let patch: ReturnType<typeof parseFaultPatch>;
-      try {
-        patch = parseFaultPatch(parseJson(await readBody(req)));
-      } catch (error) {
-        if (error instanceof ApiError) throw error;
-        throw errors.badRequest((error as Error).message);
-      }
-      return send(res, 200, parts.faults.update(patch));
-    }
-    case 'POST /_sim/faults/reset':
-      parts.faults.reset();
-      return send(res, 200, parts.faults.settings);
-    case 'POST /_sim/watches/close':
-      return send(res, 200, { closed: parts.control.closeWatches() });
-    case 'POST /_sim/history/compact':
-      parts.control.compactHistory();
-      return send(res, 200, { compactedRevision: parts.store.compactedRevision });
-    case 'GET /_sim/stats':
-      return send(res, 200, { ...parts.control.stats(), memory: process.memoryUsage() });
-    case 'GET /_sim/counters':
-      return send(res, 200, parts.faults.counters());
-    case 'GET /_sim/requests':
-      return send(res, 200, parts.requestLog.snapshot());
-    case 'POST /_sim/requests/reset':
-    case 'DELETE /_sim/requests':
-      parts.requestLog.reset();
-      return send(res, 200, parts.requestLog.snapshot());
-    case 'POST /_sim/counters/reset':
-    case 'DELETE /_sim/counters':
-      parts.faults.resetCounters();
-      return send(res, 200, parts.faults.counters());
-    default:
-      return send(res, 404, statusBody(404, 'NotFound', `no simulator control endpoint ${route}`));
-  }
 }

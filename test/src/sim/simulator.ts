@@ -6,8 +6,9 @@ import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Authenticator, type AuthorizationRule, Authorizer, type TokenSpec } from './auth.ts';
+import { ControllerManager } from './controller-manager.ts';
 import { type FaultRule, type FaultSettings, FaultState, type RequestCounters, type ThrottleRule } from './faults.ts';
-import { ObjectApi } from './objects.ts';
+import { internalWrite, ObjectApi } from './objects.ts';
 import { RequestLog, type RequestLogSnapshot } from './request-log.ts';
 import { createRequestHandler } from './server.ts';
 import { Store } from './store.ts';
@@ -45,6 +46,13 @@ export interface KubeSimulatorOptions {
   now?: () => number;
   /** Decides which requests a fault with `share` < 1 hits. @defaultValue Math.random */
   random?: () => number;
+  /**
+   * Run what kube-controller-manager runs and controllers rely on: garbage collection of dependents (background,
+   * foreground and orphan propagation) and namespace deletion. Off, the simulator is an API server alone: deleted
+   * owners leave their dependents, foregroundDeletion and orphan finalizers stay, a deleted namespace stays
+   * Terminating. @defaultValue true
+   */
+  controllerManager?: boolean;
 }
 
 export interface SimulatorFaults {
@@ -116,8 +124,9 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
   const nsType = types.find('', 'v1', 'namespaces');
   for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
     if (nsType !== undefined)
-      objects.create(nsType, '', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }, { manager: 'kube-apiserver', dryRun: false });
+      objects.create(nsType, '', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }, internalWrite('kube-apiserver'));
   }
+  const controllers = options.controllerManager === false ? undefined : new ControllerManager(store, types, objects);
   const handler = createRequestHandler({
     store,
     types,
@@ -198,12 +207,13 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
         throw new TypeError(`createObjects: the simulator does not serve ${resource.plural}.${resource.group}/${resource.version}`);
       let created = 0;
       for (const body of items) {
-        objects.create(t, t.namespaced ? namespace : '', body, { manager: 'conveyor-sim', dryRun: false });
+        objects.create(t, t.namespaced ? namespace : '', body, internalWrite('conveyor-sim'));
         created++;
       }
       return created;
     },
     async close() {
+      controllers?.stop();
       faults.reset();
       closeWatches();
       server.closeAllConnections();

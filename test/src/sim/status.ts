@@ -19,6 +19,8 @@ export interface StatusDetails {
 
 /** The reason strings kube-apiserver puts in `Status.reason` (metav1.StatusReason). */
 export type StatusReason =
+  /** An error that is not a Status inside kube-apiserver: the body has no reason at all. */
+  | ''
   | 'BadRequest'
   | 'Unauthorized'
   | 'Forbidden'
@@ -60,7 +62,8 @@ export class ApiError extends Error {
 }
 
 export function statusBody(code: number, reason: StatusReason, message: string, details?: StatusDetails): JsonObject {
-  const body: JsonObject = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason };
+  const body: JsonObject = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message };
+  if (reason !== '') body.reason = reason;
   if (details !== undefined) body.details = details;
   body.code = code;
   return body;
@@ -99,13 +102,15 @@ export const errors = {
       { name, group: gr.group, kind: gr.resource },
     );
   },
+  /** 422 as errors.NewInvalid builds it: `Kind.group "name" is invalid: [a, b]` (no brackets for one cause), empty details left out. */
   invalid(kind: string, group: string, name: string, causes: StatusCause[]): ApiError {
-    const summary = causes.map((c) => (c.field === undefined ? c.message : `${c.field}: ${c.message}`)).join(', ');
+    const each = causes.map((c) => (c.field === undefined ? c.message : `${c.field}: ${c.message}`));
+    const summary = each.length === 1 ? each[0] : `[${each.join(', ')}]`;
     const qualifiedKind = group === '' ? kind : `${kind}.${group}`;
     return new ApiError(422, 'Invalid', `${qualifiedKind} "${name}" is invalid: ${summary}`, {
-      name,
-      group,
-      kind,
+      ...(name === '' ? {} : { name }),
+      ...(group === '' ? {} : { group }),
+      ...(kind === '' ? {} : { kind }),
       causes: causes.map((c) => ({
         reason: c.reason ?? 'FieldValueInvalid',
         message: c.message,

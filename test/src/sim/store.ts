@@ -96,6 +96,8 @@ export interface StoreOptions {
 export class Store {
   private readonly buckets = new Map<string, Bucket>();
   private readonly listeners = new Map<string, Set<StoreListener>>();
+  /** Listeners of every resource (the simulator's controllers). */
+  private readonly everything = new Set<StoreListener>();
   private readonly history: StoreEvent[] = [];
   private historyHead = 0;
   private revision: number;
@@ -152,6 +154,7 @@ export class Store {
     this.history.push(event);
     this.trim();
     for (const listener of this.listeners.get(storageKey) ?? []) listener(event);
+    for (const listener of this.everything) listener(event);
   }
 
   /** Events of one resource with rv > `from`, or undefined when the history no longer reaches back that far. */
@@ -181,6 +184,12 @@ export class Store {
     }
     set.add(listener);
     return () => set.delete(listener);
+  }
+
+  /** Tells `listener` about every change of every resource, after the watches of that resource. */
+  subscribeAll(listener: StoreListener): () => void {
+    this.everything.add(listener);
+    return () => this.everything.delete(listener);
   }
 
   /** Forgets every event so far, as an etcd compaction does: watches from any earlier resourceVersion get 410. */
