@@ -8,7 +8,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, setHeaderOptions, Watch } from '@kubernetes/client-node';
+import {
+  ApiextensionsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  setHeaderOptions,
+  type V1CustomResourceDefinition,
+  Watch,
+} from '@kubernetes/client-node';
 
 const { values } = parseArgs({
   options: {
@@ -65,19 +73,25 @@ try {
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
   const group = 'bench.conveyor.dev';
-  const schema = { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } };
-  await core.createNamespace({ body: { metadata: { name: 'bench' } } });
-  await kc.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({
-    body: {
-      metadata: { name: `items.${group}` },
-      spec: {
-        group,
-        scope: 'Namespaced',
-        names: { plural: 'items', singular: 'item', kind: 'Item' },
-        versions: [{ name: 'v1', served: true, storage: true, schema }],
-      },
+  // Typed, so the key reaches the server under client-node's name (a wire name would be dropped and every spec pruned).
+  const crd: V1CustomResourceDefinition = {
+    metadata: { name: `items.${group}` },
+    spec: {
+      group,
+      scope: 'Namespaced',
+      names: { plural: 'items', singular: 'item', kind: 'Item' },
+      versions: [
+        {
+          name: 'v1',
+          served: true,
+          storage: true,
+          schema: { openAPIV3Schema: { type: 'object', x_kubernetes_preserve_unknown_fields: true } },
+        },
+      ],
     },
-  });
+  };
+  await core.createNamespace({ body: { metadata: { name: 'bench' } } });
+  await kc.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({ body: crd });
   const idle = await stats();
 
   // Watches first, so every create is also delivered to them.
