@@ -311,6 +311,21 @@ describe('Kubernetes API conformance: objects', () => {
     assert.equal((status.details?.causes as Array<{ field: string }> | undefined)?.[0]?.field, 'metadata.name');
   });
 
+  it('rejects an ownerReference without a uid with 422 naming the field', async () => {
+    const status = await expectStatus(
+      target.core.createNamespacedConfigMap({
+        namespace: target.namespace,
+        body: { metadata: { name: 'bad-owner', ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'x', uid: '' }] } },
+      }),
+      422,
+      'Invalid',
+    );
+    assert.ok(
+      (status.details?.causes as Array<{ field: string }> | undefined)?.some((c) => c.field === 'metadata.ownerReferences.uid'),
+      JSON.stringify(status.details),
+    );
+  });
+
   it('stores Secrets with stringData encoded into data, and Leases', async () => {
     const secret = await target.core.createNamespacedSecret({
       namespace: target.namespace,

@@ -1,6 +1,7 @@
 // Conformance: structural schemas of custom resources — pruning, x-kubernetes-preserve-unknown-fields, embedded resources, defaulting and validation (422 with causes).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { ApiextensionsV1Api, type V1CustomResourceDefinition, type V1JSONSchemaProps } from '@kubernetes/client-node';
 import { expectStatus, merge, openTarget, type Target } from './target.ts';
 
 type Obj = {
@@ -56,6 +57,11 @@ describe('Kubernetes API conformance: structural schemas of custom resources', (
     )) as Obj;
     assert.equal(patched.spec?.size, 2);
     assert.equal(patched.spec?.alsoUndeclared, undefined, 'a patch is pruned too');
+    const status = (await target.custom.patchNamespacedCustomObjectStatus(
+      { ...target.widgets, namespace: target.namespace, name: 'pruned', body: { status: { phase: 'Up', undeclared: 1 } } },
+      merge(),
+    )) as Obj & { status?: Record<string, unknown> };
+    assert.deepEqual(status.status, { phase: 'Up' }, 'and so is status');
   });
 
   it('decodes the metadata of an x-kubernetes-embedded-resource object as ObjectMeta and requires its apiVersion and kind', async () => {
@@ -154,6 +160,45 @@ describe('Kubernetes API conformance: structural schemas of custom resources', (
     );
     assert.ok(
       ((status.details?.causes ?? []) as Cause[]).some((c) => c.field === 'status.replicas' && c.reason === 'FieldValueTypeInvalid'),
+    );
+  });
+
+  it('refuses a CustomResourceDefinition whose schema is not structural, naming the field', async () => {
+    const ext = target.kc.makeApiClient(ApiextensionsV1Api);
+    const definition = (plural: string, schema: V1JSONSchemaProps | undefined): V1CustomResourceDefinition => ({
+      metadata: { name: `${plural}.${target.group}` },
+      spec: {
+        group: target.group,
+        scope: 'Namespaced',
+        names: { plural, kind: plural.charAt(0).toUpperCase() + plural.slice(1, -1) },
+        versions: [{ name: 'v1', served: true, storage: true, ...(schema === undefined ? {} : { schema: { openAPIV3Schema: schema } }) }],
+      },
+    });
+    const untyped = await expectStatus(
+      ext.createCustomResourceDefinition({
+        body: definition('untypeds', {
+          type: 'object',
+          properties: { spec: { properties: { a: { type: 'string' } } }, list: { type: 'array' } },
+        }),
+      }),
+      422,
+      'Invalid',
+    );
+    const causes = (untyped.details?.causes ?? []) as Cause[];
+    assert.ok(
+      causes.some((c) => c.field === 'spec.versions[0].schema.openAPIV3Schema.properties[spec].type' && c.reason === 'FieldValueRequired'),
+      JSON.stringify(causes),
+    );
+    assert.ok(
+      causes.some((c) => c.field === 'spec.versions[0].schema.openAPIV3Schema.properties[list].items' && c.reason === 'FieldValueRequired'),
+      JSON.stringify(causes),
+    );
+    const missing = await expectStatus(ext.createCustomResourceDefinition({ body: definition('schemalesses', undefined) }), 422, 'Invalid');
+    assert.ok(
+      ((missing.details?.causes ?? []) as Cause[]).some(
+        (c) => c.field === 'spec.versions[0].schema.openAPIV3Schema' && c.reason === 'FieldValueRequired',
+      ),
+      JSON.stringify(missing.details),
     );
   });
 });

@@ -21,6 +21,7 @@ const schema = compileSchema({
         },
         tags: { type: 'array', 'x-kubernetes-list-type': 'set', items: { type: 'string' } },
         args: { type: 'array', items: { type: 'string' } },
+        selector: { type: 'object', 'x-kubernetes-map-type': 'atomic', additionalProperties: { type: 'string' } },
       },
     },
   },
@@ -35,10 +36,10 @@ describe('Function: mergeApplied', () => {
     assert.deepEqual((merged.spec as JsonObject).items, [item('b', 2), item('c', 30), item('a', 1)]);
   });
 
-  it('adds set values once, replaces atomic lists whole', () => {
-    const live = { spec: { tags: ['x', 'y'], args: ['1', '2'] } };
-    const merged = mergeApplied(live, { spec: { tags: ['y', 'z'], args: ['3'] } }, schema);
-    assert.deepEqual(merged.spec, { tags: ['x', 'y', 'z'], args: ['3'] });
+  it('adds set values once, replaces atomic lists and atomic maps whole', () => {
+    const live = { spec: { tags: ['x', 'y'], args: ['1', '2'], selector: { a: '1', b: '2' } } };
+    const merged = mergeApplied(live, { spec: { tags: ['y', 'z'], args: ['3'], selector: { c: '3' } } }, schema);
+    assert.deepEqual(merged.spec, { tags: ['x', 'y', 'z'], args: ['3'], selector: { c: '3' } });
   });
 
   it('gives the configuration itself when applied to an empty object, and is idempotent', () => {
