@@ -42,6 +42,28 @@ describe('Worker processes (conveyor worker)', () => {
     return w;
   }
 
+  /**
+   * The misbehaving controller records what it read in status fields of its own; the API server prunes fields
+   * the Widget schema does not declare, so declare them in this world's CRD.
+   */
+  async function declareSeenFields(w: WidgetWorld): Promise<void> {
+    const crd = {
+      group: 'apiextensions.k8s.io',
+      version: 'v1',
+      plural: 'customresourcedefinitions',
+      namespace: '',
+      name: 'widgets.example.com',
+    };
+    const status = '/spec/versions/0/schema/openAPIV3Schema/properties/status/properties';
+    await w.client.patch(crd, {
+      type: 'json',
+      operations: [
+        { op: 'add', path: `${status}/seenSize`, value: { type: 'integer' } },
+        { op: 'add', path: `${status}/writer`, value: { type: 'integer' } },
+      ],
+    });
+  }
+
   /** Spawns `conveyor worker` as a real child process and resolves once it takes requests. */
   async function spawnWorker(w: WidgetWorld, module = CONTROLLER_MODULE, extra: ConfigInput = {}): Promise<WorkerProcess> {
     const config = w.writeConfigFile(dir, { log: { level: 'info' }, ...extra });
@@ -123,6 +145,7 @@ describe('Worker processes (conveyor worker)', () => {
     // Concurrency 1: a blocked worker with free slots would sit in BZPOPMIN on the queue's marker and
     // swallow the wake-up meant for the other worker (which then finds the job only after its drain delay).
     const w = await world({ queue: { lockDuration: '1s', stalledInterval: '500ms' }, worker: { concurrency: 1 } });
+    await declareSeenFields(w);
     const key = { ...WIDGETS, namespace: 'default', name: 'blocker' };
     const release = join(dir, 'release-the-blocked-run');
     await w.client.create<Widget>(WIDGETS, {
@@ -159,6 +182,7 @@ describe('Worker processes (conveyor worker)', () => {
 
   it('survives a reconcile that leaves a rejected promise behind, and says so in its log', async () => {
     const w = await world({});
+    await declareSeenFields(w);
     const key = { ...WIDGETS, namespace: 'default', name: 'floater' };
     await w.client.create<Widget>(WIDGETS, {
       apiVersion: 'example.com/v1',
