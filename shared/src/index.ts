@@ -10,6 +10,7 @@ export * from './errors.ts';
 export * from './kube/client.ts';
 export * from './kube/config.ts';
 export * from './kube/errors.ts';
+export * from './kube/merge-patch.ts';
 export * from './kube/paths.ts';
 export * from './kube/types.ts';
 export * from './logger.ts';

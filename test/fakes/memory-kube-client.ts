@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import {
+  applyMergePatch,
   formatKey,
   KubeApiError,
   type KubeClient,
@@ -17,7 +18,6 @@ import {
   UnsupportedError,
   unlessNotFound,
 } from '@conveyor/shared';
-import { applyMergePatch } from '@conveyor/workers/status-patch';
 import fjp from 'fast-json-patch';
 
 export interface RecordedCall {

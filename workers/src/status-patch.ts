@@ -1,21 +1,11 @@
 // Collects a reconcile's status changes as JSON merge patches and decides whether, and what, to write once at the end.
 import { isDeepStrictEqual } from 'node:util';
+import { applyMergePatch } from '@conveyor/shared';
 
 type Json = Record<string, unknown>;
 
 function isPlainObject(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** RFC 7386: applies a merge patch to a value and returns the result; the inputs are left alone. */
-export function applyMergePatch(target: unknown, patch: unknown): unknown {
-  if (!isPlainObject(patch)) return structuredClone(patch);
-  const result: Json = isPlainObject(target) ? { ...target } : {};
-  for (const [key, value] of Object.entries(patch)) {
-    if (value === null) delete result[key];
-    else result[key] = applyMergePatch(result[key], value);
-  }
-  return result;
 }
 
 /** One merge patch with the effect of applying `first`, then `second` (nulls are kept: they still delete). */

@@ -12,16 +12,8 @@ function isObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** RFC 7386: objects merge recursively, null deletes, everything else replaces. */
-export function applyMergePatch(target: unknown, patch: unknown): unknown {
-  if (!isObject(patch)) return patch;
-  const result: JsonObject = isObject(target) ? { ...target } : {};
-  for (const [key, value] of Object.entries(patch)) {
-    if (value === null) delete result[key];
-    else result[key] = applyMergePatch(result[key], value);
-  }
-  return result;
-}
+/** RFC 7386, the one implementation Conveyor has. */
+export { applyMergePatch } from '@conveyor/shared';
 
 function invalidPatch(message: string): ApiError {
   // kube-apiserver answers a JSON patch that cannot be applied (a failed `test` among them) with 422 Invalid.
