@@ -96,3 +96,33 @@ describe('Function: loadConfig', () => {
     assert.ok(!JSON.stringify(redactConfig(config)).includes('s3cret-token'));
   });
 });
+
+describe('Function: loadConfig, given a directory', () => {
+  it('merges its files in name order, later ones winning key by key (a base and an overlay in one ConfigMap)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'conveyor-config-dir-'));
+    writeFileSync(join(dir, 'conveyor.yaml'), 'api:\n  tokenReview: true\nworker:\n  concurrency: 10\n  shutdownGrace: 30s\n');
+    writeFileSync(join(dir, 'overlay.yaml'), 'worker:\n  concurrency: 50\nautoscaler:\n  enabled: true\n');
+    // What a mounted ConfigMap also holds: kubelet's hidden bookkeeping entries, which are not configuration.
+    writeFileSync(join(dir, '..data'), 'not: [configuration');
+    const config = loadConfig({ file: dir, env: {} });
+    assert.equal(config.api.tokenReview, true);
+    assert.equal(config.worker.concurrency, 50);
+    assert.equal(config.worker.shutdownGrace, 30_000);
+    assert.equal(config.autoscaler.enabled, true);
+  });
+
+  it('names the file a bad setting came from', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'conveyor-config-dir-'));
+    writeFileSync(join(dir, 'conveyor.yaml'), 'worker:\n  concurrency: 10\n');
+    writeFileSync(join(dir, 'overlay.yaml'), 'worker:\n  concurrency: -1\n');
+    const [problem] = problemsOf(() => loadConfig({ file: dir, env: {} }));
+    assert.equal(problem?.path, 'worker.concurrency');
+    assert.equal(problem?.source, join(dir, 'overlay.yaml'));
+  });
+
+  it('rejects a directory with no configuration file in it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'conveyor-config-dir-'));
+    const [problem] = problemsOf(() => loadConfig({ file: dir, env: {} }));
+    assert.match(problem?.message ?? '', /no \.yaml, \.yml or \.json file/);
+  });
+});

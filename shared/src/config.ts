@@ -1,5 +1,6 @@
 // The one configuration schema and its loader: a YAML/JSON file, then CONVEYOR_* environment overrides, validated at once.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { parseDuration } from './duration.ts';
@@ -192,7 +193,11 @@ export type ConfigInput = z.input<typeof configSchema>;
 export const ENV_PREFIX = 'CONVEYOR_';
 
 export interface LoadConfigOptions {
-  /** Path of a YAML or JSON file. */
+  /**
+   * Path of a YAML or JSON file, or of a directory whose `*.yaml`, `*.yml` and `*.json` files (hidden ones aside)
+   * are merged in name order, later files overriding earlier ones key by key (a mounted ConfigMap of a base
+   * `conveyor.yaml` and an overlay's `overlay.yaml`).
+   */
   file?: string | undefined;
   /** Environment to read overrides from. @defaultValue process.env */
   env?: NodeJS.ProcessEnv;
@@ -212,24 +217,12 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   let tree: Record<string, unknown> = {};
 
   if (options.file !== undefined) {
-    const file = options.file;
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (error) {
-      throw new ConfigError([{ path: '', message: `cannot read config file: ${errorMessage(error)}`, source: file }]);
+    // Later files win key by key: a kustomize overlay adds its settings beside the base's file instead of replacing it.
+    for (const file of configFiles(options.file)) {
+      const parsed = readConfigFile(file);
+      markSources(parsed, [], file, sources);
+      tree = mergeTrees(tree, parsed);
     }
-    let parsed: unknown;
-    try {
-      parsed = text.trim() === '' ? {} : parseYaml(text, { prettyErrors: true });
-    } catch (error) {
-      throw new ConfigError([{ path: '', message: `not valid YAML or JSON: ${errorMessage(error)}`, source: file }]);
-    }
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-      throw new ConfigError([{ path: '', message: 'must be a mapping of sections (redis, queue, worker, …)', source: file }]);
-    }
-    tree = parsed as Record<string, unknown>;
-    markSources(tree, [], file, sources);
   }
 
   if (env.KUBECONFIG && env.KUBECONFIG !== '') {
@@ -278,6 +271,53 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     throw new ConfigError([{ path: 'kube.server', message: 'needs kube.token or kube.tokenFile to authenticate' }]);
   }
   return config;
+}
+
+/** The files a `--config` path stands for: itself, or a directory's configuration files in name order. */
+function configFiles(path: string): string[] {
+  let directory: boolean;
+  try {
+    directory = statSync(path).isDirectory();
+  } catch (error) {
+    throw new ConfigError([{ path: '', message: `cannot read config file: ${errorMessage(error)}`, source: path }]);
+  }
+  if (!directory) return [path];
+  const files = readdirSync(path)
+    .filter((name) => !name.startsWith('.') && /\.(ya?ml|json)$/.test(name))
+    .sort()
+    .map((name) => join(path, name));
+  if (files.length === 0) throw new ConfigError([{ path: '', message: 'the directory holds no .yaml, .yml or .json file', source: path }]);
+  return files;
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError([{ path: '', message: `cannot read config file: ${errorMessage(error)}`, source: file }]);
+  }
+  let parsed: unknown;
+  try {
+    parsed = text.trim() === '' ? {} : parseYaml(text, { prettyErrors: true });
+  } catch (error) {
+    throw new ConfigError([{ path: '', message: `not valid YAML or JSON: ${errorMessage(error)}`, source: file }]);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError([{ path: '', message: 'must be a mapping of sections (redis, queue, worker, …)', source: file }]);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/** `over` merged into `base`: mappings merge key by key, anything else (lists too) replaces. */
+function mergeTrees(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const previous = merged[key];
+    const isMapping = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+    merged[key] = isMapping(previous) && isMapping(value) ? mergeTrees(previous, value) : value;
+  }
+  return merged;
 }
 
 /** The configuration as text for people: secrets replaced. */
