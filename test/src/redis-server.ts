@@ -1,4 +1,4 @@
-// Starts a private redis-server for one test run on a free loopback port (never the machine's shared 6379).
+// Starts a private redis-server on a free loopback port (never the machine's shared 6379): for tests here and, through kube-conveyor/testing, in users' projects.
 //
 // We spawn the redis-server binary ourselves instead of using redis-memory-server because tests also
 // need to stop and restart a server on the same port (epoch loss) and to start cluster-mode nodes,

@@ -1,4 +1,4 @@
-// The one polling wait of the test suite: checks a condition until it holds or a deadline passes, naming what it waited for.
+// The one polling wait, of this repository's tests and of kube-conveyor/testing: checks a condition until it holds or a deadline passes, naming what it waited for.
 
 /**
  * Resolves once `check` returns true; rejects after `timeoutMs` with an error naming `what`.
