@@ -1,11 +1,21 @@
 // What every CLI subcommand is, and the helpers they share: flag parsing, config loading, clear exits.
 import { parseArgs } from 'node:util';
-import { type Config, ConfigError, ConveyorError, formatConfigProblem, loadConfig } from '@conveyor/shared';
+import {
+  type Config,
+  ConfigError,
+  type Controller,
+  ConveyorError,
+  formatConfigProblem,
+  type KubeObject,
+  loadConfig,
+} from '@conveyor/shared';
 
 export interface Io {
   out: (line: string) => void;
   err: (line: string) => void;
   env: NodeJS.ProcessEnv;
+  /** A controller built into this program (a bundle made by `conveyor build`): used instead of `--controller`. */
+  controller?: Controller<KubeObject, unknown>;
 }
 
 export interface Command {

@@ -1,5 +1,6 @@
-// What every long-running per-controller command shares: the --controller/--concurrency flags as config overrides, and waiting for SIGTERM.
-import { UsageError } from './command.ts';
+// What every per-controller command shares: the --controller/--concurrency flags as config overrides, the controller they name, and waiting for SIGTERM.
+import type { Config, Controller, KubeObject } from '@conveyor/shared';
+import { type Io, UsageError } from './command.ts';
 
 /** `--controller` and `--concurrency` as config overrides, with a usage error for a bad concurrency. */
 export function controllerOverrides(values: {
@@ -22,4 +23,13 @@ export function stopSignal(): Promise<NodeJS.Signals> {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
+}
+
+/** The controller built into this program, or the module `--controller` / `controller:` names, loaded and checked. */
+export async function resolveController(config: Config, io: Io): Promise<Controller<KubeObject, unknown>> {
+  if (io.controller !== undefined) return io.controller;
+  if (config.controller === undefined) throw new UsageError('--controller <module> is required (or set controller in the config file)');
+  // Loaded here, not at the top: commands that need no controller should not pay for loading one.
+  const { loadController } = await import('@conveyor/workers/load-controller');
+  return await loadController(config.controller);
 }

@@ -2,7 +2,8 @@
 
 import type { Controller } from '@conveyor/shared';
 import { type Config, type KubeObject, ReconcileQueue } from '@conveyor/shared';
-import { type Io, loadConfigOrThrow, UsageError } from './command.ts';
+import { type Io, loadConfigOrThrow } from './command.ts';
+import { resolveController } from './controller-process.ts';
 
 export interface ControllerQueue {
   config: Config;
@@ -15,9 +16,7 @@ export async function openControllerQueue(
   io: Io,
 ): Promise<ControllerQueue> {
   const config = loadConfigOrThrow(values.config, io, values.controller === undefined ? {} : { controller: values.controller });
-  if (config.controller === undefined) throw new UsageError('--controller <module> is required (or set controller in the config file)');
-  const { loadController } = await import('@conveyor/workers/load-controller');
-  const controller = await loadController(config.controller);
+  const controller = await resolveController(config, io);
   const queue = new ReconcileQueue({ controller: controller.name, redis: config.redis, queue: config.queue });
   return { config, controller, queue };
 }

@@ -1,6 +1,6 @@
 // `conveyor dispatch`: takes a controller's requests from its queue and runs each as an AWS Lambda invocation, until SIGTERM.
 import { type Command, EXIT, loadConfigOrThrow, parseFlags, UsageError } from './command.ts';
-import { controllerOverrides, stopSignal } from './controller-process.ts';
+import { controllerOverrides, resolveController, stopSignal } from './controller-process.ts';
 
 export const dispatchCommand: Command = {
   name: 'dispatch',
@@ -18,13 +18,11 @@ export const dispatchCommand: Command = {
     if (values.function !== undefined) overrides['lambda.functionName'] = values.function;
     if (values.endpoint !== undefined) overrides['lambda.endpoint'] = values.endpoint;
     const config = loadConfigOrThrow(values.config, io, overrides);
-    if (config.controller === undefined) throw new UsageError('--controller <module> is required (or set controller in the config file)');
     const functionName = config.lambda.functionName;
     if (functionName === undefined) throw new UsageError('--function <name> is required (or set lambda.functionName in the config file)');
-    // The module is loaded for its name (the queue); its reconcile runs in Lambda, not here.
-    const { loadController } = await import('@conveyor/workers/load-controller');
+    // The controller is loaded for its name (the queue); its reconcile runs in Lambda, not here.
+    const controller = await resolveController(config, io);
     const { startDispatcher } = await import('@conveyor/workers/lambda/dispatcher');
-    const controller = await loadController(config.controller);
 
     const dispatcher = await startDispatcher({ controller: controller.name, functionName, config, http: true });
     const signal = await stopSignal();

@@ -2,7 +2,7 @@
 import { hostname } from 'node:os';
 import { createLogger, errorMessage } from '@conveyor/shared';
 import { type Command, EXIT, loadConfigOrThrow, parseFlags, UsageError } from './command.ts';
-import { stopSignal } from './controller-process.ts';
+import { resolveController, stopSignal } from './controller-process.ts';
 
 export const watchCommand: Command = {
   name: 'watch',
@@ -37,12 +37,10 @@ export const watchCommand: Command = {
     };
     const flagShard = values.shard === undefined ? undefined : parseShardFlag(values.shard, '--shard');
     const config = loadConfigOrThrow(values.config, io, overrides);
-    if (config.controller === undefined) throw new UsageError('--controller <module> is required (or set controller in the config file)');
     const shard = flagShard ?? (config.watcher.shard === undefined ? undefined : parseShardFlag(config.watcher.shard, 'watcher.shard'));
 
-    const { loadController } = await import('@conveyor/workers/load-controller');
+    const controller = await resolveController(config, io);
     const { runWatcher } = await import('@conveyor/watcher/run-watcher');
-    const controller = await loadController(config.controller);
     const logger = createLogger({ level: config.log.level, name: 'watcher' });
     const stopping = stopSignal();
     const handle = await runWatcher({ controller, config, logger, shard });

@@ -1,7 +1,7 @@
 // `conveyor worker`: runs one controller's reconciles from its queue in this process until SIGTERM, then drains and exits 0.
 import { createLogger, errorMessage } from '@conveyor/shared';
-import { type Command, EXIT, loadConfigOrThrow, parseFlags, UsageError } from './command.ts';
-import { controllerOverrides, stopSignal } from './controller-process.ts';
+import { type Command, EXIT, loadConfigOrThrow, parseFlags } from './command.ts';
+import { controllerOverrides, resolveController, stopSignal } from './controller-process.ts';
 
 export const workerCommand: Command = {
   name: 'worker',
@@ -15,11 +15,9 @@ export const workerCommand: Command = {
     });
     const overrides = controllerOverrides(values);
     const config = loadConfigOrThrow(values.config, io, overrides);
-    if (config.controller === undefined) throw new UsageError('--controller <module> is required (or set controller in the config file)');
+    const controller = await resolveController(config, io);
     // Loaded here, not at the top: other subcommands should not pay for the worker's dependencies.
-    const { loadController } = await import('@conveyor/workers/load-controller');
     const { startContainerWorker } = await import('@conveyor/workers/container-worker');
-    const controller = await loadController(config.controller);
 
     const logger = createLogger({ level: config.log.level, name: 'worker' });
     // A reconcile that leaves a rejected promise unawaited must not take the whole worker down with it.

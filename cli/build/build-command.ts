@@ -1,0 +1,131 @@
+// `conveyor build`: from a controller module, everything needed to run it elsewhere — the bundle and its Dockerfile, the
+// kustomize manifests with RBAC derived from the controller, and the Lambda package with its serverless.yml.
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import type { Controller, KubeObject } from '@conveyor/shared';
+import { type Command, EXIT, type Io, loadConfigOrThrow, parseFlags, UsageError } from '../command.ts';
+import { conveyorVersion } from '../conveyor-version.ts';
+import {
+  BUNDLE_FILE,
+  dockerfile,
+  dockerignore,
+  LAMBDA_HANDLER_FILE,
+  LAMBDA_ZIP_FILE,
+  serverlessYml,
+  zipEntryPath,
+} from './deploy-files.ts';
+import { imageName, manifestFiles } from './manifests.ts';
+
+export interface BuildOptions {
+  controllerModule: string;
+  /** Bundles, Dockerfile, zip. @defaultValue dist */
+  out: string;
+  /** @defaultValue <out>/manifests */
+  manifests: string;
+  /** @defaultValue <out>/serverless.yml */
+  serverless: string;
+  /** @defaultValue conveyor-<controller>:latest */
+  image: string | undefined;
+  namespace: string;
+  shards: number;
+  region: string;
+  /** @defaultValue conveyor-<controller>-prod-reconcile (serverless.yml's service, stage and function) */
+  functionName: string | undefined;
+}
+
+const FLAGS = {
+  controller: { type: 'string' },
+  config: { type: 'string', short: 'c' },
+  out: { type: 'string', short: 'o' },
+  manifests: { type: 'string' },
+  serverless: { type: 'string' },
+  image: { type: 'string' },
+  namespace: { type: 'string' },
+  shards: { type: 'string' },
+  region: { type: 'string' },
+  function: { type: 'string' },
+} as const;
+
+/** The options from the flags; the controller from `--controller`, or `controller:` of `--config` (./conveyor.yaml when it exists). */
+export function parseBuildArgs(args: string[], io: Io): BuildOptions {
+  const { values } = parseFlags(args, FLAGS);
+  let controllerModule = values.controller;
+  const configFile = values.config ?? (existsSync('conveyor.yaml') ? 'conveyor.yaml' : undefined);
+  if (controllerModule === undefined && configFile !== undefined) controllerModule = loadConfigOrThrow(configFile, io).controller;
+  if (controllerModule === undefined) throw new UsageError('--controller <module> is required (or set controller in conveyor.yaml)');
+  const shards = Number(values.shards ?? '2');
+  if (!Number.isInteger(shards) || shards < 2 || shards > 64)
+    throw new UsageError(`--shards must be a whole number from 2 to 64, got "${values.shards}"`);
+  const namespace = values.namespace ?? 'conveyor-system';
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace) || namespace.length > 63)
+    throw new UsageError(`--namespace must be a DNS label such as conveyor-system, got "${namespace}"`);
+  const out = values.out ?? 'dist';
+  return {
+    controllerModule,
+    out,
+    manifests: values.manifests ?? join(out, 'manifests'),
+    serverless: values.serverless ?? join(out, 'serverless.yml'),
+    image: values.image,
+    namespace,
+    shards,
+    region: values.region ?? 'us-east-1',
+    functionName: values.function,
+  };
+}
+
+/** Every text file the build writes, by path relative to the working directory: Dockerfile, .dockerignore, manifests, serverless.yml. */
+export function plannedTextFiles(controller: Controller<KubeObject, unknown>, o: BuildOptions): Map<string, string> {
+  const files = new Map<string, string>();
+  files.set(join(o.out, 'Dockerfile'), dockerfile(controller));
+  files.set(join(o.out, '.dockerignore'), dockerignore());
+  const manifests = manifestFiles({
+    controller,
+    image: o.image ?? `${imageName(controller)}:latest`,
+    namespace: o.namespace,
+    shards: o.shards,
+    functionName: o.functionName ?? `conveyor-${controller.name}-prod-reconcile`,
+    region: o.region,
+  });
+  for (const [path, text] of Object.entries(manifests)) files.set(join(o.manifests, path), text);
+  files.set(o.serverless, serverlessYml(serverlessOptions(controller, o)));
+  return files;
+}
+
+function serverlessOptions(controller: Controller<KubeObject, unknown>, o: BuildOptions) {
+  return { controller, outFromServerless: relative(dirname(resolve(o.serverless)), resolve(o.out)), region: o.region };
+}
+
+/** Writes the bundles, the Lambda zip and every planned text file; the generated manifests directory is replaced whole. */
+export async function runBuild(o: BuildOptions, io: Io): Promise<void> {
+  const { loadController } = await import('@conveyor/workers/load-controller');
+  const controller = await loadController(o.controllerModule);
+  const { bundleLambda, bundleRuntime } = await import('./bundle.ts');
+  const { zipFiles } = await import('./zip.ts');
+  mkdirSync(join(o.out, 'lambda'), { recursive: true });
+  await bundleRuntime(o.controllerModule, join(o.out, BUNDLE_FILE), conveyorVersion());
+  await bundleLambda(o.controllerModule, join(o.out, LAMBDA_HANDLER_FILE));
+  const entry = zipEntryPath(serverlessOptions(controller, o));
+  writeFileSync(join(o.out, LAMBDA_ZIP_FILE), zipFiles({ [entry]: readFileSync(join(o.out, LAMBDA_HANDLER_FILE)) }));
+  // Files a previous build generated and this one does not (an overlay renamed) must not linger; the directory is ours.
+  for (const overlayDir of ['base', 'workers', 'components', 'overlays'])
+    rmSync(join(o.manifests, overlayDir), { recursive: true, force: true });
+  for (const [path, text] of plannedTextFiles(controller, o)) {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, text);
+  }
+  io.out(
+    `conveyor build: ${controller.name} → ${o.out}/${BUNDLE_FILE} (node ${BUNDLE_FILE} watch|worker|dispatch), Dockerfile, ${o.out}/${LAMBDA_ZIP_FILE}`,
+  );
+  io.out(`conveyor build: manifests in ${o.manifests} (overlays containers, containers-keda, lambda, sharded); ${o.serverless}`);
+}
+
+export const buildCommand: Command = {
+  name: 'build',
+  summary: 'bundle a controller with Conveyor; write its Dockerfile, kustomize manifests with RBAC, Lambda zip and serverless.yml',
+  usage:
+    'conveyor build [--controller <module>] [--config <file>] [--out <dir>] [--manifests <dir>] [--serverless <file>] [--image <ref>] [--namespace <ns>] [--shards <n>] [--region <aws-region>] [--function <name>]',
+  async run(args, io) {
+    await runBuild(parseBuildArgs(args, io), io);
+    return EXIT.ok;
+  },
+};
