@@ -2,6 +2,8 @@
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import {
+  type ApplyObject,
+  type ApplyOptions,
   applyMergePatch,
   formatKey,
   KubeApiError,
@@ -21,7 +23,7 @@ import {
 import fjp from 'fast-json-patch';
 
 export interface RecordedCall {
-  verb: 'get' | 'list' | 'create' | 'patch' | 'delete';
+  verb: 'get' | 'list' | 'create' | 'patch' | 'apply' | 'delete';
   key: string;
   subresource?: string;
 }
@@ -31,6 +33,11 @@ export interface RecordedCall {
  * than the stored one fails with 409; a failed `test` op with 422; `generation` moves only when
  * something outside metadata and status changes or deletion starts; an object with finalizers is
  * only marked for deletion; writes to the main resource ignore `status`.
+ *
+ * Its `apply` is a sketch of server-side apply, for tests of request processing only: the resource is
+ * the lowercased kind plus `s`, the configuration merges over the object (objects by key, lists of
+ * items with a `type` by type, anything else replaced), and there are no managers, conflicts or
+ * removal of fields left out. Test what apply really does against the simulator.
  */
 export class MemoryKubeClient implements KubeClient {
   readonly calls: RecordedCall[] = [];
@@ -97,6 +104,10 @@ export class MemoryKubeClient implements KubeClient {
     options: { subresource?: 'status' } = {},
   ): Promise<StoredObject<T>> {
     this.record({ verb: 'patch', key: formatKey(key), ...(options.subresource === undefined ? {} : { subresource: options.subresource }) });
+    return this.write<T>(key, patch, options);
+  }
+
+  private write<T extends KubeObject>(key: ObjectKey, patch: Patch, options: { subresource?: 'status' }): StoredObject<T> {
     const current = this.objects.get(formatKey(key));
     if (current === undefined) throw notFound(key);
     let patched: StoredObject;
@@ -147,6 +158,26 @@ export class MemoryKubeClient implements KubeClient {
     return structuredClone(next) as StoredObject<T>;
   }
 
+  async apply<T extends KubeObject = KubeObject>(object: ApplyObject<T>, options: ApplyOptions = {}): Promise<StoredObject<T>> {
+    const [group, version] = object.apiVersion.includes('/') ? object.apiVersion.split('/') : ['', object.apiVersion];
+    const ref = { group: group ?? '', version: version ?? '', plural: `${object.kind.toLowerCase()}s` };
+    const key = keyOf(ref, object as { metadata: { name: string; namespace?: string } });
+    this.record({ verb: 'apply', key: formatKey(key), ...(options.subresource === undefined ? {} : { subresource: options.subresource }) });
+    const current = this.objects.get(formatKey(key));
+    if (current === undefined) {
+      if (options.subresource === 'status') throw notFound(key);
+      const { status: _ignored, ...created } = structuredClone(object) as KubeObject;
+      return this.seed(ref, created as NewObject<T>);
+    }
+    const rv = object.metadata.resourceVersion;
+    if (rv !== undefined && rv !== current.metadata.resourceVersion) {
+      throw new KubeApiError({ statusCode: 409, reason: 'Conflict', message: `Operation cannot be fulfilled on ${formatKey(key)}` });
+    }
+    const merged = applyLike(current, { ...object, metadata: { ...object.metadata, resourceVersion: current.metadata.resourceVersion } });
+    const body = options.subresource === 'status' ? { status: merged.status ?? null } : { ...merged, status: current.status ?? null };
+    return this.write<T>(key, { type: 'merge', body: body as Record<string, unknown> }, options);
+  }
+
   async delete(key: ObjectKey): Promise<boolean> {
     this.record({ verb: 'delete', key: formatKey(key) });
     const current = this.objects.get(formatKey(key));
@@ -176,6 +207,32 @@ export class MemoryKubeClient implements KubeClient {
     this.revision += 1;
     return String(this.revision);
   }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const keyedByType = (v: unknown): v is Record<string, unknown>[] =>
+  Array.isArray(v) && v.length > 0 && v.every((item) => isObject(item) && typeof item.type === 'string');
+
+/** The configuration merged over the live object: objects by key, lists of items with a `type` by type, the rest replaced. */
+function applyLike(live: unknown, applied: unknown): Record<string, unknown> {
+  const merge = (a: unknown, b: unknown): unknown => {
+    if (isObject(a) && isObject(b)) {
+      const out: Record<string, unknown> = { ...a };
+      for (const [k, v] of Object.entries(b)) out[k] = merge(a[k], v);
+      return out;
+    }
+    if (keyedByType(a) && keyedByType(b)) {
+      const out = [...a];
+      for (const item of b) {
+        const at = out.findIndex((x) => x.type === item.type);
+        if (at === -1) out.push(item);
+        else out[at] = item;
+      }
+      return out;
+    }
+    return structuredClone(b);
+  };
+  return merge(live, applied) as Record<string, unknown>;
 }
 
 function notFound(key: ObjectKey): KubeApiError {

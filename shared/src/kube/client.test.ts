@@ -5,8 +5,9 @@ import { after, before, describe, it } from 'node:test';
 import { type ApiBudget, applyKubeAuth, DISPATCHER_MAX_AGE_MS, outcomeFromError } from '@conveyor/shared';
 import { type KubeSimulator, startKubeSimulator } from '@conveyor/test';
 import { ApiException, CoreV1Api, HttpMethod, KubeConfig, RequestContext } from '@kubernetes/client-node';
+import { InvalidArgumentError } from '../errors.ts';
 import { KubeApiClient } from './client.ts';
-import { KubeApiError, normalizeKubeError } from './errors.ts';
+import { FieldConflictError, KubeApiError, normalizeKubeError } from './errors.ts';
 
 const CONFIGMAPS = { group: '', version: 'v1', plural: 'configmaps' };
 const NAMESPACES = { group: '', version: 'v1', plural: 'namespaces' };
@@ -85,6 +86,58 @@ describe('Class: KubeApiClient (against the simulator)', () => {
       return true;
     });
     assert.deepEqual(state.pauses, [2_000, 3_000]);
+  });
+
+  describe('when applying (server-side apply)', () => {
+    it('finds the resource of a kind it was not told about with one discovery request per group version', async () => {
+      const { budget, state } = countingBudget();
+      const client = new KubeApiClient({ kubeConfig: sim.kubeConfig(), budget, fieldManager: 'tester' });
+      sim.resetCounters();
+      for (const name of ['applied-1', 'applied-2']) {
+        const applied = await client.apply<{ data?: Record<string, string> }>({
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { name, namespace: 'default' },
+          data: { a: name },
+        });
+        assert.equal(applied.data?.a, name);
+      }
+      assert.equal(sim.counters().byVerb.patch, 2);
+      assert.equal(state.taken, 3, 'one discovery GET (paid like every request), then the two applies');
+    });
+
+    it('needs no discovery for a kind among its known resources, and refuses to apply without a field manager', async () => {
+      const known = new KubeApiClient({
+        kubeConfig: sim.kubeConfig(),
+        budget: countingBudget().budget,
+        fieldManager: 'tester',
+        resources: [{ ...CONFIGMAPS, kind: 'ConfigMap' }],
+      });
+      sim.resetCounters();
+      await known.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'known', namespace: 'default' } });
+      assert.equal(sim.counters().total, 1);
+      const anonymous = new KubeApiClient({ kubeConfig: sim.kubeConfig(), budget: countingBudget().budget });
+      await assert.rejects(
+        anonymous.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x', namespace: 'default' } }),
+        (error: Error) => error instanceof InvalidArgumentError && /field manager/.test(error.message),
+      );
+    });
+
+    it('throws a FieldConflictError naming the other manager and each field, which retrying may resolve', async () => {
+      const key = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'shared-cm', namespace: 'default' } };
+      const first = new KubeApiClient({ kubeConfig: sim.kubeConfig(), budget: countingBudget().budget, fieldManager: 'first' });
+      const second = new KubeApiClient({ kubeConfig: sim.kubeConfig(), budget: countingBudget().budget, fieldManager: 'second' });
+      await first.apply({ ...key, data: { a: '1', b: '1' } });
+      const error = await second.apply({ ...key, data: { a: '2', b: '2' } }).catch((e: unknown) => e);
+      assert.ok(error instanceof FieldConflictError, String(error));
+      assert.equal(error.statusCode, 409);
+      assert.equal(error.manager, 'second');
+      assert.deepEqual(error.conflicts, [
+        { manager: 'first', field: '.data.a' },
+        { manager: 'first', field: '.data.b' },
+      ]);
+      assert.equal(outcomeFromError(error).kind, 'error');
+    });
   });
 });
 

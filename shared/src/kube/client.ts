@@ -16,12 +16,25 @@ import {
 } from '@kubernetes/client-node';
 import { fetch } from 'undici';
 import type { ApiBudget } from '../api-budget.ts';
+import { InvalidArgumentError } from '../errors.ts';
 import { type ApiCodeClass, codeClassOf } from '../metrics.ts';
 import { type ObjectKey, type ResourceRef, validateKey, validateResourceRef } from '../object-key.ts';
 import { applyKubeAuth } from './config.ts';
-import { DEFAULT_RETRY_AFTER_MS, headerOf, KubeApiError, kubeApiErrorFrom, parseRetryAfter, unlessNotFound } from './errors.ts';
-import { resourcePath } from './paths.ts';
+import {
+  DEFAULT_RETRY_AFTER_MS,
+  FieldConflictError,
+  fieldConflictsOf,
+  headerOf,
+  KubeApiError,
+  kubeApiErrorFrom,
+  parseRetryAfter,
+  unlessNotFound,
+} from './errors.ts';
+import { KindResolver, type KnownResource } from './kind-resolver.ts';
+import { groupVersionPath, resourcePath } from './paths.ts';
 import type {
+  ApplyObject,
+  ApplyOptions,
   KubeClient,
   KubeObject,
   KubeTransport,
@@ -42,6 +55,8 @@ const PATCH_CONTENT_TYPE: Record<Patch['type'], string> = {
   json: 'application/json-patch+json',
   merge: 'application/merge-patch+json',
 };
+/** Server-side apply; a JSON body is valid YAML, so the configuration is sent as JSON. */
+const APPLY_CONTENT_TYPE = 'application/apply-patch+yaml';
 
 export interface KubeApiClientOptions {
   kubeConfig: KubeConfig;
@@ -53,6 +68,13 @@ export interface KubeApiClientOptions {
   metadataOnly?: boolean;
   /** Every request of this client is aborted with it (a reconcile's timeout). */
   signal?: AbortSignal;
+  /**
+   * The field manager of every write (`fieldManager=`), which server-side apply requires; workers use
+   * `conveyor-<controller>`. @defaultValue none: the API server derives one from the User-Agent, and `apply` refuses
+   */
+  fieldManager?: string;
+  /** Resources whose kind `apply` maps to a URL without asking API discovery (a controller's for/owns/watches). */
+  resources?: readonly KnownResource[];
 }
 
 interface SendOptions {
@@ -72,18 +94,26 @@ interface SendOptions {
 export class KubeApiClient implements KubeClient, KubeTransport {
   private readonly o: KubeApiClientOptions;
   private readonly server: string;
+  private readonly kinds: KindResolver;
 
-  constructor(options: KubeApiClientOptions) {
+  constructor(options: KubeApiClientOptions, kinds?: KindResolver) {
     const cluster = options.kubeConfig.getCurrentCluster();
     if (cluster === null) throw new Error('the kubeconfig has no current cluster');
     this.o = options;
     this.server = cluster.server.replace(/\/+$/, '');
+    this.kinds =
+      kinds ??
+      new KindResolver(options.resources ?? [], (apiVersion) => {
+        const slash = apiVersion.lastIndexOf('/');
+        const ref = { group: slash === -1 ? '' : apiVersion.slice(0, slash), version: apiVersion.slice(slash + 1) };
+        return this.json('GET', groupVersionPath(ref), {});
+      });
   }
 
   /** The same client whose every request is also aborted by `signal` (for one reconcile). */
   withSignal(signal: AbortSignal): KubeApiClient {
     const signals = this.o.signal === undefined ? signal : AbortSignal.any([this.o.signal, signal]);
-    return new KubeApiClient({ ...this.o, signal: signals });
+    return new KubeApiClient({ ...this.o, signal: signals }, this.kinds);
   }
 
   async get<T extends KubeObject = KubeObject>(key: ObjectKey, options: { subresource?: Subresource } = {}): Promise<StoredObject<T>> {
@@ -116,7 +146,7 @@ export class KubeApiClient implements KubeClient, KubeTransport {
   async create<T extends KubeObject = KubeObject>(ref: ResourceRef, object: NewObject<T>): Promise<StoredObject<T>> {
     validateResourceRef(ref);
     const namespace = typeof object.metadata.namespace === 'string' ? object.metadata.namespace : '';
-    return (await this.json('POST', resourcePath(ref, namespace), { body: object })) as StoredObject<T>;
+    return (await this.json('POST', resourcePath(ref, namespace), { body: object, query: this.managerQuery() })) as StoredObject<T>;
   }
 
   async patch<T extends KubeObject = KubeObject>(
@@ -128,7 +158,39 @@ export class KubeApiClient implements KubeClient, KubeTransport {
     return (await this.json('PATCH', resourcePath(key, key.namespace, key.name, options.subresource), {
       body: patch.type === 'json' ? patch.operations : patch.body,
       contentType: PATCH_CONTENT_TYPE[patch.type],
+      query: this.managerQuery(),
     })) as StoredObject<T>;
+  }
+
+  async apply<T extends KubeObject = KubeObject>(object: ApplyObject<T>, options: ApplyOptions = {}): Promise<StoredObject<T>> {
+    const manager = this.o.fieldManager;
+    if (manager === undefined) throw new InvalidArgumentError('apply needs a field manager: create the KubeApiClient with fieldManager');
+    const { apiVersion, kind, metadata } = object as {
+      apiVersion?: unknown;
+      kind?: unknown;
+      metadata?: { name?: unknown; namespace?: string };
+    };
+    if (typeof apiVersion !== 'string' || typeof kind !== 'string' || typeof metadata?.name !== 'string') {
+      throw new InvalidArgumentError('apply needs an object with apiVersion, kind and metadata.name');
+    }
+    const resource = await this.kinds.resolve(apiVersion, kind);
+    const namespace = resource.namespaced ? (metadata.namespace ?? '') : '';
+    if (resource.namespaced && namespace === '')
+      throw new InvalidArgumentError(`apply of ${kind} ${metadata.name}: metadata.namespace is required`);
+    validateKey({ ...resource, namespace, name: metadata.name });
+    const query: Query = { fieldManager: manager, force: options.force === true ? 'true' : undefined };
+    try {
+      return (await this.json('PATCH', resourcePath(resource, namespace, metadata.name, options.subresource), {
+        body: object,
+        contentType: APPLY_CONTENT_TYPE,
+        query,
+      })) as StoredObject<T>;
+    } catch (error) {
+      const conflicts = error instanceof KubeApiError ? fieldConflictsOf(error) : undefined;
+      if (conflicts === undefined) throw error;
+      const where = `${kind} ${namespace === '' ? '' : `${namespace}/`}${metadata.name}${options.subresource === undefined ? '' : ` (${options.subresource})`}`;
+      throw new FieldConflictError(where, manager, conflicts, error as KubeApiError);
+    }
   }
 
   async delete(key: ObjectKey, options: { resourceVersion?: string } = {}): Promise<boolean> {
@@ -203,6 +265,10 @@ export class KubeApiClient implements KubeClient, KubeTransport {
     }
     pending += decoder.decode();
     if (pending.trim() !== '') onLine(pending);
+  }
+
+  private managerQuery(): Query {
+    return { fieldManager: this.o.fieldManager };
   }
 
   private async json(method: keyof typeof HttpMethod, path: string, options: SendOptions): Promise<unknown> {

@@ -42,6 +42,50 @@ export class KubeApiError extends ConveyorError {
   }
 }
 
+/** One field another manager owns, from a server-side apply's 409 (a `FieldManagerConflict` cause). */
+export interface FieldConflict {
+  /** The other manager, as the API server names it (`kubectl-edit`, `"editor" using v1` is reported as `editor`). */
+  manager: string;
+  /** The field path, such as `.data.color` or `.status.conditions[type="Ready"].status`. */
+  field: string;
+}
+
+/**
+ * A server-side apply refused because fields it sets belong to other managers (409, one
+ * `FieldManagerConflict` cause per field). Retryable like every conflict: the other manager may
+ * give the field up; a controller that is the authority over those fields applies with `force`.
+ */
+export class FieldConflictError extends KubeApiError {
+  /** Our field manager, whose apply was refused. */
+  readonly manager: string;
+  readonly conflicts: readonly FieldConflict[];
+
+  constructor(applied: string, manager: string, conflicts: readonly FieldConflict[], cause: KubeApiError) {
+    const fields = conflicts.map((c) => `${c.field} (owned by "${c.manager}")`).join(', ');
+    super({
+      statusCode: 409,
+      reason: cause.reason,
+      message: `apply of ${applied} by field manager "${manager}" conflicts on ${fields}: another manager set them; it must give them up, or the controller applies with force to take them over`,
+      ...(cause.details === undefined ? {} : { details: cause.details }),
+      cause,
+    });
+    this.manager = manager;
+    this.conflicts = conflicts;
+  }
+}
+
+/**
+ * The field conflicts of a server-side apply's 409, or undefined when the 409 is not one (a stale
+ * resourceVersion). kube-apiserver names the manager only inside each cause's message:
+ * `conflict with "editor"`, `conflict with "editor" using v1`, `... with subresource "status"`.
+ */
+export function fieldConflictsOf(error: KubeApiError): FieldConflict[] | undefined {
+  if (error.statusCode !== 409) return undefined;
+  const causes = (error.details?.causes ?? []).filter((c) => c.reason === 'FieldManagerConflict');
+  if (causes.length === 0) return undefined;
+  return causes.map((c) => ({ manager: /^conflict with "([^"]*)"/.exec(c.message ?? '')?.[1] ?? '', field: c.field ?? '' }));
+}
+
 function codeOf(status: number): ErrorCode {
   if (status === 409) return 'CONFLICT';
   if (status === 429) return 'THROTTLED';

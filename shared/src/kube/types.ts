@@ -55,6 +55,25 @@ export type Patch =
   /** RFC 7386 merge patch; put `metadata.resourceVersion` in it to make it conditional (409 when stale). */
   | { type: 'merge'; body: Record<string, unknown> };
 
+/**
+ * A server-side apply configuration: the fields this manager has an opinion on, with apiVersion, kind
+ * and metadata.name (and namespace) saying which object. Fields it applied before and leaves out are
+ * removed unless another manager owns them. Put `metadata.resourceVersion` in it to make the apply
+ * conditional: the server answers 409 if the object changed since that version.
+ */
+export type ApplyObject<T extends KubeObject = KubeObject> = Omit<T, 'apiVersion' | 'kind' | 'metadata'> & {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta & { name: string };
+};
+
+export interface ApplyOptions {
+  /** Take over fields other managers own instead of failing with FieldConflictError. @defaultValue false */
+  force?: boolean;
+  /** Apply to the status subresource: only `status` counts there. */
+  subresource?: 'status';
+}
+
 export interface ListOptions {
   labelSelector?: string;
   fieldSelector?: string;
@@ -81,6 +100,13 @@ export interface KubeClient {
   list<T extends KubeObject = KubeObject>(ref: ResourceRef, namespace: string, options?: ListOptions): Promise<ObjectList<StoredObject<T>>>;
   create<T extends KubeObject = KubeObject>(ref: ResourceRef, object: NewObject<T>): Promise<StoredObject<T>>;
   patch<T extends KubeObject = KubeObject>(key: ObjectKey, patch: Patch, options?: { subresource?: Subresource }): Promise<StoredObject<T>>;
+  /**
+   * Server-side apply (`application/apply-patch+yaml`) with this client's field manager: creates the
+   * object when missing, merges by the schema (list-maps such as `status.conditions` by their keys)
+   * and records which fields this manager owns. A change to a field another manager owns fails with
+   * FieldConflictError (409, naming them) unless `force`.
+   */
+  apply<T extends KubeObject = KubeObject>(object: ApplyObject<T>, options?: ApplyOptions): Promise<StoredObject<T>>;
   /** Deletes with a `resourceVersion` precondition when given. Resolves false when the object was already gone. */
   delete(key: ObjectKey, options?: { resourceVersion?: string }): Promise<boolean>;
   /**

@@ -111,6 +111,10 @@ export function serverSideApply(
   const dropped = new Set([...ownership.previous].filter((p) => !applied.has(p)));
   removeUnowned(merged, dropped, ownership.kept, schema);
   const next = resetFields(t, base, merged, request.subresource);
+  // A resourceVersion in the configuration is a precondition, on /status too: kube-apiserver compares it
+  // with the stored one before the status strategy copies the old metadata (409 when they differ).
+  const preconditionRv = meta(config).resourceVersion;
+  if (typeof preconditionRv === 'string' && preconditionRv !== '') next.metadata = { ...meta(next), resourceVersion: preconditionRv };
   if (t.customResource && t.schema !== undefined) {
     pruneNonNullableNulls(next, t.schema);
     applyDefaults(next, t.schema);
