@@ -18,12 +18,6 @@ import { CONFIGMAPS, startWidgetWorld, WIDGETS, type WidgetWorld, waitFor } from
 const WIDGET_COUNT = 1_000;
 const DELETE_COUNT = 500;
 
-const writes = (world: WidgetWorld) =>
-  world.sim
-    .counters()
-    .entries.filter((e) => !['get', 'list', 'watch'].includes(e.verb))
-    .reduce((sum, e) => sum + e.count, 0);
-
 async function reconciledCount(world: WidgetWorld, keys: readonly ObjectKey[]): Promise<number> {
   const list = await world.client.list<Widget>(WIDGETS, 'default');
   const wanted = new Set(keys.map(formatKey));
@@ -94,13 +88,28 @@ describe('Example: the Widget controller on container workers', () => {
     );
   });
 
-  it('writes nothing when a reconcile changes nothing, and status exactly once when it does', async () => {
+  it('changes nothing when a reconcile has nothing to do (a read and an apply that writes nothing), and writes status exactly once when it does', async () => {
     const key = keys[3] as ObjectKey;
+    const childKey = { ...CONFIGMAPS, namespace: 'default', name: 'w-3-widget' };
+    const childBefore = await world.client.get(childKey);
+    const widgetBefore = await world.client.get(key);
     world.sim.resetCounters();
     let before = await reconcileCount(worker);
     await world.enqueue([key]);
     await waitFor('the no-op reconcile', async () => (await reconcileCount(worker)) > before);
-    assert.equal(writes(world), 0, `a no-op reconcile wrote: ${JSON.stringify(world.sim.counters().entries)}`);
+    assert.deepEqual(
+      world.sim.counters().entries.map((e) => [e.verb, e.resource, e.code, e.count]),
+      [
+        ['get', 'widgets', 200, 1],
+        ['patch', 'configmaps', 200, 1],
+      ],
+    );
+    assert.equal(
+      (await world.client.get(childKey)).metadata.resourceVersion,
+      childBefore.metadata.resourceVersion,
+      'the child apply changed nothing',
+    );
+    assert.equal((await world.client.get(key)).metadata.resourceVersion, widgetBefore.metadata.resourceVersion, 'no status write');
 
     // Someone wipes the Ready condition: the next reconcile puts it back with one status write.
     await world.client.patch(key, { type: 'merge', body: { status: { conditions: null } } }, { subresource: 'status' });
@@ -108,7 +117,7 @@ describe('Example: the Widget controller on container workers', () => {
     before = await reconcileCount(worker);
     await world.enqueue([key]);
     await waitFor('the repairing reconcile', async () => (await reconcileCount(worker)) > before);
-    const entries = world.sim.counters().entries.filter((e) => e.verb !== 'get' && e.verb !== 'list');
+    const entries = world.sim.counters().entries.filter((e) => e.resource === 'widgets/status');
     assert.deepEqual(
       entries.map((e) => [e.verb, e.resource, e.code, e.count]),
       [['patch', 'widgets/status', 200, 1]],

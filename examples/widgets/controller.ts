@@ -1,8 +1,18 @@
 // The example Widget controller: one child ConfigMap per Widget, observedGeneration and a Ready condition, an external record removed by finalize, and a shared palette ConfigMap.
 
-import { isDeepStrictEqual } from 'node:util';
-import { type Config, createRedisConnection, dataKeys, formatKey, type KubeObject, type TargetRef, TerminalError } from '@conveyor/shared';
-import { type Condition, defineController, setCondition } from '@conveyor/workers';
+import {
+  type ApplyObject,
+  type Config,
+  createRedisConnection,
+  dataKeys,
+  formatKey,
+  KubeApiError,
+  type KubeObject,
+  type StoredObject,
+  type TargetRef,
+  TerminalError,
+} from '@conveyor/shared';
+import { type Condition, condition, defineController } from '@conveyor/workers';
 import { ExampleRecords } from './example-records.ts';
 
 export interface WidgetSpec {
@@ -35,6 +45,9 @@ export interface WidgetDeps {
 
 const CONFIGMAPS = { group: '', version: 'v1', plural: 'configmaps' };
 export const WIDGET_FINALIZER = 'example.com/external-record';
+/** Marks the ConfigMaps this controller made: its child watch selects only these. */
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY = 'conveyor-widgets';
 /** Marks a ConfigMap as a palette that Widgets may share; only such ConfigMaps are watched in full. */
 export const PALETTE_LABEL = 'example.com/palette';
 /**
@@ -56,6 +69,40 @@ export function paletteDependents(configMap: KubeObject): TargetRef[] {
 /** The child ConfigMap's name for a Widget. */
 export function childName(widget: { metadata: { name: string } }): string {
   return `${widget.metadata.name}-widget`;
+}
+
+/** The child ConfigMap as this controller applies it: labelled as ours, controlled by the Widget, with the Widget's data. */
+export function childConfigMap(widget: StoredObject<Widget>, palette?: ConfigMap): ApplyObject<ConfigMap> {
+  const { metadata } = widget;
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: childName(widget),
+      namespace: metadata.namespace ?? '',
+      labels: { [MANAGED_BY_LABEL]: MANAGED_BY },
+      ownerReferences: [
+        {
+          apiVersion: widget.apiVersion ?? 'example.com/v1',
+          kind: widget.kind ?? 'Widget',
+          name: metadata.name,
+          uid: metadata.uid ?? '',
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
+    },
+    data: childData(widget, palette),
+  };
+}
+
+/** The API server refused a second controller reference: the ConfigMap belongs to another object. */
+function isOwnedByOther(error: unknown): boolean {
+  return (
+    error instanceof KubeApiError &&
+    error.statusCode === 422 &&
+    (error.details?.causes ?? []).some((c) => c.field === 'metadata.ownerReferences')
+  );
 }
 
 /** What the child ConfigMap holds: the Widget's spec, as strings, and its palette when it uses one. */
@@ -100,70 +147,30 @@ export default defineController<Widget, WidgetDeps>({
     await ctx.deps.records.put(formatKey(ctx.key), metadata.uid ?? '');
 
     const name = childName(widget);
-    const key = { ...CONFIGMAPS, namespace, name };
     const paletteFrom = widget.spec?.paletteFrom;
     const palette =
       paletteFrom === undefined ? undefined : await ctx.client.find<ConfigMap>({ ...CONFIGMAPS, namespace, name: paletteFrom });
-    const data = childData(widget, palette);
-    const existing = await ctx.client.find<ConfigMap>(key);
-    if (existing === undefined) {
-      await ctx.client.create<ConfigMap>(CONFIGMAPS, {
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: {
-          name,
-          namespace,
-          labels: { 'app.kubernetes.io/managed-by': 'conveyor-widgets' },
-          ownerReferences: [
-            {
-              apiVersion: widget.apiVersion ?? 'example.com/v1',
-              kind: widget.kind ?? 'Widget',
-              name: metadata.name,
-              uid: metadata.uid ?? '',
-              controller: true,
-              blockOwnerDeletion: true,
-            },
-          ],
-        },
-        data,
+    const ready = (status: 'True' | 'False', reason: string, message: string) =>
+      condition(
+        widget.status?.conditions,
+        { type: 'Ready', status, reason, message, observedGeneration: metadata.generation ?? 0 },
+        ctx.deps.now,
+      );
+    try {
+      // One request whether the child exists or not, and none of it read first. `force`: this
+      // controller is the authority over its child, so someone else's edit of the data is undone.
+      await ctx.client.apply<ConfigMap>(childConfigMap(widget, palette), { force: true });
+    } catch (error) {
+      if (!isOwnedByOther(error)) throw error;
+      ctx.patchStatus({
+        conditions: [ready('False', 'ConfigMapNotOwned', `ConfigMap ${name} exists and is controlled by another object`)],
       });
-    } else {
-      const owner = existing.metadata.ownerReferences?.find((ref) => ref.controller === true);
-      if (owner?.uid !== metadata.uid) {
-        ctx.patchStatus({
-          conditions: setCondition(
-            widget.status?.conditions,
-            {
-              type: 'Ready',
-              status: 'False',
-              reason: 'ConfigMapNotOwned',
-              message: `ConfigMap ${name} exists and is not controlled by this Widget`,
-              observedGeneration: metadata.generation ?? 0,
-            },
-            ctx.deps.now,
-          ),
-        });
-        throw new TerminalError(`ConfigMap ${namespace}/${name} exists and is not controlled by Widget ${metadata.name}`);
-      }
-      if (!isDeepStrictEqual(existing.data ?? {}, data)) {
-        await ctx.client.patch(key, { type: 'merge', body: { metadata: { resourceVersion: existing.metadata.resourceVersion }, data } });
-      }
+      throw new TerminalError(`ConfigMap ${namespace}/${name} exists and is controlled by another object than Widget ${metadata.name}`);
     }
-
     ctx.patchStatus({
       observedGeneration: metadata.generation ?? 0,
       configMap: name,
-      conditions: setCondition(
-        widget.status?.conditions,
-        {
-          type: 'Ready',
-          status: 'True',
-          reason: 'ConfigMapReady',
-          message: `ConfigMap ${name} is up to date`,
-          observedGeneration: metadata.generation ?? 0,
-        },
-        ctx.deps.now,
-      ),
+      conditions: [ready('True', 'ConfigMapReady', `ConfigMap ${name} is up to date`)],
     });
     return undefined;
   },

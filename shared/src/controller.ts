@@ -93,8 +93,21 @@ export interface ControllerSpec<T extends KubeObject = KubeObject> {
   readonly __object?: T;
 }
 
+/** The field manager of every write a controller's workers make: `conveyor-<name>`. */
+export function fieldManagerOf(controller: string): string {
+  return `conveyor-${controller}`;
+}
+
+/** Every resource a controller names (for, owns, watches): the kinds its workers' `apply` maps to a URL without discovery. */
+export function controllerResources(spec: Pick<ControllerSpec, 'for' | 'owns' | 'watches'>): ResourceSpec[] {
+  return [spec.for, ...(spec.owns ?? []), ...(spec.watches ?? []).map((w) => w.resource)];
+}
+
 export type StatusOf<T> = T extends { status?: infer S } ? NonNullable<S> : Record<string, unknown>;
-/** A JSON merge patch of `status`: listed fields replace (objects merge), `null` deletes. */
+/**
+ * A change to `status`: listed fields replace (objects merge), `null` deletes; with status written by
+ * server-side apply (the default), a list of objects with a `type` (conditions) merges item by type.
+ */
 export type StatusPatch<T> = { [K in keyof StatusOf<T>]?: StatusOf<T>[K] | null };
 
 /** What one run of `reconcile` or `finalize` gets besides the object. */
@@ -113,8 +126,9 @@ export interface ReconcileContext<T extends KubeObject = KubeObject, D = undefin
   signal: AbortSignal;
   /**
    * Collects a status change. All collected changes are written once after `reconcile` returns
-   * (or throws), guarded by the resourceVersion read, and not at all when they change nothing.
-   * Ignored during `finalize`.
+   * (or throws), guarded by the resourceVersion read, and not at all when they change nothing:
+   * by server-side apply to /status (conditions merge by type; patch only your own), or by a JSON
+   * merge patch with `statusWrite: 'merge-patch'`. Ignored during `finalize`.
    */
   patchStatus(patch: StatusPatch<T>): void;
   /** What the controller's `setup` returned. */
@@ -139,6 +153,13 @@ export interface ControllerHandlers<T extends KubeObject, D> {
   reconcile: (object: StoredObject<T>, ctx: ReconcileContext<T, D>) => Promise<Outcome | undefined> | Outcome | undefined;
   /** Idempotent cleanup of what lives outside Kubernetes; our finalizer is removed once it resolves. */
   finalize?: (object: StoredObject<T>, ctx: ReconcileContext<T, D>) => Promise<void> | void;
+  /**
+   * How collected status is written: server-side apply to /status with the controller's field manager
+   * (fields it applied before and still means are kept; other managers' conditions are left alone), or
+   * a JSON merge patch (a list such as `conditions` is replaced whole). Both carry the resourceVersion read.
+   * @defaultValue 'apply'
+   */
+  statusWrite?: 'apply' | 'merge-patch';
 }
 
 export type ControllerDefinition<T extends KubeObject = KubeObject, D = undefined> = ControllerSpec<T> & ControllerHandlers<T, D>;
@@ -247,6 +268,9 @@ export function checkController(value: unknown): Controller<KubeObject, unknown>
   if (typeof handlers.reconcile !== 'function') problems.push('reconcile: must be a function (object, ctx) => outcome');
   if (handlers.finalize !== undefined && typeof handlers.finalize !== 'function') problems.push('finalize: must be a function');
   if (handlers.setup !== undefined && typeof handlers.setup !== 'function') problems.push('setup: must be a function');
+  if (handlers.statusWrite !== undefined && handlers.statusWrite !== 'apply' && handlers.statusWrite !== 'merge-patch') {
+    problems.push(`statusWrite: must be 'apply' or 'merge-patch'`);
+  }
   if (handlers.finalizer !== undefined && handlers.finalize === undefined) {
     problems.push('finalize: missing, but finalizer is set; nothing would ever remove the finalizer');
   }

@@ -4,11 +4,13 @@ import {
   type Config,
   type Controller,
   closeControllerDeps,
+  controllerResources,
   createKubeConfig,
   createLogger,
   createMetricsRegistry,
   createRedisConnection,
   errorMessage,
+  fieldManagerOf,
   KubeApiClient,
   type KubeObject,
   type Logger,
@@ -93,6 +95,8 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
   const client = new KubeApiClient({
     kubeConfig,
     budget,
+    fieldManager: fieldManagerOf(controller.name),
+    resources: controllerResources(controller),
     onRequest: (code, waitedMs) => metrics.apiRequest(code, waitedMs / 1_000),
   });
 

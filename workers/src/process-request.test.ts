@@ -82,7 +82,7 @@ describe('Function: processRequest', () => {
     const client = new MemoryKubeClient();
     seedGadget(client, 'g-1', [FINALIZER]);
     assert.deepEqual(await run(observe, client), { kind: 'done' });
-    assert.deepEqual(client.writes(), [{ verb: 'patch', key: 'example.com/v1/gadgets/default/g-1', subresource: 'status' }]);
+    assert.deepEqual(client.writes(), [{ verb: 'apply', key: 'example.com/v1/gadgets/default/g-1', subresource: 'status' }]);
     assert.deepEqual(client.peek<Gadget>(gadgetKey('g-1'))?.status, { observedGeneration: 1, phase: 'Ready' });
 
     client.calls.length = 0;

@@ -4,6 +4,8 @@ import {
   ConflictError,
   type Controller,
   done,
+  FieldConflictError,
+  fieldManagerOf,
   formatKey,
   isConflict,
   isNotFound,
@@ -25,6 +27,7 @@ import {
   TimeoutError,
   validateKey,
 } from '@conveyor/shared';
+import { statusToApply } from './status-apply.ts';
 import { StatusCollector } from './status-patch.ts';
 import { withTimeout } from './timeout.ts';
 
@@ -136,7 +139,8 @@ async function runRequest<T extends KubeObject, D>(
     thrown = { error };
   }
   // Status collected before a throw is written too: a reconcile reports why it failed (Ready=False) that way.
-  await writeStatus(client, key, current, status);
+  if (controller.statusWrite === 'merge-patch') await writeStatus(client, key, current, status);
+  else await applyStatus(client, fieldManagerOf(controller.name), current, status);
   if (thrown !== undefined) throw thrown.error;
   return returnedOutcome(returned);
 }
@@ -222,6 +226,39 @@ async function writeStatus(client: KubeClient, key: ObjectKey, object: StoredObj
 }
 
 /**
+ * Writes the collected status by server-side apply to /status, with the resourceVersion read in the
+ * configuration: the server refuses it with 409 if the object changed since, so a stale run never
+ * writes status computed from an old object. A field conflict with our own manager name under another
+ * operation (status written by merge patch before this controller applied it) is ours to take over.
+ */
+async function applyStatus(client: KubeClient, manager: string, object: StoredObject, status: StatusCollector): Promise<void> {
+  const changes = status.collected();
+  if (changes === undefined) return;
+  const applied = statusToApply(object, manager, changes);
+  if (applied === undefined) return;
+  const { name, namespace, resourceVersion } = object.metadata;
+  const configuration = {
+    apiVersion: object.apiVersion ?? '',
+    kind: object.kind ?? '',
+    metadata: { name, ...(namespace === undefined ? {} : { namespace }), resourceVersion },
+    status: applied,
+  };
+  const write = (force: boolean) => client.apply(configuration, { subresource: 'status', force });
+  await guardedPatch(
+    async () => {
+      try {
+        return await write(false);
+      } catch (error) {
+        if (error instanceof FieldConflictError && error.conflicts.every((c) => c.manager === manager)) return await write(true);
+        throw error;
+      }
+    },
+    'applying status',
+    false,
+  );
+}
+
+/**
  * A 409 means the object changed under us: a retry re-reads it. So does a 422 of one of our JSON
  * patches, whose only way to be invalid is a failed `test` op (kube-apiserver answers those 422).
  */
@@ -229,7 +266,10 @@ async function guardedPatch<R>(write: () => Promise<R>, what: string, jsonPatch 
   try {
     return await write();
   } catch (error) {
-    if (isConflict(error) || (jsonPatch && statusCodeOf(error) === 422 && error instanceof KubeApiError)) {
+    if (
+      (isConflict(error) && !(error instanceof FieldConflictError)) ||
+      (jsonPatch && statusCodeOf(error) === 422 && error instanceof KubeApiError)
+    ) {
       throw new ConflictError(`${what}: the object changed since it was read (${statusCodeOf(error)}); retrying re-reads it`, {
         cause: error,
       });

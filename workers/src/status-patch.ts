@@ -27,6 +27,11 @@ export class StatusCollector {
     this.patch = this.patch === undefined ? structuredClone(patch) : composeMergePatches(this.patch, patch);
   }
 
+  /** Every change collected, as one merge patch; undefined when there was none. */
+  collected(): Json | undefined {
+    return this.patch === undefined ? undefined : structuredClone(this.patch);
+  }
+
   /** The merge patch to send for `status`, or undefined when it would leave `current` as it is. */
   pendingFor(current: unknown): Json | undefined {
     if (this.patch === undefined) return undefined;

@@ -12,10 +12,12 @@ import {
   type Config,
   type Controller,
   closeControllerDeps,
+  controllerResources,
   createKubeConfig,
   createLogger,
   createRedisConnection,
   errorMessage,
+  fieldManagerOf,
   KubeApiClient,
   type Logger,
   loadConfig,
@@ -67,7 +69,12 @@ export function lambdaHandler(controller: Controller<any, any>, options: LambdaH
     const connection = createRedisConnection(config.redis);
     connection.on('error', (error: unknown) => logger.warn({ err: errorMessage(error) }, 'redis connection error'));
     try {
-      const client = new KubeApiClient({ kubeConfig, budget: RedisApiBudget.fromConfig(connection, config) });
+      const client = new KubeApiClient({
+        kubeConfig,
+        budget: RedisApiBudget.fromConfig(connection, config),
+        fieldManager: fieldManagerOf(controller.name),
+        resources: controllerResources(controller),
+      });
       const deps = controller.setup === undefined ? undefined : await controller.setup({ config, logger });
       logger.info('execution environment ready');
       return { config, client, logger, deps, connection };
