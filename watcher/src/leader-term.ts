@@ -1,4 +1,5 @@
-// What runs only while this replica is active (leads, or runs without election): the Watcher streaming into the queue, and the autoscaler.
+// What runs only while this replica is active (leads, or runs without election): the Watcher streaming into the queue, and the
+// autoscaler, which always measures (exporting conveyor_backlog and conveyor_desired_workers) and scales only when enabled.
 //
 // Expected flow: setActive(true) builds a fresh Watcher (and autoscaler) with its own metrics
 // registry and starts it; setActive(false) stops them, waiting for buffered requests to reach the
@@ -18,7 +19,7 @@ import {
 } from '@conveyor/shared';
 import { Registry } from 'prom-client';
 import { type Autoscaler, startAutoscaler } from './autoscaler/autoscaler.ts';
-import { DeploymentScaleTarget, DispatcherConcurrencyTarget } from './autoscaler/scale-targets.ts';
+import { DeploymentScaleTarget, DispatcherConcurrencyTarget, type ScaleTarget } from './autoscaler/scale-targets.ts';
 import { formatShard, type Shard } from './sharding.ts';
 import { Watcher } from './watcher.ts';
 
@@ -118,8 +119,10 @@ export class LeaderTerms {
       () => this.settleReady.resolve(),
       () => undefined,
     );
-    if (config.autoscaler.enabled) term.autoscaler = this.startAutoscaler(registry);
-    logger.info({ shard: formatShard(this.d.shard), autoscaler: config.autoscaler.enabled }, 'active: watching');
+    // Always measured while leading (the gauges KEDA or an HPA read); acted on only when the built-in autoscaler is on.
+    term.autoscaler = this.startAutoscaler(registry);
+    const autoscaler = config.autoscaler.enabled ? `scaling ${config.autoscaler.target}` : 'exporting gauges only';
+    logger.info({ shard: formatShard(this.d.shard), autoscaler }, 'active: watching');
   }
 
   private startAutoscaler(registry: Registry): Autoscaler {
@@ -129,13 +132,17 @@ export class LeaderTerms {
       config,
       depth: () => queue.getDepth(),
       connection,
-      target:
-        config.autoscaler.target === 'dispatcher'
-          ? new DispatcherConcurrencyTarget(connection, config.redis, controller.name, config.autoscaler.interval)
-          : new DeploymentScaleTarget(this.d.client, config.autoscaler.deployment),
+      target: config.autoscaler.enabled ? this.scaleTarget() : undefined,
       registry,
       logger: this.d.logger.child({ component: 'autoscaler' }),
     });
+  }
+
+  private scaleTarget(): ScaleTarget {
+    const { controller, config, connection } = this.d;
+    return config.autoscaler.target === 'dispatcher'
+      ? new DispatcherConcurrencyTarget(connection, config.redis, controller.name, config.autoscaler.interval)
+      : new DeploymentScaleTarget(this.d.client, config.autoscaler.deployment);
   }
 
   private async deactivate(): Promise<void> {

@@ -164,6 +164,35 @@ describe('Autoscaler on queue depth', () => {
     }
   });
 
+  it('with no target (the built-in autoscaler off) exports the backlog and the desired count, and acts on nothing', async () => {
+    const config = configSchema.parse({ redis: { url: server.url, prefix: 'as4' }, autoscaler: { enabled: false, interval: '1h' } });
+    const queue = new ReconcileQueue({ controller: 'widgets', redis: config.redis, queue: config.queue });
+    const registry = createMetricsRegistry();
+    await queue.enqueueBatch(Array.from({ length: 250 }, (_, i) => ({ key: widgetKey(`k-${i}`), reason: 'event' as const })));
+    sim.resetCounters();
+    const autoscaler = startAutoscaler({
+      controller: 'widgets',
+      config,
+      depth: () => queue.getDepth(),
+      connection: redis,
+      target: undefined,
+      registry,
+      logger: createLogger({ level: 'silent' }),
+    });
+    try {
+      assert.equal((await autoscaler.tick())?.desired, 1);
+      const text = await registry.metrics();
+      assert.match(text, /^conveyor_backlog\{controller="widgets"\} 250$/m);
+      assert.match(text, /^conveyor_desired_workers\{controller="widgets"\} 1$/m);
+      assert.equal(scalePatches(sim), 0);
+      // Nothing published either: a dispatcher would follow a published count.
+      assert.equal(await readDesiredWorkers(redis, config.redis, 'widgets'), undefined);
+    } finally {
+      autoscaler.stop();
+      await queue.close();
+    }
+  });
+
   it('keeps going when the target cannot be scaled, and counts the failure', async () => {
     const config = configSchema.parse({
       redis: { url: server.url, prefix: 'as3' },

@@ -1,9 +1,11 @@
 // The autoscaler loop: every interval, read depth and measured reconcile duration, decide, and scale the target.
 //
+// Measuring and acting are apart: every interval it measures (depth, reconcile duration) and decides, and exports
+// the gauges `conveyor_backlog` and `conveyor_desired_workers`; only with a target does it act (scale the target,
+// publish the desired count). The leader runs it with no target when `autoscaler.enabled` is false, so a KEDA
+// ScaledObject or HPA on the gauges works with the built-in autoscaler switched off.
 // Guarantees: a failed read or scale is logged and counted and tried again next interval, never fatal;
-// the target is only written when the decision differs from what it runs; the exported gauges
-// (`conveyor_backlog`, `conveyor_desired_workers`) are updated every interval, so a KEDA ScaledObject or
-// HPA on them works with the built-in target switched off.
+// the target is only written when the decision differs from what it runs.
 import {
   type Clock,
   type Config,
@@ -34,7 +36,7 @@ export interface AutoscalerOptions {
   depth(): Promise<Depth>;
   /** Where workers record reconcile durations (shared/src/reconcile-stats.ts). */
   connection: RedisConnection;
-  /** Undefined: only export the gauges (KEDA/HPA mode). */
+  /** Undefined: measure and export the gauges only, act on nothing (KEDA/HPA mode). */
   target: ScaleTarget | undefined;
   registry: Registry;
   logger: Logger;
@@ -123,9 +125,10 @@ export function startAutoscaler(options: AutoscalerOptions): Autoscaler {
       backlogGauge.set({ controller }, backlog);
       desiredGauge.set({ controller }, decision.desired);
       decisions.inc({ controller, reason: decision.reason });
-      // Published for `conveyor status` (and followed by dispatchers when Lambda is the target).
-      await publishDesiredWorkers(options.connection, config.redis, controller, decision.desired, config.autoscaler.interval * 4);
       if (target !== undefined) {
+        // Published for `conveyor status` (and followed by dispatchers when Lambda is the target): only when acting,
+        // or dispatchers would follow a count nobody meant them to.
+        await publishDesiredWorkers(options.connection, config.redis, controller, decision.desired, config.autoscaler.interval * 4);
         applied ??= await target.current();
         if (decision.desired !== applied) {
           await target.apply(decision.desired);
