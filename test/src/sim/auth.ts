@@ -13,6 +13,8 @@ export interface AuthorizationRule {
   verbs?: string[];
   apiGroups?: string[];
   resources?: string[];
+  /** RBAC's resourceNames: only requests naming one of these objects (so never a create, list or watch of the collection). */
+  resourceNames?: string[];
   namespaces?: string[];
 }
 
@@ -73,6 +75,7 @@ export class Authorizer {
         matches(r.verbs, attrs.verb) &&
         matches(r.apiGroups, attrs.apiGroup) &&
         matches(r.resources, attrs.resource) &&
+        (r.resourceNames === undefined || (attrs.name !== '' && r.resourceNames.includes(attrs.name))) &&
         (attrs.namespace === '' ? r.namespaces === undefined || r.namespaces.includes('*') : matches(r.namespaces, attrs.namespace)),
     );
     return rule === undefined ? { allowed: false, reason: 'no rule allows it' } : { allowed: true, reason: 'allowed by a simulator rule' };
