@@ -95,10 +95,8 @@ function serverlessOptions(controller: Controller<KubeObject, unknown>, o: Build
   return { controller, outFromServerless: relative(dirname(resolve(o.serverless)), resolve(o.out)), region: o.region };
 }
 
-/** Writes the bundles, the Lambda zip and every planned text file; the generated manifests directory is replaced whole. */
-export async function runBuild(o: BuildOptions, io: Io): Promise<void> {
-  const { loadController } = await import('@conveyor/workers/load-controller');
-  const controller = await loadController(o.controllerModule);
+/** Writes the bundle, the Lambda handler and its zip into `o.out`: what the Dockerfile and serverless.yml package. */
+export async function writeArtifacts(controller: Controller<KubeObject, unknown>, o: BuildOptions): Promise<void> {
   const { bundleLambda, bundleRuntime } = await import('./bundle.ts');
   const { zipFiles } = await import('./zip.ts');
   mkdirSync(join(o.out, 'lambda'), { recursive: true });
@@ -106,16 +104,20 @@ export async function runBuild(o: BuildOptions, io: Io): Promise<void> {
   await bundleLambda(o.controllerModule, join(o.out, LAMBDA_HANDLER_FILE));
   const entry = zipEntryPath(serverlessOptions(controller, o));
   writeFileSync(join(o.out, LAMBDA_ZIP_FILE), zipFiles({ [entry]: readFileSync(join(o.out, LAMBDA_HANDLER_FILE)) }));
-  // Files a previous build generated and this one does not (an overlay renamed) must not linger; the directory is ours.
-  for (const overlayDir of ['base', 'workers', 'components', 'overlays'])
-    rmSync(join(o.manifests, overlayDir), { recursive: true, force: true });
+}
+
+/** Writes the artifacts and every planned text file; the generated manifest directories are replaced whole. */
+export async function runBuild(o: BuildOptions, io: Io): Promise<void> {
+  const { loadController } = await import('@conveyor/workers/load-controller');
+  const controller = await loadController(o.controllerModule);
+  await writeArtifacts(controller, o);
+  // Files a previous build generated and this one does not (an overlay renamed) must not linger; these directories are ours.
+  for (const generated of ['base', 'workers', 'components', 'overlays']) rmSync(join(o.manifests, generated), { recursive: true, force: true });
   for (const [path, text] of plannedTextFiles(controller, o)) {
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, text);
   }
-  io.out(
-    `conveyor build: ${controller.name} → ${o.out}/${BUNDLE_FILE} (node ${BUNDLE_FILE} watch|worker|dispatch), Dockerfile, ${o.out}/${LAMBDA_ZIP_FILE}`,
-  );
+  io.out(`conveyor build: ${controller.name} → ${o.out}/${BUNDLE_FILE} (node ${BUNDLE_FILE} watch|worker|dispatch), Dockerfile, ${o.out}/${LAMBDA_ZIP_FILE}`);
   io.out(`conveyor build: manifests in ${o.manifests} (overlays containers, containers-keda, lambda, sharded); ${o.serverless}`);
 }
 

@@ -63,7 +63,7 @@ provider:
     CONVEYOR_REDIS__URL: \${env:CONVEYOR_REDIS__URL, 'redis://127.0.0.1:6379'}
     CONVEYOR_REDIS__PREFIX: \${env:CONVEYOR_REDIS__PREFIX, 'conveyor'}
     # Credentials for the API server: a ServiceAccount token with the worker ClusterRole only
-    # (manifests/base/rbac-worker.yaml). Lambda encrypts environment variables at rest; use a KMS key you own.
+    # (base/rbac-worker.yaml of the manifests). Lambda encrypts environment variables at rest; use a KMS key you own.
     CONVEYOR_KUBE__SERVER: \${env:CONVEYOR_KUBE__SERVER, 'https://kubernetes.example.invalid:6443'}
     CONVEYOR_KUBE__TOKEN: \${env:CONVEYOR_KUBE__TOKEN, 'set-CONVEYOR_KUBE__TOKEN'}
     CONVEYOR_KUBE__INSECURE_SKIP_TLS_VERIFY: \${env:CONVEYOR_KUBE__INSECURE_SKIP_TLS_VERIFY, 'false'}

@@ -1,19 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { defineController } from '@conveyor/shared';
 import { leaseName } from '@conveyor/watcher/run-watcher';
-import { parseAllDocuments } from 'yaml';
-import { main } from '../main.ts';
+import { effectiveConfig, leaseAllowed, noKubectl, renderKustomization } from '../../test/support/kustomize.ts';
 import { CONFIG_DIR, manifestFiles } from './manifests.ts';
-import type { PolicyRule } from './rbac.ts';
-
-const kubectl = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' });
-// CI and these machines have kubectl; a developer without it still gets every other test.
-const noKubectl = kubectl.error !== undefined || kubectl.status !== 0 ? 'kubectl is not on PATH' : false;
 
 const controller = defineController({
   name: 'sites',
@@ -22,14 +15,6 @@ const controller = defineController({
   reconcile: async () => undefined,
 });
 const SHARDS = 3;
-
-interface Doc {
-  kind: string;
-  metadata: { name: string; namespace?: string };
-  rules?: PolicyRule[];
-  data?: Record<string, string>;
-  spec?: { replicas?: number; template?: { spec: { containers: { args: string[] }[] } } };
-}
 
 function writeTree(): string {
   const dir = mkdtempSync(join(tmpdir(), 'conveyor-manifests-'));
@@ -48,35 +33,8 @@ function writeTree(): string {
   return dir;
 }
 
-function render(dir: string, overlay: string): Doc[] {
-  const result = spawnSync('kubectl', ['kustomize', join(dir, 'overlays', overlay)], { encoding: 'utf8' });
-  assert.equal(result.status, 0, result.stderr);
-  return parseAllDocuments(result.stdout).map((d) => d.toJSON() as Doc);
-}
-
-/** The configuration a pod of this overlay reads: the ConfigMap's files in a directory, loaded through `conveyor config`. */
-async function effectiveConfig(docs: Doc[]): Promise<Record<string, Record<string, unknown>>> {
-  const configMap = docs.find((d) => d.kind === 'ConfigMap' && d.metadata.name.startsWith('conveyor-config'));
-  assert.ok(configMap?.data !== undefined, 'no conveyor-config ConfigMap');
-  const dir = mkdtempSync(join(tmpdir(), 'conveyor-configmap-'));
-  for (const [name, text] of Object.entries(configMap.data)) writeFileSync(join(dir, name), text);
-  const out: string[] = [];
-  const code = await main(['config', '--config', dir, '--json'], { out: (l) => out.push(l), err: (l) => out.push(l), env: {} });
-  assert.equal(code, 0, out.join('\n'));
-  return JSON.parse(out.join('\n')) as Record<string, Record<string, unknown>>;
-}
-
-/** Whether a rule of these Roles lets `verb` on the Lease `name`. */
-function leaseAllowed(roles: Doc[], verb: string, name: string): boolean {
-  return roles.some((role) =>
-    (role.rules ?? []).some(
-      (r) =>
-        r.apiGroups.includes('coordination.k8s.io') &&
-        r.resources.includes('leases') &&
-        r.verbs.includes(verb) &&
-        (r.resourceNames === undefined || r.resourceNames.includes(name)),
-    ),
-  );
+function render(dir: string, overlay: string) {
+  return renderKustomization(join(dir, 'overlays', overlay));
 }
 
 describe('Function: manifestFiles (the kustomize tree of conveyor build)', { skip: noKubectl }, () => {

@@ -6,7 +6,7 @@
 // overlay's settings merge into the base's `conveyor.yaml` instead of replacing it.
 import type { ControllerSpec } from '@conveyor/shared';
 import { leaseName } from '@conveyor/watcher/run-watcher';
-import { stringify } from 'yaml';
+import { Document, isScalar, visit } from 'yaml';
 import { autoscalerRules, leaseRules, type PolicyRule, watcherClusterRules, workerRules } from './rbac.ts';
 
 export interface ManifestOptions {
@@ -26,10 +26,21 @@ export interface ManifestOptions {
 export const CONFIG_DIR = '/etc/conveyor';
 const WORKER_DEPLOYMENT = 'conveyor-worker';
 
+/** One object as YAML, lists of plain values on one line (`verbs: [get, patch]`), as people write RBAC by hand. */
+function toYaml(body: object): string {
+  const doc = new Document(body);
+  visit(doc, {
+    Seq(_, node) {
+      if (node.items.every((item) => isScalar(item))) node.flow = true;
+    },
+  });
+  return doc.toString({ lineWidth: 0, flowCollectionPadding: false });
+}
+
 /** Kubernetes objects as YAML documents, each after its comment lines. */
 function yamlDocs(...docs: readonly { comment?: string; body: object }[]): string {
   return docs
-    .map(({ comment, body }) => `${comment === undefined ? '' : `${comment.replace(/^/gm, '# ')}\n`}${stringify(body, { lineWidth: 0 })}`)
+    .map(({ comment, body }) => `${comment === undefined ? '' : `${comment.replace(/^/gm, '# ')}\n`}${toYaml(body)}`)
     .join('---\n');
 }
 

@@ -1,15 +1,15 @@
+// infra/ and serverless.yml: what `npm run build:widgets` (conveyor build for examples/widgets) writes, and what its overlays render to.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { globSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '@conveyor/shared';
+import { loadController } from '@conveyor/workers/load-controller';
 import { parseAllDocuments } from 'yaml';
+import { plannedTextFiles } from '../../cli/build/build-command.ts';
+import { effectiveConfig, noKubectl, renderKustomization } from '../support/kustomize.ts';
+import { widgetBuildOptions } from '../support/widget-build.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const kubectl = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' });
-const noKubectl =
-  kubectl.error !== undefined || kubectl.status !== 0 ? 'kubectl is not on PATH, so overlays cannot be rendered here' : false;
 
 interface Rule {
   apiGroups?: string[];
@@ -21,14 +21,47 @@ function documents(text: string): { kind?: string; metadata?: { name?: string };
   return parseAllDocuments(text).map((d) => d.toJSON() as { kind?: string; rules?: Rule[] });
 }
 
+/** Files in infra/ that conveyor build does not write: kept by hand. */
+const HAND_WRITTEN = /^infra\/(README\.md|monitoring\/)/;
+
 describe('infra/: kustomize manifests', () => {
-  for (const overlay of ['containers', 'containers-keda', 'lambda']) {
-    it(`renders overlays/${overlay} with kubectl kustomize`, { skip: noKubectl }, () => {
-      const result = spawnSync('kubectl', ['kustomize', `infra/overlays/${overlay}`], { cwd: root, encoding: 'utf8' });
-      assert.equal(result.status, 0, result.stderr);
-      const kinds = documents(result.stdout).map((d) => d.kind);
+  it('holds exactly what `npm run build:widgets` writes, byte for byte, and so does serverless.yml (run it after changing the generator)', async () => {
+    const options = widgetBuildOptions();
+    const controller = await loadController(options.controllerModule, root);
+    const planned = [...plannedTextFiles(controller, options)].filter(([path]) => path.startsWith('infra/') || path === 'serverless.yml');
+    assert.ok(planned.length > 15, `build:widgets plans only ${planned.length} files under infra/`);
+    const stale = planned.filter(([path, text]) => {
+      try {
+        return readFileSync(`${root}${path}`, 'utf8') !== text;
+      } catch {
+        return true;
+      }
+    });
+    assert.deepEqual(
+      stale.map(([path]) => path),
+      [],
+      'stale: run `npm run build:widgets` and commit what it writes',
+    );
+    const extra = globSync('infra/**/*', { cwd: root, withFileTypes: true })
+      .filter((entry) => entry.isFile())
+      .map((entry) => `${entry.parentPath.slice(root.length)}/${entry.name}`)
+      .filter((path) => !HAND_WRITTEN.test(path) && !planned.some(([p]) => p === path));
+    assert.deepEqual(extra, [], 'files in infra/ that conveyor build no longer writes');
+  });
+
+  for (const overlay of ['containers', 'containers-keda', 'lambda', 'sharded']) {
+    it(`renders overlays/${overlay}, whose effective configuration keeps the API, leader election and budget settings`, {
+      skip: noKubectl,
+    }, async () => {
+      const docs = renderKustomization(`${root}infra/overlays/${overlay}`);
+      const kinds = docs.map((d) => d.kind);
       for (const kind of ['Namespace', 'ServiceAccount', 'ClusterRole', 'Role', 'ConfigMap', 'Deployment'])
         assert.ok(kinds.includes(kind), `${overlay} lacks ${kind}`);
+      const config = await effectiveConfig(docs);
+      assert.equal(config.api?.tokenReview, true);
+      assert.equal(config.watcher?.leaderElect, true);
+      assert.deepEqual(config.apiBudget, { qps: 50, burst: 100 });
+      assert.equal(config.kube?.inCluster, true);
     });
   }
 
@@ -52,16 +85,10 @@ describe('infra/: kustomize manifests', () => {
 
   it('gives workers no list or watch: they fetch each object by name', () => {
     const worker = documents(readFileSync(`${root}infra/base/rbac-worker.yaml`, 'utf8')).find((d) => d.kind === 'ClusterRole');
+    assert.ok(worker !== undefined);
     const verbs = (worker?.rules ?? []).flatMap((r) => r.verbs ?? []);
     assert.ok(verbs.includes('get') && !verbs.includes('list') && !verbs.includes('watch'));
   });
-
-  for (const file of globSync('infra/**/conveyor.yaml', { cwd: root })) {
-    it(`ships a configuration the loader accepts: ${file}`, () => {
-      const config = loadConfig({ file: `${root}${file}`, env: {} });
-      assert.equal(config.kube.inCluster, true);
-    });
-  }
 
   it('ships a Grafana dashboard whose queries use the exported metric names', () => {
     const dashboard = JSON.parse(readFileSync(`${root}infra/monitoring/conveyor-dashboard.json`, 'utf8')) as {

@@ -4,6 +4,7 @@ import { LambdaClient } from '@aws-sdk/client-lambda';
 import { type ConfigInput, createLogger, createMetricsRegistry, createRedisConnection, KubeApiClient } from '@conveyor/shared';
 import { LambdaEmulator } from '@conveyor/test/support/lambda-emulator';
 import { redisServerBinary } from '@conveyor/test/support/redis-server';
+import { buildWidgetArtifacts } from '@conveyor/test/support/widget-build';
 import { Watcher } from '@conveyor/watcher';
 import { startAutoscaler } from '@conveyor/watcher/autoscaler/autoscaler';
 import { DispatcherConcurrencyTarget } from '@conveyor/watcher/autoscaler/scale-targets';
@@ -51,7 +52,8 @@ export class DemoInterrupted extends Error {
 }
 
 const SLOTS_PER_WORKER = 10;
-const LAMBDA_FUNCTION = 'conveyor-widgets-dev-reconcile';
+// serverless.yml's service, its default stage (prod) and the function, as serverless-offline names it.
+const LAMBDA_FUNCTION = 'conveyor-widgets-prod-reconcile';
 
 function demoSettings(options: DemoOptions): ConfigInput {
   return {
@@ -118,7 +120,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     cleanups.push(async () => redisConnection.quit());
     if (options.lambda) {
       if (world.lambdaKube === undefined) throw new Error('--lambda runs against the simulator only');
-      view.note('  starting serverless-offline with serverless.yml (the Widget function)…');
+      view.note('  bundling the Widget function (conveyor build) and starting serverless-offline with serverless.yml…');
+      await buildWidgetArtifacts();
       const emulator = await LambdaEmulator.start('serverless.yml', {
         CONVEYOR_REDIS__URL: config.redis.url,
         CONVEYOR_REDIS__PREFIX: config.redis.prefix,
