@@ -112,12 +112,15 @@ export async function runBuild(o: BuildOptions, io: Io): Promise<void> {
   const controller = await loadController(o.controllerModule);
   await writeArtifacts(controller, o);
   // Files a previous build generated and this one does not (an overlay renamed) must not linger; these directories are ours.
-  for (const generated of ['base', 'workers', 'components', 'overlays']) rmSync(join(o.manifests, generated), { recursive: true, force: true });
+  for (const generated of ['base', 'workers', 'components', 'overlays'])
+    rmSync(join(o.manifests, generated), { recursive: true, force: true });
   for (const [path, text] of plannedTextFiles(controller, o)) {
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, text);
   }
-  io.out(`conveyor build: ${controller.name} → ${o.out}/${BUNDLE_FILE} (node ${BUNDLE_FILE} watch|worker|dispatch), Dockerfile, ${o.out}/${LAMBDA_ZIP_FILE}`);
+  io.out(
+    `conveyor build: ${controller.name} → ${o.out}/${BUNDLE_FILE} (node ${BUNDLE_FILE} watch|worker|dispatch), Dockerfile, ${o.out}/${LAMBDA_ZIP_FILE}`,
+  );
   io.out(`conveyor build: manifests in ${o.manifests} (overlays containers, containers-keda, lambda, sharded); ${o.serverless}`);
 }
 
