@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { main } from '../main.ts';
+import { projectFiles } from './project-files.ts';
 
 async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
@@ -59,4 +60,19 @@ describe('CLI: conveyor init', () => {
       assert.ok(!existsSync(dir));
     });
   }
+
+  it('writes the controller and test docs/getting-started.md shows (docs/examples/greetings/, which the docs test holds the page to)', () => {
+    const files = projectFiles({
+      name: 'greetings',
+      group: 'example.com',
+      version: 'v1',
+      kind: 'Greeting',
+      plural: 'greetings',
+      conveyorVersion: '^0.1.0',
+    });
+    for (const name of ['controller.ts', 'controller.test.ts']) {
+      const shown = readFileSync(new URL(`../../docs/examples/greetings/${name}`, import.meta.url), 'utf8');
+      assert.equal(shown, files[name], name);
+    }
+  });
 });

@@ -118,7 +118,10 @@ export default defineController<${p.kind}>({
       });
     } else if (existing.data?.message !== message) {
       // Guarded by the resourceVersion read: a stale write fails with 409 and the request is retried.
-      await ctx.client.patch(child, { type: 'merge', body: { metadata: { resourceVersion: existing.metadata.resourceVersion }, data: { message } } });
+      await ctx.client.patch(child, {
+        type: 'merge',
+        body: { metadata: { resourceVersion: existing.metadata.resourceVersion }, data: { message } },
+      });
     }
     // Collected and written once after reconcile returns, and only when it changes something.
     ctx.patchStatus({
@@ -146,11 +149,13 @@ export default defineController<${p.kind}>({
 
 function controllerTestTs(p: ProjectSpec): string {
   const constant = p.plural.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+  // In the order Biome (and most import sorters) keep named imports: case-insensitively.
+  const named = [constant, 'childName'].sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase())).join(', ');
   return `// The ${p.kind} controller against the Kubernetes API simulator and a private Redis (kube-conveyor/testing; needs redis-server).
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { startTestEnv, type TestEnv } from 'kube-conveyor/testing';
-import controller, { ${constant}, childName, type ${p.kind} } from './controller.ts';
+import controller, { ${named}, type ${p.kind} } from './controller.ts';
 
 let env: TestEnv;
 before(async () => {

@@ -1,6 +1,5 @@
 // Samples of docs/concepts.md: selectors, predicates (built-in and your own), owned children, mapped watches, finalizers.
-import { dataKeys, type KubeObject } from '@conveyor/shared';
-import { defineController } from '@conveyor/workers';
+import { dataKeys, defineController, type KubeObject } from 'kube-conveyor';
 
 interface Site extends KubeObject {
   spec?: { theme?: string };
