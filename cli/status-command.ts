@@ -52,6 +52,9 @@ export const statusCommand: Command = {
       }
       io.out(`controller ${controller.name}`);
       io.out(`  backlog   ${backlog}   (waiting ${depth.waiting}, prioritized ${depth.prioritized}, delayed due ${depth.delayedDue})`);
+      io.out(
+        `  by lane   event ${depth.lanes.event}, manual ${depth.lanes.manual}, resync ${depth.lanes.resync} (${depth.resyncBacklog} not yet admitted)`,
+      );
       io.out(`  later     ${depth.delayedLater}   (requeue-after and backoff)`);
       io.out(`  active    ${depth.active}`);
       io.out(`  parked    ${depth.parked}`);

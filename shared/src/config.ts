@@ -72,6 +72,12 @@ const queueSchema = z.strictObject({
   lockDuration: duration().default(30_000),
   /** How often workers look for jobs whose lock expired. @defaultValue 30s */
   stalledInterval: duration().default(30_000),
+  /**
+   * The share of each worker's slots (container worker or dispatcher) a resync may hold while fresh
+   * events or manual requests run there; the rest stay free for them. With nothing else running a
+   * resync may use every slot. At least one slot whatever the share (see queue/lanes.ts). @defaultValue 0.5
+   */
+  resyncShare: num(0.01, 1).default(0.5),
 });
 
 const workerSchema = z.strictObject({

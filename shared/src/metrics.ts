@@ -1,6 +1,7 @@
 // Metric names (controller-runtime's and client-go workqueue's, so existing dashboards work) and the registry helpers that create them at 0.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Outcome } from './outcome.ts';
+import { LANES, type Lane } from './queue/lanes.ts';
 
 /** Every metric name Conveyor exports, in one place. Names are a public contract: never rename one. */
 export const METRIC = {
@@ -12,6 +13,7 @@ export const METRIC = {
   activeWorkers: 'controller_runtime_active_workers',
   maxConcurrentReconciles: 'controller_runtime_max_concurrent_reconciles',
   workqueueDepth: 'workqueue_depth',
+  queueDepthByLane: 'conveyor_queue_depth',
   workqueueAddsTotal: 'workqueue_adds_total',
   workqueueQueueDurationSeconds: 'workqueue_queue_duration_seconds',
   workqueueWorkDurationSeconds: 'workqueue_work_duration_seconds',
@@ -203,8 +205,26 @@ export function codeClassOf(status: number | undefined): ApiCodeClass {
   return '4xx';
 }
 
-/** `workqueue_depth{name}`: read from the queue at each scrape (waiting + prioritized + delayed-and-due). */
-export function workqueueDepthGauge(registry: Registry, controller: string, readDepth: () => Promise<number>): Gauge {
+/** What one read of the queue gives the depth gauges. */
+export interface DepthReading {
+  /** waiting + prioritized + delayed-and-due */
+  total: number;
+  /** Queued requests by lane (queue/lanes.ts); resync includes its backlog. */
+  lanes: Readonly<Record<Lane, number>>;
+}
+
+/**
+ * `workqueue_depth{name}` and `conveyor_queue_depth{controller,lane}`, from one read of the queue at
+ * each scrape; every lane's series starts at 0.
+ */
+export function workqueueDepthGauge(registry: Registry, controller: string, readDepth: () => Promise<DepthReading>): Gauge {
+  const byLane = new Gauge({
+    name: METRIC.queueDepthByLane,
+    help: 'Requests queued (not running) by lane: event, manual, resync (with the resync backlog)',
+    labelNames: ['controller', 'lane'],
+    registers: [registry],
+  });
+  for (const lane of LANES) byLane.set({ controller, lane }, 0);
   return new Gauge({
     name: METRIC.workqueueDepth,
     help: 'Current depth of workqueue',
@@ -212,7 +232,9 @@ export function workqueueDepthGauge(registry: Registry, controller: string, read
     registers: [registry],
     async collect() {
       try {
-        this.set({ name: controller }, await readDepth());
+        const depth = await readDepth();
+        this.set({ name: controller }, depth.total);
+        for (const lane of LANES) byLane.set({ controller, lane }, depth.lanes[lane]);
       } catch {
         // Redis unreachable during a scrape: keep the last value rather than failing the whole scrape.
       }

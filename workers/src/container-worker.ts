@@ -80,7 +80,7 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
     queue = reconcileQueue;
     workqueueDepthGauge(registry, controller.name, async () => {
       const depth = await reconcileQueue.getDepth();
-      return depth.waiting + depth.prioritized + depth.delayedDue;
+      return { total: depth.waiting + depth.prioritized + depth.delayedDue, lanes: depth.lanes };
     });
     if (options.http ?? true) http = await serveOps(config, registry, () => !closing && connection.status === 'ready');
   } catch (error) {

@@ -12,7 +12,8 @@
 // Sources in bullmq 6.7.0: `classes/queue-keys.js` (key names), `commands/includes/storeJob.lua`
 // (job hash), `getDelayedScore.lua`, `getNextDelayedTimestamp.lua`, `addDelayMarkerIfNeeded.lua`
 // (delayed scores, marker), `getPriorityScore.lua` (prioritized scores), `storeDeduplicatedNextJob.lua`
-// and `requeueDeduplicatedJob.lua` (`de:` and `dn:`), `prepareJobForProcessing.lua` (lock).
+// and `requeueDeduplicatedJob.lua` (`de:` and `dn:`), `prepareJobForProcessing.lua` (lock),
+// `promoteDelayedJobs.lua` and `addBaseMarkerIfNeeded.lua` (promotion to prioritized, the ready marker).
 import type { QueueLocation } from './redis-keys.ts';
 
 /** The bullmq release this file describes; shared/package.json pins exactly this version. */
@@ -144,3 +145,9 @@ export function prioritizedScore(priority: number, counter: number): number {
  * due time in ms ({@link delayedMarkerScore}). Member `'0'` with score 0 means "a job is ready".
  */
 export const DELAYED_MARKER_MEMBER = '1';
+
+/**
+ * The `marker` member, scored 0, that tells blocked workers a job is ready now (BullMQ's
+ * `addBaseMarkerIfNeeded`): admission of resync jobs (queue-scripts.ts) sets it as BullMQ's promotion does.
+ */
+export const READY_MARKER_MEMBER = '0';

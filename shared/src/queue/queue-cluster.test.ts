@@ -104,7 +104,17 @@ describe('the reconcile queue on a 3-node Redis Cluster', () => {
         { key: widgetKey('b'), reason: 'resync' },
         { key: widgetKey('c'), reason: 'resync' },
       ]);
-      assert.deepEqual(await h.queue.getDepth(), { waiting: 0, prioritized: 2, delayedDue: 0, delayedLater: 0, active: 0, parked: 0 });
+      // b's resync merged into its waiting event; c's waits in the resync backlog until a worker admits it.
+      assert.deepEqual(await h.queue.getDepth(), {
+        waiting: 0,
+        prioritized: 2,
+        delayedDue: 0,
+        delayedLater: 0,
+        active: 0,
+        parked: 0,
+        lanes: { event: 1, manual: 0, resync: 1 },
+        resyncBacklog: 1,
+      });
 
       h.start();
       await waitFor('the worker is seen on the cluster', async () => (await h.queue.getWorkerCount()) === 1);

@@ -249,7 +249,7 @@ describe('epoch after a restart', () => {
 });
 
 describe('getDepth', () => {
-  it('counts requests by state: waiting, prioritized, delayed due and later, active, parked', async () => {
+  it('counts requests by state (waiting, prioritized, delayed due and later, active, parked) and by lane', async () => {
     const hold = gate();
     const h = harness(async (request) => {
       switch (request.key.name) {
@@ -281,14 +281,27 @@ describe('getDepth', () => {
       await raw.add('event', encodeRequest({ key: widgetKey('w'), reason: 'event' }, Date.now()), {
         jobId: `${keyToJobId(widgetKey('w'))}~w`,
       });
-      assert.deepEqual(await later.getDepth(), { waiting: 1, prioritized: 2, delayedDue: 1, delayedLater: 1, active: 1, parked: 1 });
-      assert.deepEqual(await h.queue.getDepth(), { waiting: 1, prioritized: 2, delayedDue: 0, delayedLater: 2, active: 1, parked: 1 });
+      // p2's resync waits in the backlog (counted as prioritized and in the resync lane, never as a later delay):
+      // the only slot runs an event, so the worker has no room to admit it.
+      const lanes = { event: 2, manual: 0, resync: 1 };
+      const queued = { waiting: 1, prioritized: 2, active: 1, parked: 1, lanes, resyncBacklog: 1 };
+      assert.deepEqual(await later.getDepth(), { ...queued, delayedDue: 1, delayedLater: 1 });
+      assert.deepEqual(await h.queue.getDepth(), { ...queued, delayedDue: 0, delayedLater: 2 });
       hold.open();
       await waitFor('the rest drained', async () => {
         const d = await h.queue.getDepth();
         return d.waiting + d.prioritized + d.active === 0;
       });
-      assert.deepEqual(await h.queue.getDepth(), { waiting: 0, prioritized: 0, delayedDue: 0, delayedLater: 2, active: 0, parked: 1 });
+      assert.deepEqual(await h.queue.getDepth(), {
+        waiting: 0,
+        prioritized: 0,
+        delayedDue: 0,
+        delayedLater: 2,
+        active: 0,
+        parked: 1,
+        lanes: { event: 0, manual: 0, resync: 0 },
+        resyncBacklog: 0,
+      });
     } finally {
       await raw.close();
       await later.close();

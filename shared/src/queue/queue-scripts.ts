@@ -1,4 +1,4 @@
-// Conveyor's own Lua scripts over a BullMQ queue's keys (depth, priority raise, pull forward), each atomic and run by SHA.
+// Conveyor's own Lua scripts over a BullMQ queue's keys (depth, priority raise, pull forward, resync admission), each atomic and run by SHA.
 //
 // Every BullMQ key type, job field and score formula they use comes from `bullmq-internals.ts`:
 // key names arrive as KEYS built there, and field names and score factors are templated into the
@@ -10,6 +10,7 @@ import {
   NEXT_JOB_FIELD,
   OPTS_PRIORITY,
   PRIORITY_SCORE_FACTOR,
+  READY_MARKER_MEMBER,
 } from './bullmq-internals.ts';
 import type { RedisConnection } from './redis-connection.ts';
 
@@ -25,7 +26,10 @@ interface ScriptSpec {
  * depthCounts-6
  *   KEYS[1] wait  KEYS[2] paused  KEYS[3] prioritized  KEYS[4] delayed  KEYS[5] active  KEYS[6] failed
  *   ARGV[1] lowest delayed score that is not yet due: `delayedScore(now + 1)`
- *   returns { waiting, prioritized, delayedDue, delayedLater, active, parked }
+ *   ARGV[2] lowest delayed score of the resync backlog: `delayedScore(now + RESYNC_BACKLOG_BAND_MS)`
+ *   ARGV[3] lowest prioritized score of a manual request  ARGV[4] ... of a resync (`prioritizedScore(p, 0)`)
+ *   returns { waiting, prioritized, delayedDue, delayedLater, active, parked, event, manual, resyncReady, backlog }
+ * The prioritized set's score bands are the lanes; the backlog is the delayed jobs at or past ARGV[2].
  */
 const depthCounts: ScriptSpec = {
   keys: 6,
@@ -34,9 +38,54 @@ local waiting = redis.call('LLEN', KEYS[1]) + redis.call('LLEN', KEYS[2])
 local prioritized = redis.call('ZCARD', KEYS[3])
 local delayedAll = redis.call('ZCARD', KEYS[4])
 local delayedDue = redis.call('ZCOUNT', KEYS[4], '-inf', '(' .. ARGV[1])
+local backlog = redis.call('ZCOUNT', KEYS[4], ARGV[2], '+inf')
 local active = redis.call('LLEN', KEYS[5])
 local parked = redis.call('ZCARD', KEYS[6])
-return { waiting, prioritized, delayedDue, delayedAll - delayedDue, active, parked }
+local event = redis.call('ZCOUNT', KEYS[3], '-inf', '(' .. ARGV[3])
+local manual = redis.call('ZCOUNT', KEYS[3], ARGV[3], '(' .. ARGV[4])
+return { waiting, prioritized, delayedDue, delayedAll - delayedDue - backlog, active, parked, event, manual, prioritized - event - manual, backlog }
+`,
+};
+
+/**
+ * admitResync-5: moves resync jobs from the backlog (see lanes.ts) into \`prioritized\`, so workers fetch
+ * them, but only as many as the calling worker has room for: fewer when fresh work is ready, and none
+ * beyond the resync jobs already ready and not yet fetched. Each is moved as BullMQ's promotion of a due
+ * delayed job moves it (\`promoteDelayedJobs.lua\`): scored with its priority and a fresh counter, delay 0.
+ *   KEYS[1] delayed  KEYS[2] prioritized  KEYS[3] priority counter (pc)  KEYS[4] marker  KEYS[5] wait
+ *   ARGV[1] job key prefix  ARGV[2] lowest delayed score of the backlog  ARGV[3] lowest prioritized score
+ *   of a resync  ARGV[4] resync priority  ARGV[5] room while fresh work is ready  ARGV[6] room otherwise
+ *   ARGV[7] 1 to set the ready marker (wakes blocked workers), 0 when the caller fetches next by itself
+ *   returns { admitted, backlog left }
+ */
+const admitResync: ScriptSpec = {
+  keys: 5,
+  lua: `
+local freshReady = redis.call('ZCOUNT', KEYS[2], '-inf', '(' .. ARGV[3]) + redis.call('LLEN', KEYS[5])
+local room = tonumber(freshReady > 0 and ARGV[5] or ARGV[6])
+local want = room - redis.call('ZCOUNT', KEYS[2], ARGV[3], '+inf')
+local admitted = 0
+local offset = 0
+local priority = tonumber(ARGV[4])
+while want > admitted do
+  local ids = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], '+inf', 'LIMIT', offset, want - admitted)
+  if #ids == 0 then break end
+  for _, jobId in ipairs(ids) do
+    local jobKey = ARGV[1] .. jobId
+    -- Only resync jobs: a requeue-after as long as the backlog delay stays where it is.
+    if tonumber(redis.call('HGET', jobKey, ${lua(JOB_FIELD.priority)}) or '0') == priority then
+      redis.call('ZREM', KEYS[1], jobId)
+      local counter = redis.call('INCR', KEYS[3])
+      redis.call('ZADD', KEYS[2], priority * ${PRIORITY_SCORE_FACTOR} + counter % ${PRIORITY_SCORE_FACTOR}, jobId)
+      redis.call('HSET', jobKey, ${lua(JOB_FIELD.delay)}, 0)
+      admitted = admitted + 1
+    else
+      offset = offset + 1
+    end
+  end
+end
+if admitted > 0 and ARGV[7] == '1' then redis.call('ZADD', KEYS[4], 0, ${lua(READY_MARKER_MEMBER)}) end
+return { admitted, redis.call('ZCOUNT', KEYS[1], ARGV[2], '+inf') }
 `,
 };
 
@@ -100,13 +149,14 @@ return 1
 `,
 };
 
-const SCRIPTS = { depthCounts, raisePriority, pullForwardIfDirty } as const;
+const SCRIPTS = { depthCounts, raisePriority, pullForwardIfDirty, admitResync } as const;
 type ScriptName = keyof typeof SCRIPTS;
 
 export interface QueueScripts {
-  depthCounts(keys: readonly string[], notDueScore: string): Promise<number[]>;
+  depthCounts(keys: readonly string[], scores: readonly string[]): Promise<number[]>;
   raisePriority(keys: readonly string[], jobKeyPrefix: string, priority: number): Promise<number>;
   pullForwardIfDirty(keys: readonly string[], jobId: string, now: number): Promise<number>;
+  admitResync(keys: readonly string[], args: readonly (string | number)[]): Promise<[admitted: number, backlog: number]>;
 }
 
 type ScriptCaller = (...args: (string | number)[]) => Promise<unknown>;
@@ -124,8 +174,9 @@ export function queueScripts(connection: RedisConnection): QueueScripts {
     return fn.apply(connection, args);
   };
   return {
-    depthCounts: async (keys, notDueScore) => (await call('depthCounts', ...keys, notDueScore)) as number[],
+    depthCounts: async (keys, scores) => (await call('depthCounts', ...keys, ...scores)) as number[],
     raisePriority: async (keys, prefix, priority) => (await call('raisePriority', ...keys, prefix, priority)) as number,
     pullForwardIfDirty: async (keys, jobId, now) => (await call('pullForwardIfDirty', ...keys, jobId, now)) as number,
+    admitResync: async (keys, args) => (await call('admitResync', ...keys, ...args)) as [number, number],
   };
 }

@@ -9,6 +9,7 @@ import { keyToJobId } from '../object-key.ts';
 import { type Outcome, outcomeFromError } from '../outcome.ts';
 import { applyOutcome, checkOutcome, followOutcomes } from './apply-outcome.ts';
 import { BULLMQ_KEY, bullmqKey, deduplicationNextKey, jobKey } from './bullmq-internals.ts';
+import { handBackToBacklog, LaneGate, laneOf, type ResyncAdmission, startResyncAdmission } from './lanes.ts';
 import { queueScripts } from './queue-scripts.ts';
 import type { QueueSettings } from './reconcile-queue.ts';
 import { createRedisConnection, type RedisConnection } from './redis-connection.ts';
@@ -38,6 +39,8 @@ export interface QueueWorkerOptions extends QueueSettings {
   maxStalledCount?: number;
   /** @defaultValue systemClock */
   clock?: Clock;
+  /** How often an idle worker looks for a resync backlog to admit (lanes.ts). @defaultValue 1000 */
+  admitIntervalMs?: number;
 }
 
 export interface QueueWorker {
@@ -89,7 +92,18 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
     if (pulled === 1) logger.debug({ jobId: job.id }, 'request arrived during the reconcile: delayed job pulled forward');
   };
 
-  const process = jobRunner(options, { logger, now, running, pullForwardIfDirty, rateLimit: (ms) => worker.rateLimit(ms) });
+  // Lanes: a resync never holds more than its share of this worker's slots while fresh work runs (lanes.ts).
+  const gate = new LaneGate(options.concurrency, options.queue.resyncShare);
+  const admission = startResyncAdmission({ scripts, location, gate, now, logger, intervalMs: options.admitIntervalMs ?? 1_000 });
+  const process = jobRunner(options, {
+    logger,
+    now,
+    running,
+    pullForwardIfDirty,
+    rateLimit: (ms) => worker.rateLimit(ms),
+    gate,
+    admission,
+  });
 
   const worker = new Worker(location.name, process, {
     connection,
@@ -115,8 +129,11 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
     setConcurrency(n: number): void {
       if (!Number.isInteger(n) || n < 1) throw new RangeError(`concurrency must be a positive integer, got ${n}`);
       worker.concurrency = n;
+      gate.setConcurrency(n);
+      void admission.admit(true);
     },
     async close(graceMs = 30_000): Promise<void> {
+      admission.stop();
       const closing = worker.close();
       let timer: NodeJS.Timeout | undefined;
       const timedOut = await Promise.race([
@@ -147,14 +164,22 @@ interface JobRunnerDeps {
   running: Map<string, { job: Job; token: string }>;
   pullForwardIfDirty(job: Job): Promise<void>;
   rateLimit(ms: number): Promise<void>;
+  gate: LaneGate;
+  admission: ResyncAdmission;
 }
 
-/** The BullMQ processor: decode the request, run the user's processor, apply its outcome. */
+/**
+ * The BullMQ processor: take a slot of the job's lane (or hand a resync job back to the backlog), decode
+ * the request, run the user's processor, apply its outcome; then admit resync jobs into the freed slot.
+ */
 function jobRunner(options: QueueWorkerOptions, d: JobRunnerDeps): (job: Job, token?: string) => Promise<void> {
-  const { logger, now, running, pullForwardIfDirty } = d;
+  const { logger, now, running, pullForwardIfDirty, gate, admission } = d;
   return async (job: Job, token?: string): Promise<void> => {
     const jobId = job.id ?? '';
-    if (token !== undefined) running.set(jobId, { job, token });
+    if (token === undefined) throw new Error('BullMQ gave the processor no lock token');
+    const lane = laneOf(job);
+    if (!gate.tryStart(lane)) await handBackToBacklog(job, token, now, pullForwardIfDirty);
+    running.set(jobId, { job, token });
     try {
       let request: ReturnType<typeof decodeRequest>;
       try {
@@ -180,7 +205,6 @@ function jobRunner(options: QueueWorkerOptions, d: JobRunnerDeps): (job: Job, to
       if (outcome.kind === 'error' || outcome.kind === 'terminal') {
         logger.warn({ jobId, key: keyToJobId(request.key), attempt: context.attempt, outcome }, 'reconcile failed');
       }
-      if (token === undefined) throw new Error('BullMQ gave the processor no lock token');
       await applyOutcome(outcome, {
         job,
         token,
@@ -190,6 +214,10 @@ function jobRunner(options: QueueWorkerOptions, d: JobRunnerDeps): (job: Job, to
       });
     } finally {
       running.delete(jobId);
+      gate.finish(lane);
+      // Before BullMQ completes this job and fetches the next one in the same step: the freed slot then
+      // sees the admitted resync job (unless fresh work is ready, which it takes first).
+      if (admission.backlogSeen) await admission.admit(false);
     }
   };
 }

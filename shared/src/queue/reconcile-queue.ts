@@ -6,11 +6,12 @@ import type { Config } from '../config.ts';
 import { errorMessage } from '../errors.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import { jobIdToKey, keyToJobId, type ObjectKey } from '../object-key.ts';
-import { BULLMQ_KEY, bullmqKey, deduplicationKey, delayedScore, jobKeyPrefix } from './bullmq-internals.ts';
+import { BULLMQ_KEY, bullmqKey, deduplicationKey, delayedScore, jobKeyPrefix, prioritizedScore } from './bullmq-internals.ts';
+import { type Lane, RESYNC_BACKLOG_BAND_MS, RESYNC_BACKLOG_DELAY_MS } from './lanes.ts';
 import { type QueueScripts, queueScripts } from './queue-scripts.ts';
 import { createRedisConnection, type RedisConnection, scanJobIds } from './redis-connection.ts';
 import { type ControllerKeys, controllerKeys, type QueueLocation } from './redis-keys.ts';
-import { decodeRequest, type EnqueueRequest, encodeRequest, type RequestReason } from './request-payload.ts';
+import { decodeRequest, type EnqueueRequest, encodeRequest, REASON_PRIORITY, type RequestReason } from './request-payload.ts';
 
 /** Everything the queue needs from configuration. */
 export interface QueueSettings {
@@ -23,6 +24,7 @@ export interface QueueSettings {
 /** Requests by state. Autoscaling depth is `waiting + prioritized + delayedDue`. */
 export interface Depth {
   waiting: number;
+  /** Requests ready by priority, and the resync backlog that waits for a worker's resync lane to admit it (lanes.ts). */
   prioritized: number;
   /** Delayed requests whose time has come; a worker promotes them on its next fetch. */
   delayedDue: number;
@@ -30,6 +32,10 @@ export interface Depth {
   delayedLater: number;
   active: number;
   parked: number;
+  /** Queued requests (not running) by lane; `resync` includes the backlog. They add up to `prioritized`. */
+  lanes: Record<Lane, number>;
+  /** Resync requests no worker has admitted yet (part of `lanes.resync` and `prioritized`). */
+  resyncBacklog: number;
 }
 
 /** A request that exhausted its attempts or failed terminally, kept in BullMQ's failed set. */
@@ -44,12 +50,6 @@ export interface ParkedRequest {
   parkedAt: number;
   jobId: string;
 }
-
-/**
- * BullMQ priorities (lower runs first) of each reason: a fresh event must not wait behind a resync
- * of every object, and a person's `conveyor enqueue` must not wait behind the resync either.
- */
-export const REASON_PRIORITY: Readonly<Record<RequestReason, number>> = { event: 1, manual: 2, resync: 3 };
 
 /** Name of the backoff strategy the queue worker registers; stored in every job's options. */
 export const BACKOFF_STRATEGY = 'conveyor-exponential';
@@ -183,17 +183,31 @@ export class ReconcileQueue {
     }
   }
 
-  /** Request counts by state, from one Lua script (one round trip). */
+  /** Request counts by state and by lane, from one Lua script (one round trip). */
   async getDepth(): Promise<Depth> {
     const types = [BULLMQ_KEY.wait, BULLMQ_KEY.paused, BULLMQ_KEY.prioritized, BULLMQ_KEY.delayed, BULLMQ_KEY.active, BULLMQ_KEY.failed];
     const keys = types.map((type) => bullmqKey(this.location, type));
-    // Every delayed job due by now scores below the first score of the next millisecond.
-    const notDue = String(delayedScore(Math.floor(this.clock.now()) + 1));
-    const [waiting = 0, prioritized = 0, delayedDue = 0, delayedLater = 0, active = 0, parked = 0] = await this.scripts.depthCounts(
-      keys,
-      notDue,
-    );
-    return { waiting, prioritized, delayedDue, delayedLater, active, parked };
+    const now = Math.floor(this.clock.now());
+    const scores = [
+      // Every delayed job due by now scores below the first score of the next millisecond.
+      String(delayedScore(now + 1)),
+      String(delayedScore(now + RESYNC_BACKLOG_BAND_MS)),
+      String(prioritizedScore(REASON_PRIORITY.manual, 0)),
+      String(prioritizedScore(REASON_PRIORITY.resync, 0)),
+    ];
+    const counts = await this.scripts.depthCounts(keys, scores);
+    const [waiting = 0, prioritized = 0, delayedDue = 0, delayedLater = 0, active = 0, parked = 0] = counts;
+    const [event = 0, manual = 0, resyncReady = 0, backlog = 0] = counts.slice(6);
+    return {
+      waiting,
+      prioritized: prioritized + backlog,
+      delayedDue,
+      delayedLater,
+      active,
+      parked,
+      lanes: { event: event + waiting, manual, resync: resyncReady + backlog },
+      resyncBacklog: backlog,
+    };
   }
 
   /** Worker processes (container workers, dispatchers) connected to this queue right now. */
@@ -293,6 +307,8 @@ export class ReconcileQueue {
         jobId: newJobId(request.key),
         priority: REASON_PRIORITY[request.reason],
         deduplication: deduplication(request.key, request.reason),
+        // A resync waits in the backlog until a worker's resync lane admits it (lanes.ts).
+        ...(request.reason === 'resync' ? { delay: RESYNC_BACKLOG_DELAY_MS } : {}),
       },
     };
   }

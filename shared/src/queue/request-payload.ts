@@ -8,6 +8,12 @@ export type RequestReason = 'event' | 'manual' | 'resync';
 
 export const REQUEST_REASONS: readonly RequestReason[] = ['event', 'manual', 'resync'];
 
+/**
+ * BullMQ priorities (lower runs first) of each reason: a fresh event must not wait behind a resync
+ * of every object, and a person's `conveyor enqueue` must not wait behind the resync either.
+ */
+export const REASON_PRIORITY: Readonly<Record<RequestReason, number>> = { event: 1, manual: 2, resync: 3 };
+
 /** What the watcher, the CLI and the manual-enqueue API hand to the queue. */
 export interface EnqueueRequest {
   key: ObjectKey;

@@ -1,0 +1,214 @@
+// Lanes on a real Redis: a resync backlog never holds the slots fresh work needs, drains at full concurrency when alone, and keeps one reconcile per key across lanes.
+//
+// Reconcile durations are controlled with gates (a reconcile ends when the test opens its gate), so
+// "one reconcile's duration" is a count of reconciles that had to end, never a wall-clock threshold.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { gate, queueSettings, waitFor, widgetKey } from '@conveyor/test/support/queue-fixtures';
+import { RedisServer } from '@conveyor/test/support/redis-server';
+import { done } from '../outcome.ts';
+import { LaneGate, laneOf, resyncSlots } from './lanes.ts';
+import { type QueueWorker, type RequestContext, startQueueWorker } from './queue-worker.ts';
+import { ReconcileQueue } from './reconcile-queue.ts';
+import type { RequestReason } from './request-payload.ts';
+
+let server: RedisServer;
+before(async () => {
+  server = await RedisServer.start();
+});
+after(async () => {
+  await server.close();
+});
+
+interface Start {
+  name: string;
+  reason: RequestReason;
+  /** Reconciles running in the worker right after this one started, by what the key's name says it is. */
+  resyncRunning: number;
+  freshRunning: number;
+}
+
+/**
+ * One worker at `concurrency` whose reconciles each wait for their own gate (opened by `release`), and
+ * a record of every start with what ran beside it. Keys named `r…` are the resync's.
+ */
+function heldWorld(concurrency: number, resyncShare = 0.5) {
+  const settings = queueSettings(server.url, { resyncShare });
+  const queue = new ReconcileQueue(settings);
+  const starts: Start[] = [];
+  const open = new Map<string, () => void>();
+  const running = { resync: 0, fresh: 0 };
+  let maxResync = 0;
+  let maxTotal = 0;
+  const processor = async (request: RequestContext) => {
+    const resync = request.key.name.startsWith('r');
+    if (resync) running.resync += 1;
+    else running.fresh += 1;
+    maxResync = Math.max(maxResync, running.resync);
+    maxTotal = Math.max(maxTotal, running.resync + running.fresh);
+    starts.push({ name: request.key.name, reason: request.reason, resyncRunning: running.resync, freshRunning: running.fresh });
+    const hold = gate();
+    open.set(request.key.name, hold.open);
+    await hold.promise;
+    if (resync) running.resync -= 1;
+    else running.fresh -= 1;
+    return done;
+  };
+  let worker: QueueWorker | undefined;
+  return {
+    queue,
+    starts,
+    running,
+    get maxResync() {
+      return maxResync;
+    },
+    get maxTotal() {
+      return maxTotal;
+    },
+    start() {
+      worker = startQueueWorker({ ...settings, concurrency, processor, admitIntervalMs: 50 });
+    },
+    /** Ends the running reconciles of these keys. */
+    release(...names: string[]) {
+      for (const name of names) {
+        const release = open.get(name);
+        assert.ok(release !== undefined, `${name} is not running`);
+        open.delete(name);
+        release();
+      }
+    },
+    /** Ends every running reconcile now and every later one as it starts. */
+    releaseAll() {
+      for (const name of [...open.keys()]) this.release(name);
+      const interval = setInterval(() => {
+        for (const name of [...open.keys()]) this.release(name);
+      }, 5);
+      return () => clearInterval(interval);
+    },
+    runningNames: () => [...open.keys()],
+    async close() {
+      for (const release of open.values()) release();
+      await worker?.close(2_000);
+      await queue.close();
+    },
+  };
+}
+
+const resyncOf = (n: number) => Array.from({ length: n }, (_, i) => ({ key: widgetKey(`r${i}`), reason: 'resync' as const }));
+
+describe('lanes with reserved capacity', () => {
+  it('with no fresh events, a resync drains at full concurrency', async () => {
+    const w = heldWorld(4);
+    try {
+      await w.queue.enqueueBatch(resyncOf(40));
+      w.start();
+      await waitFor('every slot holds a resync reconcile', () => w.running.resync === 4);
+      const stop = w.releaseAll();
+      await waitFor('the resync drained', () => w.starts.length === 40);
+      stop();
+      assert.equal(w.maxResync, 4, 'the resync used every slot: no slot is kept idle when nothing else waits');
+      assert.equal(new Set(w.starts.map((s) => s.name)).size, 40, 'every key reconciled once');
+      await waitFor('nothing left queued', async () => {
+        const depth = await w.queue.getDepth();
+        return depth.prioritized + depth.active === 0 && depth.resyncBacklog === 0;
+      });
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('a fresh event behind a resync backlog of 10,000 keys takes the first slot that frees, and more fresh work finds reserved slots', async () => {
+    const w = heldWorld(4);
+    try {
+      await w.queue.enqueueBatch(resyncOf(10_000));
+      w.start();
+      await waitFor('the resync borrowed every slot', () => w.running.resync === 4);
+      const depth = await w.queue.getDepth();
+      assert.ok(depth.lanes.resync >= 9_996 - 4, `the resync lane holds the rest of the backlog (${JSON.stringify(depth.lanes)})`);
+
+      await w.queue.enqueue({ key: widgetKey('fresh'), reason: 'event' });
+      // One reconcile ends: its slot goes to the fresh event, ahead of the whole backlog.
+      const [first] = w.runningNames();
+      w.release(first as string);
+      await waitFor('a reconcile started in the freed slot', () => w.starts.length === 5);
+      assert.equal(w.starts[4]?.name, 'fresh', `the freed slot ran ${w.starts[4]?.name}, not the fresh event`);
+
+      // While fresh work runs, the resync gives its borrowed slots back as they end and keeps to its share.
+      for (const name of w.runningNames().filter((n) => n.startsWith('r'))) w.release(name);
+      await waitFor('the resync is back to its share', () => w.running.resync === resyncSlots(4, 0.5));
+      // No reconcile has to end for the next fresh request: the slot the resync left is free.
+      await w.queue.enqueue({ key: widgetKey('manual'), reason: 'manual' });
+      await waitFor('the manual request runs beside the first fresh event', () => w.running.fresh === 2);
+      const whileFresh = w.starts.filter((s) => s.freshRunning > 0 && s.name.startsWith('r'));
+      assert.ok(
+        whileFresh.every((s) => s.resyncRunning <= resyncSlots(4, 0.5)),
+        `a resync started beyond its share while fresh work ran: ${JSON.stringify(whileFresh)}`,
+      );
+      assert.deepEqual(w.running, { resync: 2, fresh: 2 }, 'the resync holds its share, fresh work the rest');
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('a key resynced and edited at once never runs twice at the same time, and its queued requests merge', async () => {
+    const w = heldWorld(4);
+    try {
+      w.start();
+      // r0 runs (as a resync); an event for r0 arrives while it runs, then another resync of it.
+      await w.queue.enqueueBatch([{ key: widgetKey('r0'), reason: 'resync' }]);
+      await waitFor('r0 runs', () => w.running.resync === 1);
+      await w.queue.enqueue({ key: widgetKey('r0'), reason: 'event' });
+      await w.queue.enqueueBatch([{ key: widgetKey('r0'), reason: 'resync' }]);
+      await w.queue.enqueue({ key: widgetKey('r0'), reason: 'event' });
+      assert.equal(w.starts.length, 1, 'nothing else of r0 started while it ran');
+      w.release('r0');
+      await waitFor('the event kept during the run started after it', () => w.starts.length === 2);
+      assert.deepEqual(
+        w.starts.map((s) => [s.name, s.reason]),
+        [
+          ['r0', 'resync'],
+          ['r0', 'event'],
+        ],
+      );
+      w.release('r0');
+      await waitFor('r0 is done', async () => {
+        const depth = await w.queue.getDepth();
+        return depth.active + depth.prioritized === 0;
+      });
+      assert.equal(w.starts.length, 2, 'the resync request that came while r0 ran merged: two reconciles in all');
+    } finally {
+      await w.close();
+    }
+  });
+});
+
+describe('Class: LaneGate', () => {
+  const cases: { concurrency: number; share: number; slots: number }[] = [
+    { concurrency: 1, share: 0.5, slots: 1 },
+    { concurrency: 4, share: 0.5, slots: 2 },
+    { concurrency: 20, share: 0.25, slots: 5 },
+    { concurrency: 10, share: 1, slots: 10 },
+    { concurrency: 3, share: 0.01, slots: 1 },
+  ];
+  for (const { concurrency, share, slots } of cases) {
+    it(`gives a resync ${slots} of ${concurrency} slots at share ${share} while fresh work runs, and every slot when none does`, () => {
+      const lanes = new LaneGate(concurrency, share);
+      for (let i = 0; i < concurrency; i++) assert.equal(lanes.tryStart('resync'), true, 'borrowing: nothing else runs');
+      for (let i = 0; i < concurrency; i++) lanes.finish('resync');
+      assert.equal(lanes.tryStart('event'), true);
+      let resync = 0;
+      while (lanes.tryStart('resync')) resync += 1;
+      assert.equal(resync, Math.min(slots, concurrency), 'the share while an event runs');
+      assert.deepEqual(lanes.resyncRoom(), { whileOthersReady: 0, otherwise: 0 });
+      assert.equal(lanes.tryStart('manual'), true, 'fresh work is never held back by the lanes');
+    });
+  }
+
+  it('reads the lane from the priority BullMQ holds, which a merged event raised', () => {
+    assert.equal(laneOf({ priority: 3, name: 'resync' }), 'resync');
+    assert.equal(laneOf({ priority: 1, name: 'resync' }), 'event');
+    assert.equal(laneOf({ priority: 2, name: 'event' }), 'manual');
+    assert.equal(laneOf({ priority: 0, name: 'resync' }), 'resync');
+    assert.equal(laneOf({ priority: 0, name: 'other' }), 'event');
+  });
+});
