@@ -1,5 +1,7 @@
 // Collects the watcher's reconcile requests, merges repeats of a key, and sends them to the queue in batches, retrying until Redis takes them.
 //
+// Fresh requests go out ahead of resync ones (see takeBatch).
+//
 // Guarantees: a request added is sent, however long Redis is away (retries with capped backoff;
 // nothing is dropped); `drain()` resolves once every request added before the call is in the
 // queue, which is what lets the watch cursor advance safely. A key added again while it waits is
@@ -30,6 +32,8 @@ export interface EnqueueBufferOptions {
   logger: Logger;
   /** @defaultValue 1000 */
   batchSize?: number;
+  /** Most resync requests in one batch (see takeBatch). @defaultValue 100 */
+  resyncBatchSize?: number;
   /** @defaultValue 30000 */
   maxBackoffMs?: number;
   clock?: Clock;
@@ -52,7 +56,7 @@ export class EnqueueBuffer {
   private readonly o: Required<Omit<EnqueueBufferOptions, 'onSent' | 'onFailure'>> & Pick<EnqueueBufferOptions, 'onSent' | 'onFailure'>;
 
   constructor(options: EnqueueBufferOptions) {
-    this.o = { batchSize: 1000, maxBackoffMs: 30_000, clock: systemClock, ...options };
+    this.o = { batchSize: 1000, resyncBatchSize: 100, maxBackoffMs: 30_000, clock: systemClock, ...options };
     this.backoff = new Backoff({ base: 100, max: this.o.maxBackoffMs });
   }
 
@@ -105,12 +109,7 @@ export class EnqueueBuffer {
     this.flushing = true;
     try {
       while (this.pending.size > 0 && !this.closed) {
-        const batch: Pending[] = [];
-        for (const [id, entry] of this.pending) {
-          batch.push(entry);
-          this.pending.delete(id);
-          if (batch.length >= this.o.batchSize) break;
-        }
+        const batch = this.takeBatch();
         this.inFlight = batch;
         try {
           await this.o.sink.enqueueBatch(batch.map((p) => p.request));
@@ -128,7 +127,8 @@ export class EnqueueBuffer {
             if (earlier === undefined) merged.set(id, entry);
             else if (URGENCY[entry.request.reason] < URGENCY[earlier.request.reason]) earlier.request = entry.request;
           }
-          this.pending = merged;
+          // Sequence order again (fresh requests may have gone out ahead of older resync ones): drain() reads the first.
+          this.pending = new Map([...merged].sort((a, b) => a[1].seq - b[1].seq));
           const delay = this.backoff.next();
           this.o.logger.warn({ err: error, waiting: this.pending.size, retryInMs: delay }, 'enqueue failed; retrying');
           this.o.onFailure?.(error);
@@ -140,6 +140,28 @@ export class EnqueueBuffer {
       this.release();
       if (this.pending.size > 0 && !this.closed) this.schedule();
     }
+  }
+
+  /**
+   * The next batch: fresh and manual requests first, then resync ones, at most `resyncBatchSize` of
+   * those. One batch is in flight at a time, so a large resync batch would hold back every event that
+   * arrives while it is sent; this way an event waits for at most that many resync requests.
+   */
+  private takeBatch(): Pending[] {
+    const batch: Pending[] = [];
+    for (const [id, entry] of this.pending) {
+      if (entry.request.reason === 'resync') continue;
+      batch.push(entry);
+      this.pending.delete(id);
+      if (batch.length >= this.o.batchSize) return batch;
+    }
+    if (batch.length > 0) return batch;
+    for (const [id, entry] of this.pending) {
+      batch.push(entry);
+      this.pending.delete(id);
+      if (batch.length >= Math.min(this.o.batchSize, this.o.resyncBatchSize)) break;
+    }
+    return batch;
   }
 
   private release(): void {

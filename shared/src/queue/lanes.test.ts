@@ -105,13 +105,13 @@ describe('lanes with reserved capacity', () => {
       await waitFor('every slot holds a resync reconcile', () => w.running.resync === 4);
       const stop = w.releaseAll();
       await waitFor('the resync drained', () => w.starts.length === 40);
-      stop();
       assert.equal(w.maxResync, 4, 'the resync used every slot: no slot is kept idle when nothing else waits');
       assert.equal(new Set(w.starts.map((s) => s.name)).size, 40, 'every key reconciled once');
       await waitFor('nothing left queued', async () => {
         const depth = await w.queue.getDepth();
         return depth.prioritized + depth.active === 0 && depth.resyncBacklog === 0;
       });
+      stop();
     } finally {
       await w.close();
     }

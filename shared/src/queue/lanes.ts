@@ -153,9 +153,8 @@ export interface ResyncAdmissionDeps {
 export interface ResyncAdmission {
   /**
    * Admits as many backlog jobs as this worker's resync lane has room for (see `admitResync` in
-   * queue-scripts.ts). `wake` sets the ready marker for workers blocked waiting for a job; a processor
-   * that is about to return needs none, since BullMQ fetches the next job as it completes this one.
-   * Never rejects: a failure is logged and the next call or tick tries again.
+   * queue-scripts.ts); `wake` sets BullMQ's ready marker when resync jobs are ready, for workers blocked
+   * waiting for a job. Never rejects: a failure is logged and the next call or tick tries again.
    */
   admit(wake: boolean): Promise<void>;
   /** Whether the last look found a backlog (then every reconcile end admits). */

@@ -55,7 +55,7 @@ return { waiting, prioritized, delayedDue, delayedAll - delayedDue - backlog, ac
  *   KEYS[1] delayed  KEYS[2] prioritized  KEYS[3] priority counter (pc)  KEYS[4] marker  KEYS[5] wait
  *   ARGV[1] job key prefix  ARGV[2] lowest delayed score of the backlog  ARGV[3] lowest prioritized score
  *   of a resync  ARGV[4] resync priority  ARGV[5] room while fresh work is ready  ARGV[6] room otherwise
- *   ARGV[7] 1 to set the ready marker (wakes blocked workers), 0 when the caller fetches next by itself
+ *   ARGV[7] 1 to set the ready marker when resync jobs are ready (wakes workers blocked waiting for a job)
  *   returns { admitted, backlog left }
  */
 const admitResync: ScriptSpec = {
@@ -63,7 +63,8 @@ const admitResync: ScriptSpec = {
   lua: `
 local freshReady = redis.call('ZCOUNT', KEYS[2], '-inf', '(' .. ARGV[3]) + redis.call('LLEN', KEYS[5])
 local room = tonumber(freshReady > 0 and ARGV[5] or ARGV[6])
-local want = room - redis.call('ZCOUNT', KEYS[2], ARGV[3], '+inf')
+local ready = redis.call('ZCOUNT', KEYS[2], ARGV[3], '+inf')
+local want = room - ready
 local admitted = 0
 local offset = 0
 local priority = tonumber(ARGV[4])
@@ -84,7 +85,8 @@ while want > admitted do
     end
   end
 end
-if admitted > 0 and ARGV[7] == '1' then redis.call('ZADD', KEYS[4], 0, ${lua(READY_MARKER_MEMBER)}) end
+-- Also when only earlier admissions are ready: a worker blocked on the marker would otherwise sleep until its block timeout.
+if admitted + ready > 0 and ARGV[7] == '1' then redis.call('ZADD', KEYS[4], 0, ${lua(READY_MARKER_MEMBER)}) end
 return { admitted, redis.call('ZCOUNT', KEYS[1], ARGV[2], '+inf') }
 `,
 };

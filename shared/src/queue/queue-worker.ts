@@ -215,9 +215,10 @@ function jobRunner(options: QueueWorkerOptions, d: JobRunnerDeps): (job: Job, to
     } finally {
       running.delete(jobId);
       gate.finish(lane);
-      // Before BullMQ completes this job and fetches the next one in the same step: the freed slot then
-      // sees the admitted resync job (unless fresh work is ready, which it takes first).
-      if (admission.backlogSeen) await admission.admit(false);
+      // Before BullMQ completes this job (and maybe fetches the next in the same step): the freed slot then
+      // sees the admitted resync job, unless fresh work is ready, which it takes first. With a blocking
+      // fetch already under way BullMQ fetches nothing on completion, so the marker must wake it.
+      if (admission.backlogSeen) await admission.admit(true);
     }
   };
 }

@@ -5,58 +5,95 @@
 //   prints `ready`, then `<epoch ms with fractions> <reason> <name>` per reconcile start; SIGTERM closes it.
 // Usage: node b4-worker-child.ts <redis url> <redis prefix> <controller> resync <count> <name prefix> <spread ms>
 //   enqueues <count> keys `<name prefix><i>` at resync priority — at once, or evenly over <spread ms> in 100 ms
-//   ticks as the watcher's resync does over its period — prints `enqueued <ms>` and exits.
+//   ticks as the watcher's resync does over its period — prints `enqueued <ms> <its CPU seconds>` and exits.
+// Usage: node b4-worker-child.ts <redis url> <redis prefix> <controller> probe
+//   PINGs Redis every 10 ms on a connection of its own (its event loop idles, so the round trip is Redis's
+//   latency plus the machine's scheduling); each line on stdin asks for `probe <p50> <p99> <max>` of the
+//   round trips since the last answer.
+import { createInterface } from 'node:readline';
 import { loadConfig, ReconcileQueue, startQueueWorker } from '@conveyor/shared';
+import { Redis } from 'ioredis';
 
 const [url, prefix, controller, mode, first, second, third] = process.argv.slice(2);
-if (url === undefined || prefix === undefined || controller === undefined || (mode !== 'worker' && mode !== 'resync')) {
+if (url === undefined || prefix === undefined || controller === undefined || (mode !== 'worker' && mode !== 'resync' && mode !== 'probe')) {
   process.stderr.write(
     'usage: b4-worker-child.ts <redis url> <redis prefix> <controller> worker <concurrency> <reconcile ms> | resync <count>\n',
   );
   process.exit(2);
 }
-const config = loadConfig({ env: {}, overrides: { 'redis.url': url, 'redis.prefix': prefix, 'log.level': 'error' } });
+// Narrowed by the check above, for the function below.
+const redisUrl: string = url;
+const redisPrefix: string = prefix;
+const controllerName: string = controller;
 
-if (mode === 'resync') {
-  const queue = new ReconcileQueue({ controller, redis: config.redis, queue: config.queue });
-  const count = Number(first);
-  const spreadMs = Number(third ?? '0');
-  const tickMs = 100;
-  const request = (i: number) => ({
-    key: { group: 'example.com', version: 'v1', plural: 'widgets', namespace: 'default', name: `${second ?? 'r-'}${i}` },
-    reason: 'resync' as const,
+if (mode === 'probe') {
+  const redis = new Redis(url);
+  let rtts: number[] = [];
+  const timer = setInterval(() => {
+    const started = performance.now();
+    void redis.ping().then(() => rtts.push(performance.now() - started));
+  }, 10);
+  const at = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor((q / 100) * sorted.length))] ?? 0;
+  createInterface({ input: process.stdin }).on('line', () => {
+    const sorted = rtts.sort((a, b) => a - b);
+    rtts = [];
+    process.stdout.write(`probe ${at(sorted, 50).toFixed(3)} ${at(sorted, 99).toFixed(3)} ${(sorted.at(-1) ?? 0).toFixed(3)}\n`);
   });
-  const started = performance.now();
-  let sent = 0;
-  while (sent < count) {
-    const elapsed = performance.now() - started;
-    const due = spreadMs <= 0 ? count : Math.min(count, Math.floor((count * (elapsed + tickMs)) / spreadMs));
-    if (due > sent) {
-      await queue.enqueueBatch(Array.from({ length: due - sent }, (_, j) => request(sent + j)));
-      sent = due;
-    }
-    if (sent < count) await new Promise((resolve) => setTimeout(resolve, tickMs - ((performance.now() - started) % tickMs)));
-  }
-  process.stdout.write(`enqueued ${(performance.now() - started).toFixed(0)}\n`);
-  await queue.close();
-  process.exit(0);
+  process.stdout.write('ready\n');
+  process.once('SIGTERM', () => {
+    clearInterval(timer);
+    redis.disconnect();
+    process.exit(0);
+  });
+} else {
+  await runChild();
 }
-const concurrencyText = first;
-const reconcileMsText = second;
-const reconcileMs = Number(reconcileMsText);
-const worker = startQueueWorker({
-  controller,
-  redis: config.redis,
-  queue: config.queue,
-  concurrency: Number(concurrencyText),
-  processor: async (request) => {
-    // Wall-clock with sub-millisecond fractions, comparable across processes on one machine.
-    process.stdout.write(`${(performance.timeOrigin + performance.now()).toFixed(3)} ${request.reason} ${request.key.name}\n`);
-    await new Promise((resolve) => setTimeout(resolve, reconcileMs));
-    return { kind: 'done' };
-  },
-});
-process.stdout.write('ready\n');
-process.once('SIGTERM', () => {
-  void worker.close(2_000).finally(() => process.exit(0));
-});
+
+async function runChild(): Promise<void> {
+  const config = loadConfig({ env: {}, overrides: { 'redis.url': redisUrl, 'redis.prefix': redisPrefix, 'log.level': 'error' } });
+
+  if (mode === 'resync') {
+    const queue = new ReconcileQueue({ controller: controllerName, redis: config.redis, queue: config.queue });
+    const count = Number(first);
+    const spreadMs = Number(third ?? '0');
+    const tickMs = 100;
+    const request = (i: number) => ({
+      key: { group: 'example.com', version: 'v1', plural: 'widgets', namespace: 'default', name: `${second ?? 'r-'}${i}` },
+      reason: 'resync' as const,
+    });
+    const started = performance.now();
+    let sent = 0;
+    while (sent < count) {
+      const elapsed = performance.now() - started;
+      const due = spreadMs <= 0 ? count : Math.min(count, Math.floor((count * (elapsed + tickMs)) / spreadMs));
+      if (due > sent) {
+        await queue.enqueueBatch(Array.from({ length: due - sent }, (_, j) => request(sent + j)));
+        sent = due;
+      }
+      if (sent < count) await new Promise((resolve) => setTimeout(resolve, tickMs - ((performance.now() - started) % tickMs)));
+    }
+    const cpu = process.cpuUsage();
+    process.stdout.write(`enqueued ${(performance.now() - started).toFixed(0)} ${((cpu.user + cpu.system) / 1e6).toFixed(3)}\n`);
+    await queue.close();
+    process.exit(0);
+  }
+  const concurrencyText = first;
+  const reconcileMsText = second;
+  const reconcileMs = Number(reconcileMsText);
+  const worker = startQueueWorker({
+    controller: controllerName,
+    redis: config.redis,
+    queue: config.queue,
+    concurrency: Number(concurrencyText),
+    processor: async (request) => {
+      // Wall-clock with sub-millisecond fractions, comparable across processes on one machine.
+      process.stdout.write(`${(performance.timeOrigin + performance.now()).toFixed(3)} ${request.reason} ${request.key.name}\n`);
+      await new Promise((resolve) => setTimeout(resolve, reconcileMs));
+      return { kind: 'done' };
+    },
+  });
+  process.stdout.write('ready\n');
+  process.once('SIGTERM', () => {
+    void worker.close(2_000).finally(() => process.exit(0));
+  });
+}
