@@ -29,6 +29,9 @@ async function bundle(source: string, resolveDir: string, outfile: string): Prom
     platform: 'node',
     target: 'node22',
     banner: { js: REQUIRE_SHIM },
+    // Whitespace and syntax only: identifiers stay, so stack traces from a pod still name functions and classes.
+    minifyWhitespace: true,
+    minifySyntax: true,
     legalComments: 'none',
     logLevel: 'silent',
   });
