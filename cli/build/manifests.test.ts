@@ -1,3 +1,4 @@
+// The kustomize tree of conveyor build, rendered by kubectl: effective configuration per overlay, the Leases its RBAC names, the sharded StatefulSet.
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,3 +1,4 @@
+// RBAC derived from a controller definition: what each identity may do follows what the definition names, and nothing else.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { defineController } from '@conveyor/shared';

@@ -1,3 +1,4 @@
+// conveyor init: the files of a new project, the flags that name its resource, and refusing to overwrite.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,7 +1,7 @@
 // The package as a user gets it, outside this repository: npm pack, conveyor init, the project's own npm test,
 // conveyor build, and the bundle alone in an empty directory running as watcher and worker against `conveyor sim`.
 //
-// The slowest test of the suite (about 40 s on an idle 2-core machine: most of it npm installing the tarball's
+// The slowest test of the suite (30–40 s on a 2-core machine: most of it npm installing the tarball's
 // dependencies from the local npm cache, and tsc). It needs the npm registry or a warm npm cache, and redis-server.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
