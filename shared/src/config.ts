@@ -116,6 +116,12 @@ const watcherSchema = z.strictObject({
     .regex(/^(\d+|ordinal)\/[1-9]\d*$/, 'must be index/count, such as 0/3, or ordinal/count')
     .refine((s) => s.startsWith('ordinal/') || Number(s.split('/')[0]) < Number(s.split('/')[1]), 'index must be below count')
     .optional(),
+  /**
+   * Drop the watch events of writes this controller's own workers made (child applies, finalizer and
+   * status writes), so a reconcile does not wake its controller again; false enqueues them like
+   * anyone else's. @defaultValue true
+   */
+  ignoreOwnWrites: bool().default(true),
   leaderElect: bool().default(false),
   leaseDuration: duration().default(15_000),
   leaseNamespace: z.string().min(1).default('default'),

@@ -18,6 +18,7 @@ export * from './metrics.ts';
 export * from './object-key.ts';
 export * from './ops-server.ts';
 export * from './outcome.ts';
+export * from './own-writes.ts';
 export * from './queue/index.ts';
 export * from './reconcile-stats.ts';
 export * from './scale-signal.ts';

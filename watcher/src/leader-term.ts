@@ -13,6 +13,7 @@ import {
   errorMessage,
   type KubeApiClient,
   type Logger,
+  OwnWriteLookup,
   type ReconcileQueue,
   type RedisConnection,
   type WatchCursorStore,
@@ -103,6 +104,9 @@ export class LeaderTerms {
       bookmarkIntervalMs: config.watcher.bookmarkInterval,
       maxBackoffMs: config.watcher.maxBackoff,
       resyncPeriodMs: config.watcher.resyncPeriod,
+      ownWrites: config.watcher.ignoreOwnWrites
+        ? new OwnWriteLookup(this.d.connection, { prefix: config.redis.prefix, controller: controller.name })
+        : undefined,
     });
     const term: Term = { registry, watcher, autoscaler: undefined };
     this.current = term;

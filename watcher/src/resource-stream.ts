@@ -1,9 +1,10 @@
 // Turns the list and watch events of one resource into decisions and reconcile requests: the controller's own objects, owned children, or mapped objects.
-import { type KubeObject, keyOf, type Logger, type ResourceSpec, type TargetRef, type WatchSpec } from '@conveyor/shared';
+import { type KubeObject, keyOf, type Logger, ownWriteId, type ResourceSpec, type TargetRef, type WatchSpec } from '@conveyor/shared';
 import type { EnqueueBuffer } from './enqueue-buffer.ts';
 import { hashValue } from './fnv.ts';
 import type { ListReason, ListWatchHandler, RestartReason, WatchEventType } from './list-watch.ts';
 import { ObjectTable, parseResourceVersion } from './object-table.ts';
+import type { OwnWriteFilter } from './own-write-filter.ts';
 import { type CompiledPredicates, DROP_REASONS, decide, digestMeta, type EventType, storeDigest } from './predicates.ts';
 import { inShard, type Shard } from './sharding.ts';
 import { controllerOwner, mappedTargets } from './triggers.ts';
@@ -16,12 +17,18 @@ export type StreamRole =
 
 /** Reasons only some streams use, beyond the predicates' own. */
 export const EXTRA_PASS_REASONS = ['vanished', 'requeue-all', 'changed'] as const;
-export const EXTRA_DROP_REASONS = ['unowned', 'map-error'] as const;
+/**
+ * `own-write`: the event of a write this controller's workers made. `owner-gone`: a child whose owner
+ * the controller's own stream does not hold (deleted, or outside its selector or shard).
+ */
+export const EXTRA_DROP_REASONS = ['unowned', 'map-error', 'own-write', 'owner-gone'] as const;
 
 export interface ResourceStreamOptions {
   /** The metric label and cursor field of this stream, such as `widgets.example.com`. */
   name: string;
   role: StreamRole;
+  /** The resource this stream watches. */
+  resource: ResourceSpec;
   /** The controller's own resource: every request is a key of it. */
   target: ResourceSpec;
   predicates: CompiledPredicates;
@@ -31,6 +38,10 @@ export interface ResourceStreamOptions {
   logger: Logger;
   /** Called after each completed list, once its requests are in the queue. */
   onSynced?: () => void;
+  /** Decides which watch events are the controller's own writes; without it, none are. */
+  ownWrites?: OwnWriteFilter | undefined;
+  /** Owned streams: whether the controller's own stream holds this owner; undefined while it cannot tell (not synced yet). */
+  ownerTracked?: (owner: TargetRef) => boolean | undefined;
 }
 
 export class ResourceStream implements ListWatchHandler {
@@ -91,7 +102,7 @@ export class ResourceStream implements ListWatchHandler {
     if (this.enqueueAllNow) this.enqueueAllNextList = false;
     this.enqueueAllNow = false;
     this.o.metrics.tracked.set({ resource: this.name }, this.table.size);
-    await this.o.buffer.drain();
+    await (this.o.ownWrites ?? this.o.buffer).drain();
     this.everSynced = true;
     this.o.metrics.synced.set({ resource: this.name }, 1);
     this.o.logger.info({ resource: this.name, resourceVersion, tracked: this.table.size }, 'list synced');
@@ -208,8 +219,22 @@ export class ResourceStream implements ListWatchHandler {
       }
       targets = mapped.targets;
     }
-    this.count(type, decision.pass, decision.reason);
-    if (decision.pass) this.enqueue(targets);
+    if (role.kind === 'owned' && decision.pass) {
+      targets = targets.filter((t) => this.o.ownerTracked?.(t) !== false);
+      if (targets.length === 0) decision = { pass: false, reason: 'owner-gone' };
+    }
+    if (decision.pass && type !== 'LISTED' && this.o.ownWrites !== undefined) {
+      // A list item sums up every change since the last list, so only a watch event can be one write of ours.
+      const passed = decision;
+      const id = ownWriteId({ group: this.o.resource.group, plural: this.o.resource.plural, namespace, name });
+      this.o.ownWrites.submit(id, digest.resourceVersion, (own) => {
+        this.count(type, !own, own ? 'own-write' : passed.reason);
+        if (!own) this.enqueue(targets);
+      });
+    } else {
+      this.count(type, decision.pass, decision.reason);
+      if (decision.pass) this.enqueue(targets);
+    }
     if (type !== 'LISTED') this.o.metrics.tracked.set({ resource: this.name }, this.table.size);
   }
 
@@ -221,8 +246,9 @@ export class ResourceStream implements ListWatchHandler {
     const role = this.o.role;
     if (role.kind === 'self') this.enqueue([{ namespace, name: key.slice(slash + 1) }]);
     else if (role.kind === 'owned' && row !== undefined) {
-      const owner = this.table.tag(row);
-      if (owner !== undefined) this.enqueue([{ namespace: role.parent.namespaced === false ? '' : namespace, name: owner }]);
+      const name = this.table.tag(row);
+      const owner = name === undefined ? undefined : { namespace: role.parent.namespaced === false ? '' : namespace, name };
+      if (owner !== undefined && this.o.ownerTracked?.(owner) !== false) this.enqueue([owner]);
     }
     // A mapped object that vanished cannot be mapped any more (we keep no object): its targets see the next resync.
     this.table.delete(key);

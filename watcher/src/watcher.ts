@@ -16,6 +16,7 @@ import {
 import type { Registry } from 'prom-client';
 import { type BatchSink, EnqueueBuffer } from './enqueue-buffer.ts';
 import { ListWatch } from './list-watch.ts';
+import { type OwnWriteChecker, OwnWriteFilter } from './own-write-filter.ts';
 import { type CompiledPredicates, compilePredicates } from './predicates.ts';
 import { ResourceStream, type StreamRole } from './resource-stream.ts';
 import { runResync } from './resync.ts';
@@ -64,6 +65,11 @@ export interface WatcherOptions extends WatcherSettings {
   logger: Logger;
   shard?: Shard | undefined;
   clock?: Clock;
+  /**
+   * Where the workers record their own writes (OwnWriteLookup): watch events they caused enqueue
+   * nothing. Without it every event counts as someone else's (own-write suppression off).
+   */
+  ownWrites?: OwnWriteChecker | undefined;
 }
 
 interface Running {
@@ -79,6 +85,8 @@ export class Watcher {
   private readonly spec: ControllerSpec;
   private readonly clock: Clock;
   private readonly buffer: EnqueueBuffer;
+  /** Between the streams and the buffer when own writes are suppressed; what `drain` waits on. */
+  private readonly ownWrites: OwnWriteFilter | undefined;
   private readonly abort = new AbortController();
   private shardValue: Shard | undefined;
   private running: Running[] = [];
@@ -100,6 +108,10 @@ export class Watcher {
       onSent: (count) => this.metrics.enqueued.inc({ reason: 'event' }, count),
       onFailure: () => this.metrics.enqueueFailures.inc(),
     });
+    this.ownWrites =
+      options.ownWrites === undefined
+        ? undefined
+        : new OwnWriteFilter({ lookup: options.ownWrites, buffer: this.buffer, logger: options.logger, clock: this.clock });
   }
 
   get shard(): Shard | undefined {
@@ -119,6 +131,13 @@ export class Watcher {
   /** Keys of the controller's resource held by this replica (the first stream is always the controller's own). */
   *keys(): Generator<ObjectKey> {
     for (const t of this.running[0]?.stream.targetKeys() ?? []) yield keyOf(this.spec.for, t);
+  }
+
+  /** Whether the controller's own stream holds `owner`; undefined until its first list is in (it cannot tell yet). */
+  private ownerTracked(owner: { namespace?: string; name: string }): boolean | undefined {
+    const self = this.running[0]?.stream;
+    if (self === undefined || !self.synced) return undefined;
+    return self.table.row(`${owner.namespace ?? ''}/${owner.name}`) !== undefined;
   }
 
   /** Starts every stream; resolves once they are running (not synced: see `ready`, `waitReady`). */
@@ -150,7 +169,10 @@ export class Watcher {
       const stream = new ResourceStream({
         name,
         role,
+        resource,
         target: this.spec.for,
+        ownWrites: this.ownWrites,
+        ownerTracked: (owner) => this.ownerTracked(owner),
         predicates: streamPredicates(role, predicates),
         shard: () => this.shardValue,
         buffer: this.buffer,
@@ -241,11 +263,12 @@ export class Watcher {
     this.abort.abort();
     await Promise.allSettled(this.tasks);
     const drained = await Promise.race([
-      this.buffer.drain().then(() => true),
+      (this.ownWrites ?? this.buffer).drain().then(() => true),
       new Promise<boolean>((resolve) => setTimeout(() => resolve(false), graceMs).unref()),
     ]);
     if (drained) await this.saveCursors();
     else this.o.logger.warn({ waiting: this.buffer.size }, 'stopped with requests not yet enqueued; the next start re-enqueues them');
+    this.ownWrites?.close();
     this.buffer.close();
     this.metrics.leader.set(0);
   }
@@ -255,7 +278,7 @@ export class Watcher {
     for (const r of this.running) {
       const rv = r.listWatch.resourceVersion;
       if (!r.stream.synced || rv === undefined || rv === r.savedRv) continue;
-      await this.buffer.drain();
+      await (this.ownWrites ?? this.buffer).drain();
       try {
         await this.o.cursor.set(r.cursorField, rv);
         r.savedRv = rv;

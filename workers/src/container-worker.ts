@@ -15,6 +15,7 @@ import {
   type KubeObject,
   type Logger,
   type OpsServer,
+  OwnWriteRecorder,
   type QueueWorker,
   ReconcileQueue,
   RedisApiBudget,
@@ -100,11 +101,14 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
     onRequest: (code, waitedMs) => metrics.apiRequest(code, waitedMs / 1_000),
   });
 
+  // Every write of a run is recorded so the watcher can tell its events from anyone else's.
+  const ownWrites = new OwnWriteRecorder(connection, { prefix: config.redis.prefix, controller: controller.name });
   const instrumented = instrumentedProcessor(
     async (request) => {
       const started = Date.now();
+      const fence = request.lockToken === undefined ? undefined : { jobId: request.jobId, token: request.lockToken };
       const outcome = await processRequest(controller, request, {
-        client,
+        client: client.withWrites(ownWrites.forRun(fence)),
         logger,
         deps: deps as D,
         reconcileTimeoutMs: config.worker.reconcileTimeout,

@@ -45,6 +45,8 @@ import type {
   Query,
   StoredObject,
   Subresource,
+  WriteObserver,
+  WriteTarget,
 } from './types.ts';
 
 export const ACCEPT_METADATA_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
@@ -75,6 +77,8 @@ export interface KubeApiClientOptions {
   fieldManager?: string;
   /** Resources whose kind `apply` maps to a URL without asking API discovery (a controller's for/owns/watches). */
   resources?: readonly KnownResource[];
+  /** Told before and after every create, patch, apply and delete (the workers' own-write records). */
+  writes?: WriteObserver;
 }
 
 interface SendOptions {
@@ -83,6 +87,8 @@ interface SendOptions {
   body?: unknown;
   contentType?: string;
   signal?: AbortSignal | undefined;
+  /** Runs after the budget let the request go, just before it is sent. */
+  beforeFetch?: () => Promise<void>;
 }
 
 /**
@@ -116,6 +122,11 @@ export class KubeApiClient implements KubeClient, KubeTransport {
     return new KubeApiClient({ ...this.o, signal: signals }, this.kinds);
   }
 
+  /** The same client whose writes are also told to `writes` (one reconcile's own-write records). */
+  withWrites(writes: WriteObserver): KubeApiClient {
+    return new KubeApiClient({ ...this.o, writes }, this.kinds);
+  }
+
   async get<T extends KubeObject = KubeObject>(key: ObjectKey, options: { subresource?: Subresource } = {}): Promise<StoredObject<T>> {
     validateKey(key);
     return (await this.json('GET', resourcePath(key, key.namespace, key.name, options.subresource), {
@@ -146,7 +157,13 @@ export class KubeApiClient implements KubeClient, KubeTransport {
   async create<T extends KubeObject = KubeObject>(ref: ResourceRef, object: NewObject<T>): Promise<StoredObject<T>> {
     validateResourceRef(ref);
     const namespace = typeof object.metadata.namespace === 'string' ? object.metadata.namespace : '';
-    return (await this.json('POST', resourcePath(ref, namespace), { body: object, query: this.managerQuery() })) as StoredObject<T>;
+    // A generateName'd object has no name until the server picks one: its write is not observed.
+    const name = typeof object.metadata.name === 'string' ? object.metadata.name : undefined;
+    const target = name === undefined ? undefined : { group: ref.group, plural: ref.plural, namespace, name };
+    return (await this.write(target, 'POST', resourcePath(ref, namespace), {
+      body: object,
+      query: this.managerQuery(),
+    })) as StoredObject<T>;
   }
 
   async patch<T extends KubeObject = KubeObject>(
@@ -155,7 +172,7 @@ export class KubeApiClient implements KubeClient, KubeTransport {
     options: { subresource?: Subresource } = {},
   ): Promise<StoredObject<T>> {
     validateKey(key);
-    return (await this.json('PATCH', resourcePath(key, key.namespace, key.name, options.subresource), {
+    return (await this.write(targetOf(key), 'PATCH', resourcePath(key, key.namespace, key.name, options.subresource), {
       body: patch.type === 'json' ? patch.operations : patch.body,
       contentType: PATCH_CONTENT_TYPE[patch.type],
       query: this.managerQuery(),
@@ -180,7 +197,8 @@ export class KubeApiClient implements KubeClient, KubeTransport {
     validateKey({ ...resource, namespace, name: metadata.name });
     const query: Query = { fieldManager: manager, force: options.force === true ? 'true' : undefined };
     try {
-      return (await this.json('PATCH', resourcePath(resource, namespace, metadata.name, options.subresource), {
+      const target = { group: resource.group, plural: resource.plural, namespace, name: metadata.name };
+      return (await this.write(target, 'PATCH', resourcePath(resource, namespace, metadata.name, options.subresource), {
         body: object,
         contentType: APPLY_CONTENT_TYPE,
         query,
@@ -200,7 +218,7 @@ export class KubeApiClient implements KubeClient, KubeTransport {
         ? undefined
         : { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { resourceVersion: options.resourceVersion } };
     try {
-      await this.json('DELETE', resourcePath(key, key.namespace, key.name), body === undefined ? {} : { body });
+      await this.write(targetOf(key), 'DELETE', resourcePath(key, key.namespace, key.name), body === undefined ? {} : { body });
       return true;
     } catch (error) {
       if (error instanceof KubeApiError && error.statusCode === 404) return false;
@@ -267,6 +285,25 @@ export class KubeApiClient implements KubeClient, KubeTransport {
     if (pending.trim() !== '') onLine(pending);
   }
 
+  /**
+   * A write, told to the observer: before it goes out, and after, with the resourceVersion of the
+   * object it answered with (a Status answer, such as some deletes give, has none). The observer's own
+   * failures never fail the write; awaiting it keeps the record inside the run that made the write.
+   */
+  private async write(target: WriteTarget | undefined, method: keyof typeof HttpMethod, path: string, options: SendOptions) {
+    const observer = target === undefined ? undefined : this.o.writes;
+    if (observer === undefined || target === undefined) return await this.json(method, path, options);
+    let answer: unknown;
+    try {
+      answer = await this.json(method, path, { ...options, beforeFetch: () => observer.beforeWrite(target).catch(() => undefined) });
+    } catch (error) {
+      await observer.afterWrite(target, undefined).catch(() => undefined);
+      throw error;
+    }
+    await observer.afterWrite(target, resourceVersionOf(answer)).catch(() => undefined);
+    return answer;
+  }
+
   private managerQuery(): Query {
     return { fieldManager: this.o.fieldManager };
   }
@@ -288,6 +325,7 @@ export class KubeApiClient implements KubeClient, KubeTransport {
     const signal = combine(this.o.signal, options.signal);
     signal?.throwIfAborted();
     const waited = (await this.o.budget?.take()) ?? 0;
+    await options.beforeFetch?.();
     const dispatcher = context.getDispatcher();
     let response: Awaited<ReturnType<typeof fetch>>;
     try {
@@ -313,6 +351,17 @@ export class KubeApiClient implements KubeClient, KubeTransport {
     this.o.onRequest?.(codeClassOf(status), waited);
     if (status === 429) await this.o.budget?.pause(parseRetryAfter(retryAfter) ?? DEFAULT_RETRY_AFTER_MS);
   }
+}
+
+function targetOf(key: ObjectKey): WriteTarget {
+  return { group: key.group, plural: key.plural, namespace: key.namespace, name: key.name };
+}
+
+function resourceVersionOf(answer: unknown): string | undefined {
+  const object = answer as { kind?: unknown; metadata?: { resourceVersion?: unknown } } | undefined;
+  if (object === undefined || object === null || object.kind === 'Status') return undefined;
+  const rv = object.metadata?.resourceVersion;
+  return typeof rv === 'string' && rv !== '' ? rv : undefined;
 }
 
 function combine(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {

@@ -86,6 +86,26 @@ export interface ObjectList<T extends KubeObject = KubeObject> {
   metadata: { resourceVersion?: string; continue?: string };
 }
 
+/** The object a write goes to, as the watcher names it too (no version: any version is the same object). */
+export interface WriteTarget {
+  group: string;
+  plural: string;
+  namespace: string;
+  name: string;
+}
+
+/**
+ * Told about every write a client sends (create, patch, apply, delete): just before it goes out (after
+ * the API budget let it), and when it answered, with the resourceVersion the answer carries. The
+ * workers record their own writes this way so the watcher can tell their events from anyone else's.
+ * An observer that fails must not fail the write: the client ignores its errors.
+ */
+export interface WriteObserver {
+  beforeWrite(target: WriteTarget): Promise<void>;
+  /** `resourceVersion` is undefined when the write failed (or answered without an object). */
+  afterWrite(target: WriteTarget, resourceVersion: string | undefined): Promise<void>;
+}
+
 /** The subresources a client reads or writes apart from the object. */
 export type Subresource = 'status' | 'scale';
 

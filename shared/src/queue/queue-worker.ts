@@ -25,6 +25,8 @@ export interface RequestContext {
   /** 1 for the first attempt; grows with each error retry (requeue-after and throttling use none). */
   attempt: number;
   jobId: string;
+  /** The lock token this run holds on its job: the fence of its own-write records. */
+  lockToken?: string;
   trace?: string;
 }
 
@@ -196,6 +198,7 @@ function jobRunner(options: QueueWorkerOptions, d: JobRunnerDeps): (job: Job, to
         jobId,
       };
       if (request.trace !== undefined) context.trace = request.trace;
+      if (token !== undefined) context.lockToken = token;
       let outcome: Outcome;
       try {
         outcome = checkOutcome(await options.processor(context));

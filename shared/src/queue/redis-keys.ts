@@ -19,13 +19,15 @@
 // | `{<prefix>:<controller>}:parked-keys` | set of encoded object keys | queue worker when it parks a request | queue worker, which removes a key once a later reconcile of it succeeds | while the key has a parked request (a hint: see `queue-worker.ts`) |
 // | `{<prefix>:<controller>}:stats:<bucket>` | hash: `count`, `ms`, `errors`; bucket = ms since the epoch / 10 000 | every worker and dispatcher, per reconcile | autoscaler, `conveyor status` | 5 minutes (PEXPIRE) |
 // | `{<prefix>:<controller>}:desired-workers` | string, integer | autoscaler (watcher) | Lambda dispatcher, `conveyor status` | autoscaler interval × 4 (PX), so a dead autoscaler stops steering |
+// | `{<prefix>:<controller>}:own-writes:<object id>` | hash: `p` writes in flight, `n` count, `r0`..`r7` the last resourceVersions the controller's writes produced; object id = 16 hex of SHA-1 over `group/plural/namespace/name` (`own-writes.ts`) | every worker and Lambda reconcile, around each write to the API server | the watcher, for each watch event that would enqueue | 60 s after the last write (PEXPIRE) |
 // | `<prefix>:api-budget` | hash: `tokens`, `ts`, `pausedUntil` | every Kubernetes client of a worker (`take-api-token.ts`) | the same | until the bucket would be full again (PEXPIRE) |
 //
 // # Why Conveyor's keys cannot meet BullMQ's
 // BullMQ names its keys `<hash tag>:<controller>:<type or job id>`, Conveyor `<hash tag>:<kind>[:<n>]`.
 // They could only be equal for a controller named like a kind whose BullMQ key type or job id equals
-// the rest of ours; the only kind with a rest is `stats`, whose rest is an integer, and Conveyor never
-// lets BullMQ number a job: every add passes a `jobId`, which contains `~` (`reconcile-queue.ts`).
+// the rest of ours; the kinds with a rest are `stats`, whose rest is an integer, and `own-writes`,
+// whose rest is 16 hex digits, and Conveyor never lets BullMQ number a job: every add passes a
+// `jobId`, which contains `~` (`reconcile-queue.ts`).
 
 /**
  * Where one controller's queue lives in Redis: the `prefix` and queue `name` options given to BullMQ,
@@ -67,6 +69,8 @@ export interface ControllerKeys {
   readonly desiredWorkers: string;
   /** Hash: reconcile count, total ms and errors of one 10-second bucket. */
   statsBucket(bucket: number): string;
+  /** Hash: the resourceVersions the controller's own writes to one object produced (`id` from `ownWriteId`). */
+  ownWrites(id: string): string;
 }
 
 export function controllerKeys(redisPrefix: string, controller: string): ControllerKeys {
@@ -81,6 +85,10 @@ export function controllerKeys(redisPrefix: string, controller: string): Control
     statsBucket: (bucket) => {
       if (!Number.isSafeInteger(bucket)) throw new RangeError(`stats bucket must be an integer, got ${bucket}`);
       return join(tag, 'stats', String(bucket));
+    },
+    ownWrites: (id) => {
+      if (!/^[0-9a-f]{16}$/.test(id)) throw new RangeError(`own-writes id must be 16 hex digits, got ${id}`);
+      return join(tag, 'own-writes', id);
     },
   };
 }

@@ -22,6 +22,7 @@ import {
   type Logger,
   loadConfig,
   type Outcome,
+  OwnWriteRecorder,
   outcomeFromError,
   RedisApiBudget,
   type RedisConnection,
@@ -45,6 +46,7 @@ export interface LambdaHandlerOptions {
 interface Runtime {
   config: Config;
   client: KubeApiClient;
+  ownWrites: OwnWriteRecorder;
   logger: Logger;
   deps: unknown;
   connection: RedisConnection;
@@ -77,7 +79,8 @@ export function lambdaHandler(controller: Controller<any, any>, options: LambdaH
       });
       const deps = controller.setup === undefined ? undefined : await controller.setup({ config, logger });
       logger.info('execution environment ready');
-      return { config, client, logger, deps, connection };
+      const ownWrites = new OwnWriteRecorder(connection, { prefix: config.redis.prefix, controller: controller.name });
+      return { config, client, ownWrites, logger, deps, connection };
     } catch (error) {
       connection.disconnect();
       throw error;
@@ -104,8 +107,11 @@ export function lambdaHandler(controller: Controller<any, any>, options: LambdaH
       return outcomeFromError(error);
     }
     const left = context === undefined ? Number.POSITIVE_INFINITY : context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS;
+    // The writes happen here, in the function: they are recorded here, fenced by the dispatcher's job lock.
+    const fence =
+      request.jobId === undefined || request.lockToken === undefined ? undefined : { jobId: request.jobId, token: request.lockToken };
     return await processRequest(controller, request, {
-      client: rt.client,
+      client: rt.client.withWrites(rt.ownWrites.forRun(fence)),
       logger: rt.logger,
       deps: rt.deps,
       reconcileTimeoutMs: Math.max(1, Math.min(rt.config.worker.reconcileTimeout, left)),

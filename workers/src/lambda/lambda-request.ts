@@ -9,6 +9,8 @@ export const lambdaRequestSchema = z.strictObject({
   enqueuedAt: z.number().int().min(0),
   attempt: z.number().int().min(1),
   trace: z.string().max(256).optional(),
+  /** The dispatcher's job lock: the function records its own writes only while the dispatcher holds it. */
+  fence: z.strictObject({ jobId: z.string().min(1).max(1_000), token: z.string().min(1).max(200) }).optional(),
 });
 
 export type LambdaRequest = z.output<typeof lambdaRequestSchema>;
@@ -20,6 +22,8 @@ export interface DispatchedRequest {
   enqueuedAt: number;
   attempt: number;
   trace?: string;
+  jobId?: string;
+  lockToken?: string;
 }
 
 export function encodeLambdaRequest(request: DispatchedRequest): LambdaRequest {
@@ -30,6 +34,9 @@ export function encodeLambdaRequest(request: DispatchedRequest): LambdaRequest {
     enqueuedAt: request.enqueuedAt,
     attempt: request.attempt,
     ...(request.trace === undefined ? {} : { trace: request.trace }),
+    ...(request.jobId === undefined || request.lockToken === undefined
+      ? {}
+      : { fence: { jobId: request.jobId, token: request.lockToken } }),
   };
 }
 
@@ -40,6 +47,13 @@ export function decodeLambdaRequest(event: unknown): DispatchedRequest {
     const issue = parsed.error.issues[0];
     throw new TypeError(`not a Conveyor request: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
   }
-  const { key, reason, enqueuedAt, attempt, trace } = parsed.data;
-  return { key: parseKey(key), reason, enqueuedAt, attempt, ...(trace === undefined ? {} : { trace }) };
+  const { key, reason, enqueuedAt, attempt, trace, fence } = parsed.data;
+  return {
+    key: parseKey(key),
+    reason,
+    enqueuedAt,
+    attempt,
+    ...(trace === undefined ? {} : { trace }),
+    ...(fence === undefined ? {} : { jobId: fence.jobId, lockToken: fence.token }),
+  };
 }

@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { RedisServer } from '@conveyor/test/support/redis-server';
+import { Redis } from 'ioredis';
+import { OWN_WRITE_SLOTS, OwnWriteLookup, OwnWriteRecorder, ownWriteId } from './own-writes.ts';
+import { jobLockKey } from './queue/bullmq-internals.ts';
+import { controllerKeys } from './queue/redis-keys.ts';
+
+const child = { group: '', plural: 'configmaps', namespace: 'default', name: 'w-1-widget' };
+const id = ownWriteId(child);
+
+describe('Own-write records (OwnWriteRecorder, OwnWriteLookup) on a real Redis', () => {
+  let server: RedisServer;
+  let redis: Redis;
+  let n = 0;
+  /** A recorder and a lookup of a fresh controller name, so tests share no records. */
+  const fresh = () => {
+    const options = { prefix: 'conveyor', controller: `c${++n}` };
+    return {
+      recorder: new OwnWriteRecorder(redis, options),
+      lookup: new OwnWriteLookup(redis, options),
+      keys: controllerKeys('conveyor', options.controller),
+    };
+  };
+
+  before(async () => {
+    server = await RedisServer.start();
+    redis = new Redis(server.url);
+  });
+  after(async () => {
+    redis.disconnect();
+    await server.close();
+  });
+
+  it('tells the resourceVersion a write produced from any other, for the same object', async () => {
+    const { recorder, lookup } = fresh();
+    const run = recorder.forRun();
+    await run.beforeWrite(child);
+    await run.afterWrite(child, '101');
+    assert.deepEqual(
+      await lookup.check([
+        { id, resourceVersion: '101' },
+        { id, resourceVersion: '102' },
+        { id: ownWriteId({ ...child, name: 'other' }), resourceVersion: '101' },
+      ]),
+      ['own', 'foreign', 'foreign'],
+    );
+  });
+
+  it('says a write is in flight between its start and its answer, and forgets a failed one', async () => {
+    const { recorder, lookup } = fresh();
+    const run = recorder.forRun();
+    await run.beforeWrite(child);
+    assert.deepEqual(await lookup.check([{ id, resourceVersion: '200' }]), ['in-flight']);
+    await run.afterWrite(child, undefined);
+    assert.deepEqual(await lookup.check([{ id, resourceVersion: '200' }]), ['foreign']);
+  });
+
+  it('records the writes of a run that holds its job lock, and not those of a run that lost it', async () => {
+    const { recorder, lookup, keys } = fresh();
+    await redis.set(jobLockKey(keys.queue, 'job-1'), 'token-a', 'PX', 30_000);
+    const holder = recorder.forRun({ jobId: 'job-1', token: 'token-a' });
+    await holder.beforeWrite(child);
+    await holder.afterWrite(child, '301');
+    // The lock expired and another worker took the job: the first run is stale.
+    await redis.set(jobLockKey(keys.queue, 'job-1'), 'token-b', 'PX', 30_000);
+    await holder.beforeWrite(child);
+    await holder.afterWrite(child, '302');
+    assert.deepEqual(
+      await lookup.check([
+        { id, resourceVersion: '301' },
+        { id, resourceVersion: '302' },
+      ]),
+      ['own', 'foreign'],
+    );
+  });
+
+  it(`keeps the last ${OWN_WRITE_SLOTS} resourceVersions of an object, for a minute after its last write`, async () => {
+    const { recorder, lookup, keys } = fresh();
+    const run = recorder.forRun();
+    for (let rv = 1; rv <= OWN_WRITE_SLOTS + 2; rv++) {
+      await run.beforeWrite(child);
+      await run.afterWrite(child, String(rv));
+    }
+    const verdicts = await lookup.check(Array.from({ length: OWN_WRITE_SLOTS + 2 }, (_, i) => ({ id, resourceVersion: String(i + 1) })));
+    assert.deepEqual(verdicts, ['foreign', 'foreign', ...Array(OWN_WRITE_SLOTS).fill('own')]);
+    const ttl = await redis.pttl(keys.ownWrites(id));
+    assert.ok(ttl > 50_000 && ttl <= 60_000, `ttl ${ttl}`);
+  });
+});
