@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import { type Config, createLogger, formatKey, keyOf, type ObjectKey } from '@conveyor/shared';
+import { type Config, createLogger, formatKey, keyOf, type ObjectKey, OwnWriteLookup, ownWriteId } from '@conveyor/shared';
 import { LambdaEmulator } from '@conveyor/test/support/lambda-emulator';
 import { LambdaFaultProxy } from '@conveyor/test/support/lambda-fault-proxy';
 import { type Dispatcher, startDispatcher } from '@conveyor/workers/lambda/dispatcher';
@@ -88,6 +88,22 @@ describe('End to end: Widgets reconciled through Lambda (serverless-offline)', (
       assert.equal(children.items.filter((cm) => cm.metadata.name.endsWith('-widget')).length, WIDGET_COUNT);
       const records = new ExampleRecords(redis, world.config.redis.prefix);
       assert.equal(await records.count(), WIDGET_COUNT);
+      // The function's writes are recorded as the controller's own, so a watcher would drop their events.
+      const lookup = new OwnWriteLookup(redis, { prefix: world.config.redis.prefix, controller: 'widgets' });
+      const widget = await world.client.get(keys[0] as ObjectKey);
+      const child = await world.client.get({ ...CONFIGMAPS, namespace: 'default', name: `${widget.metadata.name}-widget` });
+      const verdicts = await lookup.check(
+        [widget, child].map((o, i) => ({
+          id: ownWriteId({
+            group: i === 0 ? 'example.com' : '',
+            plural: i === 0 ? 'widgets' : 'configmaps',
+            namespace: 'default',
+            name: o.metadata.name,
+          }),
+          resourceVersion: o.metadata.resourceVersion,
+        })),
+      );
+      assert.deepEqual(verdicts, ['own', 'own'], 'the status apply and the child apply made in the function');
 
       const doomed = keys.slice(0, DELETE_COUNT);
       for (const key of doomed) await world.client.delete(key);
@@ -123,6 +139,8 @@ describe('End to end: Widgets reconciled through Lambda (serverless-offline)', (
       const keys = [keyOf(WIDGETS, thrower), keyOf(WIDGETS, sleeper)];
       await world.enqueue(keys);
       await waitFor('both converged', async () => (await converged(world, keys)) === 2, 60_000, 250);
+      // The status lands before the function's answer reaches the dispatcher (it still records its own writes).
+      await waitFor('both answered', async () => (await invocations(dispatcher, 'ok')) >= 2, 10_000, 50);
       assert.ok((await invocations(dispatcher, 'function-error')) >= 3, 'two throws and one timeout came back as FunctionError');
       assert.equal(await invocations(dispatcher, 'ok'), 2);
       // After a timed-out invocation the emulator still answers.
