@@ -1,5 +1,16 @@
-// What every per-controller command shares: the --controller/--concurrency flags as config overrides, the controller they name, and waiting for SIGTERM.
-import type { Config, Controller, KubeObject } from '@conveyor/shared';
+// What every per-controller command shares: the --controller/--concurrency flags as config overrides, the controller they name, and a run that honours SIGTERM/SIGINT at every stage.
+//
+// Expected flow: `runUntilStopped` starts the process's work with an AbortSignal, waits for the first
+// SIGTERM or SIGINT (or for the npm/npx process that launched it to exit), then closes it.
+// Guarantees:
+// - A stop that arrives while the work is still starting (waiting for Redis, say) aborts the start:
+//   the process exits 0 at once instead of after the dependency answers.
+// - The process exits within `graceMs` of the stop (plus a small margin) even if closing hangs on
+//   a dependency that went away: it then says so and exits 1. A second signal exits at once (130 for
+//   SIGINT, 143 for SIGTERM), as a user pressing Ctrl-C twice expects.
+// - Started through `npx conveyor …` or `npm run`, the process stops when that launcher exits: a
+//   shell's `kill $!` ends npm, and without this the server it started would keep running, orphaned.
+import type { Config, Controller, KubeObject, Logger } from '@conveyor/shared';
 import { type Io, UsageError } from './command.ts';
 
 /** `--controller` and `--concurrency` as config overrides, with a usage error for a bad concurrency. */
@@ -10,19 +21,140 @@ export function controllerOverrides(values: {
   const overrides: Record<string, unknown> = {};
   if (values.concurrency !== undefined) {
     if (!/^[1-9]\d*$/.test(values.concurrency))
-      throw new UsageError(`--concurrency must be a positive integer, got "${values.concurrency}"`);
+      throw new UsageError(`--concurrency must be a whole number from 1 to 10000, got "${values.concurrency}"`);
     overrides['worker.concurrency'] = Number(values.concurrency);
   }
   if (values.controller !== undefined) overrides.controller = values.controller;
   return overrides;
 }
 
-/** Resolves with the first SIGTERM or SIGINT; a second one ends the process the default way. */
-export function stopSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
+/** How a run reports what it does: JSON log lines for the Kubernetes processes, plain lines for `sim`. */
+export type Say = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+
+/** A Say that writes JSON lines through the process's logger. */
+export function logSay(logger: Logger): Say {
+  return (level, message, fields = {}) => logger[level](fields, message);
+}
+
+export interface StopSources {
+  /** Calls `listener` on each SIGTERM/SIGINT, or once when the launcher exits; returns an unsubscribe. */
+  onStop(listener: (why: NodeJS.Signals | 'launcher exited') => void): () => void;
+  /** Ends the process now (the backstop when closing hangs, or a second signal). */
+  exit(code: number): void;
+}
+
+export interface RunOptions<H extends { close(): Promise<void> }> {
+  /** How long closing may take after the stop. */
+  graceMs: number;
+  say: Say;
+  /** Starts the work; rejects with the signal's reason when the stop comes first. */
+  start(signal: AbortSignal): Promise<H>;
+  /** Told once the work runs (to print where it serves). */
+  started?(handle: H): void;
+  /** What closing does, for the "stopping" line. */
+  stopping: string;
+}
+
+/** Extra time past the grace period before the process gives up on closing. */
+const CLOSE_MARGIN_MS = 3_000;
+/** After a clean close, how long leftover handles (a socket Redis never answered) may keep the process alive. */
+const EXIT_BACKSTOP_MS = 1_000;
+
+/** Runs until the first stop, then closes within the grace period; resolves to the exit code. */
+export async function runUntilStopped<H extends { close(): Promise<void> }>(
+  options: RunOptions<H>,
+  sources: StopSources = processStopSources(),
+): Promise<number> {
+  const stop = new AbortController();
+  let stops = 0;
+  const unsubscribe = sources.onStop((why) => {
+    stops += 1;
+    if (stops === 1) {
+      options.say('info', `${why}: ${options.stopping}`, { signal: why, graceMs: options.graceMs });
+      stop.abort(new StoppedError(why));
+      return;
+    }
+    options.say('warn', `${why} again: exiting without waiting`, { signal: why });
+    sources.exit(why === 'SIGINT' ? 130 : 143);
   });
+  try {
+    let handle: H;
+    try {
+      handle = await options.start(stop.signal);
+    } catch (error) {
+      if (!stop.signal.aborted) throw error;
+      options.say('info', 'stopped before it finished starting');
+      return 0;
+    }
+    if (!stop.signal.aborted) {
+      options.started?.(handle);
+      await new Promise((resolve) => stop.signal.addEventListener('abort', resolve, { once: true }));
+    }
+    const closed = await settled(handle.close(), options.graceMs + CLOSE_MARGIN_MS);
+    if (!closed) {
+      options.say('error', `did not finish stopping within ${options.graceMs} ms (+${CLOSE_MARGIN_MS} ms); exiting anyway`);
+      sources.exit(1);
+      return 1;
+    }
+    setTimeout(() => sources.exit(0), EXIT_BACKSTOP_MS).unref();
+    return 0;
+  } finally {
+    unsubscribe();
+  }
+}
+
+/** The reason a start is aborted with. */
+class StoppedError extends Error {
+  constructor(why: string) {
+    super(`stopped by ${why}`);
+    this.name = 'StoppedError';
+  }
+}
+
+async function settled(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([work.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** How often to look whether the launcher (npm, npx) still runs. */
+const LAUNCHER_POLL_MS = 1_000;
+
+/**
+ * SIGTERM and SIGINT of this process, and the exit of the npm/npx process that launched it (npm
+ * sets `npm_command` in its children's environment; when it dies, its children are re-parented).
+ */
+export function processStopSources(env: NodeJS.ProcessEnv = process.env): StopSources {
+  return {
+    onStop(listener) {
+      const onTerm = () => listener('SIGTERM');
+      const onInt = () => listener('SIGINT');
+      process.on('SIGTERM', onTerm);
+      process.on('SIGINT', onInt);
+      let poll: NodeJS.Timeout | undefined;
+      if (env.npm_command !== undefined && env.npm_command !== '') {
+        const parent = process.ppid;
+        poll = setInterval(() => {
+          if (process.ppid === parent) return;
+          clearInterval(poll);
+          listener('launcher exited');
+        }, LAUNCHER_POLL_MS);
+        poll.unref();
+      }
+      return () => {
+        process.off('SIGTERM', onTerm);
+        process.off('SIGINT', onInt);
+        clearInterval(poll);
+      };
+    },
+    exit: (code) => process.exit(code),
+  };
 }
 
 /** The controller built into this program, or the module `--controller` / `controller:` names, loaded and checked. */

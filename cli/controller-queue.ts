@@ -1,7 +1,7 @@
-// What `enqueue` and `status` share: the configuration, the controller module it names, and that controller's queue.
+// What the one-shot commands `enqueue` and `status` share: the configuration, the controller module it names, that controller's queue, and one deadline for everything they wait on.
 
 import type { Controller } from '@conveyor/shared';
-import { type Config, type KubeObject, ReconcileQueue } from '@conveyor/shared';
+import { type Config, type KubeObject, ReconcileQueue, UnavailableError, waitForRedis } from '@conveyor/shared';
 import { type Io, loadConfigOrThrow } from './command.ts';
 import { resolveController } from './controller-process.ts';
 
@@ -9,14 +9,69 @@ export interface ControllerQueue {
   config: Config;
   controller: Controller<KubeObject, unknown>;
   queue: ReconcileQueue;
+  deadline: Deadline;
 }
 
+/**
+ * How long a one-shot command waits on Redis or the API server (`cli.timeout`): each wait is bounded
+ * on its own, so a long but progressing selector enqueue goes on, while an unreachable dependency
+ * fails the command within the timeout, in one line naming it.
+ */
+export class Deadline {
+  readonly timeoutMs: number;
+
+  constructor(timeoutMs: number) {
+    this.timeoutMs = timeoutMs;
+  }
+
+  /**
+   * `work`'s result, or UnavailableError naming `dependency` when it takes longer than the timeout;
+   * the signal handed to `work` aborts then, so no request outlives the command.
+   */
+  async wait<T>(dependency: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const signal = AbortSignal.timeout(this.timeoutMs);
+    const late = () => new UnavailableError(`${dependency} did not answer within ${formatTimeout(this.timeoutMs)} (cli.timeout)`);
+    let onAbort: (() => void) | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      onAbort = () => reject(late());
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([work(signal), timedOut]);
+    } catch (error) {
+      // A request aborted by this signal failed because the time was up: say so, not "aborted".
+      if (signal.aborted && !(error instanceof UnavailableError)) throw late();
+      throw error;
+    } finally {
+      if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
+    }
+  }
+}
+
+function formatTimeout(ms: number): string {
+  return ms % 1_000 === 0 ? `${ms / 1_000}s` : `${ms}ms`;
+}
+
+/**
+ * Loads the configuration and the controller, opens its queue and waits (within `cli.timeout`) for
+ * Redis to answer; rejects with UnavailableError naming Redis and its last error when it does not.
+ */
 export async function openControllerQueue(
-  values: { config?: string | undefined; controller?: string | undefined },
+  values: { config?: string | undefined; controller?: string | undefined; timeout?: string | undefined },
   io: Io,
 ): Promise<ControllerQueue> {
-  const config = loadConfigOrThrow(values.config, io, values.controller === undefined ? {} : { controller: values.controller });
+  const overrides: Record<string, unknown> = {};
+  if (values.controller !== undefined) overrides.controller = values.controller;
+  if (values.timeout !== undefined) overrides['cli.timeout'] = values.timeout;
+  const config = loadConfigOrThrow(values.config, io, overrides);
   const controller = await resolveController(config, io);
+  const deadline = new Deadline(config.cli.timeout);
   const queue = new ReconcileQueue({ controller: controller.name, redis: config.redis, queue: config.queue });
-  return { config, controller, queue };
+  try {
+    await waitForRedis(queue.redis, { timeoutMs: deadline.timeoutMs, setting: 'cli.timeout' });
+  } catch (error) {
+    await queue.close();
+    throw error;
+  }
+  return { config, controller, queue, deadline };
 }

@@ -1,6 +1,7 @@
 // `conveyor dispatch`: takes a controller's requests from its queue and runs each as an AWS Lambda invocation, until SIGTERM.
-import { type Command, EXIT, loadConfigOrThrow, parseFlags, UsageError } from './command.ts';
-import { controllerOverrides, resolveController, stopSignal } from './controller-process.ts';
+import { createLogger } from '@conveyor/shared';
+import { type Command, loadConfigOrThrow, parseFlags, UsageError } from './command.ts';
+import { controllerOverrides, logSay, resolveController, runUntilStopped } from './controller-process.ts';
 
 export const dispatchCommand: Command = {
   name: 'dispatch',
@@ -24,10 +25,12 @@ export const dispatchCommand: Command = {
     const controller = await resolveController(config, io);
     const { startDispatcher } = await import('@conveyor/workers/lambda/dispatcher');
 
-    const dispatcher = await startDispatcher({ controller: controller.name, functionName, config, http: true });
-    const signal = await stopSignal();
-    io.err(`conveyor dispatch: ${signal}: finishing running invocations (grace ${config.worker.shutdownGrace} ms)`);
-    await dispatcher.close();
-    return EXIT.ok;
+    const logger = createLogger({ level: config.log.level, name: 'dispatcher' });
+    return await runUntilStopped({
+      graceMs: config.worker.shutdownGrace,
+      say: logSay(logger),
+      stopping: 'no new requests; finishing running invocations',
+      start: (signal) => startDispatcher({ controller: controller.name, functionName, config, http: true, logger, signal }),
+    });
   },
 };

@@ -10,6 +10,7 @@ import {
   type ObjectKey,
   type RequestReason,
   type ResourceRef,
+  redisEndpoint,
   validateKey,
 } from '@conveyor/shared';
 import { type Command, EXIT, parseFlags, UsageError } from './command.ts';
@@ -22,7 +23,7 @@ export const enqueueCommand: Command = {
   name: 'enqueue',
   summary: 'ask for a reconcile of objects by name or selector',
   usage:
-    'conveyor enqueue <resource> (<namespace>/<name> | <name> | --selector <labels> [--namespace <ns> | --all-namespaces]) [--priority high|normal|low] [--controller <module>] [--config <file>]',
+    'conveyor enqueue <resource> (<namespace>/<name> | <name> | --selector <labels> [--namespace <ns> | --all-namespaces]) [--priority high|normal|low] [--controller <module>] [--config <file>] [--timeout <duration>]',
   async run(args, io) {
     const { values, positionals } = parseFlags(
       args,
@@ -33,6 +34,7 @@ export const enqueueCommand: Command = {
         namespace: { type: 'string', short: 'n' },
         'all-namespaces': { type: 'boolean', short: 'A' },
         priority: { type: 'string' },
+        timeout: { type: 'string' },
       },
       true,
     );
@@ -46,7 +48,8 @@ export const enqueueCommand: Command = {
     const reason = PRIORITIES[values.priority ?? 'normal'];
     if (reason === undefined) throw new UsageError(`--priority must be high, normal or low, got "${values.priority}"`);
 
-    const { config, controller, queue } = await openControllerQueue(values, io);
+    const { config, controller, queue, deadline } = await openControllerQueue(values, io);
+    const redis = redisEndpoint(config.redis);
     try {
       const ref = controller.for;
       const names = new Set([
@@ -61,28 +64,32 @@ export const enqueueCommand: Command = {
 
       if (target !== undefined) {
         const key = keyFromTarget(ref, namespaced, target, values.namespace);
-        await queue.enqueue({ key, reason });
+        await deadline.wait(redis, () => queue.enqueue({ key, reason }));
         io.out(`enqueued ${formatKey(key)} (${values.priority ?? 'normal'} priority)`);
         return EXIT.ok;
       }
 
       // Many objects: list names page by page (no object is kept), enqueue each page as one batch.
-      const client = new KubeApiClient({ kubeConfig: createKubeConfig(config.kube) });
+      const kubeConfig = createKubeConfig(config.kube);
+      const client = new KubeApiClient({ kubeConfig });
+      const apiServer = `the API server at ${kubeConfig.getCurrentCluster()?.server ?? '?'}`;
       const namespace = !namespaced || values['all-namespaces'] === true ? '' : (values.namespace ?? 'default');
       const progress = process.stderr.isTTY ? (n: number) => process.stderr.write(`\renqueued ${n} …`) : () => {};
       let total = 0;
       let continueToken: string | undefined;
       do {
-        const page = await client.list(ref, namespace, {
-          labelSelector: values.selector ?? '',
-          limit: PAGE,
-          ...(continueToken === undefined ? {} : { continue: continueToken }),
-        });
+        const page = await deadline.wait(apiServer, (signal) =>
+          client.withSignal(signal).list(ref, namespace, {
+            labelSelector: values.selector ?? '',
+            limit: PAGE,
+            ...(continueToken === undefined ? {} : { continue: continueToken }),
+          }),
+        );
         const requests: EnqueueRequest[] = page.items.map((item) => ({
           key: keyOf(ref, item),
           reason,
         }));
-        await queue.enqueueBatch(requests);
+        await deadline.wait(redis, () => queue.enqueueBatch(requests));
         total += requests.length;
         progress(total);
         continueToken = page.metadata.continue || undefined;

@@ -1,32 +1,35 @@
 // `conveyor status`: a controller's queue at a glance — depth by state, parked requests with reasons, rates, workers.
-import { createRedisConnection, formatKey, readDesiredWorkers, readReconcileStats } from '@conveyor/shared';
+import { formatKey, readDesiredWorkers, readReconcileStats, redisEndpoint } from '@conveyor/shared';
 import { type Command, EXIT, parseFlags, UsageError } from './command.ts';
 import { openControllerQueue } from './controller-queue.ts';
 
 export const statusCommand: Command = {
   name: 'status',
   summary: 'show queue depth, parked requests and workers',
-  usage: 'conveyor status [--controller <module>] [--config <file>] [--json] [--top <n>]',
+  usage: 'conveyor status [--controller <module>] [--config <file>] [--json] [--top <n>] [--timeout <duration>]',
   async run(args, io) {
     const { values } = parseFlags(args, {
       controller: { type: 'string' },
       config: { type: 'string', short: 'c' },
       json: { type: 'boolean' },
       top: { type: 'string' },
+      timeout: { type: 'string' },
     });
     const top = values.top === undefined ? 10 : Number(values.top);
     if (!Number.isInteger(top) || top < 0 || top > 1_000)
       throw new UsageError(`--top must be a whole number from 0 to 1000, got "${values.top}"`);
-    const { config, controller, queue } = await openControllerQueue(values, io);
-    const connection = createRedisConnection(config.redis);
+    const { config, controller, queue, deadline } = await openControllerQueue(values, io);
+    const connection = queue.redis;
     try {
-      const [depth, parked, workers, desired, lastMinute] = await Promise.all([
-        queue.getDepth(),
-        top === 0 ? Promise.resolve([]) : queue.listParked(top),
-        queue.getWorkerCount(),
-        readDesiredWorkers(connection, config.redis, controller.name),
-        readReconcileStats(connection, config.redis, controller.name, 60_000),
-      ]);
+      const [depth, parked, workers, desired, lastMinute] = await deadline.wait(redisEndpoint(config.redis), () =>
+        Promise.all([
+          queue.getDepth(),
+          top === 0 ? Promise.resolve([]) : queue.listParked(top),
+          queue.getWorkerCount(),
+          readDesiredWorkers(connection, config.redis, controller.name),
+          readReconcileStats(connection, config.redis, controller.name, 60_000),
+        ]),
+      );
       const backlog = depth.waiting + depth.prioritized + depth.delayedDue;
       const report = {
         controller: controller.name,
@@ -69,7 +72,6 @@ export const statusCommand: Command = {
       }
       return EXIT.ok;
     } finally {
-      connection.disconnect();
       await queue.close();
     }
   },

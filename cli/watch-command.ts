@@ -1,8 +1,8 @@
 // `conveyor watch`: runs the watcher of one controller (list+watch into the queue, health, metrics, manual enqueue, autoscaler) until SIGTERM.
 import { hostname } from 'node:os';
 import { createLogger, errorMessage } from '@conveyor/shared';
-import { type Command, EXIT, loadConfigOrThrow, parseFlags, UsageError } from './command.ts';
-import { resolveController, stopSignal } from './controller-process.ts';
+import { type Command, loadConfigOrThrow, parseFlags, UsageError } from './command.ts';
+import { logSay, resolveController, runUntilStopped } from './controller-process.ts';
 
 export const watchCommand: Command = {
   name: 'watch',
@@ -42,16 +42,22 @@ export const watchCommand: Command = {
     const controller = await resolveController(config, io);
     const { runWatcher } = await import('@conveyor/watcher/run-watcher');
     const logger = createLogger({ level: config.log.level, name: 'watcher' });
-    const stopping = stopSignal();
-    const handle = await runWatcher({ controller, config, logger, shard });
-    io.err(
-      `conveyor watch: ${controller.name}${shard === undefined ? '' : ` shard ${shard.index}/${shard.count}`}${config.watcher.leaderElect ? ' (leader election)' : ''}; /healthz /readyz /metrics${config.api.tokenFile !== undefined || config.api.tokenReview ? ' POST /v1/reconcile' : ''} on ${handle.url}`,
-    );
-    const signal = await stopping;
-    io.err(
-      `conveyor watch: ${signal}: enqueueing buffered requests, saving the cursor${config.watcher.leaderElect ? ', releasing the lease' : ''}`,
-    );
-    await handle.close();
-    return EXIT.ok;
+    const api = config.api.tokenFile !== undefined || config.api.tokenReview;
+    return await runUntilStopped({
+      graceMs: config.watcher.shutdownGrace,
+      say: logSay(logger),
+      stopping: `enqueueing buffered requests, saving the cursor${config.watcher.leaderElect ? ', releasing the lease' : ''}`,
+      start: () => runWatcher({ controller, config, logger, shard }),
+      started: (handle) =>
+        logger.info(
+          {
+            controller: controller.name,
+            url: handle.url,
+            shard: shard === undefined ? 'all' : `${shard.index}/${shard.count}`,
+            leaderElect: config.watcher.leaderElect,
+          },
+          `serving /healthz /readyz /metrics${api ? ' POST /v1/reconcile' : ''} on ${handle.url}`,
+        ),
+    });
   },
 };

@@ -19,7 +19,7 @@ describe('CLI: conveyor worker', () => {
   it('exits 2 on a concurrency that is not a positive integer', () => {
     const result = run('worker', '--controller', 'x.ts', '--concurrency', 'lots');
     assert.equal(result.status, 2);
-    assert.match(result.stderr, /--concurrency must be a positive integer, got "lots"/);
+    assert.match(result.stderr, /--concurrency must be a whole number from 1 to 10000, got "lots"/);
   });
 
   it('exits 2 naming a controller module that does not exist', () => {

@@ -1,7 +1,7 @@
 // `conveyor worker`: runs one controller's reconciles from its queue in this process until SIGTERM, then drains and exits 0.
 import { createLogger, errorMessage } from '@conveyor/shared';
-import { type Command, EXIT, loadConfigOrThrow, parseFlags } from './command.ts';
-import { controllerOverrides, resolveController, stopSignal } from './controller-process.ts';
+import { type Command, loadConfigOrThrow, parseFlags } from './command.ts';
+import { controllerOverrides, logSay, resolveController, runUntilStopped } from './controller-process.ts';
 
 export const workerCommand: Command = {
   name: 'worker',
@@ -24,10 +24,11 @@ export const workerCommand: Command = {
     process.on('unhandledRejection', (reason) => {
       logger.error({ err: errorMessage(reason) }, 'unhandled promise rejection, most likely from a reconcile that did not await it');
     });
-    const worker = await startContainerWorker({ controller, config, logger });
-    const signal = await stopSignal();
-    io.err(`conveyor worker: ${signal}: finishing running reconciles (grace ${config.worker.shutdownGrace} ms)`);
-    await worker.close();
-    return EXIT.ok;
+    return await runUntilStopped({
+      graceMs: config.worker.shutdownGrace,
+      say: logSay(logger),
+      stopping: 'no new requests; finishing running reconciles',
+      start: (signal) => startContainerWorker({ controller, config, logger, signal }),
+    });
   },
 };

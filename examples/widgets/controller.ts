@@ -3,11 +3,13 @@
 import {
   type ApplyObject,
   type Config,
+  closeRedisConnection,
   createRedisConnection,
   dataKeys,
   formatKey,
   KubeApiError,
   type KubeObject,
+  type Logger,
   type StoredObject,
   type TargetRef,
   TerminalError,
@@ -111,14 +113,16 @@ export function childData(widget: Widget, palette?: ConfigMap): Record<string, s
   return widget.spec?.paletteFrom === undefined ? data : { ...data, palette: palette?.data?.palette ?? '' };
 }
 
-export function connectRecords(config: Config): WidgetDeps {
-  const redis = createRedisConnection(config.redis);
+/**
+ * The controller's own Redis connection, made with Conveyor's factory so an outage is logged as one
+ * JSON line per retry interval (never a raw stack) and closing never waits on an unreachable Redis.
+ */
+export function connectRecords(config: Config, logger: Logger): WidgetDeps {
+  const redis = createRedisConnection(config.redis, { logger, purpose: 'example records' });
   return {
     records: new ExampleRecords(redis, config.redis.prefix),
     now: () => new Date(),
-    close: async () => {
-      await redis.quit();
-    },
+    close: () => closeRedisConnection(redis),
   };
 }
 
@@ -138,7 +142,7 @@ export default defineController<Widget, WidgetDeps>({
   ],
   finalizer: WIDGET_FINALIZER,
 
-  setup: ({ config }) => connectRecords(config),
+  setup: ({ config, logger }) => connectRecords(config, logger),
 
   async reconcile(widget, ctx) {
     const { metadata } = widget;

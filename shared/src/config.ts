@@ -124,6 +124,11 @@ const watcherSchema = z.strictObject({
   ignoreOwnWrites: bool().default(true),
   leaderElect: bool().default(false),
   leaseDuration: duration().default(15_000),
+  /**
+   * After SIGTERM, how long the watcher may take to enqueue what it buffered, save its cursor and
+   * release its Lease before it exits anyway (the next start re-enqueues what was left). @defaultValue 10s
+   */
+  shutdownGrace: duration().default(10_000),
   leaseNamespace: z.string().min(1).default('default'),
 });
 
@@ -177,6 +182,14 @@ const apiSchema = z.strictObject({
   maxObjects: int(1, 100_000).default(1_000),
 });
 
+const cliSchema = z.strictObject({
+  /**
+   * How long a one-shot command (`enqueue`, `status`) waits, in all, for Redis and the API server
+   * before it gives up with one line naming the one that did not answer, and exit code 1. @defaultValue 10s
+   */
+  timeout: duration().default(10_000),
+});
+
 const httpSchema = z.strictObject({
   host: z.string().min(1).default('0.0.0.0'),
   port: int(0, 65_535).default(8080),
@@ -196,6 +209,7 @@ export const configSchema = z.strictObject({
   api: apiSchema.prefault({}),
   lambda: lambdaSchema.prefault({}),
   autoscaler: autoscalerSchema.prefault({}),
+  cli: cliSchema.prefault({}),
   log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).prefault({}),
 });
 
@@ -332,9 +346,38 @@ function mergeTrees(base: Record<string, unknown>, over: Record<string, unknown>
   return merged;
 }
 
-/** The configuration as text for people: secrets replaced. */
+const REDACTED = '[redacted]';
+
+/** A URL with its password (and a user name standing alone, which Redis takes as a password) replaced. */
+export function redactUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return text;
+  }
+  if (url.password === '' && url.username === '') return text;
+  if (url.password !== '') url.password = REDACTED;
+  else url.username = REDACTED;
+  return url.toString().replace(encodeURIComponent(REDACTED), REDACTED);
+}
+
+/** Settings that hold a secret outright: replaced whole. */
+const SECRET_KEYS = new Set(['token', 'password', 'secret', 'secretAccessKey', 'sessionToken']);
+
+/**
+ * The configuration as text for people: every secret replaced — tokens and passwords, and the
+ * password inside any URL (`redis://:[redacted]@host:6379`).
+ */
 export function redactConfig(config: Config): Config {
-  return { ...config, kube: { ...config.kube, ...(config.kube.token !== undefined ? { token: '[redacted]' } : {}) } };
+  return redactTree(config) as Config;
+}
+
+function redactTree(node: unknown, key = ''): unknown {
+  if (typeof node === 'string') return SECRET_KEYS.has(key) ? REDACTED : /^[a-z][a-z0-9+.-]*:\/\//i.test(node) ? redactUrl(node) : node;
+  if (Array.isArray(node)) return node.map((item) => redactTree(item));
+  if (node === null || typeof node !== 'object') return node;
+  return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, redactTree(v, k)]));
 }
 
 function envPartToKey(part: string): string {

@@ -11,7 +11,8 @@ export type ErrorCode =
   | 'THROTTLED'
   | 'TIMEOUT'
   | 'CONFLICT'
-  | 'UNSUPPORTED';
+  | 'UNSUPPORTED'
+  | 'UNAVAILABLE';
 
 export class ConveyorError extends Error {
   readonly code: ErrorCode;
@@ -119,6 +120,13 @@ export class TimeoutError extends ConveyorError {
 export class ConflictError extends ConveyorError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('CONFLICT', true, message, options);
+  }
+}
+
+/** A dependency (Redis, the API server, AWS) did not answer in time; the message names it and the last error. */
+export class UnavailableError extends ConveyorError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('UNAVAILABLE', true, message, options);
   }
 }
 

@@ -213,6 +213,9 @@ export interface DepthReading {
   lanes: Readonly<Record<Lane, number>>;
 }
 
+/** How long a scrape waits for the depth before it shows the last values read. */
+const DEPTH_READ_MS = 1_000;
+
 /**
  * `workqueue_depth{name}` and `conveyor_queue_depth{controller,lane}`, from one read of the queue at
  * each scrape; every lane's series starts at 0.
@@ -231,13 +234,17 @@ export function workqueueDepthGauge(registry: Registry, controller: string, read
     labelNames: ['name'],
     registers: [registry],
     async collect() {
-      try {
-        const depth = await readDepth();
-        this.set({ name: controller }, depth.total);
-        for (const lane of LANES) byLane.set({ controller, lane }, depth.lanes[lane]);
-      } catch {
-        // Redis unreachable during a scrape: keep the last value rather than failing the whole scrape.
-      }
+      // Redis unreachable during a scrape (commands then wait for a reconnect): keep the last values
+      // after a second rather than failing, or hanging, the whole scrape.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), DEPTH_READ_MS);
+      });
+      const depth = await Promise.race([readDepth().catch(() => undefined), late]);
+      clearTimeout(timer);
+      if (depth === undefined) return;
+      this.set({ name: controller }, depth.total);
+      for (const lane of LANES) byLane.set({ controller, lane }, depth.lanes[lane]);
     },
   });
 }

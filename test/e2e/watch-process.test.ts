@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   type ConfigInput,
+  createLogger,
   createRedisConnection,
   done,
   formatKey,
@@ -89,11 +90,11 @@ describe('conveyor watch (child processes)', () => {
     processes.push(started as WatchProcess);
     await waitFor(
       `watcher ${child.pid} to serve HTTP (output so far: ${output.slice(-800)})`,
-      () => / on (http:\/\/\S+)/.test(output) || child.exitCode !== null,
+      () => /"url":"(http:\/\/[^"]+)"/.test(output) || child.exitCode !== null,
       30_000,
     );
     assert.equal(child.exitCode, null, `watcher exited early: ${output}`);
-    const url = / on (http:\/\/\S+)/.exec(output)?.[1] as string;
+    const url = /"url":"(http:\/\/[^"]+)"/.exec(output)?.[1] as string;
     const get = async (path: string) => {
       const response = await fetch(url + path);
       return { status: response.status, body: await response.text() };
@@ -174,7 +175,7 @@ describe('conveyor watch (child processes)', () => {
     const recorder = record(w);
     const a = await spawnWatch(w);
     await waitFor('the first sync to be reconciled', () => recorder.seen.length >= keys.length, 30_000, 100);
-    const connection = createRedisConnection(w.config.redis);
+    const connection = createRedisConnection(w.config.redis, { logger: createLogger({ level: 'silent' }) });
     const cursor = new WatchCursorStore(connection, { prefix: w.config.redis.prefix, controller: 'widgets' });
     try {
       await waitFor('the cursor to be saved', async () => (await cursor.get('widgets.example.com|all')) !== undefined, 15_000, 100);
@@ -256,7 +257,7 @@ describe('conveyor watch (child processes)', () => {
     const keys = await w.createWidgets(60);
     const recorder = record(w);
     const watch = await spawnWatch(w, ['--shard', 'ordinal/2'], {}, { HOSTNAME: 'conveyor-watcher-1' });
-    assert.match(watch.output(), /shard 1\/2/);
+    assert.match(watch.output(), /"shard":"1\/2"/);
     const mine = keys.filter((k) => shardOf(k.namespace, k.name, 2) === 1).map((k) => `${k.namespace}/${k.name}`);
     assert.ok(mine.length > 10 && mine.length < 50, `shard 1 holds ${mine.length} of 60`);
     await waitFor('its shard to be reconciled', () => recorder.seen.length >= mine.length, 30_000, 100);
@@ -284,7 +285,7 @@ describe('conveyor watch (child processes)', () => {
     await waitFor('the new Widget to be enqueued', () => recorder.count('default/while-both-run') === 1, 15_000, 50);
     // The cursor is saved every second: kill the leader only once it covers everything enqueued so far,
     // so that what the standby enqueues again is exactly what the assertion below may see.
-    const connection = createRedisConnection(w.config.redis);
+    const connection = createRedisConnection(w.config.redis, { logger: createLogger({ level: 'silent' }) });
     const cursor = new WatchCursorStore(connection, { prefix: w.config.redis.prefix, controller: 'widgets' });
     try {
       await waitFor(

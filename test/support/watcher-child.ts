@@ -26,7 +26,10 @@ kc.loadFromOptions({
 const config = configSchema.parse({ redis: { url: settings.redisUrl, prefix: settings.prefix } });
 const logger = createLogger({ level: 'silent' });
 const queue = new ReconcileQueue({ controller: settings.controller, redis: config.redis, queue: config.queue }, { logger });
-const cursor = new WatchCursorStore(createRedisConnection(config.redis), { prefix: config.redis.prefix, controller: settings.controller });
+const cursor = new WatchCursorStore(createRedisConnection(config.redis, { logger }), {
+  prefix: config.redis.prefix,
+  controller: settings.controller,
+});
 const watcher = new Watcher({
   controller: { name: 'widgets', for: WIDGETS, predicates: ['generation'] },
   transport: new KubeApiClient({ kubeConfig: kc }),

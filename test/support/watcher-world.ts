@@ -128,7 +128,7 @@ export async function startWatcherWorld(simOptions: KubeSimulatorOptions = {}): 
     throw error;
   });
   const config = configSchema.parse({ redis: { url: redis.url, prefix: `w${randomUUID().slice(0, 8)}` } });
-  const connection = createRedisConnection(config.redis);
+  const connection = createRedisConnection(config.redis, { logger });
   const queues: ReconcileQueue[] = [];
   const watchers: Watcher[] = [];
 

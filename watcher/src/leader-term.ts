@@ -6,8 +6,11 @@
 // queue and the cursor to be saved. Calls are serialised in the order made, so a quick lose-and-win
 // of the Lease never runs two Watchers at once.
 // Guarantees: `ready` resolves the first time a term's Watcher has synced every stream; it rejects
-// if `close()` comes first. A term that fails to start is logged and leaves the replica inactive.
+// if `close()` comes first. A term that fails to start is logged; with election it leaves the
+// replica inactive until it wins again, without election (keepActive) it is retried with backoff.
+// close() returns within its grace period even while Redis or the API server is away.
 import {
+  Backoff,
   type Config,
   type ControllerSpec,
   errorMessage,
@@ -16,6 +19,7 @@ import {
   OwnWriteLookup,
   type ReconcileQueue,
   type RedisConnection,
+  settleWithin,
   type WatchCursorStore,
 } from '@conveyor/shared';
 import { Registry } from 'prom-client';
@@ -75,16 +79,41 @@ export class LeaderTerms {
     return this.transitions;
   }
 
-  /** Starts the first term at once, letting a failure reach the caller (no election: nothing would retry it). */
-  async activateOrThrow(): Promise<void> {
-    await this.activate();
+  /**
+   * No election: active from now on. Returns at once; the term starts in the background (it waits
+   * for Redis and the API server as long as they are away), and a start that fails is logged and
+   * retried with capped backoff until close().
+   */
+  keepActive(): void {
+    const backoff = new Backoff({ base: 1_000, max: this.d.config.watcher.maxBackoff });
+    const attempt = (): void => {
+      if (this.closing) return;
+      this.transitions = this.transitions
+        .then(() => this.activate())
+        .then(
+          () => backoff.reset(),
+          (error: unknown) => {
+            if (this.closing) return;
+            const delay = backoff.next();
+            this.d.logger.error({ err: errorMessage(error), retryInMs: delay }, 'cannot start watching; retrying');
+            setTimeout(attempt, delay).unref();
+          },
+        );
+    };
+    attempt();
   }
 
-  /** Ends the current term for good; `ready` rejects if it never resolved. */
-  async close(): Promise<void> {
+  /**
+   * Ends the current term for good, within `graceMs` (a term still starting is stopped too, so a
+   * Redis or API server that never answered does not hold the process); `ready` rejects if it
+   * never resolved.
+   */
+  async close(graceMs: number): Promise<void> {
     this.closing = true;
     this.settleReady.reject(new Error('the watcher stopped before its first sync'));
-    await this.setActive(false);
+    // Stop the current term directly: an activation still waiting on Redis holds the transition chain.
+    await this.current?.watcher.stop(graceMs);
+    await settleWithin(this.setActive(false), graceMs);
   }
 
   private async activate(): Promise<void> {
@@ -117,6 +146,7 @@ export class LeaderTerms {
       this.current = undefined;
       this.d.onActive?.(false);
       await watcher.stop(0).catch(() => undefined);
+      if (this.closing) return;
       throw error;
     }
     watcher.whenReady().then(
@@ -155,7 +185,7 @@ export class LeaderTerms {
     this.current = undefined;
     this.d.onActive?.(false);
     term.autoscaler?.stop();
-    await term.watcher.stop();
+    await term.watcher.stop(this.d.config.watcher.shutdownGrace);
     this.d.logger.info('stopped watching');
   }
 }

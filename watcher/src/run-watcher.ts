@@ -4,11 +4,16 @@
 // (no election: replicas run active-active and the queue merges their duplicates) or campaign for a
 // Lease and become active only while holding it (leader-term.ts says what "active" runs). close()
 // stops the term — buffered requests drained into the queue, cursor saved — and releases the Lease.
+// Guarantees: runWatcher resolves once HTTP is served, without waiting for Redis or the API server:
+// while either is away /readyz answers 503 saying which, the connections log one line per retry
+// interval, and close() still returns within `watcher.shutdownGrace` (plus the Lease release, whose
+// requests have their own timeout).
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import {
   type Config,
   type ControllerSpec,
+  closeRedisConnection,
   createKubeConfig,
   createMetricsRegistry,
   createRedisConnection,
@@ -75,8 +80,7 @@ export async function runWatcher(options: RunWatcherOptions): Promise<WatcherHan
   const lease = leaseName(controller.name, options.shard);
   const leaderStatus = leaderStatusGauge(base, lease);
 
-  const connection: RedisConnection = createRedisConnection(config.redis);
-  connection.on('error', (error: unknown) => logger.warn({ err: errorMessage(error) }, 'redis connection error'));
+  const connection: RedisConnection = createRedisConnection(config.redis, { logger });
   const queue = new ReconcileQueue({ controller: controller.name, redis: config.redis, queue: config.queue }, { connection, logger });
   const cursor = new WatchCursorStore(connection, { prefix: config.redis.prefix, controller: controller.name });
   const terms = new LeaderTerms({
@@ -114,7 +118,7 @@ export async function runWatcher(options: RunWatcherOptions): Promise<WatcherHan
       host: config.http.host,
       port: config.http.port,
       health: () => (closing ? { ok: false, body: 'stopping\n' } : { ok: true, body: 'ok\n' }),
-      ready: () => readiness(closing, terms.term === undefined && elector !== undefined, isReady()),
+      ready: () => readiness(closing, connection.status === 'ready', terms.term === undefined && elector !== undefined, isReady()),
       metrics: async () => {
         const term = terms.term;
         const registry = term === undefined ? base : Registry.merge([base, term.registry]);
@@ -128,17 +132,8 @@ export async function runWatcher(options: RunWatcherOptions): Promise<WatcherHan
     throw error;
   }
 
-  if (elector === undefined) {
-    try {
-      await terms.activateOrThrow();
-    } catch (error) {
-      await server.close();
-      await release();
-      throw error;
-    }
-  } else {
-    elector.start();
-  }
+  if (elector === undefined) terms.keepActive();
+  else elector.start();
 
   let closed: Promise<void> | undefined;
   return {
@@ -151,10 +146,10 @@ export async function runWatcher(options: RunWatcherOptions): Promise<WatcherHan
         closing = true;
         // The elector hands leadership back only after the watcher stopped: buffered requests reach the queue first.
         if (elector !== undefined) await elector.stop();
-        await terms.close();
+        await terms.close(config.watcher.shutdownGrace);
         await server.close();
-        await queue.close().catch(() => undefined);
-        await connection.quit().catch(() => connection.disconnect());
+        await queue.close();
+        await closeRedisConnection(connection);
         logger.info('watcher process stopped');
       })();
       return closed;
@@ -174,9 +169,10 @@ function leaderStatusGauge(registry: Registry, lease: string): Gauge<'name'> {
   return gauge;
 }
 
-/** A standby is ready for its role (taking over); an active replica once its first list is synced. */
-function readiness(closing: boolean, standby: boolean, synced: boolean): Probe {
+/** A standby is ready for its role (taking over); an active replica once its first list is synced; neither while Redis is away. */
+function readiness(closing: boolean, redisUp: boolean, standby: boolean, synced: boolean): Probe {
   if (closing) return { ok: false, body: 'stopping\n' };
+  if (!redisUp) return { ok: false, body: 'Redis unreachable\n' };
   if (standby) return { ok: true, body: 'standby\n' };
   return synced ? { ok: true, body: 'ok\n' } : { ok: false, body: 'not synced yet\n' };
 }

@@ -10,6 +10,7 @@ import {
   type ObjectKey,
   type ResourceSpec,
   resourceName,
+  settleWithin,
   systemClock,
   validateControllerSpec,
 } from '@conveyor/shared';
@@ -92,6 +93,7 @@ export class Watcher {
   private running: Running[] = [];
   private tasks: Promise<void>[] = [];
   private started = false;
+  private stopping: Promise<void> | undefined;
   private readonly synced = Promise.withResolvers<void>();
 
   constructor(options: WatcherOptions) {
@@ -202,8 +204,10 @@ export class Watcher {
       const cursorField = `${name}|${formatShard(this.shardValue)}`;
       let savedRv: string | undefined;
       try {
-        savedRv = await this.o.cursor?.get(cursorField);
+        // Redis may be away at start: the read waits for it, but stop() must not wait for Redis.
+        savedRv = await untilAborted(this.o.cursor?.get(cursorField), signal);
       } catch (error) {
+        if (signal.aborted) throw new Error('the watcher was stopped while starting');
         this.o.logger.warn({ err: error, stream: cursorField }, 'cannot read the watch cursor; every object counts as new');
       }
       stream.resumeFrom(savedRv);
@@ -258,16 +262,26 @@ export class Watcher {
     }
   }
 
-  /** Stops watching; waits up to `graceMs` for requests already taken to reach the queue. */
-  async stop(graceMs = 5_000): Promise<void> {
+  /**
+   * Stops watching (also a start still in progress); waits up to `graceMs` in all for requests
+   * already taken to reach the queue and for the cursor to be saved — Redis may be away, so nothing
+   * here waits longer. Idempotent: later calls share the first one's promise.
+   */
+  stop(graceMs = 5_000): Promise<void> {
+    this.stopping ??= this.stopWithin(graceMs);
+    return this.stopping;
+  }
+
+  private async stopWithin(graceMs: number): Promise<void> {
+    const deadline = this.clock.now() + graceMs;
+    const left = () => Math.max(0, deadline - this.clock.now());
     this.abort.abort();
-    await Promise.allSettled(this.tasks);
-    const drained = await Promise.race([
-      (this.ownWrites ?? this.buffer).drain().then(() => true),
-      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), graceMs).unref()),
-    ]);
-    if (drained) await this.saveCursors();
-    else this.o.logger.warn({ waiting: this.buffer.size }, 'stopped with requests not yet enqueued; the next start re-enqueues them');
+    await settleWithin(Promise.allSettled(this.tasks), left());
+    const drained = (await settleWithin((this.ownWrites ?? this.buffer).drain(), left())) && this.buffer.size === 0;
+    const saved = drained && (await settleWithin(this.saveCursors(), left()));
+    if (!drained)
+      this.o.logger.warn({ waiting: this.buffer.size }, 'stopped with requests not yet enqueued; the next start re-enqueues them');
+    else if (!saved) this.o.logger.warn('stopped before the cursor was saved; the next start enqueues what changed since the last save');
     this.ownWrites?.close();
     this.buffer.close();
     this.metrics.leader.set(0);
@@ -356,4 +370,15 @@ function streamPredicates(role: StreamRole, own: CompiledPredicates): CompiledPr
   if (role.kind === 'self') return own;
   if (role.kind === 'watched' && role.watch.changed !== undefined) return compilePredicates([{ name: 'changed', changed: () => 0 }]);
   return compilePredicates(['resourceVersion']);
+}
+
+/** `work`'s result, or a rejection as soon as `signal` aborts (the work itself goes on, unobserved). */
+function untilAborted<T>(work: Promise<T> | undefined, signal: AbortSignal): Promise<T | undefined> {
+  if (work === undefined) return Promise.resolve(undefined);
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T | undefined>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

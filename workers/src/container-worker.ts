@@ -4,6 +4,7 @@ import {
   type Config,
   type Controller,
   closeControllerDeps,
+  closeRedisConnection,
   controllerResources,
   createKubeConfig,
   createLogger,
@@ -23,6 +24,7 @@ import {
   reconcileMetrics,
   startOpsServer,
   startQueueWorker,
+  waitForRedis,
   workqueueDepthGauge,
 } from '@conveyor/shared';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -36,8 +38,10 @@ export interface ContainerWorkerOptions<T extends KubeObject = KubeObject, D = u
   /** @defaultValue createKubeConfig(config.kube) */
   kubeConfig?: KubeConfig;
   logger?: Logger;
-  /** Serve /healthz and /metrics on config.http. @defaultValue true */
+  /** Serve /healthz, /readyz and /metrics on config.http. @defaultValue true */
   http?: boolean;
+  /** Aborting it while the worker waits for Redis at start makes the start reject with its reason, having closed what it opened. */
+  signal?: AbortSignal;
 }
 
 export interface ContainerWorker {
@@ -53,8 +57,10 @@ export interface ContainerWorker {
 }
 
 /**
- * Starts a worker. Resolves once the controller's `setup` ran, /healthz and /metrics listen, and the
- * worker takes requests; if any of that fails, what was opened is closed again before it rejects.
+ * Starts a worker. /healthz, /readyz and /metrics listen first (/readyz answers 503 while Redis is
+ * unreachable); then it waits for Redis as long as it takes — logging one line per retry interval,
+ * and giving up when `signal` aborts — runs the controller's `setup`, and resolves once the worker
+ * takes requests. If any of that fails, what was opened is closed again before it rejects.
  */
 export async function startContainerWorker<T extends KubeObject, D>(options: ContainerWorkerOptions<T, D>): Promise<ContainerWorker> {
   const { controller, config } = options;
@@ -64,8 +70,7 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
   const metrics = reconcileMetrics(registry, controller.name);
   metrics.setMaxConcurrent(config.worker.concurrency);
 
-  const connection: RedisConnection = createRedisConnection(config.redis);
-  connection.on('error', (error: unknown) => logger.warn({ err: errorMessage(error) }, 'redis connection error'));
+  const connection: RedisConnection = createRedisConnection(config.redis, { logger });
   let deps: D | undefined;
   let queue: ReconcileQueue | undefined;
   let http: OpsServer | undefined;
@@ -73,6 +78,14 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
   const closeDeps = () =>
     closeControllerDeps(deps, (error) => logger.warn({ err: errorMessage(error) }, 'closing the controller’s deps failed'));
   try {
+    if (options.http ?? true) {
+      http = await serveOps(config, registry, {
+        live: () => !closing,
+        ready: () => !closing && connection.status === 'ready',
+      });
+      logger.info({ url: http.url }, `serving /healthz /readyz /metrics on ${http.url}`);
+    }
+    await waitForRedis(connection, options.signal === undefined ? {} : { signal: options.signal });
     deps = controller.setup === undefined ? undefined : await controller.setup({ config, logger });
     const reconcileQueue = new ReconcileQueue(
       { controller: controller.name, redis: config.redis, queue: config.queue },
@@ -83,10 +96,10 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
       const depth = await reconcileQueue.getDepth();
       return { total: depth.waiting + depth.prioritized + depth.delayedDue, lanes: depth.lanes };
     });
-    if (options.http ?? true) http = await serveOps(config, registry, () => !closing && connection.status === 'ready');
   } catch (error) {
     await closeDeps();
-    await queue?.close().catch(() => undefined);
+    await queue?.close();
+    await http?.close();
     connection.disconnect();
     throw error;
   }
@@ -147,7 +160,7 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
         await closeDeps();
         await reconcileQueue.close();
         await http?.close();
-        await connection.quit().catch(() => connection.disconnect());
+        await closeRedisConnection(connection);
         logger.info('worker stopped');
       })();
       return closed;
@@ -155,13 +168,16 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
   };
 }
 
-/** /healthz, /readyz and /metrics of a worker or dispatcher process. */
-export function serveOps(config: Config, registry: Registry, healthy: () => boolean): Promise<OpsServer> {
-  const probe = () => (healthy() ? { ok: true, body: 'ok\n' } : { ok: false, body: 'unhealthy\n' });
+/**
+ * /healthz, /readyz and /metrics of a worker or dispatcher process. Liveness holds while the process
+ * runs (an unreachable Redis is no reason for the kubelet to restart it); readiness also needs Redis.
+ */
+export function serveOps(config: Config, registry: Registry, probes: { live: () => boolean; ready: () => boolean }): Promise<OpsServer> {
   return startOpsServer({
     host: config.http.host,
     port: config.http.port,
-    health: probe,
+    health: () => (probes.live() ? { ok: true, body: 'ok\n' } : { ok: false, body: 'stopping\n' }),
+    ready: () => (probes.ready() ? { ok: true, body: 'ok\n' } : { ok: false, body: probes.live() ? 'Redis unreachable\n' : 'stopping\n' }),
     metrics: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
   });
 }

@@ -81,16 +81,20 @@ export async function seed(client: KubeApiClient, namespace: string, workload: W
   );
 }
 
+/** A record of no churn yet; `churn` fills the one it is given as it goes, so a run stopped halfway knows what it did. */
+export function emptyChurnRecord(): ChurnRecord {
+  return { specEdits: 0, statusEdits: 0, labelEdits: 0, deleted: [], created: [], manual: [], paletteValue: 'sunset' };
+}
+
 /**
  * The churn, in order: spec edits (some Widgets edited three times in a row, which merge), status-only
  * edits and label edits (dropped by the `generation` predicate), deletes (each runs finalize), an
  * irrelevant then a relevant edit of the shared palette, a manual enqueue, and a burst of new Widgets.
  */
-export async function churn(deps: ChurnDeps, workload: Workload): Promise<ChurnRecord> {
+export async function churn(deps: ChurnDeps, workload: Workload, record: ChurnRecord = emptyChurnRecord()): Promise<ChurnRecord> {
   const { client, namespace } = deps;
   const n = workload.objects;
   const pick = (from: number, count: number) => Array.from({ length: Math.min(count, n - from) }, (_, i) => widgetName(from + i));
-  const record: ChurnRecord = { specEdits: 0, statusEdits: 0, labelEdits: 0, deleted: [], created: [], manual: [], paletteValue: 'sunset' };
 
   deps.phase('spec edits');
   const edited = pick(0, Math.round(n * 0.15));

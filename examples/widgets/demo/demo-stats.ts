@@ -1,5 +1,14 @@
 // What the demo shows while it runs and sums up at the end: backlog, reconciles/s, event→reconcile latency, drops by predicate, merges, workers.
-import { type Config, createRedisConnection, type Depth, keyOfJobId, type ReconcileQueue, type RedisConnection } from '@conveyor/shared';
+import {
+  type Config,
+  closeRedisConnection,
+  createRedisConnection,
+  type Depth,
+  keyOfJobId,
+  type Logger,
+  type ReconcileQueue,
+  type RedisConnection,
+} from '@conveyor/shared';
 import { QueueEvents } from 'bullmq';
 import type { Registry } from 'prom-client';
 import type { ReconcileCounts } from './worker-pool.ts';
@@ -35,6 +44,7 @@ export interface DemoSnapshot {
 export interface DemoStatsSources {
   queue: ReconcileQueue;
   config: Config;
+  logger: Logger;
   watcherRegistry: Registry;
   /** Reconciles so far, summed over every worker or dispatcher. */
   reconcileCounts(): Promise<ReconcileCounts>;
@@ -66,7 +76,7 @@ export class DemoStats {
     this.sources = sources;
     const { name, prefix } = sources.queue.location;
     // BullMQ leaves a connection it was given open on close: we own it and close it ourselves.
-    this.connection = createRedisConnection(sources.config.redis);
+    this.connection = createRedisConnection(sources.config.redis, { logger: sources.logger, purpose: 'demo statistics' });
     this.events = new QueueEvents(name, { connection: this.connection, prefix, autorun: true });
     this.events.on('active', ({ jobId }, id) => this.started(jobId, id));
     this.events.on('deduplicated', () => {
@@ -127,7 +137,7 @@ export class DemoStats {
 
   async close(): Promise<void> {
     await this.events.close();
-    await this.connection.quit().catch(() => this.connection.disconnect());
+    await closeRedisConnection(this.connection);
   }
 
   private started(jobId: string, streamId: string): void {

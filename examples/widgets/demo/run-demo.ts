@@ -1,7 +1,14 @@
 // `conveyor demo`: the whole pipeline on one machine — private Redis, API simulator (or a cluster), watcher, workers, autoscaler — under churn, ending in a convergence check.
 
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import { type ConfigInput, createLogger, createMetricsRegistry, createRedisConnection, KubeApiClient } from '@conveyor/shared';
+import {
+  type ConfigInput,
+  closeRedisConnection,
+  createLogger,
+  createMetricsRegistry,
+  createRedisConnection,
+  KubeApiClient,
+} from '@conveyor/shared';
 import { LambdaEmulator } from '@conveyor/test/support/lambda-emulator';
 import { redisServerBinary } from '@conveyor/test/support/redis-server';
 import { buildWidgetArtifacts } from '@conveyor/test/support/widget-build';
@@ -12,7 +19,7 @@ import { type Dispatcher, startDispatcher } from '@conveyor/workers/lambda/dispa
 import widgets from '../controller.ts';
 import { ExampleRecords } from '../example-records.ts';
 import { WIDGETS } from '../widget-harness.ts';
-import { type ChurnRecord, churn, inBatches, planWorkload, seed, widgetName } from './churn.ts';
+import { type ChurnRecord, churn, emptyChurnRecord, inBatches, planWorkload, seed, widgetName } from './churn.ts';
 import { type ConvergenceReport, checkConvergence } from './convergence.ts';
 import { type DemoSnapshot, DemoStats } from './demo-stats.ts';
 import { createDemoView, formatDropped } from './demo-view.ts';
@@ -39,6 +46,8 @@ export interface DemoOptions {
 
 export interface DemoResult {
   converged: boolean;
+  /** Stopped (Ctrl-C, SIGTERM) before the churn script finished, without --follow. */
+  interrupted: boolean;
   summary: DemoSnapshot;
   convergence: ConvergenceReport;
   churn: ChurnRecord;
@@ -52,6 +61,8 @@ export class DemoInterrupted extends Error {
 }
 
 const SLOTS_PER_WORKER = 10;
+/** After an interruption: how long the pipeline may settle before the one convergence check. */
+const INTERRUPTED_SETTLE_MS = 10_000;
 // serverless.yml's service, its default stage (prod) and the function, as serverless-offline names it.
 const LAMBDA_FUNCTION = 'conveyor-widgets-prod-reconcile';
 
@@ -116,8 +127,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     let pool: LocalWorkerPool | undefined;
     let dispatcher: Dispatcher | undefined;
     let manualCount = 0;
-    const redisConnection = createRedisConnection(config.redis);
-    cleanups.push(async () => redisConnection.quit());
+    const redisConnection = createRedisConnection(config.redis, { logger, purpose: 'demo' });
+    cleanups.push(() => closeRedisConnection(redisConnection));
     if (options.lambda) {
       if (world.lambdaKube === undefined) throw new Error('--lambda runs against the simulator only');
       view.note('  bundling the Widget function (conveyor build) and starting serverless-offline with serverless.yml…');
@@ -165,6 +176,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const stats = new DemoStats({
       queue,
       config,
+      logger,
       watcherRegistry,
       reconcileCounts: async () =>
         pool !== undefined ? await pool.counts() : dispatcher !== undefined ? await reconcileCountsOf(dispatcher) : { total: 0, errors: 0 },
@@ -225,37 +237,53 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       await ticker;
     });
 
-    stats.phase = 'initial sync';
-    await watcher.waitReady(120_000);
-    await settled(queue, stats, 120_000, checkStop);
-
-    let record = await churn(
-      {
-        client,
-        namespace,
-        wrote: (name, at) => stats.wrote(namespace, name, at),
-        manualEnqueue: (name) => api.reconcile(namespace, name),
-        phase: (name) => {
-          stats.phase = name;
-          view.note(`  churn: ${name}`);
+    // A stop (Ctrl-C, SIGTERM) without --follow skips what is left of the script: the run still
+    // settles briefly, checks convergence once and prints its summary, marked as interrupted.
+    let record = emptyChurnRecord();
+    let interrupted = false;
+    try {
+      stats.phase = 'initial sync';
+      await Promise.race([watcher.waitReady(120_000), stopped(options.follow ? undefined : options.stop)]);
+      await settled(queue, stats, 120_000, checkStop);
+      checkStop();
+      await churn(
+        {
+          client,
+          namespace,
+          wrote: (name, at) => stats.wrote(namespace, name, at),
+          manualEnqueue: (name) => api.reconcile(namespace, name),
+          phase: (name) => {
+            stats.phase = name;
+            view.note(`  churn: ${name}`);
+          },
+          pause: async () => {
+            checkStop();
+            await new Promise((resolve) => setTimeout(resolve, 750));
+            checkStop();
+          },
         },
-        pause: async () => {
-          checkStop();
-          await new Promise((resolve) => setTimeout(resolve, 750));
-          checkStop();
-        },
-      },
-      workload,
-    );
+        workload,
+        record,
+      );
 
-    if (options.follow) {
-      stats.phase = 'following (Ctrl-C to stop)';
-      view.note('  following: a round of spec edits every 5 s until Ctrl-C');
-      record = await follow(client, namespace, workload.objects, record, stats, options.stop);
+      if (options.follow) {
+        stats.phase = 'following (Ctrl-C to stop)';
+        view.note('  following: a round of spec edits every 5 s until Ctrl-C');
+        record = await follow(client, namespace, workload.objects, record, stats, options.stop);
+      }
+    } catch (error) {
+      if (!(error instanceof DemoInterrupted)) throw error;
+      interrupted = true;
+      view.note('  interrupted: settling briefly, then checking convergence once (Ctrl-C again to quit at once)');
     }
 
     stats.phase = 'settling';
-    await settled(queue, stats, options.settleTimeoutMs ?? 90_000, checkStop);
+    await settled(
+      queue,
+      stats,
+      interrupted ? INTERRUPTED_SETTLE_MS : (options.settleTimeoutMs ?? 90_000),
+      interrupted ? () => {} : checkStop,
+    );
 
     stats.phase = 'convergence check';
     const records = new ExampleRecords(redisConnection, config.redis.prefix);
@@ -265,7 +293,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       ...record.created,
     ]);
     let convergence = await checkConvergence({ client, records, namespace, expectedLive, deleted: record.deleted });
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + (interrupted ? 0 : 30_000);
     while (!convergence.holds && Date.now() < deadline) {
       checkStop();
       await new Promise((resolve) => setTimeout(resolve, 1_000));
@@ -278,16 +306,29 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     await ticker;
 
     for (const line of summaryLines(summary, convergence, record)) options.out(`${line}\n`);
+    if (interrupted) options.out('interrupted before the churn script finished: the check above covers what was done until then\n');
 
     if (options.kubeconfig !== undefined) {
       // Our finalizer is on every Widget: delete them while workers still run, so the namespace can go.
       options.out(`deleting the demo's Widgets from ${namespace} (finalize runs for each)…\n`);
       await deleteAllWidgets(client, namespace);
     }
-    return { converged: convergence.holds, summary, convergence, churn: record };
+    return { converged: convergence.holds, interrupted, summary, convergence, churn: record };
   } finally {
     await cleanup();
   }
+}
+
+/** Rejects with DemoInterrupted when `stop` aborts (never resolves); a rejection nobody awaits any more is ignored. */
+function stopped(stop: AbortSignal | undefined): Promise<never> {
+  const promise = new Promise<never>((_, reject) => {
+    if (stop === undefined) return;
+    const fail = () => reject(new DemoInterrupted());
+    if (stop.aborted) fail();
+    else stop.addEventListener('abort', fail, { once: true });
+  });
+  promise.catch(() => undefined);
+  return promise;
 }
 
 /** Resolves once nothing is waiting, delayed or running twice in a row and every churn write got its reconcile. */

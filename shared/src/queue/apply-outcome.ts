@@ -4,7 +4,7 @@ import { errorMessage } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { type Outcome, parseOutcome } from '../outcome.ts';
 import { jobIdKeyPart } from './reconcile-queue.ts';
-import { type RedisConnection, scanJobIds } from './redis-connection.ts';
+import { type RedisConnection, reportRedisError, scanJobIds } from './redis-connection.ts';
 
 /** What applying an outcome needs from the running worker. */
 export interface OutcomeTarget {
@@ -120,7 +120,7 @@ export function followOutcomes(worker: Worker, d: OutcomeFollowerDeps): void {
     }
   };
 
-  worker.on('error', (error) => logger.warn({ err: errorMessage(error) }, 'worker error'));
+  worker.on('error', (error) => reportRedisError(connection, error, logger, 'worker error'));
   worker.on('completed', (job) => {
     if (job.id === undefined) return;
     clearParked(job.id).catch((e: unknown) => logger.warn({ jobId: job.id, err: errorMessage(e) }, 'could not drop parked requests'));

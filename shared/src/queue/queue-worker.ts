@@ -1,7 +1,7 @@
 // The consumer side of a controller's reconcile queue: a BullMQ Worker that runs a processor per request and applies its Outcome.
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { backoffDelay } from '../backoff.ts';
-import { type Clock, systemClock } from '../clock.ts';
+import { type Clock, settleWithin, systemClock } from '../clock.ts';
 import { errorMessage } from '../errors.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import type { ObjectKey } from '../object-key.ts';
@@ -12,7 +12,7 @@ import { BULLMQ_KEY, bullmqKey, deduplicationNextKey, jobKey } from './bullmq-in
 import { handBackToBacklog, LaneGate, laneOf, type ResyncAdmission, startResyncAdmission } from './lanes.ts';
 import { queueScripts } from './queue-scripts.ts';
 import type { QueueSettings } from './reconcile-queue.ts';
-import { createRedisConnection, type RedisConnection } from './redis-connection.ts';
+import { closeRedisConnection, createRedisConnection, type RedisConnection } from './redis-connection.ts';
 import { controllerKeys } from './redis-keys.ts';
 import { decodeRequest, type RequestReason } from './request-payload.ts';
 
@@ -57,6 +57,9 @@ export interface QueueWorker {
  */
 const UNLIMITED = { max: 1_000_000_000, duration: 1_000 };
 
+/** How long each step after the grace period may take before close() gives up on it. */
+const CLOSE_STEP_MS = 2_000;
+
 /**
  * Starts a worker on the controller's queue.
  *
@@ -75,9 +78,9 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
   const keys = controllerKeys(options.redis.prefix, options.controller);
   const location = keys.queue;
   const ownsConnection = options.connection === undefined;
-  const connection = options.connection ?? createRedisConnection(options.redis);
-  const scripts = queueScripts(connection);
   const logger = (options.logger ?? createLogger({ level: 'silent' })).child({ queue: options.controller });
+  const connection = options.connection ?? createRedisConnection(options.redis, { logger });
+  const scripts = queueScripts(connection);
   const clock = options.clock ?? systemClock;
   const now = () => clock.now();
   const running = new Map<string, { job: Job; token: string }>();
@@ -136,24 +139,17 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
     },
     async close(graceMs = 30_000): Promise<void> {
       admission.stop();
-      const closing = worker.close();
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([
-        closing.then(() => false),
-        new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(true), graceMs);
-        }),
-      ]);
-      clearTimeout(timer);
-      if (timedOut) {
-        // Reconciles still running past the grace period: hand their jobs back to waiting now instead
-        // of leaving them locked until the lock expires, then stop without waiting for them.
+      const finished = await settleWithin(worker.close(), graceMs);
+      if (!finished) {
+        // Reconciles still running past the grace period (or Redis unreachable, so BullMQ cannot
+        // finish): hand their jobs back to waiting now instead of leaving them locked until the lock
+        // expires, then stop without waiting for them. Each step is bounded: Redis may be away.
         const left = [...running.values()];
         logger.warn({ jobs: left.length, graceMs }, 'reconciles still running after the grace period; returning their jobs to the queue');
-        await Promise.all(left.map(({ job, token }) => job.moveToWait(token).catch(() => undefined)));
-        await worker.close(true);
+        await settleWithin(Promise.all(left.map(({ job, token }) => job.moveToWait(token))), CLOSE_STEP_MS);
+        await settleWithin(worker.close(true), CLOSE_STEP_MS);
       }
-      if (ownsConnection) await connection.quit().catch(() => connection.disconnect());
+      if (ownsConnection) await closeRedisConnection(connection);
     },
   };
 }

@@ -1,15 +1,14 @@
 // The producer side of a controller's reconcile queue: enqueue with workqueue semantics, depth, parked requests, epoch.
 import { randomBytes } from 'node:crypto';
 import { type JobsOptions, Queue } from 'bullmq';
-import { type Clock, systemClock } from '../clock.ts';
+import { type Clock, settleWithin, systemClock } from '../clock.ts';
 import type { Config } from '../config.ts';
-import { errorMessage } from '../errors.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import { jobIdToKey, keyToJobId, type ObjectKey } from '../object-key.ts';
 import { BULLMQ_KEY, bullmqKey, deduplicationKey, delayedScore, jobKeyPrefix, prioritizedScore } from './bullmq-internals.ts';
 import { type Lane, RESYNC_BACKLOG_BAND_MS, RESYNC_BACKLOG_DELAY_MS } from './lanes.ts';
 import { type QueueScripts, queueScripts } from './queue-scripts.ts';
-import { createRedisConnection, type RedisConnection, scanJobIds } from './redis-connection.ts';
+import { closeRedisConnection, createRedisConnection, type RedisConnection, reportRedisError, scanJobIds } from './redis-connection.ts';
 import { type ControllerKeys, controllerKeys, type QueueLocation } from './redis-keys.ts';
 import { decodeRequest, type EnqueueRequest, encodeRequest, REASON_PRIORITY, type RequestReason } from './request-payload.ts';
 
@@ -104,6 +103,9 @@ function deduplication(key: ObjectKey, reason: RequestReason): NonNullable<JobsO
   return reason === 'resync' ? { id } : { id, keepLastIfActive: true, reschedule: true };
 }
 
+/** How long close() waits for BullMQ to finish with Redis before it lets go. */
+const CLOSE_WAIT_MS = 2_000;
+
 /** Longest pipeline one `enqueueBatch` sends at once. */
 const BATCH_CHUNK = 1_000;
 
@@ -133,15 +135,15 @@ export class ReconcileQueue {
     this.keys = controllerKeys(settings.redis.prefix, settings.controller);
     this.location = this.keys.queue;
     this.ownsConnection = deps.connection === undefined;
-    this.connection = deps.connection ?? createRedisConnection(settings.redis);
     this.logger = (deps.logger ?? createLogger({ level: 'silent' })).child({ queue: settings.controller });
+    this.connection = deps.connection ?? createRedisConnection(settings.redis, { logger: this.logger });
     this.clock = deps.clock ?? systemClock;
     this.queue = new Queue(this.location.name, {
       connection: this.connection,
       prefix: this.location.prefix,
       defaultJobOptions: jobOptions(settings),
     });
-    this.queue.on('error', (error) => this.logger.warn({ err: errorMessage(error) }, 'queue connection error'));
+    this.queue.on('error', (error) => reportRedisError(this.connection, error, this.logger, 'queue error'));
     this.scripts = queueScripts(this.connection);
   }
 
@@ -302,9 +304,15 @@ export class ReconcileQueue {
     return lost;
   }
 
+  /** The Redis connection the queue uses (shared with the caller when it passed one in). */
+  get redis(): RedisConnection {
+    return this.connection;
+  }
+
+  /** Closes the queue (and its connection when it made it), without waiting long on an unreachable Redis. */
   async close(): Promise<void> {
-    await this.queue.close();
-    if (this.ownsConnection) await this.connection.quit().catch(() => this.connection.disconnect());
+    await settleWithin(this.queue.close(), CLOSE_WAIT_MS);
+    if (this.ownsConnection) await closeRedisConnection(this.connection);
   }
 
   private toJob(request: EnqueueRequest): { name: string; data: ReturnType<typeof encodeRequest>; opts: JobsOptions & { jobId: string } } {

@@ -15,6 +15,7 @@
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import {
   type Config,
+  closeRedisConnection,
   createLogger,
   createMetricsRegistry,
   createRedisConnection,
@@ -27,6 +28,7 @@ import {
   readDesiredWorkers,
   reconcileMetrics,
   startQueueWorker,
+  waitForRedis,
 } from '@conveyor/shared';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { serveOps } from '../container-worker.ts';
@@ -45,8 +47,10 @@ export interface DispatcherOptions {
   registry?: Registry;
   /** How often to read the autoscaler's desired concurrency. @defaultValue 5 s */
   followIntervalMs?: number;
-  /** Serve /healthz and /metrics on config.http. @defaultValue false */
+  /** Serve /healthz, /readyz and /metrics on config.http. @defaultValue false */
   http?: boolean;
+  /** Aborting it while the dispatcher waits for Redis at start makes the start reject with its reason, having closed what it opened. */
+  signal?: AbortSignal;
 }
 
 export interface Dispatcher {
@@ -79,8 +83,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
   });
   const lambda = options.lambda ?? createLambdaClient(config);
   const invokeTimeoutMs = config.lambda.functionTimeout + INVOKE_MARGIN_MS;
-  const connection: RedisConnection = createRedisConnection(config.redis);
-  connection.on('error', (error: unknown) => logger.warn({ err: errorMessage(error) }, 'redis connection error'));
+  const connection: RedisConnection = createRedisConnection(config.redis, { logger });
 
   const registry = options.registry ?? createMetricsRegistry();
   const metrics = reconcileMetrics(registry, controller);
@@ -101,6 +104,22 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
 
   let concurrency = config.worker.concurrency;
   metrics.setMaxConcurrent(concurrency);
+
+  let closing = false;
+  let http: OpsServer | undefined;
+  try {
+    if (options.http === true) {
+      http = await serveOps(config, registry, { live: () => !closing, ready: () => !closing && connection.status === 'ready' });
+      logger.info({ url: http.url }, `serving /healthz /readyz /metrics on ${http.url}`);
+    }
+    // Redis may be away at start: wait (one log line per retry interval) until it answers or the process is told to stop.
+    await waitForRedis(connection, options.signal === undefined ? {} : { signal: options.signal });
+  } catch (error) {
+    await http?.close();
+    connection.disconnect();
+    if (options.lambda === undefined) lambda.destroy();
+    throw error;
+  }
 
   const instrumented = instrumentedProcessor(
     async (request) => {
@@ -148,10 +167,6 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
   }, options.followIntervalMs ?? 5_000);
   follow.unref();
 
-  let closing = false;
-  let http: OpsServer | undefined;
-  if (options.http === true) http = await serveOps(config, registry, () => !closing && connection.status === 'ready');
-
   let closed: Promise<void> | undefined;
   return {
     registry,
@@ -167,7 +182,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
         logger.info({ graceMs, active: instrumented.active() }, 'stopping: no new requests; waiting for running invocations');
         await worker.close(graceMs);
         await http?.close();
-        await connection.quit().catch(() => connection.disconnect());
+        await closeRedisConnection(connection);
         if (options.lambda === undefined) lambda.destroy();
         logger.info('dispatcher stopped');
       })();

@@ -12,6 +12,7 @@ import {
   type Config,
   type Controller,
   closeControllerDeps,
+  closeRedisConnection,
   controllerResources,
   createKubeConfig,
   createLogger,
@@ -68,8 +69,7 @@ export function lambdaHandler(controller: Controller<any, any>, options: LambdaH
     const config = loadConfig({ env: options.env ?? process.env });
     const logger = (options.logger ?? createLogger({ level: config.log.level, name: 'lambda' })).child({ controller: controller.name });
     const kubeConfig = options.kubeConfig ?? createKubeConfig(config.kube);
-    const connection = createRedisConnection(config.redis);
-    connection.on('error', (error: unknown) => logger.warn({ err: errorMessage(error) }, 'redis connection error'));
+    const connection = createRedisConnection(config.redis, { logger });
     try {
       const client = new KubeApiClient({
         kubeConfig,
@@ -127,7 +127,7 @@ export function lambdaHandler(controller: Controller<any, any>, options: LambdaH
       const rt = await current.catch(() => undefined);
       if (rt === undefined) return;
       await closeControllerDeps(rt.deps, (error) => rt.logger.warn({ err: errorMessage(error) }, 'closing the controller’s deps failed'));
-      await rt.connection.quit().catch(() => rt.connection.disconnect());
+      await closeRedisConnection(rt.connection);
     },
   });
 }
