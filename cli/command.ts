@@ -26,8 +26,8 @@ export interface Command {
   run(args: string[], io: Io): Promise<number>;
 }
 
-/** Exit codes: 0 ok, 1 failure while running, 2 bad usage or bad configuration. */
-export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+/** Exit codes: 0 ok, 1 failure while running, 2 bad usage or bad configuration, 130 interrupted by Ctrl-C (128 + SIGINT). */
+export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
 
 /** A problem with how the command was called: printed with the usage, exit 2. */
 export class UsageError extends Error {}

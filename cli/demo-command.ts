@@ -1,5 +1,6 @@
 // `conveyor demo`: runs the whole pipeline on this machine under churn and exits 0 only when the convergence check holds.
 import { type Command, EXIT, parseFlags, UsageError } from './command.ts';
+import { processStopSources } from './controller-process.ts';
 
 function positiveInt(flag: string, value: string | undefined, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
@@ -32,14 +33,15 @@ export const demoCommand: Command = {
     const { runDemo } = await import('../examples/widgets/demo/run-demo.ts');
     const stop = new AbortController();
     let interrupts = 0;
-    const onInterrupt = () => {
+    // The first Ctrl-C (or SIGTERM, or the exit of the npm that launched it) ends the run cleanly: it
+    // prints its summary and stops the servers it started, in order. They run in process groups of
+    // their own, so a terminal's Ctrl-C reaches only this process. A second one does not wait.
+    const sources = processStopSources();
+    const unsubscribe = sources.onStop(() => {
       interrupts += 1;
-      // The first Ctrl-C (or SIGTERM) ends the run cleanly, stopping the servers it started; a second one does not wait.
-      if (interrupts > 1) process.exit(130);
+      if (interrupts > 1) sources.exit(130);
       stop.abort();
-    };
-    process.on('SIGINT', onInterrupt);
-    process.on('SIGTERM', onInterrupt);
+    });
     try {
       const result = await runDemo({
         objects,
@@ -51,10 +53,10 @@ export const demoCommand: Command = {
         out: (chunk) => io.out(chunk.endsWith('\n') ? chunk.slice(0, -1) : chunk),
         tty: process.stdout.isTTY === true,
       });
+      if (result.interrupted) return EXIT.interrupted;
       return result.converged ? EXIT.ok : EXIT.failure;
     } finally {
-      process.off('SIGINT', onInterrupt);
-      process.off('SIGTERM', onInterrupt);
+      unsubscribe();
     }
   },
 };

@@ -41,6 +41,49 @@ describe('CLI: conveyor sim', () => {
     assert.match(result.stderr, /--port must be a port number/);
   });
 
+  it('exits non-zero, serving nothing, when it cannot write --kubeconfig-out', () => {
+    const result = spawnSync(process.execPath, [bin, 'sim', '--port', '0', '--kubeconfig-out', '/nonexistent/dir/k'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(result.status, 2, result.stderr);
+    assert.match(result.stderr, /--kubeconfig-out: cannot write \/nonexistent\/dir\/k: ENOENT/);
+    assert.doesNotMatch(result.stdout, /serving the Kubernetes API/);
+  });
+
+  it('stops when the npx that launched it exits (a shell’s `kill $!`), instead of serving on, orphaned', async () => {
+    // What `npx conveyor sim … &` runs: npm, then a shell, then node. Killing npm ends the shell; the
+    // shell here stands in for both (`; true` keeps it from exec-ing node, as npm's does not).
+    const launcher = spawn('sh', ['-c', `"${process.execPath}" "${bin}" sim --port 0; true`], {
+      env: { PATH: process.env.PATH ?? '', npm_command: 'exec' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    launcher.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`conveyor sim printed no URL: ${output}`)), 30_000);
+      launcher.stdout?.on('data', () => {
+        const match = /serving the Kubernetes API on (\S+)/.exec(output);
+        if (match?.[1] !== undefined) {
+          clearTimeout(timer);
+          resolve(match[1]);
+        }
+      });
+    });
+    launcher.kill('SIGKILL');
+    let gone = false;
+    for (const deadline = Date.now() + 30_000; Date.now() < deadline && !gone; ) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      gone = await fetch(`${url}/version`).then(
+        () => false,
+        () => true,
+      );
+    }
+    assert.ok(gone, `conveyor sim still serves ${url} after its launcher exited`);
+  });
+
   describe('with kubectl', { skip: kubectlMissing }, () => {
     let dir: string;
     let sim: Awaited<ReturnType<typeof startSim>>;
@@ -102,7 +145,7 @@ describe('CLI: conveyor sim', () => {
       const exited = new Promise<number | null>((resolve) => sim.child.once('exit', resolve));
       sim.child.kill('SIGTERM');
       assert.equal(await exited, 0);
-      assert.match(sim.output(), /SIGTERM, stopping/);
+      assert.match(sim.output(), /SIGTERM: stopping/);
     });
   });
 });

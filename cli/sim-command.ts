@@ -1,19 +1,10 @@
-// `conveyor sim`: runs the Kubernetes API simulator until SIGTERM/SIGINT, printing its URL and writing a kubeconfig for it.
-import { InvalidArgumentError, parseDuration } from '@conveyor/shared';
-import { type Command, EXIT, parseFlags, UsageError } from './command.ts';
+// `conveyor sim`: runs the Kubernetes API simulator until SIGTERM/SIGINT (or until the npx that launched it exits), printing its URL and writing a kubeconfig for it.
+import { errorMessage, InvalidArgumentError, parseDuration } from '@conveyor/shared';
+import { type Command, type Io, parseFlags, UsageError } from './command.ts';
+import { runUntilStopped, type Say } from './controller-process.ts';
 
-export interface SimCommandDeps {
-  /** Resolves when the process is told to stop. */
-  stopped: () => Promise<string>;
-}
-
-const defaultDeps: SimCommandDeps = {
-  stopped: () =>
-    new Promise((resolve) => {
-      process.once('SIGTERM', () => resolve('SIGTERM'));
-      process.once('SIGINT', () => resolve('SIGINT'));
-    }),
-};
+/** How long the simulator may take to close its connections after a stop. */
+const SIM_GRACE_MS = 5_000;
 
 function port(raw: string | undefined): number {
   if (raw === undefined) return 0;
@@ -31,7 +22,7 @@ function duration(flag: string, raw: string | undefined): number | undefined {
   }
 }
 
-export function simCommand(deps: SimCommandDeps = defaultDeps): Command {
+export function simCommand(): Command {
   return {
     name: 'sim',
     summary: 'run the Kubernetes API simulator',
@@ -53,26 +44,46 @@ export function simCommand(deps: SimCommandDeps = defaultDeps): Command {
       const continueTokenTtlMs = duration('continue-ttl', values['continue-ttl']);
       // Loaded only now: other commands never load the simulator.
       const { startKubeSimulator } = await import('@conveyor/test');
-      const sim = await startKubeSimulator({
-        port: port(values.port),
-        ...(values.host === undefined ? {} : { host: values.host }),
-        tls: values.tls === true,
-        ...(values.token === undefined || values.token.length === 0 ? {} : { tokens: values.token }),
-        ...(bookmarkIntervalMs === undefined ? {} : { bookmarkIntervalMs }),
-        ...(historyWindowMs === undefined ? {} : { historyWindowMs }),
-        ...(continueTokenTtlMs === undefined ? {} : { continueTokenTtlMs }),
-      });
       const kubeconfig = values['kubeconfig-out'];
-      if (kubeconfig !== undefined) sim.writeKubeconfig(kubeconfig);
-      // The token goes only into the kubeconfig file (mode 0600), never to the output.
-      io.out(`conveyor sim: serving the Kubernetes API on ${sim.url}`);
-      if (kubeconfig !== undefined) io.out(`conveyor sim: kubeconfig with a bearer token written to ${kubeconfig}`);
-      else io.err('conveyor sim: no --kubeconfig-out given; clients cannot learn the generated token (pass --token or --kubeconfig-out)');
-      if (values.tls !== true) io.err('conveyor sim: plain HTTP; kubectl sends bearer tokens only over TLS, so use --tls for kubectl');
-      const signal = await deps.stopped();
-      io.out(`conveyor sim: ${signal}, stopping`);
-      await sim.close();
-      return EXIT.ok;
+      return await runUntilStopped({
+        graceMs: SIM_GRACE_MS,
+        say: simSay(io),
+        stopping: 'stopping',
+        start: async () => {
+          const sim = await startKubeSimulator({
+            port: port(values.port),
+            ...(values.host === undefined ? {} : { host: values.host }),
+            tls: values.tls === true,
+            ...(values.token === undefined || values.token.length === 0 ? {} : { tokens: values.token }),
+            ...(bookmarkIntervalMs === undefined ? {} : { bookmarkIntervalMs }),
+            ...(historyWindowMs === undefined ? {} : { historyWindowMs }),
+            ...(continueTokenTtlMs === undefined ? {} : { continueTokenTtlMs }),
+          });
+          if (kubeconfig !== undefined) {
+            try {
+              sim.writeKubeconfig(kubeconfig);
+            } catch (error) {
+              // Without its kubeconfig nobody can use this simulator (the token is in it): stop, do not serve on.
+              await sim.close();
+              throw new UsageError(`--kubeconfig-out: cannot write ${kubeconfig}: ${errorMessage(error)}`);
+            }
+          }
+          return sim;
+        },
+        started: (sim) => {
+          // The token goes only into the kubeconfig file (mode 0600), never to the output.
+          io.out(`conveyor sim: serving the Kubernetes API on ${sim.url}`);
+          if (kubeconfig !== undefined) io.out(`conveyor sim: kubeconfig with a bearer token written to ${kubeconfig}`);
+          else
+            io.err('conveyor sim: no --kubeconfig-out given; clients cannot learn the generated token (pass --token or --kubeconfig-out)');
+          if (values.tls !== true) io.err('conveyor sim: plain HTTP; kubectl sends bearer tokens only over TLS, so use --tls for kubectl');
+        },
+      });
     },
   };
+}
+
+/** The simulator is a tool for people: plain lines, not JSON. */
+function simSay(io: Io): Say {
+  return (level, message) => (level === 'info' ? io.out : io.err)(`conveyor sim: ${message}`);
 }

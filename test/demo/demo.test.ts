@@ -2,9 +2,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { spawnConveyor } from '@conveyor/test/support/conveyor-process';
 
 const BIN = new URL('../../bin/conveyor.mjs', import.meta.url).pathname;
 
@@ -82,6 +84,43 @@ describe('conveyor demo', () => {
     );
     assert.ok(figure(summary, /over (\d+) writes/) > 0, 'latency measured');
     assert.match(summary, /latency: p50 \d+ ms, p99 \d+ ms/);
+  });
+
+  it('stops within seconds with its summary when a terminal’s Ctrl-C reaches its whole process group', async () => {
+    // A terminal sends SIGINT to every process of the foreground group: the demo and, unless it put
+    // them elsewhere, the servers it started. Detached, the demo leads a group of its own, as a shell's job.
+    const p = spawnConveyor(['demo', '--objects', '40', '--workers', '1'], { env: { ...process.env }, detached: true });
+    try {
+      const redisPort = (await p.waitForOutput(/Redis at redis:\/\/127\.0\.0\.1:(\d+)/, 120_000))[1];
+      await p.waitForOutput(/churn: spec edits/, 120_000);
+      const sent = Date.now();
+      process.kill(-(p.child.pid as number), 'SIGINT');
+      const exit = await p.exited;
+      const out = p.stdout();
+      // A bound, not a speed goal: a brief settle (10 s at most), one check and the cleanup, on a loaded machine.
+      assert.ok(exit.at - sent < 60_000, `exited ${exit.at - sent} ms after Ctrl-C`);
+      assert.equal(exit.code, 130, p.output());
+      assert.match(out, /summary after \d+\.\d+s:/);
+      assert.match(out, /convergence: (PASSED|FAILED) — \d+\/\d+ live Widgets/);
+      assert.match(out, /interrupted before the churn script finished/);
+      assert.doesNotMatch(p.output(), /\[ioredis\]|Unhandled error event/);
+      // Its private Redis was stopped with it, not left behind or killed before the summary.
+      const reachable = await new Promise<boolean>((resolve) => {
+        const socket = connect(Number(redisPort), '127.0.0.1');
+        socket.once('connect', () => {
+          socket.destroy();
+          resolve(true);
+        });
+        socket.once('error', () => resolve(false));
+      });
+      assert.equal(reachable, false, `redis-server on ${redisPort} still runs after the demo exited`);
+    } finally {
+      if (p.child.pid !== undefined) {
+        try {
+          process.kill(-p.child.pid, 'SIGKILL');
+        } catch {}
+      }
+    }
   });
 
   it('says in one line what to install when redis-server is missing, and exits 1', async () => {

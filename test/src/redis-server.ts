@@ -3,6 +3,11 @@
 // We spawn the redis-server binary ourselves instead of using redis-memory-server because tests also
 // need to stop and restart a server on the same port (epoch loss) and to start cluster-mode nodes,
 // which redis-memory-server does not offer.
+//
+// The server runs in a process group of its own: a terminal's Ctrl-C goes to the foreground process
+// group, and a Redis in ours would die before the process that owns it (the demo) could stop what
+// uses it in order. Whoever starts one stops it; a process that exits without doing so (an error, a
+// second Ctrl-C) still takes its servers down with it.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -68,9 +73,10 @@ export class RedisServer {
     const child = spawn(
       binary,
       ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, ...this.args],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
     );
     this.child = child;
+    ownServers(child);
     let output = '';
     child.stdout?.on('data', (chunk: Buffer) => {
       output = (output + chunk.toString()).slice(-4000);
@@ -102,6 +108,21 @@ export class RedisServer {
     child.kill('SIGKILL');
     throw new Error(`redis-server did not answer on port ${this.port} within 10s: ${output}`);
   }
+}
+
+const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+/** Kills the servers still running when this process exits, whatever the reason (`exit` handlers run synchronously, so SIGKILL). */
+function ownServers(child: ChildProcess): void {
+  if (!exitHookInstalled) process.once('exit', killOwnServers);
+  exitHookInstalled = true;
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+}
+
+function killOwnServers(): void {
+  for (const child of running) child.kill('SIGKILL');
 }
 
 /** redis-server from REDIS_SERVER_BINARY or PATH, or a one-line instruction to install it. */
