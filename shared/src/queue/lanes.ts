@@ -173,7 +173,15 @@ export function startResyncAdmission(d: ResyncAdmissionDeps): ResyncAdmission {
   ];
   let backlogSeen = true;
   let stopped = false;
-  const admit = async (wake: boolean): Promise<void> => {
+  let inFlight: Promise<void> | undefined;
+  const admit = (wake: boolean): Promise<void> => {
+    // While Redis is away a call waits for the reconnect: later ticks join it instead of piling up.
+    inFlight ??= admitOnce(wake).finally(() => {
+      inFlight = undefined;
+    });
+    return inFlight;
+  };
+  const admitOnce = async (wake: boolean): Promise<void> => {
     if (stopped) return;
     const room = d.gate.resyncRoom();
     try {
