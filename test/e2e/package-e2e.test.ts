@@ -132,7 +132,11 @@ describe('kube-conveyor from its tarball, in an empty project outside the reposi
     const watcher = start(['bundle.mjs', 'watch', '--config', 'conveyor.yaml'], alone);
     const worker = start(['bundle.mjs', 'worker', '--config', 'conveyor.yaml'], alone);
     procs.push(watcher, worker);
-    await waitFor('the watcher serving', () => /conveyor watch: greetings; .* on http/.test(watcher.output()), 30_000);
+    await waitFor(
+      'the watcher serving',
+      () => /"controller":"greetings".*"msg":"serving \/healthz \/readyz \/metrics on http/.test(watcher.output()),
+      30_000,
+    );
 
     const key = { ...GREETINGS, namespace: 'default', name: 'hello' };
     const child = { ...CONFIGMAPS, namespace: 'default', name: 'hello-greeting' };
