@@ -130,7 +130,8 @@ export default defineController<Widget, WidgetDeps>({
   name: 'widgets',
   for: { group: 'example.com', version: 'v1', plural: 'widgets', kind: 'Widget' },
   predicates: ['generation'],
-  owns: [{ group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap' }],
+  // Only the ConfigMaps this controller made (it labels them), not every ConfigMap in the cluster.
+  owns: [{ group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', labels: `${MANAGED_BY_LABEL}=${MANAGED_BY}` }],
   // An edit of a palette's `palette` key reconciles its dependents; an edit of anything else in it enqueues nothing.
   watches: [
     {

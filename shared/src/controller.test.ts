@@ -26,6 +26,7 @@ describe('Function: validateControllerSpec', () => {
         name: 'Widgets!',
         for: { group: 'example.com', version: '1', plural: 'widgets' },
         predicates: ['generations', { name: 'x' }],
+        owns: [{ group: '', version: 'v1', plural: 'configmaps', labels: 3, predicates: ['labelz'] }],
         watches: [{ resource: { group: '', version: 'v1', plural: 'configmaps' } }],
         finalizer: 'cleanup',
       });
@@ -38,6 +39,8 @@ describe('Function: validateControllerSpec', () => {
       'for: version "1"',
       'predicates[0]: unknown predicate "generations"',
       'predicates[1] (x)',
+      'owns[0].labels: must be a non-empty string',
+      'owns[0].predicates[0]: unknown predicate "labelz"',
       'watches[0].map',
       'finalizer:',
     ]) {

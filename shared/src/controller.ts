@@ -76,6 +76,30 @@ export interface WatchSpec<O extends KubeObject = KubeObject> {
   changed?(object: O): unknown;
 }
 
+/**
+ * A child resource (controller-runtime `Owns`): events of children whose controller ownerReference
+ * points at the controller's kind enqueue that owner. The resource fields come first, so a tool
+ * that reads `owns` as a list of resources (RBAC generation) reads these too.
+ */
+export interface OwnsSpec extends ResourceSpec {
+  /**
+   * Label selector, as kubectl writes it: only these children are listed, watched and tracked. Label
+   * the children your controller creates and select them here, or the watcher holds every object of
+   * the kind in the cluster. A child that loses the label leaves the watch, which reconciles its owner.
+   */
+  labels?: string;
+  /** Field selector on metadata.name / metadata.namespace. */
+  fields?: string;
+  /** Only this namespace; omitted: all namespaces. */
+  namespace?: string;
+  /**
+   * Which updates of a child enqueue its owner; creation, deletion and finalizer changes always do.
+   * @defaultValue ['resourceVersion']: any change, because a child's status (which moves no generation)
+   * is usually what its owner reacts to, and some kinds (ConfigMaps) have no generation at all
+   */
+  predicates?: readonly PredicateSpec[];
+}
+
 /** The watch side of a controller: what the watcher reads. */
 export interface ControllerSpec<T extends KubeObject = KubeObject> {
   /** Queue name and metric label; lowercase letters, digits and dashes. */
@@ -85,7 +109,7 @@ export interface ControllerSpec<T extends KubeObject = KubeObject> {
   /** Which updates enqueue. @defaultValue ['generation'] (creation and deletion always do) */
   predicates?: readonly PredicateSpec[];
   /** Child resources whose controller ownerReference points at our kind: their events enqueue the owner. */
-  owns?: readonly ResourceSpec[];
+  owns?: readonly OwnsSpec[];
   watches?: readonly WatchSpec[];
   /** The finalizer the workers add and remove. */
   finalizer?: string;
@@ -224,18 +248,11 @@ function specProblems(spec: object): string[] {
     }
   };
   checkResource('for', c.for);
-  for (const [i, p] of (c.predicates ?? []).entries()) {
-    if (typeof p === 'string') {
-      if (!(BUILT_IN_PREDICATES as readonly string[]).includes(p)) {
-        problems.push(`predicates[${i}]: unknown predicate "${p}"; built-ins are ${BUILT_IN_PREDICATES.join(', ')}`);
-      }
-    } else if (p === null || typeof p !== 'object' || typeof p.name !== 'string' || !/^[a-zA-Z0-9_-]+$/.test(p.name)) {
-      problems.push(`predicates[${i}]: a user predicate needs a name of letters, digits, '-' or '_'`);
-    } else if (typeof (p as { changed?: unknown }).changed !== 'function' && typeof (p as { test?: unknown }).test !== 'function') {
-      problems.push(`predicates[${i}] (${p.name}): needs a changed(meta) or test(previous, meta) function`);
-    }
+  problems.push(...predicateProblems('predicates', c.predicates));
+  for (const [i, r] of (c.owns ?? []).entries()) {
+    checkResource(`owns[${i}]`, r);
+    problems.push(...selectorProblems(`owns[${i}]`, r), ...predicateProblems(`owns[${i}].predicates`, r?.predicates));
   }
-  for (const [i, r] of (c.owns ?? []).entries()) checkResource(`owns[${i}]`, r);
   for (const [i, w] of (c.watches ?? []).entries()) {
     checkResource(`watches[${i}].resource`, w?.resource);
     if (typeof w?.map !== 'function') problems.push(`watches[${i}].map: must be a function returning [{ namespace, name }]`);
@@ -245,6 +262,39 @@ function specProblems(spec: object): string[] {
     problems.push('finalizer: must be a qualified name such as example.com/cleanup');
   }
   return problems;
+}
+
+/** Problems of a list of predicates, each naming its place (`owns[0].predicates[1]`). */
+function predicateProblems(path: string, predicates: unknown): string[] {
+  if (predicates === undefined) return [];
+  if (!Array.isArray(predicates)) return [`${path}: must be a list of predicates`];
+  const problems: string[] = [];
+  for (const [i, p] of (predicates as unknown[]).entries()) {
+    if (typeof p === 'string') {
+      if (!(BUILT_IN_PREDICATES as readonly string[]).includes(p)) {
+        problems.push(`${path}[${i}]: unknown predicate "${p}"; built-ins are ${BUILT_IN_PREDICATES.join(', ')}`);
+      }
+    } else if (
+      p === null ||
+      typeof p !== 'object' ||
+      typeof (p as { name?: unknown }).name !== 'string' ||
+      !/^[a-zA-Z0-9_-]+$/.test((p as { name: string }).name)
+    ) {
+      problems.push(`${path}[${i}]: a user predicate needs a name of letters, digits, '-' or '_'`);
+    } else if (typeof (p as { changed?: unknown }).changed !== 'function' && typeof (p as { test?: unknown }).test !== 'function') {
+      problems.push(`${path}[${i}] (${(p as { name: string }).name}): needs a changed(meta) or test(previous, meta) function`);
+    }
+  }
+  return problems;
+}
+
+/** Problems of the selector fields of an `owns` or `watches` entry: each must be a string when given. */
+function selectorProblems(path: string, entry: unknown): string[] {
+  if (entry === null || typeof entry !== 'object') return [];
+  const e = entry as Record<string, unknown>;
+  return ['labels', 'fields', 'namespace']
+    .filter((field) => e[field] !== undefined && (typeof e[field] !== 'string' || e[field] === ''))
+    .map((field) => `${path}.${field}: must be a non-empty string`);
 }
 
 /**

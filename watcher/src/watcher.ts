@@ -148,23 +148,27 @@ export class Watcher {
     this.started = true;
     const signal = this.abort.signal;
     const predicates = compilePredicates(this.spec.predicates);
-    const roles: { resource: ResourceSpec; role: StreamRole; selector: { labels?: string; fields?: string; namespace?: string } }[] = [
-      { resource: this.spec.for, role: { kind: 'self' }, selector: this.spec.selector ?? {} },
+    const roles: { resource: ResourceSpec; role: StreamRole; selector: Selector; predicates: CompiledPredicates }[] = [
+      { resource: this.spec.for, role: { kind: 'self' }, selector: this.spec.selector ?? {}, predicates },
     ];
     if ((this.spec.owns ?? []).length > 0) {
       const parent = { ...this.spec.for, kind: this.spec.for.kind ?? (await this.discoverKind(this.spec.for, signal)) };
-      for (const child of this.spec.owns ?? []) roles.push({ resource: child, role: { kind: 'owned', parent }, selector: {} });
+      for (const child of this.spec.owns ?? []) {
+        const role: StreamRole = { kind: 'owned', parent };
+        roles.push({
+          resource: child,
+          role,
+          selector: selectorOf(child),
+          predicates: compilePredicates(child.predicates ?? ['resourceVersion']),
+        });
+      }
     }
     for (const watch of this.spec.watches ?? []) {
-      const selector = {
-        ...(watch.labels === undefined ? {} : { labels: watch.labels }),
-        ...(watch.fields === undefined ? {} : { fields: watch.fields }),
-        ...(watch.namespace === undefined ? {} : { namespace: watch.namespace }),
-      };
-      roles.push({ resource: watch.resource, role: { kind: 'watched', watch }, selector });
+      const role: StreamRole = { kind: 'watched', watch };
+      roles.push({ resource: watch.resource, role, selector: selectorOf(watch), predicates: streamPredicates(role, predicates) });
     }
     const seen = new Set<string>();
-    for (const { resource, role, selector } of roles) {
+    for (const { resource, role, selector, predicates: streamPredicates } of roles) {
       let name = resourceName(resource);
       while (seen.has(name)) name = `${name}+`;
       seen.add(name);
@@ -175,7 +179,7 @@ export class Watcher {
         target: this.spec.for,
         ownWrites: this.ownWrites,
         ownerTracked: (owner) => this.ownerTracked(owner),
-        predicates: streamPredicates(role, predicates),
+        predicates: streamPredicates,
         shard: () => this.shardValue,
         buffer: this.buffer,
         metrics: this.metrics,
@@ -361,10 +365,21 @@ export class Watcher {
   }
 }
 
+type Selector = { labels?: string; fields?: string; namespace?: string };
+
+/** The server-side narrowing of an `owns` or `watches` entry. */
+function selectorOf(entry: Selector): Selector {
+  return {
+    ...(entry.labels === undefined ? {} : { labels: entry.labels }),
+    ...(entry.fields === undefined ? {} : { fields: entry.fields }),
+    ...(entry.namespace === undefined ? {} : { namespace: entry.namespace }),
+  };
+}
+
 /**
- * The controller's predicates apply to its own objects. Owned children pass on any change (a
- * child's status is what the owner reacts to). A mapped watch passes when its `changed`
- * projection moves — the stream fills that projection from the whole object — or on any change.
+ * A mapped watch passes when its `changed` projection moves — the stream fills that projection from
+ * the whole object — or on any change. (The controller's own predicates apply to its own objects; an
+ * `owns` entry brings its own, any change by default.)
  */
 function streamPredicates(role: StreamRole, own: CompiledPredicates): CompiledPredicates {
   if (role.kind === 'self') return own;
