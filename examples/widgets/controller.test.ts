@@ -147,7 +147,7 @@ describe('Example: the Widget controller on container workers', () => {
     }
     assert.match(text, /^controller_runtime_reconcile_time_seconds_bucket\{le="0.005",controller="widgets"\} \d+$/m);
     assert.match(text, /^workqueue_queue_duration_seconds_count\{name="widgets"\} \d+$/m);
-    assert.match(text, /^conveyor_api_requests_total\{controller="widgets",code="2xx"\} \d+$/m);
+    assert.match(text, /^conveyor_api_requests_total\{controller="widgets",verb="get",code="2xx"\} \d+$/m);
     assert.ok(!/blue|green|w-\d/.test(text), 'metrics carry no object names or contents');
     assert.ok(!text.includes(world.sim.token), 'metrics carry no token');
   });

@@ -14,6 +14,16 @@ export type ErrorCode =
   | 'UNSUPPORTED'
   | 'UNAVAILABLE';
 
+/** Codes of the errors no retry can fix: each is raised with `retryable: false`, and a request failing with one is parked at once. */
+export const TERMINAL_ERROR_CODES: readonly ErrorCode[] = [
+  'CONFIG_INVALID',
+  'INVALID_ARGUMENT',
+  'INVALID_KEY',
+  'PAYLOAD_INVALID',
+  'TERMINAL',
+  'UNSUPPORTED',
+];
+
 export class ConveyorError extends Error {
   readonly code: ErrorCode;
   /** Whether trying the same thing again later may succeed. */

@@ -151,7 +151,7 @@ describe('conveyor watch (child processes)', () => {
     assert.match(metrics, /^# HELP conveyor_watch_events_total /m);
     assert.match(metrics, /^# TYPE conveyor_watch_events_total counter$/m);
     assert.match(metrics, /^# TYPE process_resident_memory_bytes gauge$/m, 'default process metrics');
-    assert.equal(await watch.metric(/^conveyor_watch_enqueued_total\{reason="event"\}$/), keys.length);
+    assert.equal(await watch.metric(/^conveyor_watch_enqueued_total\{controller="widgets",reason="event"\}$/), keys.length);
     const depth = await w.queue.getDepth();
     assert.equal(depth.waiting + depth.prioritized, keys.length, JSON.stringify(depth));
 
@@ -210,7 +210,7 @@ describe('conveyor watch (child processes)', () => {
     for (let i = 40; i < keys.length; i += 1) assert.equal(recorder.count(`default/w-${i}`), 1, `w-${i}`);
     assert.ok(
       ((await b.metric(
-        /^conveyor_watch_events_total\{resource="widgets.example.com",type="LISTED",decision="drop",reason="unchanged"\}$/,
+        /^conveyor_watch_events_total\{controller="widgets",resource="widgets.example.com",type="LISTED",decision="drop",reason="unchanged"\}$/,
       )) ?? 0) >= 60,
       'the restarted watcher judged the untouched Widgets unchanged since its cursor',
     );
@@ -247,7 +247,7 @@ describe('conveyor watch (child processes)', () => {
       15_000,
       50,
     );
-    assert.equal(await watch.metric(/^conveyor_watch_enqueued_total\{reason="manual"\}$/), 1);
+    assert.equal(await watch.metric(/^conveyor_watch_enqueued_total\{controller="widgets",reason="manual"\}$/), 1);
     assert.match(watch.output(), /"audit":"manual-reconcile"/);
     assert.ok(!watch.output().includes(token), 'the token is never logged');
   });
@@ -301,7 +301,11 @@ describe('conveyor watch (child processes)', () => {
     assert.equal(await leader(b), 0, 'the second watcher is a standby');
     assert.equal((await b.get('/readyz')).body, 'standby\n');
     assert.equal(await b.metric(/^conveyor_watch_enqueued_total/), undefined, 'a standby runs no watcher');
-    assert.equal(await a.metric(/^conveyor_watch_enqueued_total\{reason="event"\}$/), 51, 'the leader enqueued everything');
+    assert.equal(
+      await a.metric(/^conveyor_watch_enqueued_total\{controller="widgets",reason="event"\}$/),
+      51,
+      'the leader enqueued everything',
+    );
 
     a.child.kill('SIGKILL');
     const killedAt = Date.now();

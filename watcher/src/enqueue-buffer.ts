@@ -13,6 +13,8 @@ export type RequestReason = 'event' | 'manual' | 'resync';
 export interface WatcherRequest {
   key: ObjectKey;
   reason: RequestReason;
+  /** When the watch event behind it arrived (ms since the epoch); a repeat of the key keeps the first one's. */
+  eventAt?: number;
 }
 
 /** The part of the queue the buffer uses (ReconcileQueue provides it). */
@@ -37,8 +39,8 @@ export interface EnqueueBufferOptions {
   /** @defaultValue 30000 */
   maxBackoffMs?: number;
   clock?: Clock;
-  /** Called after each batch that reached the queue, with its size. */
-  onSent?: (count: number) => void;
+  /** Called after each batch that reached the queue, with its requests. */
+  onSent?: (requests: readonly WatcherRequest[]) => void;
   /** Called when a batch failed and will be retried. */
   onFailure?: (error: unknown) => void;
 }
@@ -115,7 +117,7 @@ export class EnqueueBuffer {
           await this.o.sink.enqueueBatch(batch.map((p) => p.request));
           this.inFlight = [];
           this.backoff.reset();
-          this.o.onSent?.(batch.length);
+          this.o.onSent?.(batch.map((p) => p.request));
           this.release();
         } catch (error) {
           this.inFlight = [];

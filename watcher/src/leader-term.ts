@@ -17,6 +17,7 @@ import {
   type KubeApiClient,
   type Logger,
   OwnWriteLookup,
+  parkedRequestsGauge,
   type ReconcileQueue,
   type RedisConnection,
   settleWithin,
@@ -137,6 +138,8 @@ export class LeaderTerms {
         ? new OwnWriteLookup(this.d.connection, { prefix: config.redis.prefix, controller: controller.name })
         : undefined,
     });
+    // Parked requests need a person whether or not any worker runs: exported here, beside the backlog.
+    parkedRequestsGauge(registry, controller.name, () => this.d.queue.countParked());
     const term: Term = { registry, watcher, autoscaler: undefined };
     this.current = term;
     this.d.onActive?.(true);

@@ -36,6 +36,8 @@ export interface ResourceStreamOptions {
   buffer: EnqueueBuffer;
   metrics: WatcherMetrics;
   logger: Logger;
+  /** The watcher's clock: when an event arrived. */
+  now: () => number;
   /** Called after each completed list, once its requests are in the queue. */
   onSynced?: () => void;
   /** Decides which watch events are the controller's own writes; without it, none are. */
@@ -139,11 +141,12 @@ export class ResourceStream implements ListWatchHandler {
 
   private enqueue(targets: readonly TargetRef[]): void {
     const shard = this.o.shard();
+    const eventAt = this.o.now();
     for (const t of targets) {
       const namespace = t.namespace ?? '';
       if (!inShard(shard, namespace, t.name)) continue;
       try {
-        this.o.buffer.add({ key: keyOf(this.o.target, { namespace, name: t.name }), reason: 'event' });
+        this.o.buffer.add({ key: keyOf(this.o.target, { namespace, name: t.name }), reason: 'event', eventAt });
       } catch (error) {
         this.o.logger.warn({ resource: this.name, target: t, err: error }, 'cannot enqueue an invalid key');
       }

@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import {
+  apiRequestCounter,
   type Config,
   type ControllerSpec,
   closeRedisConnection,
@@ -29,6 +30,7 @@ import {
   type Route,
   startOpsServer,
   WatchCursorStore,
+  workqueueAdds,
 } from '@conveyor/shared';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
@@ -74,14 +76,22 @@ export function leaseName(controller: string, shard: Shard | undefined): string 
 export async function runWatcher(options: RunWatcherOptions): Promise<WatcherHandle> {
   const { controller, config } = options;
   const logger = options.logger.child({ controller: controller.name });
-  const client = new KubeApiClient({ kubeConfig: options.kubeConfig ?? createKubeConfig(config.kube) });
   const base = options.registry ?? createMetricsRegistry();
   collectDefaultMetrics({ register: base });
+  const apiRequests = apiRequestCounter(base, controller.name);
+  const client = new KubeApiClient({
+    kubeConfig: options.kubeConfig ?? createKubeConfig(config.kube),
+    onRequest: (verb, code) => apiRequests(verb, code),
+  });
+  const adds = workqueueAdds(base, controller.name);
   const lease = leaseName(controller.name, options.shard);
   const leaderStatus = leaderStatusGauge(base, lease);
 
   const connection: RedisConnection = createRedisConnection(config.redis, { logger });
-  const queue = new ReconcileQueue({ controller: controller.name, redis: config.redis, queue: config.queue }, { connection, logger });
+  const queue = new ReconcileQueue(
+    { controller: controller.name, redis: config.redis, queue: config.queue },
+    { connection, logger, onAdded: adds },
+  );
   const cursor = new WatchCursorStore(connection, { prefix: config.redis.prefix, controller: controller.name });
   const terms = new LeaderTerms({
     controller,

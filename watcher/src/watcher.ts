@@ -101,14 +101,18 @@ export class Watcher {
     this.spec = validateControllerSpec(options.controller);
     this.clock = options.clock ?? systemClock;
     this.shardValue = options.shard;
-    this.metrics = new WatcherMetrics(options.registry);
+    this.metrics = new WatcherMetrics(options.registry, this.spec.name);
     this.buffer = new EnqueueBuffer({
       sink: options.queue,
       logger: options.logger,
       clock: this.clock,
       maxBackoffMs: options.maxBackoffMs ?? 30_000,
-      onSent: (count) => this.metrics.enqueued.inc({ reason: 'event' }, count),
-      onFailure: () => this.metrics.enqueueFailures.inc(),
+      onSent: (requests) => {
+        const byReason = { event: 0, manual: 0, resync: 0 };
+        for (const request of requests) byReason[request.reason] += 1;
+        for (const [reason, count] of Object.entries(byReason)) if (count > 0) this.metrics.enqueued.inc({ reason }, count);
+      },
+      onFailure: () => this.metrics.enqueueFailures.inc({}),
     });
     this.ownWrites =
       options.ownWrites === undefined
@@ -184,6 +188,7 @@ export class Watcher {
         buffer: this.buffer,
         metrics: this.metrics,
         logger: this.o.logger.child({ resource: name }),
+        now: () => this.clock.now(),
         onSynced: () => {
           if (this.ready) this.synced.resolve();
         },
@@ -218,7 +223,7 @@ export class Watcher {
       if (savedRv !== undefined) this.o.logger.info({ stream: cursorField, resourceVersion: savedRv }, 'resuming after a restart');
       this.running.push({ stream, listWatch, cursorField, savedRv });
     }
-    this.metrics.leader.set(1);
+    this.metrics.leader.set({}, 1);
     for (const r of this.running) this.tasks.push(r.listWatch.run(signal));
     if (this.o.cursor !== undefined) this.tasks.push(this.every(this.o.cursorIntervalMs ?? 1_000, () => this.saveCursors()));
     if (this.o.queue.checkEpoch !== undefined) this.tasks.push(this.every(this.o.epochCheckMs ?? 5_000, () => this.checkEpoch()));
@@ -288,7 +293,7 @@ export class Watcher {
     else if (!saved) this.o.logger.warn('stopped before the cursor was saved; the next start enqueues what changed since the last save');
     this.ownWrites?.close();
     this.buffer.close();
-    this.metrics.leader.set(0);
+    this.metrics.leader.set({}, 0);
   }
 
   private async saveCursors(): Promise<void> {

@@ -111,7 +111,7 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
     budget,
     fieldManager: fieldManagerOf(controller.name),
     resources: controllerResources(controller),
-    onRequest: (code, waitedMs) => metrics.apiRequest(code, waitedMs / 1_000),
+    onRequest: (verb, code, waitedMs) => metrics.apiRequest(verb, code, waitedMs / 1_000),
   });
 
   // Every write of a run is recorded so the watcher can tell its events from anyone else's.
@@ -120,16 +120,20 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
     async (request) => {
       const started = Date.now();
       const fence = request.lockToken === undefined ? undefined : { jobId: request.jobId, token: request.lockToken };
+      let panicked = false;
       const outcome = await processRequest(controller, request, {
         client: client.withWrites(ownWrites.forRun(fence)),
         logger,
         deps: deps as D,
         reconcileTimeoutMs: config.worker.reconcileTimeout,
         finalizeTimeoutMs: config.worker.finalizeTimeout,
+        onPanic: () => {
+          panicked = true;
+        },
       });
-      return { outcome, durationMs: Date.now() - started };
+      return { outcome, durationMs: Date.now() - started, panicked };
     },
-    { controller: controller.name, metrics, connection, redis: config.redis, logger },
+    { controller: controller.name, metrics, connection, redis: config.redis, attempts: config.queue.attempts, logger },
   );
 
   const worker: QueueWorker = startQueueWorker({

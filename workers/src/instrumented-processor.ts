@@ -12,14 +12,22 @@ import {
   systemClock,
 } from '@conveyor/shared';
 
-/** Runs one request and says how long the reconcile itself took (for Lambda: the invocation). */
-export type TimedRun = (request: RequestContext) => Promise<{ outcome: Outcome; durationMs: number }>;
+/** What one run reports: its outcome, how long the reconcile itself took (for Lambda: the invocation), whether it crashed. */
+export interface TimedResult {
+  outcome: Outcome;
+  durationMs: number;
+  panicked?: boolean;
+}
+
+export type TimedRun = (request: RequestContext) => Promise<TimedResult>;
 
 export interface InstrumentationDeps {
   controller: string;
   metrics: ReconcileMetrics;
   connection: RedisConnection;
   redis: Config['redis'];
+  /** `queue.attempts`: whether an error is retried (a re-add) or parks the request. */
+  attempts: number;
   logger: Logger;
   /** @defaultValue systemClock */
   clock?: Clock;
@@ -46,9 +54,21 @@ export function instrumentedProcessor(run: TimedRun, deps: InstrumentationDeps):
       deps.metrics.setActive(active);
       const started = clock.now();
       try {
-        const { outcome, durationMs } = await run(request);
-        deps.metrics.observe(outcome, durationMs / 1_000, (started - request.enqueuedAt) / 1_000, request.attempt);
+        const { outcome, durationMs, panicked } = await run(request);
         const failed = outcome.kind === 'error' || outcome.kind === 'terminal';
+        deps.metrics.observe({
+          outcome,
+          runSeconds: durationMs / 1_000,
+          queuedSeconds: (started - request.enqueuedAt) / 1_000,
+          // Only a request's first run: a requeue-after or retry of the same job would count the delay it asked for.
+          sinceEventSeconds: request.eventAt === undefined || request.runs > 1 ? undefined : (started - request.eventAt) / 1_000,
+          attempt: request.attempt,
+          requeued:
+            outcome.kind === 'requeueAfter' ||
+            outcome.kind === 'throttled' ||
+            (outcome.kind === 'error' && request.attempt < deps.attempts),
+          panicked,
+        });
         recordReconcile(deps.connection, deps.redis, deps.controller, durationMs, failed).catch((error: unknown) =>
           deps.logger.debug({ err: errorMessage(error) }, 'reconcile stats not recorded'),
         );

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type ControllerHandlers, createLogger, defineController, KubeApiError, type KubeObject, type ObjectKey } from '@conveyor/shared';
 import { MemoryKubeClient } from '@conveyor/test/fakes/memory-kube-client';
-import { processRequest } from './process-request.ts';
+import { isPanic, processRequest } from './process-request.ts';
 
 interface Gadget extends KubeObject {
   spec?: { size?: number };
@@ -284,5 +284,39 @@ describe('Function: processRequest', () => {
     );
     assert.equal(outcome.kind, 'terminal');
     assert.deepEqual(client.calls, []);
+  });
+});
+
+describe('Function: isPanic (controller-runtime’s panics counter)', () => {
+  const cases: [string, unknown, boolean][] = [
+    ['a TypeError from a bug', new TypeError("Cannot read properties of undefined (reading 'spec')"), true],
+    ['a ReferenceError', new ReferenceError('widget is not defined'), true],
+    ['a thrown string', 'boom', true],
+    ['undici’s failed fetch (a TypeError with a cause)', new TypeError('fetch failed', { cause: new Error('ECONNREFUSED') }), false],
+    ['an Error the reconcile threw on purpose', new Error('the external API is down'), false],
+    ['an API error', new KubeApiError({ statusCode: 500, reason: 'InternalError', message: 'etcd timeout' }), false],
+  ];
+  for (const [what, error, expected] of cases) {
+    it(`${expected ? 'counts' : 'does not count'} ${what}`, () => assert.equal(isPanic(error), expected));
+  }
+
+  it('tells onPanic when a reconcile crashes, and the outcome is still a retried error', async () => {
+    const client = new MemoryKubeClient();
+    await client.create(GADGETS, { apiVersion: 'example.com/v1', kind: 'Gadget', metadata: { name: 'g', namespace: 'default' } });
+    let panics = 0;
+    const outcome = await processRequest(
+      gadgets(
+        {
+          reconcile: (gadget) => {
+            (gadget.spec as unknown as { size: { value: number } }).size.value += 1;
+          },
+        },
+        false,
+      ),
+      { key: gadgetKey('g'), reason: 'event', attempt: 1 },
+      { client, logger, deps: undefined, reconcileTimeoutMs: 1_000, finalizeTimeoutMs: 1_000, onPanic: () => (panics += 1) },
+    );
+    assert.equal(outcome.kind, 'error');
+    assert.equal(panics, 1);
   });
 });

@@ -46,6 +46,21 @@ export interface ProcessDependencies<D> {
   finalizeTimeoutMs: number;
   /** @defaultValue crypto.randomUUID */
   newReconcileId?: () => string;
+  /** Told when the run crashed on a bug rather than failed ({@link isPanic}): controller-runtime's panics counter. */
+  onPanic?: () => void;
+}
+
+const BUG_ERRORS = [TypeError, ReferenceError, RangeError, SyntaxError];
+
+/**
+ * Whether a thrown value means the reconcile crashed on a bug rather than failed — controller-runtime's
+ * "panic". JavaScript raises TypeError, ReferenceError, RangeError and SyntaxError for code that is wrong
+ * (reading a property of undefined, calling what is not a function); a library that turns a failed request
+ * into one (undici's `fetch failed`) gives it a `cause`, so those do not count. A thrown non-Error counts.
+ */
+export function isPanic(error: unknown): boolean {
+  if (!(error instanceof Error)) return true;
+  return BUG_ERRORS.some((type) => error.constructor === type) && error.cause === undefined;
 }
 
 /**
@@ -83,6 +98,7 @@ export async function processRequest<T extends KubeObject, D>(
     log.debug({ outcome: outcome.kind }, 'request processed');
     return outcome;
   } catch (error) {
+    if (isPanic(error)) dependencies.onPanic?.();
     const outcome = outcomeFromError(normalizeKubeError(error));
     // The queue logs every failed outcome at warn; the stack is for whoever turns on debug.
     log.debug({ outcome, err: error instanceof Error ? error : undefined }, 'request failed');

@@ -55,6 +55,27 @@ describe('Class: KubeApiClient (against the simulator)', () => {
     assert.equal(state.taken, 3);
   });
 
+  it('tells onRequest the Kubernetes verb and status class of each call, typed APIs included', async () => {
+    const seen: string[] = [];
+    const client = new KubeApiClient({
+      kubeConfig: sim.kubeConfig(),
+      onRequest: (verb, code) => seen.push(`${verb} ${code}`),
+      fieldManager: 'verbs-test',
+    });
+    const key = { ...CONFIGMAPS, namespace: 'default', name: 'verbs' };
+    await client.create(CONFIGMAPS, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'verbs', namespace: 'default' } });
+    await client.get(key);
+    await client.list(CONFIGMAPS, 'default');
+    await client.patch(key, { type: 'merge', body: { data: { a: '1' } } });
+    await client.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'verbs', namespace: 'default' }, data: { b: '2' } });
+    await client.api(CoreV1Api).readNamespacedConfigMap({ name: 'verbs', namespace: 'default' });
+    await client.delete(key);
+    await client.find(key);
+    // apply first reads API discovery (a get) to map the kind to its resource.
+    const discovery = 'get 2xx';
+    assert.deepEqual(seen, ['create 2xx', 'get 2xx', 'list 2xx', 'patch 2xx', discovery, 'apply 2xx', 'get 2xx', 'delete 2xx', 'get 404']);
+  });
+
   it('refuses a write carrying a stale resourceVersion with a 409 conflict', async () => {
     const client = new KubeApiClient({ kubeConfig: sim.kubeConfig(), budget: countingBudget().budget });
     const key = { ...CONFIGMAPS, namespace: 'default', name: 'raced' };

@@ -17,7 +17,7 @@ import {
 import { fetch } from 'undici';
 import type { ApiBudget } from '../api-budget.ts';
 import { InvalidArgumentError } from '../errors.ts';
-import { type ApiCodeClass, codeClassOf } from '../metrics.ts';
+import { type ApiCodeClass, type ApiVerb, codeClassOf } from '../metrics.ts';
 import { type ObjectKey, type ResourceRef, validateKey, validateResourceRef } from '../object-key.ts';
 import { applyKubeAuth } from './config.ts';
 import {
@@ -64,8 +64,8 @@ export interface KubeApiClientOptions {
   kubeConfig: KubeConfig;
   /** Paid before every request (the cluster-wide budget the workers share); a 429 pauses it. @defaultValue no budget */
   budget?: ApiBudget;
-  /** Called after every request with its status class and the time it waited for the budget. */
-  onRequest?: (code: ApiCodeClass, waitedMs: number) => void;
+  /** Called after every request with its verb, its status class and the time it waited for the budget. */
+  onRequest?: (verb: ApiVerb, code: ApiCodeClass, waitedMs: number) => void;
   /** `get` and `list` read PartialObjectMetadata instead of whole objects. @defaultValue false */
   metadataOnly?: boolean;
   /** Every request of this client is aborted with it (a reconcile's timeout). */
@@ -125,6 +125,16 @@ export class KubeApiClient implements KubeClient, KubeTransport {
   /** The same client whose writes are also told to `writes` (one reconcile's own-write records). */
   withWrites(writes: WriteObserver): KubeApiClient {
     return new KubeApiClient({ ...this.o, writes }, this.kinds);
+  }
+
+  /** The same client, also telling `onRequest` of each request it sends (one Lambda invocation's API counts). */
+  observed(onRequest: NonNullable<KubeApiClientOptions['onRequest']>): KubeApiClient {
+    const outer = this.o.onRequest;
+    const both: KubeApiClientOptions['onRequest'] = (verb, code, waitedMs) => {
+      outer?.(verb, code, waitedMs);
+      onRequest(verb, code, waitedMs);
+    };
+    return new KubeApiClient({ ...this.o, onRequest: both }, this.kinds);
   }
 
   async get<T extends KubeObject = KubeObject>(key: ObjectKey, options: { subresource?: Subresource } = {}): Promise<StoredObject<T>> {
@@ -233,6 +243,7 @@ export class KubeApiClient implements KubeClient, KubeTransport {
    */
   api<T extends ApiType>(type: ApiConstructor<T>): T {
     let waited = 0;
+    let verb: ApiVerb = 'get';
     const config = createConfiguration({
       baseServer: new ServerConfiguration(this.server, {}),
       authMethods: {
@@ -244,12 +255,14 @@ export class KubeApiClient implements KubeClient, KubeTransport {
       promiseMiddleware: [
         {
           pre: async (context: RequestContext) => {
+            const url = new URL(context.getUrl());
+            verb = verbOf(context.getHttpMethod(), url.pathname, url.searchParams.get('watch'), context.getHeaders()['Content-Type']);
             waited = (await this.o.budget?.take()) ?? 0;
             if (this.o.signal !== undefined) context.setSignal(this.o.signal as never);
             return context;
           },
           post: async (response: ResponseContext) => {
-            await this.afterResponse(response.httpStatusCode, headerOf(response.headers, 'retry-after'), waited);
+            await this.afterResponse(verb, response.httpStatusCode, headerOf(response.headers, 'retry-after'), waited);
             return response;
           },
         },
@@ -326,6 +339,7 @@ export class KubeApiClient implements KubeClient, KubeTransport {
     signal?.throwIfAborted();
     const waited = (await this.o.budget?.take()) ?? 0;
     await options.beforeFetch?.();
+    const verb = verbOf(method, path, options.query?.watch, options.contentType);
     const dispatcher = context.getDispatcher();
     let response: Awaited<ReturnType<typeof fetch>>;
     try {
@@ -337,18 +351,18 @@ export class KubeApiClient implements KubeClient, KubeTransport {
         ...(signal === undefined ? {} : { signal }),
       });
     } catch (error) {
-      this.o.onRequest?.('error', waited);
+      this.o.onRequest?.(verb, 'error', waited);
       throw error;
     }
     const retryAfter = response.headers.get('retry-after');
-    await this.afterResponse(response.status, retryAfter ?? undefined, waited);
+    await this.afterResponse(verb, response.status, retryAfter ?? undefined, waited);
     if (response.status >= 200 && response.status < 300) return response;
     const text = await response.text().catch(() => '');
     throw kubeApiErrorFrom(`${method} ${path}`, response.status, text, retryAfter);
   }
 
-  private async afterResponse(status: number, retryAfter: string | undefined, waited: number): Promise<void> {
-    this.o.onRequest?.(codeClassOf(status), waited);
+  private async afterResponse(verb: ApiVerb, status: number, retryAfter: string | undefined, waited: number): Promise<void> {
+    this.o.onRequest?.(verb, codeClassOf(status), waited);
     if (status === 429) await this.o.budget?.pause(parseRetryAfter(retryAfter) ?? DEFAULT_RETRY_AFTER_MS);
   }
 }
@@ -362,6 +376,30 @@ function resourceVersionOf(answer: unknown): string | undefined {
   if (object === undefined || object === null || object.kind === 'Status') return undefined;
   const rv = object.metadata?.resourceVersion;
   return typeof rv === 'string' && rv !== '' ? rv : undefined;
+}
+
+/**
+ * The Kubernetes verb of a request, as RBAC names it, from its method and path: a GET of a collection is
+ * `list` (`watch` with `watch=true`), of one object (or its subresource) `get`; a PATCH with the apply
+ * content type is `apply`. Discovery documents count as `get`.
+ */
+export function verbOf(method: string, path: string, watch?: string | null | undefined, contentType?: string | undefined): ApiVerb {
+  switch (method.toUpperCase()) {
+    case 'POST':
+      return 'create';
+    case 'PUT':
+      return 'update';
+    case 'DELETE':
+      return 'delete';
+    case 'PATCH':
+      return contentType === APPLY_CONTENT_TYPE ? 'apply' : 'patch';
+  }
+  if (watch === 'true' || watch === '1') return 'watch';
+  // /api/v1/... or /apis/<group>/<version>/..., then [namespaces/<ns>/]<plural>[/<name>[/<subresource>]].
+  let rest = path.split('/').filter((s) => s !== '');
+  rest = rest[0] === 'api' ? rest.slice(2) : rest[0] === 'apis' ? rest.slice(3) : rest;
+  if (rest[0] === 'namespaces' && rest.length >= 3) rest = rest.slice(2);
+  return rest.length === 1 ? 'list' : 'get';
 }
 
 function combine(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {

@@ -1,5 +1,6 @@
 // The one place that turns a reconcile's Outcome into a BullMQ queue action, and keeps track of the requests it parks.
 import { DelayedError, Job, UnrecoverableError, Worker } from 'bullmq';
+import type { Clock } from '../clock.ts';
 import { errorMessage } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { type Outcome, parseOutcome } from '../outcome.ts';
@@ -87,21 +88,42 @@ export interface OutcomeFollowerDeps {
   parkedKeys: string;
   /** BullMQ's failed set: where parked requests live. */
   failedKey: string;
+  /** The hash of a job (bullmq-internals.ts), where its first failure is noted. */
+  jobKey(jobId: string): string;
+  /** The job-hash field of that note (`JOB_FIELD.firstFailedAt`). */
+  firstFailedField: string;
   pullForwardIfDirty(job: Job): Promise<void>;
+  clock: Clock;
   logger: Logger;
 }
 
+export interface OutcomeFollower {
+  /**
+   * A reconcile of `job` succeeded (done or requeue-after, before the queue applies it): the parked requests
+   * of its key no longer say anything true about the object and are removed, and a first-failure note left
+   * by an earlier failed attempt of this job is cleared, so the next failure starts a new streak.
+   */
+  succeeded(job: Job): void;
+}
+
 /**
- * What follows an applied outcome, from the worker's events: a parked request (terminal, or out of
- * attempts) notes its key; a later job of that key that completes removes the parked requests of the
- * key, which no longer say anything true about the object; a retry that is not the last pulls a
- * request that came in during the failed run forward.
+ * What follows an applied outcome, from the worker's events: a failed attempt notes when the job first
+ * failed; a parked request (terminal, or out of attempts) notes its key; a later reconcile of that key
+ * that succeeds — `done` or `requeueAfter`, see {@link OutcomeFollower.succeeded} — removes the parked
+ * requests of the key; a retry that is not the last pulls a request that came in during the failed run
+ * forward.
  *
  * The parked-keys set is a hint, not a ledger: a crash between parking and noting leaves the parked
  * request until the next resync's retryParked.
  */
-export function followOutcomes(worker: Worker, d: OutcomeFollowerDeps): void {
+export function followOutcomes(worker: Worker, d: OutcomeFollowerDeps): OutcomeFollower {
   const { connection, logger } = d;
+  const noteFailure = (jobId: string | undefined) => {
+    if (jobId === undefined) return;
+    connection
+      .hsetnx(d.jobKey(jobId), d.firstFailedField, String(Math.floor(d.clock.now())))
+      .catch((e: unknown) => logger.debug({ jobId, err: errorMessage(e) }, 'could not note a first failure'));
+  };
   const noteParked = (jobId: string | undefined) => {
     if (jobId === undefined) return;
     connection
@@ -121,12 +143,9 @@ export function followOutcomes(worker: Worker, d: OutcomeFollowerDeps): void {
   };
 
   worker.on('error', (error) => reportRedisError(connection, error, logger, 'worker error'));
-  worker.on('completed', (job) => {
-    if (job.id === undefined) return;
-    clearParked(job.id).catch((e: unknown) => logger.warn({ jobId: job.id, err: errorMessage(e) }, 'could not drop parked requests'));
-  });
   worker.on('failed', (job, error) => {
     if (job === undefined) return;
+    noteFailure(job.id);
     if (error instanceof UnrecoverableError) {
       noteParked(job.id);
       return;
@@ -141,4 +160,17 @@ export function followOutcomes(worker: Worker, d: OutcomeFollowerDeps): void {
       logger.warn({ jobId: job.id, err: errorMessage(e) }, 'could not pull a retried job forward'),
     );
   });
+  return {
+    succeeded(job) {
+      const jobId = job.id;
+      if (jobId === undefined) return;
+      // Off the reconcile's path, as BullMQ's own events are: a lost clean-up leaves a stale entry until the next resync.
+      if (job.attemptsMade > 0) {
+        connection
+          .hdel(d.jobKey(jobId), d.firstFailedField)
+          .catch((e: unknown) => logger.debug({ jobId, err: errorMessage(e) }, 'could not clear a first-failure note'));
+      }
+      clearParked(jobId).catch((e: unknown) => logger.warn({ jobId, err: errorMessage(e) }, 'could not drop parked requests'));
+    },
+  };
 }

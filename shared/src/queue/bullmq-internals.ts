@@ -106,6 +106,13 @@ export const JOB_FIELD = {
   priority: 'priority',
   /** The delay (ms) of the job's latest move to delayed; 0 once due. */
   delay: 'delay',
+  /** Why the job failed last, as the processor threw it (Conveyor: `CODE: message`). */
+  failedReason: 'failedReason',
+  /**
+   * Conveyor's own field: when the job first failed since it last succeeded (ms since the epoch), for
+   * `conveyor parked list`. BullMQ ignores fields it does not know and deletes them with the job.
+   */
+  firstFailedAt: 'conveyor-first-failed-at',
 } as const;
 
 /** Fields of a `dn:<id>` hash that Conveyor reads (name, data and opts as in {@link JOB_FIELD}). */

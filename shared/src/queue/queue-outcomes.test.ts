@@ -183,6 +183,8 @@ describe('ReconcileQueue with a worker', () => {
         assert.equal(parked[0]?.reason, 'event');
         assert.equal(parked[0]?.error, 'Error: API said 500');
         assert.equal(parked[0]?.attempts, 3);
+        assert.ok((parked[0]?.firstFailedAt ?? 0) < (parked[0]?.parkedAt ?? 0), 'first failure before the last, across the backoff');
+        assert.deepEqual(await h.queue.countParked(), { terminal: 0, exhausted: 1 });
         const keys = controllerKeys(h.settings.redis.prefix, h.settings.controller);
         assert.deepEqual(
           await leftovers(h.settings),
@@ -195,11 +197,11 @@ describe('ReconcileQueue with a worker', () => {
     });
 
     /** Keys a (with `reasonOfA`) and b parked by a TerminalError; `fix()` makes later reconciles succeed. */
-    async function parkTwo(reasonOfA: 'event' | 'manual') {
+    async function parkTwo(reasonOfA: 'event' | 'manual', fixed: Outcome = done) {
       let fail = true;
       const h = await harness(async () => {
         if (fail) throw new TerminalError('spec.size must be positive');
-        return done;
+        return fixed;
       });
       try {
         h.start();
@@ -231,6 +233,39 @@ describe('ReconcileQueue with a worker', () => {
           ['b'],
         );
         assert.equal((await h.queue.getDepth()).parked, 1);
+      } finally {
+        await h.close();
+      }
+    });
+
+    it('drops a parked request once a later reconcile of its key succeeds with a requeue-after, which never completes the job', async () => {
+      const { h, fix } = await parkTwo('event', requeueAfter('10m'));
+      try {
+        fix();
+        await h.queue.enqueue({ key: widgetKey('a'), reason: 'manual' });
+        await waitFor('a no longer parked', async () => (await h.queue.listParked()).every((p) => p.key.name !== 'a'));
+        assert.deepEqual(
+          (await h.queue.listParked()).map((p) => p.key.name),
+          ['b'],
+        );
+        assert.equal((await h.queue.getDepth()).delayedLater, 1, 'a waits for its requeue');
+      } finally {
+        await h.close();
+      }
+    });
+
+    it('discardParked removes parked requests without running them: one key, then all', async () => {
+      const { h } = await parkTwo('event');
+      try {
+        assert.deepEqual(await h.queue.countParked(), { terminal: 2, exhausted: 0 });
+        assert.equal(await h.queue.discardParked(widgetKey('a')), 1);
+        assert.deepEqual(
+          (await h.queue.listParked()).map((p) => p.key.name),
+          ['b'],
+        );
+        assert.equal(await h.queue.discardParked(), 1);
+        assert.deepEqual(await leftovers(h.settings), [], 'no job, no parked-keys note');
+        assert.equal(h.runs.length, 2, 'nothing ran again');
       } finally {
         await h.close();
       }

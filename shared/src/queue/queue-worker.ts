@@ -7,8 +7,8 @@ import { createLogger, type Logger } from '../logger.ts';
 import type { ObjectKey } from '../object-key.ts';
 import { keyToJobId } from '../object-key.ts';
 import { type Outcome, outcomeFromError } from '../outcome.ts';
-import { applyOutcome, checkOutcome, followOutcomes } from './apply-outcome.ts';
-import { BULLMQ_KEY, bullmqKey, deduplicationNextKey, jobKey } from './bullmq-internals.ts';
+import { applyOutcome, checkOutcome, followOutcomes, type OutcomeFollower } from './apply-outcome.ts';
+import { BULLMQ_KEY, bullmqKey, deduplicationNextKey, JOB_FIELD, jobKey } from './bullmq-internals.ts';
 import { handBackToBacklog, LaneGate, laneOf, type ResyncAdmission, startResyncAdmission } from './lanes.ts';
 import { queueScripts } from './queue-scripts.ts';
 import type { QueueSettings } from './reconcile-queue.ts';
@@ -27,7 +27,12 @@ export interface RequestContext {
   jobId: string;
   /** The lock token this run holds on its job: the fence of its own-write records. */
   lockToken?: string;
+  /** How many times this job has been started, this run included (requeue-afters and retries run the same job again). */
+  runs: number;
+  /** W3C `traceparent` of the request's origin (the watch event, the API call). */
   trace?: string;
+  /** When the watcher saw the event behind this request (ms since the epoch). */
+  eventAt?: number;
 }
 
 export interface QueueWorkerOptions extends QueueSettings {
@@ -100,7 +105,9 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
   // Lanes: a resync never holds more than its share of this worker's slots while fresh work runs (lanes.ts).
   const gate = new LaneGate(options.concurrency, options.queue.resyncShare);
   const admission = startResyncAdmission({ scripts, location, gate, now, logger, intervalMs: options.admitIntervalMs ?? 1_000 });
+  let follower: OutcomeFollower | undefined;
   const process = jobRunner(options, {
+    succeeded: (job) => follower?.succeeded(job),
     logger,
     now,
     running,
@@ -122,11 +129,14 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
       backoffStrategy: (attemptsMade: number) => backoffDelay(Math.max(1, attemptsMade), options.queue.backoff),
     },
   });
-  followOutcomes(worker, {
+  follower = followOutcomes(worker, {
     connection,
     parkedKeys: keys.parkedKeys,
     failedKey: bullmqKey(location, BULLMQ_KEY.failed),
+    jobKey: (id) => jobKey(location, id),
+    firstFailedField: JOB_FIELD.firstFailedAt,
     pullForwardIfDirty,
+    clock,
     logger,
   });
 
@@ -164,6 +174,8 @@ interface JobRunnerDeps {
   rateLimit(ms: number): Promise<void>;
   gate: LaneGate;
   admission: ResyncAdmission;
+  /** A reconcile of the job succeeded (done or requeue-after): its key's parked requests go. */
+  succeeded(job: Job): void;
 }
 
 /**
@@ -192,9 +204,11 @@ function jobRunner(options: QueueWorkerOptions, d: JobRunnerDeps): (job: Job, to
         enqueuedAt: request.at,
         attempt: job.attemptsMade + 1,
         jobId,
+        runs: Math.max(1, job.attemptsStarted),
       };
       if (request.trace !== undefined) context.trace = request.trace;
       if (token !== undefined) context.lockToken = token;
+      if (request.eventAt !== undefined) context.eventAt = request.eventAt;
       let outcome: Outcome;
       try {
         outcome = checkOutcome(await options.processor(context));
@@ -203,6 +217,8 @@ function jobRunner(options: QueueWorkerOptions, d: JobRunnerDeps): (job: Job, to
       }
       if (outcome.kind === 'error' || outcome.kind === 'terminal') {
         logger.warn({ jobId, key: keyToJobId(request.key), attempt: context.attempt, outcome }, 'reconcile failed');
+      } else if (outcome.kind === 'done' || outcome.kind === 'requeueAfter') {
+        d.succeeded(job);
       }
       await applyOutcome(outcome, {
         job,

@@ -3,9 +3,20 @@ import { randomBytes } from 'node:crypto';
 import { type JobsOptions, Queue } from 'bullmq';
 import { type Clock, settleWithin, systemClock } from '../clock.ts';
 import type { Config } from '../config.ts';
+import { TERMINAL_ERROR_CODES } from '../errors.ts';
 import { createLogger, type Logger } from '../logger.ts';
+import type { ParkedReason } from '../metrics.ts';
 import { jobIdToKey, keyToJobId, type ObjectKey } from '../object-key.ts';
-import { BULLMQ_KEY, bullmqKey, deduplicationKey, delayedScore, jobKeyPrefix, prioritizedScore } from './bullmq-internals.ts';
+import {
+  BULLMQ_KEY,
+  bullmqKey,
+  deduplicationKey,
+  delayedScore,
+  JOB_FIELD,
+  jobKey,
+  jobKeyPrefix,
+  prioritizedScore,
+} from './bullmq-internals.ts';
 import { type Lane, RESYNC_BACKLOG_BAND_MS, RESYNC_BACKLOG_DELAY_MS } from './lanes.ts';
 import { type QueueScripts, queueScripts } from './queue-scripts.ts';
 import { closeRedisConnection, createRedisConnection, type RedisConnection, reportRedisError, scanJobIds } from './redis-connection.ts';
@@ -45,8 +56,10 @@ export interface ParkedRequest {
   /** The last error, `CODE: message`. */
   error: string;
   attempts: number;
-  /** When it was parked (ms since the epoch). */
+  /** When it was parked: its last failure (ms since the epoch). */
   parkedAt: number;
+  /** When it first failed since it last succeeded (ms since the epoch); `parkedAt` for a request parked on its first failure. */
+  firstFailedAt: number;
   jobId: string;
 }
 
@@ -128,9 +141,19 @@ export class ReconcileQueue {
   private readonly scripts: QueueScripts;
   private readonly logger: Logger;
   private readonly clock: Clock;
+  private readonly onAdded: ((count: number) => void) | undefined;
   private epoch: string | undefined;
 
-  constructor(settings: QueueSettings, deps: { connection?: RedisConnection; logger?: Logger; clock?: Clock } = {}) {
+  constructor(
+    settings: QueueSettings,
+    deps: {
+      connection?: RedisConnection;
+      logger?: Logger;
+      clock?: Clock;
+      /** Told how many requests became a new job (not merged into one already queued): `workqueue_adds_total`. */
+      onAdded?: (count: number) => void;
+    } = {},
+  ) {
     this.settings = settings;
     this.keys = controllerKeys(settings.redis.prefix, settings.controller);
     this.location = this.keys.queue;
@@ -138,6 +161,7 @@ export class ReconcileQueue {
     this.logger = (deps.logger ?? createLogger({ level: 'silent' })).child({ queue: settings.controller });
     this.connection = deps.connection ?? createRedisConnection(settings.redis, { logger: this.logger });
     this.clock = deps.clock ?? systemClock;
+    this.onAdded = deps.onAdded;
     this.queue = new Queue(this.location.name, {
       connection: this.connection,
       prefix: this.location.prefix,
@@ -173,6 +197,7 @@ export class ReconcileQueue {
     const job = this.toJob(request);
     const added = await this.queue.add(job.name, job.data, job.opts);
     if (added.id !== job.opts.jobId) await this.afterMerge([request]);
+    else this.onAdded?.(1);
   }
 
   /**
@@ -192,6 +217,7 @@ export class ReconcileQueue {
         if (request !== undefined && job.id !== chunk[index]?.opts.jobId) merged.push(request);
       });
       await this.afterMerge(merged);
+      this.onAdded?.(chunk.length - merged.length);
     }
   }
 
@@ -230,24 +256,53 @@ export class ReconcileQueue {
   /** Parked requests, most recently parked first. */
   async listParked(limit = 100): Promise<ParkedRequest[]> {
     const jobs = await this.queue.getFailed(0, Math.max(0, limit - 1));
+    const firstFailures = await this.firstFailures(jobs.map((job) => job?.id));
     const parked: ParkedRequest[] = [];
-    for (const job of jobs) {
+    for (const [index, job] of jobs.entries()) {
       if (job === undefined || job.id === undefined) continue;
       const request = this.readRequest(job.id, job.data);
       if (request === undefined) {
         this.logger.warn({ jobId: job.id }, 'parked job belongs to no object key; remove it by hand');
         continue;
       }
+      const parkedAt = job.finishedOn ?? job.processedOn ?? job.timestamp;
       parked.push({
         key: request.key,
         reason: request.reason,
         error: job.failedReason ?? 'unknown error',
         attempts: job.attemptsMade,
-        parkedAt: job.finishedOn ?? job.processedOn ?? job.timestamp,
+        parkedAt,
+        firstFailedAt: Math.min(parkedAt, firstFailures[index] ?? parkedAt),
         jobId: job.id,
       });
     }
     return parked;
+  }
+
+  /** Parked requests by why they were parked, counted in Redis (`conveyor_parked_requests`). */
+  async countParked(): Promise<Record<ParkedReason, number>> {
+    const failed = bullmqKey(this.location, BULLMQ_KEY.failed);
+    const [terminal, exhausted] = await this.scripts.countParked(failed, jobKeyPrefix(this.location), TERMINAL_ERROR_CODES);
+    return { terminal, exhausted };
+  }
+
+  /**
+   * Removes parked requests (of one key, or all) without running them, and the key's note in the
+   * parked-keys set; returns how many. For a request that should never run again as it is: the
+   * object's next change enqueues it afresh, and so would the next resync if it were still parked.
+   */
+  async discardParked(key?: ObjectKey): Promise<number> {
+    const ids = await this.parkedIds(key);
+    let discarded = 0;
+    for (let start = 0; start < ids.length; start += BATCH_CHUNK) {
+      const jobs = await Promise.all(ids.slice(start, start + BATCH_CHUNK).map((id) => this.queue.getJob(id)));
+      await Promise.all(jobs.map((job) => job?.remove()));
+      discarded += jobs.filter((job) => job !== undefined).length;
+    }
+    if (key === undefined) await this.connection.del(this.keys.parkedKeys);
+    else await this.connection.srem(this.keys.parkedKeys, keyToJobId(key));
+    if (discarded > 0) this.logger.info({ discarded }, 'parked requests discarded');
+    return discarded;
   }
 
   /**
@@ -256,11 +311,7 @@ export class ReconcileQueue {
    * has, so a retry never runs beside a newer job of the same key. The watcher calls this on resync.
    */
   async retryParked(key?: ObjectKey): Promise<number> {
-    const failedKey = bullmqKey(this.location, BULLMQ_KEY.failed);
-    const ids =
-      key === undefined
-        ? await this.connection.zrange(failedKey, '0', '-1')
-        : await scanJobIds(this.connection, failedKey, `${keyToJobId(key)}~`);
+    const ids = await this.parkedIds(key);
     let retried = 0;
     for (let start = 0; start < ids.length; start += BATCH_CHUNK) {
       const jobs = await Promise.all(ids.slice(start, start + BATCH_CHUNK).map((id) => this.queue.getJob(id)));
@@ -347,6 +398,26 @@ export class ReconcileQueue {
         ),
       ),
     );
+  }
+
+  /** Ids of the parked jobs of one key, or of all. */
+  private async parkedIds(key: ObjectKey | undefined): Promise<string[]> {
+    const failedKey = bullmqKey(this.location, BULLMQ_KEY.failed);
+    return key === undefined
+      ? await this.connection.zrange(failedKey, '0', '-1')
+      : await scanJobIds(this.connection, failedKey, `${keyToJobId(key)}~`);
+  }
+
+  /** The first-failure times the queue worker noted on each job, in one pipeline. */
+  private async firstFailures(ids: readonly (string | undefined)[]): Promise<(number | undefined)[]> {
+    if (ids.length === 0) return [];
+    const pipeline = this.connection.pipeline();
+    for (const id of ids) pipeline.hget(jobKey(this.location, id ?? ''), JOB_FIELD.firstFailedAt);
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([error, value]) => {
+      const at = error === null && typeof value === 'string' ? Number(value) : Number.NaN;
+      return Number.isFinite(at) ? at : undefined;
+    });
   }
 
   private readRequest(jobId: string, data: unknown): { key: ObjectKey; reason: RequestReason | 'unknown'; trace?: string } | undefined {

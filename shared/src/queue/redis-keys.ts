@@ -16,11 +16,14 @@
 // | `{<prefix>:<controller>}:<controller>:<type>` | BullMQ's (see `bullmq-internals.ts`) | BullMQ, and Conveyor's scripts in `queue-scripts.ts` | BullMQ, `ReconcileQueue` (depth, parked) | BullMQ's: jobs until completed (then removed) or parked; bookkeeping forever |
 // | `{<prefix>:<controller>}:epoch` | string, random | `ReconcileQueue.checkEpoch` (watcher), only when missing | `checkEpoch` | forever; vanishes only when Redis loses its data, which is what it detects |
 // | `{<prefix>:<controller>}:watch-cursor` | hash: `<stream>\|<shard>` → resourceVersion | `WatchCursorStore` (watcher, every second) | the watcher at start | forever, overwritten in place |
-// | `{<prefix>:<controller>}:parked-keys` | set of encoded object keys | queue worker when it parks a request | queue worker, which removes a key once a later reconcile of it succeeds | while the key has a parked request (a hint: see `queue-worker.ts`) |
+// | `{<prefix>:<controller>}:parked-keys` | set of encoded object keys | queue worker when it parks a request | queue worker, which removes a key once a later reconcile of it succeeds (done or requeue-after); `discardParked` | while the key has a parked request (a hint: see `apply-outcome.ts`) |
 // | `{<prefix>:<controller>}:stats:<bucket>` | hash: `count`, `ms`, `errors`; bucket = ms since the epoch / 10 000 | every worker and dispatcher, per reconcile | autoscaler, `conveyor status` | 5 minutes (PEXPIRE) |
 // | `{<prefix>:<controller>}:desired-workers` | string, integer | autoscaler (watcher) | Lambda dispatcher, `conveyor status` | autoscaler interval × 4 (PX), so a dead autoscaler stops steering |
 // | `{<prefix>:<controller>}:own-writes:<object id>` | hash: `p` writes in flight, `n` count, `r0`..`r7` the last resourceVersions the controller's writes produced; object id = 16 hex of SHA-1 over `group/plural/namespace/name` (`own-writes.ts`) | every worker and Lambda reconcile, around each write to the API server | the watcher, for each watch event that would enqueue | 60 s after the last write (PEXPIRE) |
 // | `<prefix>:api-budget` | hash: `tokens`, `ts`, `pausedUntil` | every Kubernetes client of a worker (`take-api-token.ts`) | the same | until the bucket would be full again (PEXPIRE) |
+//
+// Conveyor also writes one field into BullMQ's job hashes, `conveyor-first-failed-at` (bullmq-internals.ts `JOB_FIELD`):
+// the queue worker sets it at a job's first failed attempt and clears it when the job next succeeds; it goes with the job.
 //
 // # Why Conveyor's keys cannot meet BullMQ's
 // BullMQ names its keys `<hash tag>:<controller>:<type or job id>`, Conveyor `<hash tag>:<kind>[:<n>]`.

@@ -20,6 +20,8 @@ export interface EnqueueRequest {
   reason: RequestReason;
   /** W3C trace context (`traceparent`) to continue in the worker. */
   trace?: string;
+  /** When the watcher saw the event behind this request (ms since the epoch): the start of `conveyor_event_to_reconcile_start_seconds`. */
+  eventAt?: number;
 }
 
 /** The only protocol version this code writes and reads. */
@@ -32,6 +34,8 @@ const payloadV1 = z.strictObject({
   /** When the request was made (ms since the epoch). */
   at: z.number().int().nonnegative(),
   trace: z.string().min(1).max(512).optional(),
+  /** When the watcher saw the event behind the request (ms since the epoch). Added in 0.2: workers older than that refuse it. */
+  eventAt: z.number().int().nonnegative().optional(),
 });
 
 /** The payload as stored in Redis: plain JSON, so other languages and versions can read it. */
@@ -43,6 +47,7 @@ export interface DecodedRequest {
   reason: RequestReason;
   at: number;
   trace?: string;
+  eventAt?: number;
 }
 
 /** Builds the v1 payload; throws InvalidKeyError for a key Kubernetes would not accept. */
@@ -51,6 +56,7 @@ export function encodeRequest(request: EnqueueRequest, at: number): RequestPaylo
     throw new PayloadError(`reason "${String(request.reason)}" is not one of ${REQUEST_REASONS.join(', ')}`);
   const payload: RequestPayload = { v: PAYLOAD_VERSION, key: formatKey(request.key), reason: request.reason, at };
   if (request.trace !== undefined) payload.trace = request.trace;
+  if (request.eventAt !== undefined) payload.eventAt = Math.floor(request.eventAt);
   return payloadV1.parse(payload);
 }
 
@@ -76,5 +82,6 @@ export function decodeRequest(data: unknown): DecodedRequest {
   }
   const decoded: DecodedRequest = { key, reason: result.data.reason, at: result.data.at };
   if (result.data.trace !== undefined) decoded.trace = result.data.trace;
+  if (result.data.eventAt !== undefined) decoded.eventAt = result.data.eventAt;
   return decoded;
 }

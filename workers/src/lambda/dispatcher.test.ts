@@ -63,6 +63,30 @@ describe('Lambda dispatcher', () => {
     await queue.close();
   });
 
+  it('exports the API requests, budget waits and panics a function reports with its outcome, as a container worker would', async () => {
+    lambda.invocations.length = 0;
+    const telemetry = {
+      api: [
+        { verb: 'get', code: '2xx', count: 1 },
+        { verb: 'apply', code: '409', count: 2 },
+      ],
+      budgetWaitMs: [0, 5, 250],
+      panicked: true,
+    };
+    lambda.answerWith(() => ({ kind: 'result', body: { kind: 'error', code: 'TypeError', message: 'x is undefined', telemetry } }));
+    const { dispatcher, queue } = await setup({ attempts: 1 });
+    await queue.enqueue({ key: widgetKey('reporting'), reason: 'event' });
+    await waitFor('parked', async () => (await queue.getDepth()).parked === 1);
+    const metrics = await dispatcher.registry.metrics();
+    assert.match(metrics, /conveyor_api_requests_total\{controller="[^"]+",verb="get",code="2xx"\} 1$/m);
+    assert.match(metrics, /conveyor_api_requests_total\{controller="[^"]+",verb="apply",code="409"\} 2$/m);
+    assert.match(metrics, /conveyor_api_budget_wait_seconds_count\{controller="[^"]+"\} 3$/m);
+    assert.match(metrics, /controller_runtime_reconcile_panics_total\{controller="[^"]+"\} 1$/m);
+    assert.match(metrics, /^workqueue_depth\{name="[^"]+"\} 0$/m, 'the dispatcher exports the queue depth too');
+    await dispatcher.close(1_000);
+    await queue.close();
+  });
+
   it('retries a function that throws with backoff until it succeeds', async () => {
     lambda.invocations.length = 0;
     const failures = new Map<string, number>();

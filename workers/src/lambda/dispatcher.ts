@@ -24,11 +24,13 @@ import {
   METRIC,
   type OpsServer,
   type QueueWorker,
+  ReconcileQueue,
   type RedisConnection,
   readDesiredWorkers,
   reconcileMetrics,
   startQueueWorker,
   waitForRedis,
+  workqueueDepthGauge,
 } from '@conveyor/shared';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { serveOps } from '../container-worker.ts';
@@ -104,6 +106,12 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
 
   let concurrency = config.worker.concurrency;
   metrics.setMaxConcurrent(concurrency);
+  // The same workqueue_depth a container worker exports, so a dashboard reads the same series whichever runs the reconciles.
+  const queue = new ReconcileQueue({ controller, redis: config.redis, queue: config.queue }, { connection, logger });
+  workqueueDepthGauge(registry, controller, async () => {
+    const depth = await queue.getDepth();
+    return { total: depth.waiting + depth.prioritized + depth.delayedDue, lanes: depth.lanes };
+  });
 
   let closing = false;
   let http: OpsServer | undefined;
@@ -127,10 +135,13 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       invocations.inc({ controller, function: functionName, result: invocation.result });
       duration.observe({ controller, function: functionName }, invocation.durationMs / 1_000);
       if (invocation.result !== 'ok')
-        logger.warn({ key: request.jobId, result: invocation.result, outcome: invocation.outcome }, 'invocation did not succeed');
-      return { outcome: invocation.outcome, durationMs: invocation.durationMs };
+        logger.warn({ jobId: request.jobId, result: invocation.result, outcome: invocation.outcome }, 'invocation did not succeed');
+      const telemetry = invocation.telemetry;
+      for (const { verb, code, count } of telemetry?.api ?? []) metrics.apiRequests(verb, code, count);
+      for (const waitedMs of telemetry?.budgetWaitMs ?? []) metrics.budgetWaited(waitedMs / 1_000);
+      return { outcome: invocation.outcome, durationMs: invocation.durationMs, panicked: telemetry?.panicked === true };
     },
-    { controller, metrics, connection, redis: config.redis, logger },
+    { controller, metrics, connection, redis: config.redis, attempts: config.queue.attempts, logger },
   );
 
   const worker: QueueWorker = startQueueWorker({
@@ -181,6 +192,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
         clearInterval(follow);
         logger.info({ graceMs, active: instrumented.active() }, 'stopping: no new requests; waiting for running invocations');
         await worker.close(graceMs);
+        await queue.close();
         await http?.close();
         await closeRedisConnection(connection);
         if (options.lambda === undefined) lambda.destroy();

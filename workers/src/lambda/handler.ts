@@ -3,7 +3,7 @@
 // Expected flow: decode the request (identity only) → on the first invoke of this environment, load
 // config from the function's environment, build the Kubernetes client (API budget shared through
 // Redis) and run the controller's `setup` → `processRequest` → return the Outcome as JSON for the
-// dispatcher to apply.
+// dispatcher to apply, with the invocation's API request counts (telemetry) for the dispatcher to export.
 // Guarantees: the handler returns an Outcome for every request it can read and never lets a reconcile
 // outlive the function: the reconcile timeout is cut to the time Lambda has left, less a margin, so a
 // slow reconcile comes back as a retried error rather than a killed function. A request it cannot
@@ -30,7 +30,7 @@ import {
 } from '@conveyor/shared';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { processRequest } from '../process-request.ts';
-import { decodeLambdaRequest } from './lambda-request.ts';
+import { decodeLambdaRequest, type LambdaReply, TelemetryRecorder } from './lambda-request.ts';
 
 /** The part of Lambda's context object the handler uses. */
 export interface LambdaContext {
@@ -56,7 +56,7 @@ interface Runtime {
 /** Time kept back from Lambda's deadline to return the outcome. */
 const DEADLINE_MARGIN_MS = 1_000;
 
-export type ReconcileHandler = ((event: unknown, context?: LambdaContext) => Promise<Outcome>) & {
+export type ReconcileHandler = ((event: unknown, context?: LambdaContext) => Promise<LambdaReply>) & {
   /** Closes the clients of this environment (tests and local runs; Lambda freezes environments instead). */
   close(): Promise<void>;
 };
@@ -87,7 +87,7 @@ export function lambdaHandler(controller: Controller<any, any>, options: LambdaH
     }
   };
 
-  const handler = async (event: unknown, context?: LambdaContext): Promise<Outcome> => {
+  const handler = async (event: unknown, context?: LambdaContext): Promise<LambdaReply> => {
     let request: ReturnType<typeof decodeLambdaRequest>;
     try {
       request = decodeLambdaRequest(event);
@@ -110,13 +110,16 @@ export function lambdaHandler(controller: Controller<any, any>, options: LambdaH
     // The writes happen here, in the function: they are recorded here, fenced by the dispatcher's job lock.
     const fence =
       request.jobId === undefined || request.lockToken === undefined ? undefined : { jobId: request.jobId, token: request.lockToken };
-    return await processRequest(controller, request, {
-      client: rt.client.withWrites(rt.ownWrites.forRun(fence)),
+    const telemetry = new TelemetryRecorder();
+    const outcome: Outcome = await processRequest(controller, request, {
+      client: rt.client.withWrites(rt.ownWrites.forRun(fence)).observed((verb, code, waitedMs) => telemetry.request(verb, code, waitedMs)),
       logger: rt.logger,
       deps: rt.deps,
       reconcileTimeoutMs: Math.max(1, Math.min(rt.config.worker.reconcileTimeout, left)),
       finalizeTimeoutMs: Math.max(1, Math.min(rt.config.worker.finalizeTimeout, left)),
+      onPanic: () => telemetry.panicked(),
     });
+    return { ...outcome, telemetry: telemetry.toJSON() };
   };
 
   return Object.assign(handler, {

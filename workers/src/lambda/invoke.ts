@@ -9,7 +9,7 @@
 //   - a response that is not an Outcome (wrong handler deployed) → `error` naming the problem.
 import { InvokeCommand, type InvokeCommandOutput, type LambdaClient } from '@aws-sdk/client-lambda';
 import { type Clock, errorMessage, type Outcome, parseOutcome, systemClock } from '@conveyor/shared';
-import type { LambdaRequest } from './lambda-request.ts';
+import { type InvocationTelemetry, type LambdaRequest, telemetryOf } from './lambda-request.ts';
 
 export type InvocationResult = 'ok' | 'function-error' | 'throttled' | 'timeout' | 'transport-error' | 'bad-response';
 
@@ -17,6 +17,8 @@ export interface Invocation {
   outcome: Outcome;
   result: InvocationResult;
   durationMs: number;
+  /** What the function reported beside its outcome (API requests, a crash); absent when it reported nothing readable. */
+  telemetry?: InvocationTelemetry;
 }
 
 const DEFAULT_THROTTLE_MS = 1_000;
@@ -90,5 +92,6 @@ export async function invokeReconcile(
       message: `${functionName} returned something that is not an outcome (${outcome.problem}): ${body.slice(0, 200)}`,
     });
   }
-  return finish('ok', outcome.outcome);
+  const telemetry = telemetryOf(parsed);
+  return telemetry === undefined ? finish('ok', outcome.outcome) : { ...finish('ok', outcome.outcome), telemetry };
 }

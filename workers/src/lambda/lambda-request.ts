@@ -1,5 +1,14 @@
-// The request a Lambda invocation carries (identity only, well under 1 KB), encoded by the dispatcher and checked by the handler.
-import { formatKey, type ObjectKey, parseKey } from '@conveyor/shared';
+// What crosses the Lambda hop: the request an invocation carries (identity only, well under 1 KB) and the telemetry its reply adds to the outcome.
+import {
+  API_CODE_CLASSES,
+  API_VERBS,
+  type ApiCodeClass,
+  type ApiVerb,
+  formatKey,
+  type ObjectKey,
+  type Outcome,
+  parseKey,
+} from '@conveyor/shared';
 import { z } from 'zod';
 
 export const lambdaRequestSchema = z.strictObject({
@@ -56,4 +65,58 @@ export function decodeLambdaRequest(event: unknown): DispatchedRequest {
     ...(trace === undefined ? {} : { trace }),
     ...(fence === undefined ? {} : { jobId: fence.jobId, lockToken: fence.token }),
   };
+}
+
+/**
+ * What a function reports beside its outcome, for the dispatcher to export: Lambda functions cannot be scraped,
+ * so their API requests reach Prometheus through the dispatcher's `/metrics`, under the same names and labels as a
+ * container worker's. An invocation that crashes or times out reports nothing (its requests go uncounted).
+ */
+export interface InvocationTelemetry {
+  /** API requests by verb and status code class. */
+  api: { verb: ApiVerb; code: ApiCodeClass; count: number }[];
+  /** Each request's wait for the API budget (ms), at most {@link MAX_REPORTED_WAITS} of them. */
+  budgetWaitMs: number[];
+  /** The reconcile crashed on a bug (controller-runtime's panic). */
+  panicked: boolean;
+}
+
+/** A reconcile's outcome as the handler returns it; dispatchers that predate `telemetry` ignore it. */
+export type LambdaReply = Outcome & { telemetry?: InvocationTelemetry };
+
+export const MAX_REPORTED_WAITS = 200;
+
+const telemetrySchema = z.object({
+  api: z.array(z.object({ verb: z.enum(API_VERBS), code: z.enum(API_CODE_CLASSES), count: z.number().int().min(1) })).max(100),
+  budgetWaitMs: z.array(z.number().min(0)).max(MAX_REPORTED_WAITS),
+  panicked: z.boolean(),
+});
+
+/** The telemetry of a reply, or undefined when it has none or it is malformed (the outcome stands either way). */
+export function telemetryOf(reply: unknown): InvocationTelemetry | undefined {
+  const parsed = telemetrySchema.safeParse((reply as { telemetry?: unknown } | null)?.telemetry);
+  return parsed.success ? parsed.data : undefined;
+}
+
+/** Collects one invocation's telemetry as its requests happen. */
+export class TelemetryRecorder {
+  private readonly counts = new Map<string, { verb: ApiVerb; code: ApiCodeClass; count: number }>();
+  private readonly waits: number[] = [];
+  private crashed = false;
+
+  request(verb: ApiVerb, code: ApiCodeClass, waitedMs: number): void {
+    const id = `${verb} ${code}`;
+    const entry = this.counts.get(id);
+    if (entry === undefined) this.counts.set(id, { verb, code, count: 1 });
+    else entry.count += 1;
+    if (this.waits.length < MAX_REPORTED_WAITS) this.waits.push(Math.max(0, waitedMs));
+  }
+
+  panicked(): void {
+    this.crashed = true;
+  }
+
+  toJSON(): InvocationTelemetry {
+    return { api: [...this.counts.values()], budgetWaitMs: this.waits, panicked: this.crashed };
+  }
 }
