@@ -105,7 +105,7 @@ export const enqueueCommand: Command = {
   },
 };
 
-function keyFromTarget(ref: ResourceRef, namespaced: boolean, target: string, flagNamespace: string | undefined): ObjectKey {
+export function keyFromTarget(ref: ResourceRef, namespaced: boolean, target: string, flagNamespace: string | undefined): ObjectKey {
   const slash = target.indexOf('/');
   let namespace = slash === -1 ? (flagNamespace ?? (namespaced ? 'default' : '')) : target.slice(0, slash);
   const name = slash === -1 ? target : target.slice(slash + 1);

@@ -3,6 +3,7 @@ import type { Command } from './command.ts';
 import { configCommand } from './config-command.ts';
 import { dispatchCommand } from './dispatch-command.ts';
 import { enqueueCommand } from './enqueue-command.ts';
+import { parkedCommand } from './parked-command.ts';
 import { statusCommand } from './status-command.ts';
 import { watchCommand } from './watch-command.ts';
 import { workerCommand } from './worker-command.ts';
@@ -13,5 +14,6 @@ export const runtimeCommands: readonly Command[] = [
   dispatchCommand,
   enqueueCommand,
   statusCommand,
+  parkedCommand,
   configCommand,
 ];

@@ -68,7 +68,7 @@ export const statusCommand: Command = {
       if (report.parked.length > 0) {
         io.out(`  parked requests (newest first, top ${top}):`);
         for (const p of report.parked) io.out(`    ${p.key}  attempts ${p.attempts}  ${p.error}`);
-        io.out('  retry them with the next resync, or now: conveyor enqueue <resource> <namespace>/<name>');
+        io.out('  the next resync retries them; now: conveyor parked retry <key> | --all (or discard, once you know they should not run)');
       }
       return EXIT.ok;
     } finally {

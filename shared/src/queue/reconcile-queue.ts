@@ -55,12 +55,20 @@ export interface ParkedRequest {
   reason: RequestReason | 'unknown';
   /** The last error, `CODE: message`. */
   error: string;
+  /** Why it is parked: a failure no retry can fix, or every attempt used (`conveyor_parked_requests{reason}`). */
+  parked: ParkedReason;
   attempts: number;
   /** When it was parked: its last failure (ms since the epoch). */
   parkedAt: number;
   /** When it first failed since it last succeeded (ms since the epoch); `parkedAt` for a request parked on its first failure. */
   firstFailedAt: number;
   jobId: string;
+}
+
+/** The `countParked` script's rule: the code that opens a failed reason (`CODE: message`) is one no retry can fix, or not. */
+function parkedReasonOf(failedReason: string): ParkedReason {
+  const code = /^([A-Za-z0-9_]+):/.exec(failedReason)?.[1];
+  return code !== undefined && (TERMINAL_ERROR_CODES as readonly string[]).includes(code) ? 'terminal' : 'exhausted';
 }
 
 /** Name of the backoff strategy the queue worker registers; stored in every job's options. */
@@ -266,10 +274,12 @@ export class ReconcileQueue {
         continue;
       }
       const parkedAt = job.finishedOn ?? job.processedOn ?? job.timestamp;
+      const error = job.failedReason ?? 'unknown error';
       parked.push({
         key: request.key,
         reason: request.reason,
-        error: job.failedReason ?? 'unknown error',
+        error,
+        parked: parkedReasonOf(error),
         attempts: job.attemptsMade,
         parkedAt,
         firstFailedAt: Math.min(parkedAt, firstFailures[index] ?? parkedAt),
