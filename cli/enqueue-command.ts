@@ -11,7 +11,7 @@ import {
   type RequestReason,
   type ResourceRef,
   redisEndpoint,
-  validateKey,
+  validateObjectName,
 } from '@conveyor/shared';
 import { type Command, EXIT, parseFlags, UsageError } from './command.ts';
 import { openControllerQueue } from './controller-queue.ts';
@@ -115,7 +115,8 @@ export function keyFromTarget(ref: ResourceRef, namespaced: boolean, target: str
   }
   const key = keyOf(ref, { namespace, name });
   try {
-    validateKey(key);
+    // The resource's own naming rule: a name no object can have would only cost a worker a GET.
+    validateObjectName(key);
   } catch (error) {
     if (error instanceof InvalidKeyError) throw new InvalidArgumentError(`"${target}" is not an object name: ${error.message}`);
     throw error;

@@ -180,6 +180,11 @@ const apiSchema = z.strictObject({
   maxBodyBytes: int(1, 16 * 1024 * 1024).default(64 * 1024),
   /** Most objects in one request. @defaultValue 1000 */
   maxObjects: int(1, 100_000).default(1_000),
+  /**
+   * How long a request may wait for TokenReview, SubjectAccessReview and the queue; past it, the
+   * caller gets 503 with Retry-After. @defaultValue 5s
+   */
+  timeout: duration().default(5_000),
 });
 
 const cliSchema = z.strictObject({

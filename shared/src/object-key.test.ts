@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { InvalidKeyError } from './errors.ts';
-import { formatKey, jobIdToKey, keyToJobId, type ObjectKey, parseKey } from './object-key.ts';
+import { formatKey, jobIdToKey, keyToJobId, type ObjectKey, parseKey, validateObjectName } from './object-key.ts';
 
 const widget = (name: string, namespace = 'default'): ObjectKey => ({
   group: 'example.com',
@@ -75,4 +75,33 @@ describe('Object keys', () => {
   it('rejects a job id with an unknown escape', () => {
     assert.throws(() => jobIdToKey('example.com/v1/widgets/default/a%2Fb'), InvalidKeyError);
   });
+});
+
+describe('Function: validateObjectName', () => {
+  const key = (plural: string, name: string, group = ''): ObjectKey => ({ group, version: 'v1', plural, namespace: '', name });
+  const cases: [string, ObjectKey, boolean][] = [
+    ['a Widget named as a DNS subdomain', key('widgets', 'w-1.blue', 'example.com'), true],
+    ['a Widget with an uppercase letter', key('widgets', 'W-1', 'example.com'), false],
+    ['a Widget with ":"', key('widgets', 'w:1', 'example.com'), false],
+    ['a Widget with "?"', key('widgets', 'w?1', 'example.com'), false],
+    ['a Widget with "#"', key('widgets', 'w#1', 'example.com'), false],
+    ['a Widget starting with "-"', key('widgets', '-w', 'example.com'), false],
+    ['a ConfigMap with "."', key('configmaps', 'app.config'), true],
+    ['a Namespace with "." (a DNS label has none)', key('namespaces', 'team.a'), false],
+    ['a Service starting with a digit (DNS-1035)', key('services', '1web'), false],
+    ['a Service named as a DNS-1035 label', key('services', 'web-1'), true],
+    ['a ClusterRole with ":" (a path segment)', key('clusterroles', 'system:aggregate-to-edit', 'rbac.authorization.k8s.io'), true],
+    ['a ClusterRole with a NUL', key('clusterroles', 'a\u0000b', 'rbac.authorization.k8s.io'), false],
+    ['a Widget with U+202E', key('widgets', 'a\u202Eb', 'example.com'), false],
+  ];
+  for (const [what, k, valid] of cases) {
+    it(`${valid ? 'accepts' : 'refuses'} ${what}`, () => {
+      if (valid) validateObjectName(k);
+      else
+        assert.throws(
+          () => validateObjectName(k),
+          (error: unknown) => error instanceof InvalidKeyError && error.part === 'name',
+        );
+    });
+  }
 });

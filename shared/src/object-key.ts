@@ -17,6 +17,7 @@ export interface ObjectKey extends ResourceRef {
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS_1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 const VERSION = /^v[1-9][0-9]*((alpha|beta)[1-9][0-9]*)?$/;
 
 /** `apiVersion` as Kubernetes writes it: `v1` for core, `apps/v1` otherwise. */
@@ -40,17 +41,73 @@ export function validateResourceRef(ref: ResourceRef): void {
   }
 }
 
-/** Throws InvalidKeyError naming the first part that Kubernetes would not accept. */
+/**
+ * Throws InvalidKeyError naming the first part that no Kubernetes resource would accept: the checks
+ * every key passes (the queue, the API client). A name here only has to be a safe path segment, since
+ * some kinds (RBAC roles) allow ':' and more; what one resource allows is `validateObjectName`'s job.
+ */
 export function validateKey(key: ObjectKey): void {
   validateResourceRef(key);
   if (key.namespace !== '' && (key.namespace.length > 63 || !DNS_LABEL.test(key.namespace))) {
-    throw new InvalidKeyError(`namespace "${key.namespace}" is not a DNS label`, 'namespace');
+    throw new InvalidKeyError(`namespace ${quote(key.namespace)} is not a DNS label`, 'namespace');
   }
-  // Names are path segments: most kinds want DNS subdomains, but some (RBAC roles) allow ':' and more.
   if (key.name === '') throw new InvalidKeyError('name is empty', 'name');
-  if (key.name.length > 253) throw new InvalidKeyError(`name "${key.name.slice(0, 20)}…" is longer than 253 characters`, 'name');
+  if (key.name.length > 253) throw new InvalidKeyError(`name ${quote(key.name.slice(0, 20))}… is longer than 253 characters`, 'name');
   if (key.name === '.' || key.name === '..') throw new InvalidKeyError(`name "${key.name}" may not be "." or ".."`, 'name');
-  if (/[/%\s]/.test(key.name)) throw new InvalidKeyError(`name "${key.name}" may not contain "/", "%" or white space`, 'name');
+  if (/[/%\s]/.test(key.name)) throw new InvalidKeyError(`name ${quote(key.name)} may not contain "/", "%" or white space`, 'name');
+  // Control and formatting characters (NUL, U+202E RIGHT-TO-LEFT OVERRIDE) are in no Kubernetes name.
+  if (/[\p{Cc}\p{Cf}]/u.test(key.name))
+    throw new InvalidKeyError(`name ${quote(key.name)} holds a control or formatting character`, 'name');
+}
+
+/** Kubernetes' rule for the names of a kind of object (apimachinery's validation of `metadata.name`). */
+export type NameRule = 'dns-subdomain' | 'dns-label' | 'dns-1035-label' | 'path-segment';
+
+/** The kinds whose names follow another rule than the DNS-1123 subdomain most kinds (and every custom resource) use. */
+const NAME_RULES: Readonly<Record<string, NameRule>> = {
+  namespaces: 'dns-label',
+  services: 'dns-1035-label',
+  'roles.rbac.authorization.k8s.io': 'path-segment',
+  'clusterroles.rbac.authorization.k8s.io': 'path-segment',
+  'rolebindings.rbac.authorization.k8s.io': 'path-segment',
+  'clusterrolebindings.rbac.authorization.k8s.io': 'path-segment',
+};
+
+const NAME_RULE_TEXT: Readonly<Record<NameRule, string>> = {
+  'dns-subdomain': 'a DNS-1123 subdomain: at most 253 lowercase letters, digits, "-" and ".", starting and ending with a letter or digit',
+  'dns-label': 'a DNS-1123 label: at most 63 lowercase letters, digits and "-", starting and ending with a letter or digit',
+  'dns-1035-label':
+    'a DNS-1035 label: at most 63 lowercase letters, digits and "-", starting with a letter and ending with a letter or digit',
+  'path-segment': 'a path segment: not "." or "..", without "/" or "%"',
+};
+
+export function nameRuleOf(ref: ResourceRef): NameRule {
+  return NAME_RULES[resourceName(ref)] ?? 'dns-subdomain';
+}
+
+/**
+ * Throws InvalidKeyError (part `name` or `namespace`) unless the key's name is one Kubernetes would
+ * accept for its resource — for input from people (the reconcile API, `conveyor enqueue`), so a
+ * name no object can have is refused at once instead of costing a worker a GET.
+ */
+export function validateObjectName(key: ObjectKey): void {
+  validateKey(key);
+  const rule = nameRuleOf(key);
+  const fits =
+    rule === 'path-segment' ||
+    (rule === 'dns-subdomain' && key.name.length <= 253 && DNS_SUBDOMAIN.test(key.name)) ||
+    (rule === 'dns-label' && key.name.length <= 63 && DNS_LABEL.test(key.name)) ||
+    (rule === 'dns-1035-label' && key.name.length <= 63 && DNS_1035_LABEL.test(key.name));
+  if (!fits)
+    throw new InvalidKeyError(
+      `name ${quote(key.name)} is not a valid ${resourceName(key)} name: it must be ${NAME_RULE_TEXT[rule]}`,
+      'name',
+    );
+}
+
+/** A name in double quotes, anything outside printable ASCII escaped, so a control or bidi character is shown, not obeyed. */
+function quote(text: string): string {
+  return `"${text.replace(/["\\]|[^\x20-\x7e]/gu, (c) => (c === '"' || c === '\\' ? `\\${c}` : `\\u{${(c.codePointAt(0) ?? 0).toString(16)}}`))}"`;
 }
 
 /**

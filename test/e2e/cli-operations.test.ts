@@ -75,6 +75,24 @@ describe('CLI: enqueue and status', () => {
   const bad: [string, string[], RegExp][] = [
     ['a malformed name', ['enqueue', 'widgets', 'default/a/b'], /is not an object name: name "a\/b" may not contain/],
     ['a malformed namespace', ['enqueue', 'widgets', 'Team_B/w-1'], /is not an object name: namespace "Team_B"/],
+    [
+      'an uppercase name',
+      ['enqueue', 'widgets', 'default/Widget-1'],
+      /name "Widget-1" is not a valid widgets\.example\.com name: it must be a DNS-1123 subdomain/,
+    ],
+    ['a "?" in the name', ['enqueue', 'widgets', 'default/w?x=1'], /name "w\?x=1" is not a valid widgets\.example\.com name/],
+    ['a "#" in the name', ['enqueue', 'widgets', 'default/w#1'], /name "w#1" is not a valid widgets\.example\.com name/],
+    ['a ":" in the name', ['enqueue', 'widgets', 'default/w:1'], /name "w:1" is not a valid widgets\.example\.com name/],
+    [
+      'a control character in the name',
+      ['enqueue', 'widgets', 'default/w\u001b1'],
+      /name "w\\u\{1b\}1" holds a control or formatting character/,
+    ],
+    [
+      'a right-to-left override in the name',
+      ['enqueue', 'widgets', 'default/w\u202E1'],
+      /name "w\\u\{202e\}1" holds a control or formatting character/,
+    ],
     ['an unknown resource', ['enqueue', 'gadgets', 'default/g-1'], /unknown resource "gadgets"/],
     ['a bad priority', ['enqueue', 'widgets', 'default/w-1', '--priority', 'urgent'], /--priority must be high, normal or low/],
     ['no target', ['enqueue', 'widgets'], /missing <namespace>\/<name> or --selector/],

@@ -35,7 +35,7 @@ import {
 import type { KubeConfig } from '@kubernetes/client-node';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { type Authenticator, type Authorizer, ChainAuth, KubeAuth, TokenFileAuth } from './api/auth.ts';
-import { createReconcileApi, RECONCILE_PATH } from './api/reconcile-api.ts';
+import { createReconcileApi, NotActiveError, RECONCILE_PATH } from './api/reconcile-api.ts';
 import { LeaderElector } from './leader-election.ts';
 import { LeaderTerms } from './leader-term.ts';
 import type { Shard } from './sharding.ts';
@@ -209,20 +209,21 @@ function reconcileRoute(
     enqueue: async (keys: readonly ObjectKey[]) => {
       const term = terms.term;
       // The reconcile API answers 503 with Retry-After: the caller retries, and reaches the leader through the Service.
-      if (term === undefined) throw new Error('this replica is a standby, not the leader');
+      if (term === undefined) throw new NotActiveError();
       await queue.enqueueBatch(keys.map((key) => ({ key, reason: 'manual' as const })));
       term.watcher.metrics.enqueued.inc({ reason: 'manual' }, keys.length);
     },
     audit: logger.child({ component: 'reconcile-api' }),
     maxBodyBytes: config.api.maxBodyBytes,
     maxObjects: config.api.maxObjects,
+    timeoutMs: config.api.timeout,
   });
 }
 
 function createAuth(config: Config, client: KubeApiClient): (Authenticator & Authorizer) | undefined {
   const links: (Authenticator & Authorizer)[] = [];
   if (config.api.tokenFile !== undefined) links.push(TokenFileAuth.fromFile(config.api.tokenFile));
-  if (config.api.tokenReview) links.push(new KubeAuth(client));
+  if (config.api.tokenReview) links.push(new KubeAuth(client, { timeoutMs: config.api.timeout }));
   if (links.length === 0) return undefined;
   return links.length === 1 ? links[0] : new ChainAuth(links);
 }

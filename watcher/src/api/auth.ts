@@ -81,18 +81,43 @@ export class TokenFileAuth implements Authenticator, Authorizer {
   }
 }
 
+/**
+ * Authentication or authorisation could not be decided (the API server failed, or did not answer in
+ * time). Its message is for the log only: it may hold the API server's own words.
+ */
+export class AuthUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AuthUnavailableError';
+  }
+}
+
 /** TokenReview to authenticate, SubjectAccessReview (`update` on the object) to authorise; answers cached briefly. */
 export class KubeAuth implements Authenticator, Authorizer {
   private readonly transport: Pick<KubeTransport, 'request'>;
   private readonly ttlMs: number;
+  private readonly timeoutMs: number;
   private readonly clock: Clock;
   private readonly reviews = new Map<string, { at: number; identity: Identity | undefined }>();
   private readonly decisions = new Map<string, { at: number; allowed: boolean }>();
 
-  constructor(transport: Pick<KubeTransport, 'request'>, options: { ttlMs?: number; clock?: Clock } = {}) {
+  /** `timeoutMs` bounds each review (api.timeout): a paused API server must not hold callers. @defaultValue 5000 */
+  constructor(transport: Pick<KubeTransport, 'request'>, options: { ttlMs?: number; timeoutMs?: number; clock?: Clock } = {}) {
     this.transport = transport;
     this.ttlMs = options.ttlMs ?? 10_000;
+    this.timeoutMs = options.timeoutMs ?? 5_000;
     this.clock = options.clock ?? systemClock;
+  }
+
+  /** One review request, bounded by the timeout; any failure is an AuthUnavailableError naming the review. */
+  private async review(kind: 'TokenReview' | 'SubjectAccessReview', path: string, body: unknown): Promise<unknown> {
+    try {
+      return await this.transport.request('POST', path, body, AbortSignal.timeout(this.timeoutMs));
+    } catch (error) {
+      const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
+      const what = timedOut ? `no answer within ${this.timeoutMs} ms` : errorMessage(error);
+      throw new AuthUnavailableError(`${kind} failed: ${what}`, { cause: error });
+    }
   }
 
   async authenticate(token: string): Promise<Identity | undefined> {
@@ -100,7 +125,7 @@ export class KubeAuth implements Authenticator, Authorizer {
     const cached = this.fresh(this.reviews, cacheKey);
     if (cached !== undefined) return cached.identity;
     const body: V1TokenReview = { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } };
-    const review = (await this.transport.request('POST', '/apis/authentication.k8s.io/v1/tokenreviews', body)) as V1TokenReview;
+    const review = (await this.review('TokenReview', '/apis/authentication.k8s.io/v1/tokenreviews', body)) as V1TokenReview;
     const status = review.status;
     const identity: Identity | undefined =
       status?.authenticated === true && status.user?.username !== undefined
@@ -131,8 +156,8 @@ export class KubeAuth implements Authenticator, Authorizer {
         },
       },
     };
-    const review = (await this.transport.request(
-      'POST',
+    const review = (await this.review(
+      'SubjectAccessReview',
       '/apis/authorization.k8s.io/v1/subjectaccessreviews',
       body,
     )) as V1SubjectAccessReview;

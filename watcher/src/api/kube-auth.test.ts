@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { createLogger, KubeApiClient, type ObjectKey } from '@conveyor/shared';
 import { type KubeSimulator, startKubeSimulator } from '@conveyor/test';
@@ -7,6 +8,8 @@ import { ChainAuth, hashToken, KubeAuth, TokenFileAuth } from './auth.ts';
 import { createReconcileApi } from './reconcile-api.ts';
 
 const widgets = { group: 'example.com', version: 'v1', plural: 'widgets', namespaced: true };
+/** The reviews' bound in these tests (api.timeout, 5 s by default). */
+const REVIEW_TIMEOUT_MS = 1_000;
 
 // The manual-enqueue API with the cluster deciding: TokenReview says who the caller is, a
 // SubjectAccessReview for `update` on the Widget says whether they may ask for its reconcile.
@@ -15,6 +18,7 @@ describe('API: POST /v1/reconcile authenticated by TokenReview and authorised by
   let served: Awaited<ReturnType<typeof serveReconcileApi>>;
   let url: string;
   let enqueued: ObjectKey[][];
+  const auditLines: string[] = [];
 
   before(async () => {
     sim = await startKubeSimulator({
@@ -31,12 +35,20 @@ describe('API: POST /v1/reconcile authenticated by TokenReview and authorised by
     });
     const auth = new ChainAuth([
       new TokenFileAuth([{ user: 'ops', groups: [], sha256: hashToken('ops-token') }]),
-      new KubeAuth(new KubeApiClient({ kubeConfig: sim.kubeConfig() })),
+      new KubeAuth(new KubeApiClient({ kubeConfig: sim.kubeConfig() }), { timeoutMs: REVIEW_TIMEOUT_MS }),
     ]);
     const api = createReconcileApi({
       resource: widgets,
       auth,
-      audit: createLogger({ level: 'silent' }),
+      timeoutMs: REVIEW_TIMEOUT_MS,
+      audit: createLogger({
+        destination: new Writable({
+          write(chunk, _encoding, done) {
+            auditLines.push(String(chunk));
+            done();
+          },
+        }),
+      }),
       async enqueue(keys) {
         enqueued.push([...keys]);
       },
@@ -50,6 +62,8 @@ describe('API: POST /v1/reconcile authenticated by TokenReview and authorised by
   });
   beforeEach(() => {
     enqueued = [];
+    auditLines.length = 0;
+    sim.faults.reset();
   });
 
   const post = (token: string | undefined, namespace: string, name = 'w-1') =>
@@ -95,5 +109,36 @@ describe('API: POST /v1/reconcile authenticated by TokenReview and authorised by
     sim.resetCounters();
     assert.equal((await post('ops-token', 'anywhere')).status, 202);
     assert.deepEqual(sim.counters().entries, []);
+  });
+
+  it('answers 503 with a fixed message when TokenReview fails, and keeps the API server’s words in the log', async () => {
+    sim.faults.serverErrors({ resources: ['tokenreviews'] });
+    const response = await post('any-token-at-all', 'team-a');
+    assert.equal(response.status, 503);
+    assert.equal(response.headers.get('retry-after'), '5');
+    const text = await response.text();
+    assert.deepEqual(JSON.parse(text), { error: 'cannot check the token now; try again later' });
+    assert.doesNotMatch(text, /InternalError|tokenreviews|500|POST|content-type/i);
+    assert.deepEqual(enqueued, []);
+    const logged = auditLines.join('');
+    assert.match(logged, /TokenReview failed: POST \/apis\/authentication\.k8s\.io\/v1\/tokenreviews: 500/);
+    assert.ok(!logged.includes('any-token-at-all'), 'the token is never logged');
+  });
+
+  it('answers 503 within its timeout while the API server does not answer', async () => {
+    sim.faults.pause();
+    try {
+      const sent = Date.now();
+      const response = await post('another-token', 'team-a');
+      const tookMs = Date.now() - sent;
+      assert.equal(response.status, 503);
+      assert.deepEqual(await response.json(), { error: 'cannot check the token now; try again later' });
+      // The bound is the behaviour (api.timeout); the slack is for a loaded machine.
+      assert.ok(tookMs < REVIEW_TIMEOUT_MS + 10_000, `answered after ${tookMs} ms`);
+      // Whichever noticed first, the TokenReview's own timeout or the API's bound on authentication.
+      assert.match(auditLines.join(''), /"err":"(TokenReview failed|authentication): no answer within 1000 ms"/);
+    } finally {
+      sim.faults.resume();
+    }
   });
 });

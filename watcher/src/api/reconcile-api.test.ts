@@ -98,6 +98,15 @@ describe('API: POST /v1/reconcile', () => {
     ['another resource', { resource: 'gadgets', namespace: 'default', name: 'w' }, 'resource'],
     ['an empty list', { objects: [] }, 'objects'],
     ['a bad list entry', { objects: [{ namespace: 'default', name: 'ok' }, { namespace: 'default' }] }, 'objects.1.name'],
+    // Names Kubernetes would never give a Widget (a DNS-1123 subdomain): each would cost a worker a GET.
+    ['a NUL in the name', { namespace: 'default', name: 'w\u0000x' }, 'name'],
+    ['another control character', { namespace: 'default', name: 'w\u001bx' }, 'name'],
+    ['a right-to-left override', { namespace: 'default', name: 'w\u202Ex' }, 'name'],
+    ['an uppercase name', { namespace: 'default', name: 'Widget-1' }, 'name'],
+    ['a "?" in the name', { namespace: 'default', name: 'w?x=1' }, 'name'],
+    ['a "#" in the name', { namespace: 'default', name: 'w#x' }, 'name'],
+    ['a ":" in the name', { namespace: 'default', name: 'w:x' }, 'name'],
+    ['a control character in the namespace', { namespace: 'de\u0000fault', name: 'w' }, 'namespace'],
   ];
   for (const [what, body, field] of badBodies) {
     it(`answers 400 naming the field for ${what}`, async () => {
@@ -108,10 +117,21 @@ describe('API: POST /v1/reconcile', () => {
     });
   }
 
-  it('answers 400 for a body that is not JSON and 415 for another content type', async () => {
+  it('answers 400 for a body that is not JSON and 415 for any content type but application/json', async () => {
     assert.equal((await post('{not json')).status, 400);
-    assert.equal((await post({ namespace: 'default', name: 'w' }, 'ops-token', 'text/plain')).status, 415);
-    assert.deepEqual(enqueued, []);
+    for (const type of ['text/plain', 'application/json-patch+json', 'application/jsonx', 'application/merge-patch+json']) {
+      assert.equal((await post({ namespace: 'default', name: 'w' }, 'ops-token', type)).status, 415, type);
+    }
+    assert.equal((await post({ namespace: 'default', name: 'w' }, 'ops-token', 'application/json; charset=utf-8')).status, 202);
+    assert.equal(enqueued.length, 1);
+  });
+
+  it('names the bad character of a refused name without echoing it raw', async () => {
+    const res = await post({ namespace: 'default', name: 'evil\u202Etxt.exe' });
+    assert.equal(res.status, 400);
+    const body = (await res.json()) as { error: string };
+    assert.match(body.error, /name "evil\\u\{202e\}txt\.exe" holds a control or formatting character/);
+    assert.ok(!body.error.includes('\u202E'));
   });
 
   it('answers 413 over the size cap', async () => {
@@ -120,11 +140,14 @@ describe('API: POST /v1/reconcile', () => {
     assert.deepEqual(enqueued, []);
   });
 
-  it('answers 503 with Retry-After when the queue cannot be reached', async () => {
+  it('answers 503 with Retry-After and a fixed message when the queue cannot be reached, logging the cause', async () => {
     failEnqueue = true;
+    auditLines.length = 0;
     const res = await post({ namespace: 'default', name: 'w' });
     assert.equal(res.status, 503);
     assert.equal(res.headers.get('retry-after'), '5');
+    assert.deepEqual(await res.json(), { error: 'cannot enqueue now; try again later' });
+    assert.match(auditLines.join(''), /Redis connection refused/);
   });
 
   it('writes one audit line per call with the user and never the token', async () => {

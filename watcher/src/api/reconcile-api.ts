@@ -1,10 +1,13 @@
 // POST /v1/reconcile: an authenticated, authorised, validated request to reconcile objects now.
 //
-// Expected flow: bearer token → authenticate (401 if unknown) → size cap (413) → JSON body validated
-// (400 naming the field) → every object authorised (403 naming the first refused) → one batch enqueue
-// with reason `manual` → 202. One audit line per call, never with the token.
-// Guarantees: an invalid or unauthorised body enqueues nothing; a queue that cannot be reached answers
-// 503 with Retry-After, so the caller retries; nothing here answers 500 for bad input.
+// Expected flow: bearer token → authenticate (401 if unknown) → size cap (413) → `application/json`
+// only (415) → JSON body validated, names by the resource's own Kubernetes rule (400 naming the
+// field) → every object authorised (403 naming the first refused) → one batch enqueue with reason
+// `manual` → 202. One audit line per call, never with the token.
+// Guarantees: an invalid or unauthorised body enqueues nothing; nothing here answers 500 for bad
+// input. When the token cannot be checked (TokenReview or SubjectAccessReview failed, or took longer
+// than `timeoutMs`) or the queue cannot be reached in time, the caller gets 503 with Retry-After and
+// a fixed message — never the API server's or Redis' words, which go to the log.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   errorMessage,
@@ -14,7 +17,7 @@ import {
   type Logger,
   type ObjectKey,
   type ResourceRef,
-  validateKey,
+  validateObjectName,
 } from '@conveyor/shared';
 import { z } from 'zod';
 import type { Authenticator, Authorizer } from './auth.ts';
@@ -32,6 +35,31 @@ export interface ReconcileApiOptions {
   maxBodyBytes?: number;
   /** @defaultValue 1000 */
   maxObjects?: number;
+  /** Longest wait for authentication, authorisation and the enqueue, each (api.timeout). @defaultValue 5000 */
+  timeoutMs?: number;
+}
+
+/** Thrown by `enqueue` on a replica that does not lead: the caller retries and reaches the leader through the Service. */
+export class NotActiveError extends Error {
+  constructor() {
+    super('this replica is a standby, not the leader; retry');
+    this.name = 'NotActiveError';
+  }
+}
+
+/** What a caller is told when the request cannot be served now; the cause goes to the log. */
+const UNAVAILABLE = {
+  auth: 'cannot check the token now; try again later',
+  enqueue: 'cannot enqueue now; try again later',
+} as const;
+
+/** A dependency failed or was too slow: 503 with a fixed message, the cause logged by the handler. */
+class Unavailable extends Error {
+  readonly publicMessage: string;
+  constructor(publicMessage: string, cause: unknown) {
+    super(errorMessage(cause), { cause });
+    this.publicMessage = publicMessage;
+  }
 }
 
 const objectRef = z.strictObject({
@@ -50,6 +78,22 @@ const manySchema = z.strictObject({ resource: z.string().optional(), objects: z.
 type Reply = { status: number; body: Record<string, unknown>; headers?: Record<string, string> };
 
 export function createReconcileApi(options: ReconcileApiOptions): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
+  const timeoutMs = options.timeoutMs ?? 5_000;
+  /** `work`, or Unavailable(publicMessage) when it fails (errors of the `pass` classes excepted) or takes longer than the timeout. */
+  const bounded = async <T>(step: string, publicMessage: string, work: () => Promise<T>, pass: (new () => Error)[] = []): Promise<T> => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${step}: no answer within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      return await Promise.race([work(), late]);
+    } catch (error) {
+      if (pass.some((type) => error instanceof type)) throw error;
+      throw new Unavailable(publicMessage, error);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
   const maxBodyBytes = options.maxBodyBytes ?? 64 * 1024;
   const maxObjects = options.maxObjects ?? 1_000;
   const resourceNames = new Set([
@@ -61,14 +105,15 @@ export function createReconcileApi(options: ReconcileApiOptions): (req: Incoming
     const path = (req.url ?? '').split('?')[0];
     if (path !== RECONCILE_PATH) return false;
     const audit: Record<string, unknown> = { audit: 'manual-reconcile', remote: req.socket.remoteAddress };
-    const reply = await handle(req, audit).catch(
-      (error: unknown): Reply => ({
-        status: 503,
-        body: { error: `cannot enqueue now: ${errorMessage(error)}` },
-        headers: { 'retry-after': '5' },
-      }),
-    );
-    options.audit.info({ ...audit, status: reply.status }, 'manual reconcile request');
+    const reply = await handle(req, audit).catch((error: unknown): Reply => {
+      req.resume();
+      const publicMessage =
+        error instanceof Unavailable ? error.publicMessage : error instanceof NotActiveError ? error.message : UNAVAILABLE.enqueue;
+      audit.err = errorMessage(error);
+      return { status: 503, body: { error: publicMessage }, headers: { 'retry-after': '5' } };
+    });
+    // A 503's cause (the API server's or Redis' own words) is logged here, never sent to the caller.
+    options.audit[reply.status >= 500 ? 'warn' : 'info']({ ...audit, status: reply.status }, 'manual reconcile request');
     res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers }).end(JSON.stringify(reply.body));
     return true;
   };
@@ -81,7 +126,7 @@ export function createReconcileApi(options: ReconcileApiOptions): (req: Incoming
       drain(req);
       return { status: 401, body: { error: 'missing bearer token' }, headers: { 'www-authenticate': 'Bearer' } };
     }
-    const identity = await options.auth.authenticate(token);
+    const identity = await bounded('authentication', UNAVAILABLE.auth, () => options.auth.authenticate(token));
     if (identity === undefined) {
       drain(req);
       return { status: 401, body: { error: 'unknown or expired token' }, headers: { 'www-authenticate': 'Bearer' } };
@@ -94,8 +139,12 @@ export function createReconcileApi(options: ReconcileApiOptions): (req: Incoming
       drain(req);
       return { status: 413, body: { error: `body larger than ${maxBodyBytes} bytes` } };
     }
-    const type = String(req.headers['content-type'] ?? '');
-    if (!/^application\/json\b/i.test(type)) {
+    // Exactly application/json (parameters such as charset aside): not application/json-patch+json and kin.
+    const type = String(req.headers['content-type'] ?? '')
+      .split(';')[0]
+      ?.trim()
+      .toLowerCase();
+    if (type !== 'application/json') {
       drain(req);
       return { status: 415, body: { error: 'content-type must be application/json' } };
     }
@@ -135,7 +184,7 @@ export function createReconcileApi(options: ReconcileApiOptions): (req: Incoming
       }
       const key = keyOf(options.resource, { namespace: ref.namespace, name: ref.name });
       try {
-        validateKey(key);
+        validateObjectName(key);
       } catch (error) {
         if (!(error instanceof InvalidKeyError)) throw error;
         return { status: 400, body: { error: error.message, field: `${prefix}${error.part === 'namespace' ? 'namespace' : 'name'}` } };
@@ -143,11 +192,11 @@ export function createReconcileApi(options: ReconcileApiOptions): (req: Incoming
       keys.push(key);
     }
     for (const key of keys) {
-      if (!(await options.auth.authorize(identity, key))) {
+      if (!(await bounded('authorisation', UNAVAILABLE.auth, () => options.auth.authorize(identity, key)))) {
         return { status: 403, body: { error: `${identity.user} may not update ${formatKey(key)}` } };
       }
     }
-    await options.enqueue(keys);
+    await bounded('enqueue', UNAVAILABLE.enqueue, () => options.enqueue(keys), [NotActiveError]);
     audit.objects = keys.length;
     audit.first = formatKey(keys[0] as ObjectKey);
     return { status: 202, body: { accepted: keys.length, keys: keys.slice(0, 100).map(formatKey) } };
