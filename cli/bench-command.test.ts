@@ -60,7 +60,7 @@ describe('CLI: conveyor bench --help', () => {
     const result = spawnSync(process.execPath, [bin, 'bench', '--help'], { encoding: 'utf8' });
     assert.equal(result.status, 0, result.stderr);
     assert.match(result.stdout, /^usage: conveyor bench .*\[--runs <n>\]/m);
-    assert.match(result.stdout, /^ {2}--runs <n> .*median.*default 3; 1 for --size tiny/m);
+    assert.match(result.stdout, /^ +--runs <n> .*median.*default: 3 \(1 for --size tiny\)/m);
   });
 
   it('exits 2 with the usage on a bad --runs, before running anything', () => {

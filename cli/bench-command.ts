@@ -1,6 +1,6 @@
 // `conveyor bench`: runs the benchmark scenarios B1–B7 several times and writes docs/BENCHMARKS.md with medians, min–max and a chart per scenario (or JSON to stdout).
 import { resolve } from 'node:path';
-import { type Command, EXIT, type Io, parseFlags, UsageError } from './command.ts';
+import { type Command, EXIT, type Flags, type Io, parseFlags, UsageError } from './command.ts';
 
 const IDS = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7'] as const;
 type Id = (typeof IDS)[number];
@@ -36,19 +36,35 @@ function parseRuns(value: string | undefined, size: Size): number {
   return Number(value);
 }
 
+const FLAGS = {
+  size: {
+    type: 'string',
+    value: 'tiny|default|large',
+    description: 'tiny (seconds; a smoke run whose goals are not judged), default (about a minute a run), large (the full sizes)',
+    defaultText: 'default',
+  },
+  runs: {
+    type: 'string',
+    value: '<n>',
+    description: 'runs of every scenario; figures are medians with min–max',
+    defaultText: `${DEFAULT_RUNS.default} (${DEFAULT_RUNS.tiny} for --size tiny)`,
+  },
+  only: { type: 'string', value: '<ids>', description: 'some scenarios, such as B1,B3', defaultText: `all: ${IDS.join(',')}` },
+  json: { type: 'boolean', description: 'print every run and the medians as JSON on stdout' },
+  out: { type: 'string', value: '<file>', description: 'write the report there', defaultText: 'docs/BENCHMARKS.md' },
+  'no-write': { type: 'boolean', description: 'write no report' },
+  lambda: {
+    type: 'boolean',
+    description: 'B3 also through the Lambda dispatcher and serverless-offline',
+    defaultText: 'on, except at --size tiny',
+  },
+  'no-lambda': { type: 'boolean', description: 'B3 without Lambda' },
+  note: { type: 'string', value: '<text>', description: 'a line for the report’s Machine section', defaultText: 'none' },
+} as const satisfies Flags;
+
 /** The options of one `conveyor bench` call, or a UsageError naming what is wrong. */
 export function parseBenchArgs(args: string[]): BenchOptions {
-  const { values } = parseFlags(args, {
-    size: { type: 'string' },
-    only: { type: 'string' },
-    runs: { type: 'string' },
-    json: { type: 'boolean' },
-    out: { type: 'string' },
-    lambda: { type: 'boolean' },
-    'no-lambda': { type: 'boolean' },
-    'no-write': { type: 'boolean' },
-    note: { type: 'string' },
-  });
+  const { values } = parseFlags(args, FLAGS);
   const size = values.size ?? 'default';
   if (!(SIZES as readonly string[]).includes(size)) throw new UsageError(`--size must be one of ${SIZES.join(', ')}, got "${size}"`);
   if (values.lambda === true && values['no-lambda'] === true) throw new UsageError('--lambda and --no-lambda contradict each other');
@@ -91,18 +107,9 @@ async function runWithCleanup(options: BenchOptions, io: Io) {
 export const benchCommand: Command = {
   name: 'bench',
   summary: 'run the benchmarks (B1–B7) several times and write docs/BENCHMARKS.md with their medians',
-  usage: [
+  usage:
     'conveyor bench [--size tiny|default|large] [--runs <n>] [--only B1,B3] [--json] [--out <file> | --no-write] [--lambda | --no-lambda] [--note <text>]',
-    '',
-    'options:',
-    '  --size <size>    tiny (seconds; a smoke run whose goals are not judged), default (about a minute a run), large (the full sizes)',
-    `  --runs <n>       runs of every scenario; figures are medians with min–max (default ${DEFAULT_RUNS.default}; ${DEFAULT_RUNS.tiny} for --size tiny)`,
-    '  --only <ids>     some scenarios, e.g. B1,B3',
-    '  --json           print every run and the medians as JSON on stdout',
-    '  --out <file>     write the report there (default docs/BENCHMARKS.md); --no-write writes none',
-    '  --lambda         B3 also through the Lambda dispatcher and serverless-offline (default except at tiny size)',
-    "  --note <text>    a line for the report's Machine section",
-  ].join('\n'),
+  flags: FLAGS,
   async run(args, io) {
     const options = parseBenchArgs(args);
     const { describeEnvironment, sampleLoadAverage, writeReport } = await import('../test/bench/bench-report.ts');

@@ -1,5 +1,5 @@
 // `conveyor demo`: runs the whole pipeline on this machine under churn and exits 0 only when the convergence check holds.
-import { type Command, EXIT, parseFlags, UsageError } from './command.ts';
+import { type Command, EXIT, type Flags, parseFlags, UsageError } from './command.ts';
 import { processStopSources } from './controller-process.ts';
 
 function positiveInt(flag: string, value: string | undefined, fallback: number, min: number, max: number): number {
@@ -10,18 +10,31 @@ function positiveInt(flag: string, value: string | undefined, fallback: number, 
   return n;
 }
 
+const FLAGS = {
+  objects: {
+    type: 'string',
+    value: '<n>',
+    description: 'Widgets to start with (8 to 100000); the burst adds half as many',
+    defaultText: '2000',
+  },
+  workers: { type: 'string', value: '<n>', description: 'most container workers the autoscaler may run (1 to 64)', defaultText: '4' },
+  lambda: { type: 'boolean', description: 'run the workers through the dispatcher and serverless-offline' },
+  kubeconfig: {
+    type: 'string',
+    value: '<file>',
+    description: 'a real cluster instead of the simulator (leaves the Widget CRD there)',
+    defaultText: 'the API simulator',
+  },
+  follow: { type: 'boolean', description: 'keep churning after the script until Ctrl-C' },
+} as const satisfies Flags;
+
 export const demoCommand: Command = {
   name: 'demo',
   summary: 'run the whole pipeline on this machine under churn, then check convergence',
   usage: 'conveyor demo [--objects <n>] [--workers <n>] [--lambda] [--kubeconfig <file>] [--follow]',
+  flags: FLAGS,
   async run(args, io) {
-    const { values } = parseFlags(args, {
-      objects: { type: 'string' },
-      workers: { type: 'string' },
-      lambda: { type: 'boolean' },
-      kubeconfig: { type: 'string' },
-      follow: { type: 'boolean' },
-    });
+    const { values } = parseFlags(args, FLAGS);
     const objects = positiveInt('objects', values.objects, 2_000, 8, 100_000);
     const workers = positiveInt('workers', values.workers, 4, 1, 64);
     if (values.lambda === true && values.kubeconfig !== undefined) {

@@ -1,24 +1,33 @@
 // `conveyor dispatch`: takes a controller's requests from its queue and runs each as an AWS Lambda invocation, until SIGTERM.
 import { createLogger } from '@conveyor/shared';
-import { type Command, loadConfigOrThrow, parseFlags, UsageError } from './command.ts';
+import { COMMON_FLAGS, type Command, type Flags, loadConfigOrThrow, parseFlags, UsageError } from './command.ts';
 import { controllerOverrides, logSay, resolveController, runUntilStopped } from './controller-process.ts';
+
+const FLAGS = {
+  function: { type: 'string', value: '<name>', description: 'the reconcile function’s name or ARN', setting: 'lambda.functionName' },
+  controller: COMMON_FLAGS.controller,
+  config: COMMON_FLAGS.config,
+  concurrency: { ...COMMON_FLAGS.concurrency, description: 'invocations at once (the autoscaler turns it when it runs)' },
+  endpoint: {
+    type: 'string',
+    value: '<url>',
+    description: 'another Lambda endpoint, such as serverless-offline’s http://127.0.0.1:3002',
+    defaultText: 'AWS Lambda in lambda.region',
+    setting: 'lambda.endpoint',
+  },
+} as const satisfies Flags;
 
 export const dispatchCommand: Command = {
   name: 'dispatch',
   summary: 'run reconciles from the queue as AWS Lambda invocations',
   usage: 'conveyor dispatch --function <name> --controller <module> [--config <file>] [--concurrency <n>] [--endpoint <url>]',
+  flags: FLAGS,
   async run(args, io) {
-    const { values } = parseFlags(args, {
-      function: { type: 'string' },
-      controller: { type: 'string' },
-      config: { type: 'string', short: 'c' },
-      concurrency: { type: 'string' },
-      endpoint: { type: 'string' },
-    });
+    const { values } = parseFlags(args, FLAGS);
     const overrides = controllerOverrides(values);
     if (values.function !== undefined) overrides['lambda.functionName'] = values.function;
     if (values.endpoint !== undefined) overrides['lambda.endpoint'] = values.endpoint;
-    const config = loadConfigOrThrow(values.config, io, overrides);
+    const config = loadConfigOrThrow(values.config, io, overrides, true);
     const functionName = config.lambda.functionName;
     if (functionName === undefined) throw new UsageError('--function <name> is required (or set lambda.functionName in the config file)');
     // The controller is loaded for its name (the queue); its reconcile runs in Lambda, not here.

@@ -13,31 +13,51 @@ import {
   redisEndpoint,
   validateObjectName,
 } from '@conveyor/shared';
-import { type Command, EXIT, parseFlags, UsageError } from './command.ts';
+import { COMMON_FLAGS, type Command, EXIT, type Flags, parseFlags, UsageError } from './command.ts';
 import { openControllerQueue } from './controller-queue.ts';
 
 const PRIORITIES: Record<string, RequestReason> = { high: 'event', normal: 'manual', low: 'resync' };
 const PAGE = 500;
+
+const FLAGS = {
+  controller: COMMON_FLAGS.controller,
+  config: COMMON_FLAGS.config,
+  selector: {
+    type: 'string',
+    short: 'l',
+    value: '<labels>',
+    description: 'enqueue every object this label selector matches, instead of one by name',
+    defaultText: 'none: one object by name',
+  },
+  namespace: {
+    type: 'string',
+    short: 'n',
+    value: '<ns>',
+    description: 'the namespace of a bare <name> or of --selector',
+    defaultText: 'default',
+  },
+  'all-namespaces': { type: 'boolean', short: 'A', description: '--selector in every namespace' },
+  priority: {
+    type: 'string',
+    value: 'high|normal|low',
+    description: 'as a fresh event (high), a manual request (normal) or a resync (low)',
+    defaultText: 'normal',
+  },
+  timeout: COMMON_FLAGS.timeout,
+} as const satisfies Flags;
 
 export const enqueueCommand: Command = {
   name: 'enqueue',
   summary: 'ask for a reconcile of objects by name or selector',
   usage:
     'conveyor enqueue <resource> (<namespace>/<name> | <name> | --selector <labels> [--namespace <ns> | --all-namespaces]) [--priority high|normal|low] [--controller <module>] [--config <file>] [--timeout <duration>]',
+  flags: FLAGS,
+  positionals: {
+    '<resource>': 'the controller’s resource: widgets, widgets.example.com or widgets.v1.example.com',
+    '<namespace>/<name>': 'one object (a bare <name> takes --namespace, or none for a cluster-scoped resource)',
+  },
   async run(args, io) {
-    const { values, positionals } = parseFlags(
-      args,
-      {
-        controller: { type: 'string' },
-        config: { type: 'string', short: 'c' },
-        selector: { type: 'string', short: 'l' },
-        namespace: { type: 'string', short: 'n' },
-        'all-namespaces': { type: 'boolean', short: 'A' },
-        priority: { type: 'string' },
-        timeout: { type: 'string' },
-      },
-      true,
-    );
+    const { values, positionals } = parseFlags(args, FLAGS, true);
     const [resource, target, ...extra] = positionals;
     if (resource === undefined) throw new UsageError('missing <resource>, such as widgets or widgets.example.com');
     if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);

@@ -2,7 +2,8 @@
 //
 // The repository's CLI (cli/main.ts), the kube-conveyor package's bin and a bundle built by `conveyor build`
 // differ only in which commands they offer and where their version comes from; this is what they share.
-import { type Command, EXIT, type Io, reportFailure } from './command.ts';
+import { closest } from '@conveyor/shared';
+import { type Command, commandHelp, EXIT, type Io, reportFailure } from './command.ts';
 
 export interface Program {
   commands: readonly Command[];
@@ -46,12 +47,20 @@ export async function runProgram(program: Program, argv: string[], io: Io = proc
   }
   const command = program.commands.find((c) => c.name === first);
   if (command === undefined) {
-    io.err(`conveyor: unknown command "${first}"`);
+    if (first.startsWith('-')) {
+      io.err(`conveyor: unknown option ${first}; give a command first, as in \`conveyor <command> ${first}\``);
+    } else {
+      const near = closest(
+        first,
+        program.commands.map((c) => c.name),
+      );
+      io.err(`conveyor: unknown command "${first}"${near === undefined ? '' : `; did you mean ${near}?`}`);
+    }
     io.err(usage(program));
     return EXIT.usage;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    io.out(`usage: ${command.usage}\n\n${command.summary}`);
+    io.out(commandHelp(command));
     return EXIT.ok;
   }
   try {

@@ -1,6 +1,6 @@
 // `conveyor sim`: runs the Kubernetes API simulator until SIGTERM/SIGINT (or until the npx that launched it exits), printing its URL and writing a kubeconfig for it.
 import { errorMessage, InvalidArgumentError, parseDuration } from '@conveyor/shared';
-import { type Command, type Io, parseFlags, UsageError } from './command.ts';
+import { type Command, type Flags, type Io, parseFlags, UsageError } from './command.ts';
 import { runUntilStopped, type Say } from './controller-process.ts';
 
 /** How long the simulator may take to close its connections after a stop. */
@@ -22,23 +22,37 @@ function duration(flag: string, raw: string | undefined): number | undefined {
   }
 }
 
+const FLAGS = {
+  port: { type: 'string', short: 'p', value: '<port>', description: 'port to serve on', defaultText: '0: a free port' },
+  host: { type: 'string', value: '<address>', description: 'address to serve on', defaultText: '127.0.0.1' },
+  tls: { type: 'boolean', description: 'serve HTTPS with a throwaway self-signed certificate (kubectl sends tokens only over TLS)' },
+  'kubeconfig-out': {
+    type: 'string',
+    short: 'o',
+    value: '<file>',
+    description: 'write a kubeconfig (mode 0600) with the bearer token there',
+    defaultText: 'none',
+  },
+  token: { type: 'string', multiple: true, value: '<token>', description: 'a bearer token to accept', defaultText: 'one random token' },
+  'bookmark-interval': { type: 'string', value: '<duration>', description: 'how often watches get a BOOKMARK', defaultText: '60s' },
+  'history-window': {
+    type: 'string',
+    value: '<duration>',
+    description: 'how long watch events stay replayable (older resourceVersions get 410 Gone)',
+    defaultText: '75s',
+  },
+  'continue-ttl': { type: 'string', value: '<duration>', description: 'how long a list’s continue token stays valid', defaultText: '5m' },
+} as const satisfies Flags;
+
 export function simCommand(): Command {
   return {
     name: 'sim',
     summary: 'run the Kubernetes API simulator',
     usage:
       'conveyor sim [--port <port>] [--host <address>] [--tls] [--kubeconfig-out <file>] [--token <token>]... [--bookmark-interval <duration>] [--history-window <duration>] [--continue-ttl <duration>]',
+    flags: FLAGS,
     async run(args, io) {
-      const { values } = parseFlags(args, {
-        port: { type: 'string', short: 'p' },
-        host: { type: 'string' },
-        tls: { type: 'boolean' },
-        'kubeconfig-out': { type: 'string', short: 'o' },
-        token: { type: 'string', multiple: true },
-        'bookmark-interval': { type: 'string' },
-        'history-window': { type: 'string' },
-        'continue-ttl': { type: 'string' },
-      });
+      const { values } = parseFlags(args, FLAGS);
       const bookmarkIntervalMs = duration('bookmark-interval', values['bookmark-interval']);
       const historyWindowMs = duration('history-window', values['history-window']);
       const continueTokenTtlMs = duration('continue-ttl', values['continue-ttl']);

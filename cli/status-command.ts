@@ -1,20 +1,23 @@
 // `conveyor status`: a controller's queue at a glance — depth by state, parked requests with reasons, rates, workers.
 import { formatKey, readDesiredWorkers, readReconcileStats, redisEndpoint } from '@conveyor/shared';
-import { type Command, EXIT, parseFlags, UsageError } from './command.ts';
+import { COMMON_FLAGS, type Command, EXIT, type Flags, parseFlags, UsageError } from './command.ts';
 import { openControllerQueue } from './controller-queue.ts';
+
+const FLAGS = {
+  controller: COMMON_FLAGS.controller,
+  config: COMMON_FLAGS.config,
+  json: COMMON_FLAGS.json,
+  top: { type: 'string', value: '<n>', description: 'how many parked requests to list, newest first (0 to 1000)', defaultText: '10' },
+  timeout: COMMON_FLAGS.timeout,
+} as const satisfies Flags;
 
 export const statusCommand: Command = {
   name: 'status',
   summary: 'show queue depth, parked requests and workers',
   usage: 'conveyor status [--controller <module>] [--config <file>] [--json] [--top <n>] [--timeout <duration>]',
+  flags: FLAGS,
   async run(args, io) {
-    const { values } = parseFlags(args, {
-      controller: { type: 'string' },
-      config: { type: 'string', short: 'c' },
-      json: { type: 'boolean' },
-      top: { type: 'string' },
-      timeout: { type: 'string' },
-    });
+    const { values } = parseFlags(args, FLAGS);
     const top = values.top === undefined ? 10 : Number(values.top);
     if (!Number.isInteger(top) || top < 0 || top > 1_000)
       throw new UsageError(`--top must be a whole number from 0 to 1000, got "${values.top}"`);

@@ -1,21 +1,30 @@
 // `conveyor watch`: runs the watcher of one controller (list+watch into the queue, health, metrics, manual enqueue, autoscaler) until SIGTERM.
 import { hostname } from 'node:os';
 import { createLogger, errorMessage } from '@conveyor/shared';
-import { type Command, loadConfigOrThrow, parseFlags, UsageError } from './command.ts';
+import { COMMON_FLAGS, type Command, type Flags, loadConfigOrThrow, parseFlags, UsageError } from './command.ts';
 import { logSay, resolveController, runUntilStopped } from './controller-process.ts';
+
+const FLAGS = {
+  controller: COMMON_FLAGS.controller,
+  config: COMMON_FLAGS.config,
+  shard: {
+    type: 'string',
+    value: '<i>/<n>|ordinal/<n>',
+    description: 'watch one FNV-1a share of the keys; ordinal/<n> takes i from a StatefulSet pod’s host name',
+    defaultText: 'all keys',
+    setting: 'watcher.shard',
+  },
+  'leader-elect': { type: 'boolean', description: 'run only while holding the controller’s Lease', setting: 'watcher.leaderElect' },
+  port: { type: 'string', value: '<n>', description: 'port of /healthz, /readyz, /metrics and POST /v1/reconcile', setting: 'http.port' },
+} as const satisfies Flags;
 
 export const watchCommand: Command = {
   name: 'watch',
   summary: 'watch a controller’s resources and enqueue reconcile requests',
   usage: 'conveyor watch --controller <module> [--config <file>] [--shard <i>/<n>|ordinal/<n>] [--leader-elect] [--port <n>]',
+  flags: FLAGS,
   async run(args, io) {
-    const { values } = parseFlags(args, {
-      controller: { type: 'string' },
-      config: { type: 'string', short: 'c' },
-      shard: { type: 'string' },
-      'leader-elect': { type: 'boolean' },
-      port: { type: 'string' },
-    });
+    const { values } = parseFlags(args, FLAGS);
     const overrides: Record<string, unknown> = {};
     if (values.controller !== undefined) overrides.controller = values.controller;
     if (values.port !== undefined) {
@@ -36,7 +45,7 @@ export const watchCommand: Command = {
       }
     };
     const flagShard = values.shard === undefined ? undefined : parseShardFlag(values.shard, '--shard');
-    const config = loadConfigOrThrow(values.config, io, overrides);
+    const config = loadConfigOrThrow(values.config, io, overrides, true);
     const shard = flagShard ?? (config.watcher.shard === undefined ? undefined : parseShardFlag(config.watcher.shard, 'watcher.shard'));
 
     const controller = await resolveController(config, io);

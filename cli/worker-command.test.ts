@@ -25,7 +25,7 @@ describe('CLI: conveyor worker', () => {
   it('exits 2 naming a controller module that does not exist', () => {
     const result = run('worker', '--controller', 'nowhere/controller.ts');
     assert.equal(result.status, 2);
-    assert.match(result.stderr, /controller module nowhere\/controller\.ts does not exist/);
+    assert.match(result.stderr, /controller: file nowhere\/controller\.ts does not exist \[from command line\]/);
   });
 
   it('exits 2 listing what is wrong with a module’s controller definition', () => {
@@ -40,5 +40,17 @@ describe('CLI: conveyor worker', () => {
     assert.match(result.stderr, /name: must be lowercase/);
     assert.match(result.stderr, /reconcile: must be a function/);
     assert.match(result.stderr, /finalize: missing, but finalizer is set/);
+  });
+
+  it('exits 2 naming the file, line and column of a syntax error in the controller module', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'conveyor-worker-cli-'));
+    const file = join(dir, 'typo.ts');
+    writeFileSync(file, "export default {\n  name: 'widgets',\n  reconcile() { const size = ; },\n};\n");
+    const result = run('worker', '--controller', file);
+    assert.equal(result.status, 2);
+    assert.match(
+      result.stderr,
+      new RegExp(`controller module .*typo\\.ts failed to load: syntax error at ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:3:\\d+: `),
+    );
   });
 });

@@ -1,20 +1,19 @@
 // `conveyor worker`: runs one controller's reconciles from its queue in this process until SIGTERM, then drains and exits 0.
 import { createLogger, errorMessage } from '@conveyor/shared';
-import { type Command, loadConfigOrThrow, parseFlags } from './command.ts';
+import { COMMON_FLAGS, type Command, loadConfigOrThrow, parseFlags } from './command.ts';
 import { controllerOverrides, logSay, resolveController, runUntilStopped } from './controller-process.ts';
+
+const FLAGS = { controller: COMMON_FLAGS.controller, config: COMMON_FLAGS.config, concurrency: COMMON_FLAGS.concurrency } as const;
 
 export const workerCommand: Command = {
   name: 'worker',
   summary: 'run reconciles from the queue in this process',
   usage: 'conveyor worker --controller <module> [--config <file>] [--concurrency <n>]',
+  flags: FLAGS,
   async run(args, io) {
-    const { values } = parseFlags(args, {
-      controller: { type: 'string' },
-      config: { type: 'string', short: 'c' },
-      concurrency: { type: 'string' },
-    });
+    const { values } = parseFlags(args, FLAGS);
     const overrides = controllerOverrides(values);
-    const config = loadConfigOrThrow(values.config, io, overrides);
+    const config = loadConfigOrThrow(values.config, io, overrides, true);
     const controller = await resolveController(config, io);
     // Loaded here, not at the top: other subcommands should not pay for the worker's dependencies.
     const { startContainerWorker } = await import('@conveyor/workers/container-worker');

@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import type { Controller, KubeObject } from '@conveyor/shared';
-import { type Command, EXIT, type Io, loadConfigOrThrow, parseFlags, UsageError } from '../command.ts';
+import { COMMON_FLAGS, type Command, EXIT, type Flags, type Io, loadConfigOrThrow, parseFlags, UsageError } from '../command.ts';
 import { conveyorVersion } from '../conveyor-version.ts';
 import {
   BUNDLE_FILE,
@@ -34,17 +34,27 @@ export interface BuildOptions {
 }
 
 const FLAGS = {
-  controller: { type: 'string' },
-  config: { type: 'string', short: 'c' },
-  out: { type: 'string', short: 'o' },
-  manifests: { type: 'string' },
-  serverless: { type: 'string' },
-  image: { type: 'string' },
-  namespace: { type: 'string' },
-  shards: { type: 'string' },
-  region: { type: 'string' },
-  function: { type: 'string' },
-} as const;
+  controller: { ...COMMON_FLAGS.controller, defaultText: 'controller in conveyor.yaml' },
+  config: { ...COMMON_FLAGS.config, defaultText: 'conveyor.yaml when there is one' },
+  out: { type: 'string', short: 'o', value: '<dir>', description: 'where the bundle, Dockerfile and Lambda zip go', defaultText: 'dist' },
+  manifests: { type: 'string', value: '<dir>', description: 'where the kustomize manifests go', defaultText: '<out>/manifests' },
+  serverless: { type: 'string', value: '<file>', description: 'where the Lambda serverless.yml goes', defaultText: '<out>/serverless.yml' },
+  image: {
+    type: 'string',
+    value: '<ref>',
+    description: 'the image the manifests run',
+    defaultText: '<image name of the controller>:latest',
+  },
+  namespace: { type: 'string', value: '<ns>', description: 'the namespace the manifests install into', defaultText: 'conveyor-system' },
+  shards: { type: 'string', value: '<n>', description: 'watcher replicas of the sharded overlay (2 to 64)', defaultText: '2' },
+  region: { type: 'string', value: '<aws-region>', description: 'the Lambda function’s AWS region', defaultText: 'us-east-1' },
+  function: {
+    type: 'string',
+    value: '<name>',
+    description: 'the Lambda function’s name',
+    defaultText: 'conveyor-<controller>-prod-reconcile',
+  },
+} as const satisfies Flags;
 
 /** The options from the flags; the controller from `--controller`, or `controller:` of `--config` (./conveyor.yaml when it exists). */
 export function parseBuildArgs(args: string[], io: Io): BuildOptions {
@@ -129,6 +139,7 @@ export const buildCommand: Command = {
   summary: 'bundle a controller with Conveyor; write its Dockerfile, kustomize manifests with RBAC, Lambda zip and serverless.yml',
   usage:
     'conveyor build [--controller <module>] [--config <file>] [--out <dir>] [--manifests <dir>] [--serverless <file>] [--image <ref>] [--namespace <ns>] [--shards <n>] [--region <aws-region>] [--function <name>]',
+  flags: FLAGS,
   async run(args, io) {
     await runBuild(parseBuildArgs(args, io), io);
     return EXIT.ok;

@@ -1,7 +1,7 @@
 // `conveyor init <dir>`: writes a new controller project for one custom resource (see project-files.ts), refusing to overwrite anything.
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { type Command, EXIT, parseFlags, UsageError } from '../command.ts';
+import { type Command, EXIT, type Flags, parseFlags, UsageError } from '../command.ts';
 import { conveyorVersion } from '../conveyor-version.ts';
 import { type ProjectSpec, projectFiles } from './project-files.ts';
 
@@ -28,16 +28,21 @@ export function projectSpec(dir: string, values: Record<string, string | undefin
   return { name, group, version, kind, plural, conveyorVersion };
 }
 
+const FLAGS = {
+  kind: { type: 'string', value: '<Kind>', description: 'the custom resource’s kind, in CamelCase', defaultText: 'Greeting' },
+  group: { type: 'string', value: '<group>', description: 'its API group, a DNS subdomain with a dot', defaultText: 'example.com' },
+  version: { type: 'string', value: '<v1>', description: 'its API version', defaultText: 'v1' },
+  plural: { type: 'string', value: '<plural>', description: 'its plural resource name', defaultText: 'the kind in lowercase, plus s' },
+} as const satisfies Flags;
+
 export const initCommand: Command = {
   name: 'init',
   summary: 'write a new controller project (package.json, controller.ts, its CRD and test, conveyor.yaml, README)',
   usage: 'conveyor init <dir> [--kind <Kind>] [--group <group>] [--version <v1>] [--plural <plural>]',
+  flags: FLAGS,
+  positionals: { '<dir>': 'the new project’s directory (created; it must not hold the files init writes)' },
   async run(args, io) {
-    const { values, positionals } = parseFlags(
-      args,
-      { kind: { type: 'string' }, group: { type: 'string' }, version: { type: 'string' }, plural: { type: 'string' } },
-      true,
-    );
+    const { values, positionals } = parseFlags(args, FLAGS, true);
     if (positionals.length !== 1) throw new UsageError('give the new project’s directory, for example `conveyor init my-controller`');
     const dir = resolve(positionals[0] as string);
     const spec = projectSpec(dir, values, `^${conveyorVersion()}`);

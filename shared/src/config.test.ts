@@ -67,8 +67,8 @@ describe('Function: loadConfig', () => {
     assert.deepEqual(problems.map((p) => p.path).sort(), ['queue.attempts', 'queue.backoff.base', 'worker.concurency']);
     const byPath = new Map(problems.map((p) => [p.path, p]));
     assert.match(byPath.get('queue.backoff.base')?.message ?? '', /no unit; write 30ms/);
-    assert.match(byPath.get('queue.attempts')?.message ?? '', /expected number/);
-    assert.equal(byPath.get('worker.concurency')?.message, 'unknown setting');
+    assert.equal(byPath.get('queue.attempts')?.message, 'must be a whole number from 1 to 1000, got "zero"');
+    assert.equal(byPath.get('worker.concurency')?.message, 'unknown setting; did you mean worker.concurrency?');
     assert.equal(byPath.get('queue.attempts')?.source, file);
   });
 

@@ -1,8 +1,9 @@
 // The one configuration schema and its loader: a YAML/JSON file, then CONVEYOR_* environment overrides, validated at once.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { closest } from './did-you-mean.ts';
 import { parseDuration } from './duration.ts';
 import { ConfigError, type ConfigProblem, errorMessage } from './errors.ts';
 
@@ -21,12 +22,24 @@ const duration = () =>
     }),
   );
 
-// Environment overrides arrive as strings; accept "12" and "true" where numbers and booleans are expected.
-const fromEnvNumber = (v: unknown) => (typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : v);
+// Environment overrides arrive as strings; accept "12", "1e3", "0.5" and "true" where numbers and booleans are expected.
+const NUMBER_TEXT = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+const fromEnvNumber = (v: unknown) => (typeof v === 'string' && NUMBER_TEXT.test(v.trim()) ? Number(v) : v);
 const fromEnvBoolean = (v: unknown) => (v === 'true' ? true : v === 'false' ? false : v);
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.preprocess(fromEnvNumber, z.number().int().min(min).max(max));
-const num = (min: number, max = Number.MAX_VALUE) => z.preprocess(fromEnvNumber, z.number().min(min).max(max));
-const bool = () => z.preprocess(fromEnvBoolean, z.boolean());
+/** A value as a person wrote it, for "got …" in messages. */
+const shown = (input: unknown) => (typeof input === 'string' ? `"${input}"` : (JSON.stringify(input) ?? String(input)));
+const bound = (max: number) => (max >= Number.MAX_SAFE_INTEGER ? '' : ` to ${max}`);
+/** Whole numbers, with one message in Conveyor's words for every way a value can be wrong. */
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => {
+  const error = (issue: { input?: unknown }) => `must be a whole number from ${min}${bound(max)}, got ${shown(issue.input)}`;
+  return z.preprocess(fromEnvNumber, z.number({ error }).int({ error }).min(min, { error }).max(max, { error }));
+};
+const num = (min: number, max = Number.MAX_VALUE) => {
+  const error = (issue: { input?: unknown }) =>
+    `must be a number from ${min}${max >= Number.MAX_VALUE ? '' : ` to ${max}`}, got ${shown(issue.input)}`;
+  return z.preprocess(fromEnvNumber, z.number({ error }).min(min, { error }).max(max, { error }));
+};
+const bool = () => z.preprocess(fromEnvBoolean, z.boolean({ error: (issue) => `must be true or false, got ${shown(issue.input)}` }));
 
 const redisSchema = z.strictObject({
   /** @defaultValue redis://127.0.0.1:6379 */
@@ -234,7 +247,15 @@ export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv;
   /** Values that win over file and environment (CLI flags). */
   overrides?: Record<string, unknown>;
+  /**
+   * Also report files the configuration names that do not exist or cannot be read (the controller
+   * module, the kubeconfig, token files), with the rest of the problems. @defaultValue false
+   */
+  checkFiles?: boolean;
 }
+
+/** The settings that name a file, checked by `checkFiles`. */
+const FILE_SETTINGS = ['controller', 'kube.kubeconfig', 'kube.tokenFile', 'api.tokenFile'] as const;
 
 /**
  * Loads configuration: file, then environment (`CONVEYOR_QUEUE__BACKOFF__BASE=1s` sets
@@ -287,7 +308,14 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
       if (issue.code === 'unrecognized_keys') {
         for (const key of issue.keys) {
           const path = [...base, key].join('.');
-          problems.push(withSource({ path, message: 'unknown setting' }, path, sources));
+          const near = closest(key, knownKeys(base.map(String)));
+          problems.push(
+            withSource(
+              { path, message: `unknown setting${near === undefined ? '' : `; did you mean ${[...base, near].join('.')}?`}` },
+              path,
+              sources,
+            ),
+          );
         }
         continue;
       }
@@ -299,8 +327,10 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   const config = (result as { data: Config }).data;
   const kube = config.kube;
   if (kube.server !== undefined && kube.token === undefined && kube.tokenFile === undefined) {
-    throw new ConfigError([{ path: 'kube.server', message: 'needs kube.token or kube.tokenFile to authenticate' }]);
+    problems.push({ path: 'kube.server', message: 'needs kube.token or kube.tokenFile to authenticate' });
   }
+  if (options.checkFiles === true) problems.push(...missingFiles(config, sources));
+  if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }
 
@@ -330,11 +360,21 @@ function readConfigFile(file: string): Record<string, unknown> {
   }
   let parsed: unknown;
   try {
-    parsed = text.trim() === '' ? {} : parseYaml(text, { prettyErrors: true });
+    parsed = text.trim() === '' ? undefined : parseYaml(text, { prettyErrors: true });
   } catch (error) {
     throw new ConfigError([{ path: '', message: `not valid YAML or JSON: ${errorMessage(error)}`, source: file }]);
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+  // An empty file (or one of comments) is most likely the wrong file: say so rather than run on defaults.
+  if (parsed === undefined || parsed === null) {
+    throw new ConfigError([
+      {
+        path: '',
+        message: 'holds no settings; give at least one (redis, queue, worker, …), or leave out --config for the defaults',
+        source: file,
+      },
+    ]);
+  }
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new ConfigError([{ path: '', message: 'must be a mapping of sections (redis, queue, worker, …)', source: file }]);
   }
   return parsed as Record<string, unknown>;
@@ -409,7 +449,48 @@ function markSources(node: unknown, path: string[], source: string, sources: Map
   for (const [key, value] of Object.entries(node)) markSources(value, [...path, key], source, sources);
 }
 
+/** The problem with where its value came from: the setting's own source, or (for an unknown section) that of a setting under it. */
 function withSource(problem: ConfigProblem, path: string, sources: Map<string, string>): ConfigProblem {
-  const source = sources.get(path);
+  let source = sources.get(path);
+  if (source === undefined) {
+    const below = [...sources.entries()].filter(([p]) => p.startsWith(`${path}.`)).map(([, s]) => s);
+    if (below.length > 0) source = [...new Set(below)].join(', ');
+  }
   return source === undefined ? problem : { ...problem, source };
+}
+
+/** A problem for each file the configuration names that cannot be read, with where the name came from. */
+function missingFiles(config: Config, sources: Map<string, string>): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  for (const path of FILE_SETTINGS) {
+    const file = path.split('.').reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], config);
+    if (typeof file !== 'string') continue;
+    try {
+      accessSync(file, constants.R_OK);
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      const why = code === 'ENOENT' ? 'does not exist' : `cannot be read (${errorMessage(error)})`;
+      problems.push(withSource({ path, message: `file ${file} ${why}` }, path, sources));
+    }
+  }
+  return problems;
+}
+
+/** The settings the schema knows under `path` (the sections at the root). */
+function knownKeys(path: readonly string[]): string[] {
+  let node: unknown = configSchema;
+  for (const part of path) node = shapeOf(node)[part];
+  return Object.keys(shapeOf(node));
+}
+
+/** An object schema's shape, under its prefault/default/optional/refine wrappers; empty for anything else. */
+function shapeOf(schema: unknown): Record<string, unknown> {
+  let node = schema;
+  for (let depth = 0; depth < 5; depth += 1) {
+    const def = (node as { _zod?: { def?: { innerType?: unknown; in?: unknown } } } | undefined)?._zod?.def;
+    const next = def?.innerType ?? def?.in;
+    if (next === undefined) break;
+    node = next;
+  }
+  return (node as { shape?: Record<string, unknown> } | undefined)?.shape ?? {};
 }

@@ -4,9 +4,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { ConfigInput } from '@conveyor/shared';
+import { type ConfigInput, configSchema, ReconcileQueue } from '@conveyor/shared';
 import { type ConveyorProcess, nonJsonLines, spawnConveyor } from '@conveyor/test/support/conveyor-process';
-import { freePort } from '@conveyor/test/support/redis-server';
+import { freePort, RedisServer } from '@conveyor/test/support/redis-server';
 import { CONTROLLER_MODULE, startWidgetWorld, type WidgetWorld, waitFor } from '../../examples/widgets/widget-harness.ts';
 
 /** Generous allowance over a bound for a loaded 2-core CI machine: the bound is the behaviour, not a speed goal. */
@@ -156,5 +156,74 @@ describe('when Redis goes away under a running worker', () => {
     assert.equal(exit.code, 0, worker.output());
     assert.ok(exit.afterMs < 5_000 + SLACK_MS, `exited ${exit.afterMs} ms after SIGTERM`);
     assert.deepEqual(nonJsonLines(worker.output()), []);
+  });
+});
+
+describe('while the API server is unreachable', () => {
+  let redis: RedisServer;
+  let dir: string;
+  let configFile: string;
+  let apiPort: number;
+  const started: ConveyorProcess[] = [];
+
+  before(async () => {
+    redis = await RedisServer.start();
+    dir = mkdtempSync(join(tmpdir(), 'conveyor-away-'));
+    apiPort = await freePort();
+    const config: ConfigInput = {
+      controller: CONTROLLER_MODULE,
+      redis: { url: redis.url, prefix: 'away' },
+      kube: { server: `http://127.0.0.1:${apiPort}`, token: 'not-a-real-token', insecureSkipTlsVerify: true },
+      http: { host: '127.0.0.1', port: 0 },
+      log: { level: 'info' },
+      queue: { backoff: { base: '5s' } },
+      ...GRACE,
+    };
+    configFile = join(dir, 'conveyor.json');
+    writeFileSync(configFile, JSON.stringify(config));
+  });
+  after(async () => {
+    for (const p of started) p.kill();
+    await redis?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('conveyor enqueue --selector exits 1 with one line naming the API server and the cause', async () => {
+    const p = spawnConveyor(['enqueue', 'widgets', '--selector', 'tier=gold', '--config', configFile]);
+    started.push(p);
+    const exit = await p.exited;
+    assert.equal(exit.code, 1, p.output());
+    const lines = p.stderr().trim().split('\n');
+    assert.equal(lines.length, 1, p.stderr());
+    assert.match(
+      lines[0] ?? '',
+      new RegExp(
+        `^conveyor enqueue: GET http://127\\.0\\.0\\.1:${apiPort}/apis/example\\.com/v1/namespaces/default/widgets.*: cannot reach the API server: .*ECONNREFUSED`,
+      ),
+    );
+  });
+
+  it('a worker’s failed reconcile names the API server and the cause', async () => {
+    const p = spawnConveyor(['worker', '--config', configFile]);
+    started.push(p);
+    await p.waitForOutput(/"worker started"/);
+    const queue = new ReconcileQueue({
+      controller: 'widgets',
+      redis: { url: redis.url, prefix: 'away' },
+      queue: configSchema.parse({}).queue,
+    });
+    try {
+      await queue.enqueue({
+        key: { group: 'example.com', version: 'v1', plural: 'widgets', namespace: 'default', name: 'w-1' },
+        reason: 'manual',
+      });
+    } finally {
+      await queue.close();
+    }
+    const line = await p.waitForOutput(/.*"reconcile failed".*/);
+    assert.match(line[0], new RegExp(`http://127\\.0\\.0\\.1:${apiPort}.*cannot reach the API server: .*ECONNREFUSED`));
+    assert.doesNotMatch(p.output(), /"fetch failed"/);
+    const exit = await p.stop('SIGTERM');
+    assert.equal(exit.code, 0);
   });
 });

@@ -1,8 +1,8 @@
 // Loads a user's controller module (its default export, made with defineController) and checks it, naming the file in every error.
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { type Controller, checkController, InvalidArgumentError, type KubeObject } from '@conveyor/shared';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { type Controller, checkController, errorMessage, InvalidArgumentError, type KubeObject } from '@conveyor/shared';
 
 /** Imports `path` (relative to `cwd`) and returns its checked default export (or its `controller` export). */
 export async function loadController(path: string, cwd = process.cwd()): Promise<Controller<KubeObject, unknown>> {
@@ -12,7 +12,12 @@ export async function loadController(path: string, cwd = process.cwd()): Promise
   try {
     module = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (error) {
-    throw new InvalidArgumentError(`controller module ${path} failed to load: ${(error as Error).message}`, { cause: error });
+    const where = whereInSource(error);
+    const what = error instanceof SyntaxError ? 'syntax error' : error instanceof Error ? error.name : 'error';
+    throw new InvalidArgumentError(
+      `controller module ${path} failed to load: ${what}${where === undefined ? '' : ` at ${where}`}: ${errorMessage(error)}`,
+      { cause: error },
+    );
   }
   const exported = module.default ?? module.controller;
   if (exported === undefined) {
@@ -23,4 +28,29 @@ export async function loadController(path: string, cwd = process.cwd()): Promise
   } catch (error) {
     throw new InvalidArgumentError(`controller module ${path}: ${(error as Error).message}`, { cause: error });
   }
+}
+
+/**
+ * Where in the user's code a module failed: `file:line:column`. A syntax error carries it in the
+ * first lines of its stack (`/path/controller.ts:4`, the source, a caret under the column); an error
+ * thrown while the module ran, in its first stack frame outside Node and node_modules.
+ */
+function whereInSource(error: unknown): string | undefined {
+  const stack = error instanceof Error ? (error.stack ?? '') : '';
+  const lines = stack.split('\n');
+  const header = /^((?:file:\/\/)?\/\S*?):(\d+)$/.exec(lines[0] ?? '');
+  if (header !== null) {
+    const caret = lines.findIndex((line, i) => i > 0 && /^\s*\^+\s*$/.test(line));
+    const column = caret === -1 ? undefined : (lines[caret]?.indexOf('^') ?? 0) + 1;
+    return `${displayPath(header[1] as string)}:${header[2]}${column === undefined ? '' : `:${column}`}`;
+  }
+  for (const line of lines.slice(1)) {
+    const frame = /(?:\(|^at )((?:file:\/\/)?\/[^():\s]+):(\d+):(\d+)\)?$/.exec(line.trim());
+    if (frame !== null && !frame[1]?.includes('/node_modules/')) return `${displayPath(frame[1] as string)}:${frame[2]}:${frame[3]}`;
+  }
+  return undefined;
+}
+
+function displayPath(path: string): string {
+  return path.startsWith('file://') ? fileURLToPath(path) : path;
 }

@@ -16,7 +16,7 @@ import {
 } from '@kubernetes/client-node';
 import { fetch } from 'undici';
 import type { ApiBudget } from '../api-budget.ts';
-import { InvalidArgumentError } from '../errors.ts';
+import { errorMessage, InvalidArgumentError, UnavailableError } from '../errors.ts';
 import { type ApiCodeClass, type ApiVerb, codeClassOf } from '../metrics.ts';
 import { type ObjectKey, type ResourceRef, validateKey, validateResourceRef } from '../object-key.ts';
 import { applyKubeAuth } from './config.ts';
@@ -352,7 +352,9 @@ export class KubeApiClient implements KubeClient, KubeTransport {
       });
     } catch (error) {
       this.o.onRequest?.(verb, 'error', waited);
-      throw error;
+      // An abort is the caller's doing (a timeout, a stop): it keeps its own error.
+      if (signal?.aborted === true) throw error;
+      throw connectionError(`${method} ${url.origin}${path}`, error);
     }
     const retryAfter = response.headers.get('retry-after');
     await this.afterResponse(verb, response.status, retryAfter ?? undefined, waited);
@@ -406,4 +408,17 @@ function combine(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortS
   if (a === undefined) return b;
   if (b === undefined) return a;
   return AbortSignal.any([a, b]);
+}
+
+/**
+ * undici's bare "fetch failed", with what a person needs to act: the request, the server, and the
+ * underlying code and message (ECONNREFUSED 10.0.0.1:6443, ENOTFOUND, a TLS certificate problem).
+ * Retryable: the per-key backoff decides.
+ */
+function connectionError(request: string, error: unknown): UnavailableError {
+  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  const detail = errorMessage(cause);
+  const why = typeof code === 'string' && !detail.includes(code) ? `${code}: ${detail}` : detail;
+  return new UnavailableError(`${request}: cannot reach the API server: ${why}`, { cause: error });
 }
