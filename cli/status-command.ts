@@ -24,13 +24,14 @@ export const statusCommand: Command = {
     const { config, controller, queue, deadline } = await openControllerQueue(values, io);
     const connection = queue.redis;
     try {
-      const [depth, parked, workers, desired, lastMinute] = await deadline.wait(redisEndpoint(config.redis), () =>
+      const [depth, parked, workers, desired, lastMinute, blocked] = await deadline.wait(redisEndpoint(config.redis), () =>
         Promise.all([
           queue.getDepth(),
           top === 0 ? Promise.resolve([]) : queue.listParked(top),
           queue.getWorkerCount(),
           readDesiredWorkers(connection, config.redis, controller.name),
           readReconcileStats(connection, config.redis, controller.name, 60_000),
+          queue.getBlocked(),
         ]),
       );
       const backlog = depth.waiting + depth.prioritized + depth.delayedDue;
@@ -44,6 +45,16 @@ export const statusCommand: Command = {
           meanReconcileMs: lastMinute.meanMs === undefined ? null : Math.round(lastMinute.meanMs),
         },
         workers: { connected: workers, desired: desired ?? null },
+        /** Set while a failure no retry can fix pauses the whole queue. */
+        blocked:
+          blocked === undefined
+            ? null
+            : {
+                code: blocked.code,
+                message: blocked.message,
+                since: new Date(blocked.since).toISOString(),
+                until: new Date(blocked.until).toISOString(),
+              },
         parked: parked.map((p) => ({
           key: formatKey(p.key),
           reason: p.reason,
@@ -57,6 +68,12 @@ export const statusCommand: Command = {
         return EXIT.ok;
       }
       io.out(`controller ${controller.name}`);
+      if (report.blocked !== null) {
+        io.out(
+          `  PAUSED    since ${report.blocked.since}, next try at ${report.blocked.until}: no request can succeed until this is fixed`,
+        );
+        io.out(`            ${report.blocked.code}: ${report.blocked.message}`);
+      }
       io.out(`  backlog   ${backlog}   (waiting ${depth.waiting}, prioritized ${depth.prioritized}, delayed due ${depth.delayedDue})`);
       io.out(
         `  by lane   event ${depth.lanes.event}, manual ${depth.lanes.manual}, resync ${depth.lanes.resync} (${depth.resyncBacklog} not yet admitted)`,

@@ -11,6 +11,7 @@ export type {
   WatchSpec,
 } from '@conveyor/shared';
 export {
+  BlockedError,
   type Condition,
   type Controller,
   type ControllerDefinition,

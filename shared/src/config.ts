@@ -86,6 +86,12 @@ const queueSchema = z.strictObject({
   /** How often workers look for jobs whose lock expired. @defaultValue 30s */
   stalledInterval: duration().default(30_000),
   /**
+   * How long the whole queue pauses after a failure no retry of any request can fix (missing or
+   * refused credentials, a function that does not exist, access denied) before one request tries
+   * again; no attempt is spent meanwhile. Fix the setup and the next try after the pause succeeds. @defaultValue 30s
+   */
+  blockedPause: duration().default(30_000),
+  /**
    * The share of each worker's slots (container worker or dispatcher) a resync may hold while fresh
    * events or manual requests run there; the rest stay free for them. With nothing else running a
    * resync may use every slot. At least one slot whatever the share (see queue/lanes.ts). @defaultValue 0.5

@@ -12,7 +12,8 @@ export type ErrorCode =
   | 'TIMEOUT'
   | 'CONFLICT'
   | 'UNSUPPORTED'
-  | 'UNAVAILABLE';
+  | 'UNAVAILABLE'
+  | 'BLOCKED';
 
 /** Codes of the errors no retry can fix: each is raised with `retryable: false`, and a request failing with one is parked at once. */
 export const TERMINAL_ERROR_CODES: readonly ErrorCode[] = [
@@ -130,6 +131,17 @@ export class TimeoutError extends ConveyorError {
 export class ConflictError extends ConveyorError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('CONFLICT', true, message, options);
+  }
+}
+
+/**
+ * A failure that no retry of any request can get past until someone fixes the setup: missing or
+ * rejected credentials, a function that does not exist, access denied. The whole queue pauses
+ * (`queue.blockedPause`) and tries again, instead of each request spending its attempts on it.
+ */
+export class BlockedError extends ConveyorError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('BLOCKED', true, message, options);
   }
 }
 

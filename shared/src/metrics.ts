@@ -14,6 +14,7 @@ export const METRIC = {
   maxConcurrentReconciles: 'controller_runtime_max_concurrent_reconciles',
   workqueueDepth: 'workqueue_depth',
   queueDepthByLane: 'conveyor_queue_depth',
+  queueBlocked: 'conveyor_queue_blocked',
   workqueueAddsTotal: 'workqueue_adds_total',
   workqueueQueueDurationSeconds: 'workqueue_queue_duration_seconds',
   workqueueWorkDurationSeconds: 'workqueue_work_duration_seconds',
@@ -78,6 +79,8 @@ export function resultOf(outcome: Outcome): ReconcileResult {
       return 'requeue_after';
     case 'throttled':
       return 'requeue';
+    case 'blocked':
+      return 'error';
     case 'error':
     case 'terminal':
       return 'error';
@@ -110,6 +113,8 @@ export interface ReconcileMetrics {
   /** API requests made elsewhere (a Lambda invocation, which reports them with its outcome). */
   apiRequests(verb: ApiVerb, code: ApiCodeClass, count: number): void;
   budgetWaited(seconds: number): void;
+  /** Whether this process finds the queue paused by a failure no retry can fix (queue-block.ts). */
+  setBlocked(blocked: boolean): void;
 }
 
 /** `workqueue_adds_total{name}`: requests that became a new job or a re-run, not those merged into one already queued (client-go's meaning). */
@@ -227,6 +232,7 @@ export function reconcileMetrics(registry: Registry, controller: string): Reconc
     registers: [registry],
   });
 
+  const setBlocked = queueBlockedGauge(registry, controller);
   const c = { controller };
   const q = { name: controller };
   for (const result of RECONCILE_RESULTS) total.inc({ controller, result }, 0);
@@ -246,7 +252,7 @@ export function reconcileMetrics(registry: Registry, controller: string): Reconc
     observe(o) {
       const { outcome } = o;
       total.inc({ controller, result: resultOf(outcome) });
-      if (outcome.kind === 'error' || outcome.kind === 'terminal') errors.inc(c);
+      if (outcome.kind === 'error' || outcome.kind === 'terminal' || outcome.kind === 'blocked') errors.inc(c);
       if (outcome.kind === 'terminal') terminal.inc(c);
       if (o.panicked === true) panics.inc(c);
       time.observe(c, o.runSeconds);
@@ -264,7 +270,20 @@ export function reconcileMetrics(registry: Registry, controller: string): Reconc
     },
     apiRequests: (verb, code, count) => api(verb, code, count),
     budgetWaited: (seconds) => budgetWait.observe(c, seconds),
+    setBlocked,
   };
+}
+
+/** `conveyor_queue_blocked{controller}`, at 0: 1 while this process finds the queue paused by a failure no retry can fix. */
+function queueBlockedGauge(registry: Registry, controller: string): (blocked: boolean) => void {
+  const gauge = new Gauge({
+    name: METRIC.queueBlocked,
+    help: '1 while the queue is paused by a failure no retry can fix (missing credentials, no such function, access denied), else 0',
+    labelNames: ['controller'],
+    registers: [registry],
+  });
+  gauge.set({ controller }, 0);
+  return (blocked) => gauge.set({ controller }, blocked ? 1 : 0);
 }
 
 /** The code class label of an HTTP status (or `error` when no response came back). */

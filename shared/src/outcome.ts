@@ -1,7 +1,7 @@
 // What one reconcile attempt ended in, as a plain JSON value: workers produce it, Lambda returns it, the queue module applies it.
 import { z } from 'zod';
 import { parseDuration } from './duration.ts';
-import { ConveyorError, errorMessage, TerminalError, ThrottledError } from './errors.ts';
+import { BlockedError, ConveyorError, errorMessage, TerminalError, ThrottledError } from './errors.ts';
 
 export type Outcome =
   /** Finished; nothing more to do until the next event. */
@@ -13,7 +13,12 @@ export type Outcome =
   /** Failed for good: counted, not retried, parked with its message. */
   | { kind: 'terminal'; code: string; message: string }
   /** The API server or Lambda asked us to slow down: the whole queue pauses, no attempt is used. */
-  | { kind: 'throttled'; retryAfterMs: number; message: string };
+  | { kind: 'throttled'; retryAfterMs: number; message: string }
+  /**
+   * No request can succeed until someone fixes the setup (credentials, the function, permissions):
+   * the whole queue pauses for `queue.blockedPause` and tries again, no attempt is used.
+   */
+  | { kind: 'blocked'; code: string; message: string };
 
 export const done: Outcome = Object.freeze({ kind: 'done' });
 
@@ -29,6 +34,10 @@ export function outcomeFromError(error: unknown): Outcome {
   // ThrottledError, or a KubeApiError of a 429: both carry the wait.
   if (error instanceof ThrottledError || (error instanceof ConveyorError && error.code === 'THROTTLED' && hasRetryAfter(error))) {
     return { kind: 'throttled', retryAfterMs: error.retryAfterMs, message: error.message };
+  }
+  // BlockedError thrown by a reconcile, or a KubeApiError of a 401 (the worker's own credentials refused).
+  if (error instanceof BlockedError || (error instanceof ConveyorError && error.code === 'BLOCKED')) {
+    return { kind: 'blocked', code: error.code, message: error.message };
   }
   if (error instanceof TerminalError) return { kind: 'terminal', code: error.code, message: error.message };
   if (error instanceof ConveyorError && !error.retryable) return { kind: 'terminal', code: error.code, message: error.message };
@@ -47,6 +56,7 @@ const outcomeSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('error'), code: z.string(), message: z.string() }),
   z.object({ kind: z.literal('terminal'), code: z.string(), message: z.string() }),
   z.object({ kind: z.literal('throttled'), retryAfterMs: z.number().finite().min(0), message: z.string() }),
+  z.object({ kind: z.literal('blocked'), code: z.string(), message: z.string() }),
 ]);
 
 /**

@@ -9,7 +9,9 @@ export type FakeAnswer =
   | { kind: 'function-error'; message: string }
   | { kind: 'throttle'; retryAfterSeconds?: number }
   | { kind: 'hang'; ms: number }
-  | { kind: 'raw'; status: number; body: string };
+  | { kind: 'raw'; status: number; body: string }
+  /** An error as AWS sends one: its type in `x-amzn-errortype` (AccessDeniedException, ResourceNotFoundException, …). */
+  | { kind: 'aws-error'; status: number; type: string; message: string };
 
 export class FakeLambda {
   readonly invocations: { functionName: string; payload: unknown }[] = [];
@@ -88,6 +90,11 @@ export class FakeLambda {
         return;
       case 'raw':
         res.writeHead(answer.status, { 'content-type': 'application/json' }).end(answer.body);
+        return;
+      case 'aws-error':
+        res
+          .writeHead(answer.status, { 'content-type': 'application/json', 'x-amzn-errortype': answer.type })
+          .end(JSON.stringify({ Type: 'User', message: answer.message }));
         return;
     }
   }

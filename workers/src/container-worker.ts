@@ -144,6 +144,7 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
     processor: (request) => instrumented.process(request),
     logger,
     connection,
+    onBlockedChange: (blocked) => metrics.setBlocked(blocked),
   });
 
   logger.info({ concurrency: config.worker.concurrency, http: http?.url }, 'worker started');

@@ -1,6 +1,7 @@
 // Public surface of @conveyor/workers: what controller authors import, and the runtimes that run their controllers.
 /** The controller author's API (kube-conveyor's main entry point). @public */
 export {
+  BlockedError,
   type Controller,
   type ControllerDefinition,
   type ControllerHandlers,

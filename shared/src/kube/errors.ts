@@ -24,8 +24,9 @@ export interface KubeApiErrorInit {
 
 /**
  * A non-2xx answer from the API server, whichever client made the call. 409 carries the CONFLICT
- * code and 429 the THROTTLED code (the whole queue then waits `retryAfterMs`); every other status
- * is RETRYABLE: the per-key backoff decides. Match on `statusCode` and `reason`, never the message.
+ * code, 429 the THROTTLED code (the whole queue then waits `retryAfterMs`) and 401 the BLOCKED code
+ * (the worker's credentials are refused: the whole queue pauses, see BlockedError); every other
+ * status is RETRYABLE: the per-key backoff decides. Match on `statusCode` and `reason`, never the message.
  */
 export class KubeApiError extends ConveyorError {
   readonly statusCode: number;
@@ -89,6 +90,8 @@ export function fieldConflictsOf(error: KubeApiError): FieldConflict[] | undefin
 function codeOf(status: number): ErrorCode {
   if (status === 409) return 'CONFLICT';
   if (status === 429) return 'THROTTLED';
+  // The API server refuses the worker's own credentials: every request would fail the same way.
+  if (status === 401) return 'BLOCKED';
   return 'RETRYABLE';
 }
 

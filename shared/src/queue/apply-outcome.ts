@@ -15,6 +15,8 @@ export interface OutcomeTarget {
   now(): number;
   /** Pauses the whole queue (every worker, every key) for `ms`. */
   rateLimit(ms: number): Promise<void>;
+  /** Pauses the whole queue for `queue.blockedPause` and records (and logs, once) why: see `blocked` below. */
+  block(outcome: Extract<Outcome, { kind: 'blocked' }>): Promise<void>;
   /** Makes the job due now if a request for its key arrived while it ran (see queue-scripts.ts). */
   pullForwardIfDirty(job: Job): Promise<void>;
 }
@@ -41,6 +43,11 @@ export class ReconcileFailedError extends Error {
  * - `throttled(retryAfter)` → the whole queue pauses for `retryAfter` (`rateLimit` +
  *   `RateLimitError`): this job goes back to waiting with no attempt used, and no worker starts any
  *   job until the pause ends.
+ * - `blocked` (a failure no retry of any request can fix: missing or refused credentials, a function
+ *   that does not exist, access denied) → as `throttled`, for `queue.blockedPause`, and the reason
+ *   is recorded in Redis for `conveyor status` and logged once. The first request after the pause
+ *   probes: it succeeds once someone fixed the setup (the record is then cleared), or pauses again.
+ *   Requests keep their attempts, so a configuration mistake never parks the backlog.
  *
  * # Guarantees
  * Every outcome ends in completion, a delay, a retry or a parked job with its reason: never a drop.
@@ -65,6 +72,9 @@ export async function applyOutcome(outcome: Outcome, target: OutcomeTarget): Pro
       throw new UnrecoverableError(`${outcome.code}: ${outcome.message}`);
     case 'throttled':
       await target.rateLimit(Math.max(1, Math.ceil(outcome.retryAfterMs)));
+      throw Worker.RateLimitError();
+    case 'blocked':
+      await target.block(outcome);
       throw Worker.RateLimitError();
     default:
       throw new ReconcileFailedError(`OUTCOME_INVALID: the processor returned ${JSON.stringify(outcome)}, which is not an outcome`);

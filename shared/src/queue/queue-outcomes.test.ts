@@ -297,4 +297,46 @@ describe('ReconcileQueue with a worker', () => {
       }
     });
   });
+
+  describe('when a failure no retry can fix blocks every request (missing credentials, no such function)', () => {
+    it('pauses the whole queue and says why, spends no attempts, and runs everything once the cause is fixed', async () => {
+      let fixed = false;
+      const h = await harness(
+        async () =>
+          fixed ? done : { kind: 'blocked', code: 'AWS_CREDENTIALS_MISSING', message: 'Could not load credentials from any providers' },
+        { attempts: 2, blockedPause: '300ms' },
+        1,
+      );
+      try {
+        const keys = ['a', 'b', 'c', 'd'].map((name) => widgetKey(name));
+        await h.queue.enqueueBatch(keys.map((key) => ({ key, reason: 'event' as const })));
+        h.start();
+        // Far more tries than `attempts` allows one request: had they been spent, everything would be parked.
+        await waitFor('six paused tries', () => h.runs.length >= 6, 30_000);
+        const blocked = await h.queue.getBlocked();
+        assert.equal(blocked?.code, 'AWS_CREDENTIALS_MISSING');
+        assert.equal(blocked?.message, 'Could not load credentials from any providers');
+        assert.ok((blocked?.until ?? 0) > (blocked?.since ?? Number.POSITIVE_INFINITY) - 1);
+        const depth = await h.queue.getDepth();
+        assert.equal(depth.parked, 0, 'no request parked');
+        assert.equal(depth.waiting + depth.prioritized + depth.active, 4, 'every request still queued');
+        assert.ok(
+          h.runs.every((run) => run.attempt === 1),
+          'no attempt spent',
+        );
+        // One request at a time tries after each pause, not the whole backlog at once.
+        assert.ok(h.runs.length < 4 * 6, `the queue paused between tries (${h.runs.length} runs)`);
+
+        fixed = true;
+        await waitFor('every request reconciled once fixed', async () => {
+          const d = await h.queue.getDepth();
+          return d.waiting + d.prioritized + d.active + d.delayedDue + d.delayedLater === 0;
+        });
+        assert.equal((await h.queue.getDepth()).parked, 0);
+        await waitFor('the pause note cleared', async () => (await h.queue.getBlocked()) === undefined, 5_000);
+      } finally {
+        await h.close();
+      }
+    });
+  });
 });

@@ -10,6 +10,7 @@ import { type Outcome, outcomeFromError } from '../outcome.ts';
 import { applyOutcome, checkOutcome, followOutcomes, type OutcomeFollower } from './apply-outcome.ts';
 import { BULLMQ_KEY, bullmqKey, deduplicationNextKey, JOB_FIELD, jobKey } from './bullmq-internals.ts';
 import { handBackToBacklog, LaneGate, laneOf, type ResyncAdmission, startResyncAdmission } from './lanes.ts';
+import { QueueBlock } from './queue-block.ts';
 import { queueScripts } from './queue-scripts.ts';
 import type { QueueSettings } from './reconcile-queue.ts';
 import { closeRedisConnection, createRedisConnection, type RedisConnection } from './redis-connection.ts';
@@ -48,6 +49,8 @@ export interface QueueWorkerOptions extends QueueSettings {
   clock?: Clock;
   /** How often an idle worker looks for a resync backlog to admit (lanes.ts). @defaultValue 1000 */
   admitIntervalMs?: number;
+  /** Told when this worker finds the queue blocked by a failure no retry can fix (true), and when a request gets past it (false). */
+  onBlockedChange?: (blocked: boolean) => void;
 }
 
 export interface QueueWorker {
@@ -106,6 +109,15 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
   const gate = new LaneGate(options.concurrency, options.queue.resyncShare);
   const admission = startResyncAdmission({ scripts, location, gate, now, logger, intervalMs: options.admitIntervalMs ?? 1_000 });
   let follower: OutcomeFollower | undefined;
+  const block = new QueueBlock({
+    connection,
+    key: keys.blocked,
+    pauseMs: options.queue.blockedPause,
+    now,
+    rateLimit: (ms) => worker.rateLimit(ms),
+    logger,
+    ...(options.onBlockedChange === undefined ? {} : { onChange: options.onBlockedChange }),
+  });
   const process = jobRunner(options, {
     succeeded: (job) => follower?.succeeded(job),
     logger,
@@ -113,6 +125,7 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
     running,
     pullForwardIfDirty,
     rateLimit: (ms) => worker.rateLimit(ms),
+    block,
     gate,
     admission,
   });
@@ -172,6 +185,7 @@ interface JobRunnerDeps {
   running: Map<string, { job: Job; token: string }>;
   pullForwardIfDirty(job: Job): Promise<void>;
   rateLimit(ms: number): Promise<void>;
+  block: QueueBlock;
   gate: LaneGate;
   admission: ResyncAdmission;
   /** A reconcile of the job succeeded (done or requeue-after): its key's parked requests go. */
@@ -220,11 +234,14 @@ function jobRunner(options: QueueWorkerOptions, d: JobRunnerDeps): (job: Job, to
       } else if (outcome.kind === 'done' || outcome.kind === 'requeueAfter') {
         d.succeeded(job);
       }
+      // Any ending but a pause means the request got past whatever blocked the queue.
+      if (outcome.kind !== 'blocked' && outcome.kind !== 'throttled') d.block.cleared();
       await applyOutcome(outcome, {
         job,
         token,
         now,
         rateLimit: d.rateLimit,
+        block: (blocked) => d.block.block(blocked),
         pullForwardIfDirty,
       });
     } finally {

@@ -18,6 +18,7 @@ import {
   prioritizedScore,
 } from './bullmq-internals.ts';
 import { type Lane, RESYNC_BACKLOG_BAND_MS, RESYNC_BACKLOG_DELAY_MS } from './lanes.ts';
+import { type QueueBlockRecord, readQueueBlock } from './queue-block.ts';
 import { type QueueScripts, queueScripts } from './queue-scripts.ts';
 import { closeRedisConnection, createRedisConnection, type RedisConnection, reportRedisError, scanJobIds } from './redis-connection.ts';
 import { type ControllerKeys, controllerKeys, type QueueLocation } from './redis-keys.ts';
@@ -254,6 +255,11 @@ export class ReconcileQueue {
       lanes: { event: event + waiting, manual, resync: resyncReady + backlog },
       resyncBacklog: backlog,
     };
+  }
+
+  /** Why the whole queue is paused, when a failure no retry can fix paused it (queue-block.ts). */
+  async getBlocked(): Promise<QueueBlockRecord | undefined> {
+    return await readQueueBlock(this.connection, this.keys.blocked);
   }
 
   /** Worker processes (container workers, dispatchers) connected to this queue right now. */

@@ -20,6 +20,7 @@
 // | `{<prefix>:<controller>}:stats:<bucket>` | hash: `count`, `ms`, `errors`; bucket = ms since the epoch / 10 000 | every worker and dispatcher, per reconcile | autoscaler, `conveyor status` | 5 minutes (PEXPIRE) |
 // | `{<prefix>:<controller>}:desired-workers` | string, integer | autoscaler (watcher) | Lambda dispatcher, `conveyor status` | autoscaler interval × 4 (PX), so a dead autoscaler stops steering |
 // | `{<prefix>:<controller>}:own-writes:<object id>` | hash: `p` writes in flight, `n` count, `r0`..`r7` the last resourceVersions the controller's writes produced; object id = 16 hex of SHA-1 over `group/plural/namespace/name` (`own-writes.ts`) | every worker and Lambda reconcile, around each write to the API server | the watcher, for each watch event that would enqueue | 60 s after the last write (PEXPIRE) |
+// | `{<prefix>:<controller>}:blocked` | string, JSON `{ code, message, since, until }` | queue worker when a request ends `blocked` (a failure no retry can fix) | `conveyor status`, the queue worker (cleared after a success) | two pauses and a second (`queue.blockedPause`, PX), renewed by each blocked request |
 // | `<prefix>:api-budget` | hash: `tokens`, `ts`, `pausedUntil` | every Kubernetes client of a worker (`take-api-token.ts`) | the same | until the bucket would be full again (PEXPIRE) |
 //
 // Conveyor also writes one field into BullMQ's job hashes, `conveyor-first-failed-at` (bullmq-internals.ts `JOB_FIELD`):
@@ -70,6 +71,8 @@ export interface ControllerKeys {
   readonly parkedKeys: string;
   /** String: the autoscaler's worker count for the dispatcher. */
   readonly desiredWorkers: string;
+  /** String (JSON): why the whole queue is paused, while it is (a failure no retry can fix). */
+  readonly blocked: string;
   /** Hash: reconcile count, total ms and errors of one 10-second bucket. */
   statsBucket(bucket: number): string;
   /** Hash: the resourceVersions the controller's own writes to one object produced (`id` from `ownWriteId`). */
@@ -85,6 +88,7 @@ export function controllerKeys(redisPrefix: string, controller: string): Control
     watchCursor: join(tag, 'watch-cursor'),
     parkedKeys: join(tag, 'parked-keys'),
     desiredWorkers: join(tag, 'desired-workers'),
+    blocked: join(tag, 'blocked'),
     statsBucket: (bucket) => {
       if (!Number.isSafeInteger(bucket)) throw new RangeError(`stats bucket must be an integer, got ${bucket}`);
       return join(tag, 'stats', String(bucket));

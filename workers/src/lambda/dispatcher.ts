@@ -66,7 +66,7 @@ export interface Dispatcher {
 
 /** Margin over the function's timeout before the dispatcher stops waiting for an answer. */
 const INVOKE_MARGIN_MS = 5_000;
-const RESULTS: readonly InvocationResult[] = ['ok', 'function-error', 'throttled', 'timeout', 'transport-error', 'bad-response'];
+const RESULTS: readonly InvocationResult[] = ['ok', 'function-error', 'throttled', 'blocked', 'timeout', 'transport-error', 'bad-response'];
 
 export function createLambdaClient(config: Config): LambdaClient {
   // Retries belong to the queue (per-key backoff, queue-wide pause), not to the SDK.
@@ -91,7 +91,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
   const metrics = reconcileMetrics(registry, controller);
   const invocations = new Counter({
     name: METRIC.lambdaInvocationsTotal,
-    help: 'Lambda invocations by how they ended: ok, function-error, throttled, timeout, transport-error, bad-response.',
+    help: 'Lambda invocations by how they ended: ok, function-error, throttled, blocked, timeout, transport-error, bad-response.',
     labelNames: ['controller', 'function', 'result'] as const,
     registers: [registry],
   });
@@ -134,7 +134,8 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
       const invocation = await invokeReconcile(lambda, functionName, encodeLambdaRequest(request), invokeTimeoutMs);
       invocations.inc({ controller, function: functionName, result: invocation.result });
       duration.observe({ controller, function: functionName }, invocation.durationMs / 1_000);
-      if (invocation.result !== 'ok')
+      // A blocked queue is logged once by the queue (queue-block.ts), not once per request.
+      if (invocation.result !== 'ok' && invocation.result !== 'blocked')
         logger.warn({ jobId: request.jobId, result: invocation.result, outcome: invocation.outcome }, 'invocation did not succeed');
       const telemetry = invocation.telemetry;
       for (const { verb, code, count } of telemetry?.api ?? []) metrics.apiRequests(verb, code, count);
@@ -152,6 +153,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
     processor: (request) => instrumented.process(request),
     logger,
     connection,
+    onBlockedChange: (blocked) => metrics.setBlocked(blocked),
   });
   logger.info(
     { concurrency, invokeTimeoutMs, lockDuration: config.queue.lockDuration },

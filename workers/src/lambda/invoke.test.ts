@@ -45,6 +45,23 @@ describe('Function: invokeReconcile', () => {
     assert.deepEqual(invocation.outcome.kind === 'throttled' && invocation.outcome.retryAfterMs, 1_000);
   });
 
+  const blocking: [string, number, string, string][] = [
+    ['a function that does not exist', 404, 'ResourceNotFoundException', 'LAMBDA_FUNCTION_NOT_FOUND'],
+    ['access denied', 403, 'AccessDeniedException', 'LAMBDA_ACCESS_DENIED'],
+    ['credentials AWS does not know', 403, 'UnrecognizedClientException', 'AWS_CREDENTIALS_REFUSED'],
+    ['expired credentials', 403, 'ExpiredTokenException', 'AWS_CREDENTIALS_REFUSED'],
+  ];
+  for (const [what, status, type, code] of blocking) {
+    it(`maps ${what} (${type}) to a queue-wide pause, not a per-request retry`, async () => {
+      lambda.answerWith(() => ({ kind: 'aws-error', status, type, message: `${type} says no` }));
+      const invocation = await invokeReconcile(lambda.client(), 'reconcile', request, 5_000);
+      assert.equal(invocation.result, 'blocked');
+      assert.equal(invocation.outcome.kind, 'blocked');
+      assert.equal(invocation.outcome.kind === 'blocked' && invocation.outcome.code, code);
+      assert.match(invocation.outcome.kind === 'blocked' ? invocation.outcome.message : '', new RegExp(`invoke of reconcile: ${type}: `));
+    });
+  }
+
   it('turns an invocation slower than the deadline into a retried timeout error', async () => {
     lambda.answerWith(() => ({ kind: 'hang', ms: 2_000 }));
     const invocation = await invokeReconcile(lambda.client(), 'reconcile', request, 200);

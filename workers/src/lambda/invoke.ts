@@ -5,13 +5,34 @@
 // Guarantees: nothing here throws; every failure is an Outcome the queue applies, so no request is lost:
 //   - FunctionError (a throw, a crash, a timeout inside Lambda) → `error`: per-key backoff, parked after the attempts;
 //   - TooManyRequestsException / HTTP 429 → `throttled`: the whole queue pauses for Retry-After (default 1 s);
+//   - what no retry of any request can get past — no credentials, credentials AWS refuses, a function
+//     that does not exist, access denied — → `blocked`: the whole queue pauses (queue.blockedPause)
+//     and tries again, so a configuration mistake does not spend every request's attempts;
 //   - our own deadline, connection refused/reset, 5xx → `error`: retried with backoff;
 //   - a response that is not an Outcome (wrong handler deployed) → `error` naming the problem.
 import { InvokeCommand, type InvokeCommandOutput, type LambdaClient } from '@aws-sdk/client-lambda';
 import { type Clock, errorMessage, type Outcome, parseOutcome, systemClock } from '@conveyor/shared';
 import { type InvocationTelemetry, type LambdaRequest, telemetryOf } from './lambda-request.ts';
 
-export type InvocationResult = 'ok' | 'function-error' | 'throttled' | 'timeout' | 'transport-error' | 'bad-response';
+export type InvocationResult = 'ok' | 'function-error' | 'throttled' | 'blocked' | 'timeout' | 'transport-error' | 'bad-response';
+
+/**
+ * AWS errors that say the setup is wrong, not the request, with the code the queue's pause is
+ * recorded under. CredentialsProviderError comes from the SDK itself, before any request is sent.
+ */
+const BLOCKING_ERRORS: Readonly<Record<string, string>> = {
+  CredentialsProviderError: 'AWS_CREDENTIALS_MISSING',
+  UnrecognizedClientException: 'AWS_CREDENTIALS_REFUSED',
+  InvalidSignatureException: 'AWS_CREDENTIALS_REFUSED',
+  ExpiredTokenException: 'AWS_CREDENTIALS_REFUSED',
+  InvalidClientTokenId: 'AWS_CREDENTIALS_REFUSED',
+  AccessDeniedException: 'LAMBDA_ACCESS_DENIED',
+  ResourceNotFoundException: 'LAMBDA_FUNCTION_NOT_FOUND',
+  KMSAccessDeniedException: 'LAMBDA_FUNCTION_MISCONFIGURED',
+  KMSDisabledException: 'LAMBDA_FUNCTION_MISCONFIGURED',
+  KMSNotFoundException: 'LAMBDA_FUNCTION_MISCONFIGURED',
+  InvalidRuntimeException: 'LAMBDA_FUNCTION_MISCONFIGURED',
+};
 
 export interface Invocation {
   outcome: Outcome;
@@ -46,6 +67,14 @@ export async function invokeReconcile(
       const seconds = Number(e.retryAfterSeconds);
       const retryAfterMs = Number.isFinite(seconds) && seconds > 0 ? seconds * 1_000 : DEFAULT_THROTTLE_MS;
       return finish('throttled', { kind: 'throttled', retryAfterMs, message: `Lambda throttled ${functionName}: ${errorMessage(error)}` });
+    }
+    const blocking = e.name === undefined ? undefined : BLOCKING_ERRORS[e.name];
+    if (blocking !== undefined || e.$metadata?.httpStatusCode === 403) {
+      return finish('blocked', {
+        kind: 'blocked',
+        code: blocking ?? 'LAMBDA_ACCESS_DENIED',
+        message: `invoke of ${functionName}: ${e.name ?? 'AccessDenied'}: ${errorMessage(error)}`,
+      });
     }
     if (e.name === 'AbortError' || e.name === 'TimeoutError') {
       return finish('timeout', {
