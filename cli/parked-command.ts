@@ -11,32 +11,34 @@ import {
   type ResourceRef,
   redisEndpoint,
 } from '@conveyor/shared';
-import { type Command, EXIT, type Io, parseFlags, UsageError } from './command.ts';
+import { COMMON_FLAGS, type Command, EXIT, type Flags, type Io, parseFlags, UsageError } from './command.ts';
 import { type ControllerQueue, openControllerQueue } from './controller-queue.ts';
 import { keyFromTarget } from './enqueue-command.ts';
 
 const ACTIONS = ['list', 'retry', 'discard'] as const;
 type Action = (typeof ACTIONS)[number];
 
+const FLAGS = {
+  controller: COMMON_FLAGS.controller,
+  config: COMMON_FLAGS.config,
+  json: { ...COMMON_FLAGS.json, description: 'list: print JSON instead of a table' },
+  top: { type: 'string', value: '<n>', description: 'list: how many, newest first (1 to 10000)', defaultText: '100' },
+  all: { type: 'boolean', description: 'retry or discard: every parked request instead of one <key>' },
+  timeout: COMMON_FLAGS.timeout,
+} as const satisfies Flags;
+
 export const parkedCommand: Command = {
   name: 'parked',
   summary: 'list parked requests, run them again, or discard them',
   usage:
-    'conveyor parked (list [--top <n>] [--json] | retry (<key> | --all) | discard (<key> | --all)) [--controller <module>] [--config <file>] [--timeout <duration>]\n' +
-    '  <key>: as `list` prints it (example.com/v1/widgets/default/w-1), or <namespace>/<name> of the controller’s resource',
+    'conveyor parked (list [--top <n>] [--json] | retry (<key> | --all) | discard (<key> | --all)) [--controller <module>] [--config <file>] [--timeout <duration>]',
+  flags: FLAGS,
+  positionals: {
+    'list | retry | discard': 'show parked requests, run them again with fresh attempts, or drop them',
+    '<key>': 'as `list` prints it (example.com/v1/widgets/default/w-1), or <namespace>/<name> of the controller’s resource',
+  },
   async run(args, io) {
-    const { values, positionals } = parseFlags(
-      args,
-      {
-        controller: { type: 'string' },
-        config: { type: 'string', short: 'c' },
-        json: { type: 'boolean' },
-        top: { type: 'string' },
-        all: { type: 'boolean' },
-        timeout: { type: 'string' },
-      },
-      true,
-    );
+    const { values, positionals } = parseFlags(args, FLAGS, true);
     const [action, target, ...extra] = positionals;
     if (action === undefined) throw new UsageError('missing list, retry or discard');
     if (!(ACTIONS as readonly string[]).includes(action)) throw new UsageError(`unknown action "${action}": use list, retry or discard`);
