@@ -13,18 +13,25 @@ export default defineController<Site>({
   selector: { labels: 'tier in (gold,silver)', fields: 'metadata.namespace!=kube-system' },
   // Which updates enqueue; creation, deletion and finalizer changes always do.
   predicates: ['generation', 'labels', { name: 'owner-annotation', changed: (meta) => meta.annotations?.['example.com/owner'] }],
-  // Child Deployments whose controller ownerReference points at a Site reconcile that Site.
-  owns: [{ group: 'apps', version: 'v1', plural: 'deployments', kind: 'Deployment' }],
-  // One shared ConfigMap mapped to the Sites it names; only an edit of its `theme` key enqueues them.
+  // Child Deployments whose controller ownerReference points at a Site reconcile that Site: only those
+  // labelled as made by this controller are watched, and only a spec change or a new `ready` annotation counts.
+  owns: [
+    {
+      group: 'apps',
+      version: 'v1',
+      plural: 'deployments',
+      kind: 'Deployment',
+      labels: 'app.kubernetes.io/managed-by=sites',
+      predicates: ['generation', { name: 'ready', changed: (meta) => meta.annotations?.['example.com/ready'] }],
+    },
+  ],
+  // Theme ConfigMaps: an edit of one's `theme` key reconciles the Sites whose `example.com/theme` label
+  // names it (found through the watcher's index of that label); any other edit enqueues nothing.
   watches: [
     {
       resource: { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap' },
-      fields: 'metadata.name=site-themes',
-      map: (cm) =>
-        (cm.metadata?.annotations?.['example.com/sites'] ?? '')
-          .split(',')
-          .filter(Boolean)
-          .map((name) => ({ name })),
+      labels: 'example.com/is-theme=true',
+      index: { label: 'example.com/theme' },
       changed: dataKeys(['theme']),
     },
   ],

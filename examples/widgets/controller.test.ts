@@ -3,14 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { defineController, formatKey, keyOf, type ObjectKey, type StoredObject } from '@conveyor/shared';
 import { type ContainerWorker, startContainerWorker } from '@conveyor/workers/container-worker';
 import { Redis } from 'ioredis';
-import widgets, {
-  DEPENDENTS_ANNOTATION,
-  PALETTE_LABEL,
-  paletteDependents,
-  WIDGET_FINALIZER,
-  type Widget,
-  type WidgetDeps,
-} from './controller.ts';
+import widgets, { IS_PALETTE_LABEL, PALETTE_LABEL, paletteOf, WIDGET_FINALIZER, type Widget, type WidgetDeps } from './controller.ts';
 import { ExampleRecords } from './example-records.ts';
 import { CONFIGMAPS, startWidgetWorld, WIDGETS, type WidgetWorld, waitFor } from './widget-harness.ts';
 
@@ -226,29 +219,24 @@ describe('Example: the Widget controller on container workers', () => {
     }
   });
 
-  it('copies a shared palette into the children of the Widgets that use it, and names them as its dependents', async () => {
+  it('copies a shared palette into the children of the Widgets whose label names it, writing nothing on the palette', async () => {
     const palette = await world.client.create(CONFIGMAPS, {
       apiVersion: 'v1',
       kind: 'ConfigMap',
-      metadata: {
-        name: 'team-palette',
-        namespace: 'default',
-        labels: { [PALETTE_LABEL]: 'true' },
-        annotations: { [DEPENDENTS_ANNOTATION]: 'p-1, p-2' },
-      },
+      metadata: { name: 'team-palette', namespace: 'default', labels: { [IS_PALETTE_LABEL]: 'true' } },
       data: { palette: 'sunrise', notes: 'not read' },
     });
-    assert.deepEqual(paletteDependents(palette), [{ name: 'p-1' }, { name: 'p-2' }]);
     const created = await Promise.all(
       ['p-1', 'p-2'].map((name) =>
         world.client.create<Widget>(WIDGETS, {
           apiVersion: 'example.com/v1',
           kind: 'Widget',
-          metadata: { name, namespace: 'default' },
-          spec: { color: 'red', paletteFrom: 'team-palette' },
+          metadata: { name, namespace: 'default', labels: { [PALETTE_LABEL]: 'team-palette' } },
+          spec: { color: 'red' },
         }),
       ),
     );
+    assert.equal(paletteOf(created[0] as Widget), 'team-palette');
     const paletteKeys = created.map((w) => keyOf(WIDGETS, w));
     const childPalette = async (name: string) =>
       (await world.client.get<{ data?: Record<string, string> }>({ ...CONFIGMAPS, namespace: 'default', name: `${name}-widget` })).data
@@ -263,5 +251,6 @@ describe('Example: the Widget controller on container workers', () => {
       'children follow the palette',
       async () => (await childPalette('p-1')) === 'sunset' && (await childPalette('p-2')) === 'sunset',
     );
+    assert.equal((await world.client.get(keyOf(CONFIGMAPS, palette))).metadata.annotations, undefined);
   });
 });

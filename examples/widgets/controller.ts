@@ -11,7 +11,6 @@ import {
   type KubeObject,
   type Logger,
   type StoredObject,
-  type TargetRef,
   TerminalError,
 } from '@conveyor/shared';
 import { type Condition, condition, defineController } from '@conveyor/workers';
@@ -20,8 +19,6 @@ import { ExampleRecords } from './example-records.ts';
 export interface WidgetSpec {
   color?: string;
   size?: number;
-  /** Name of a palette ConfigMap in the Widget's namespace whose `palette` key the child copies. */
-  paletteFrom?: string;
 }
 
 export interface WidgetStatus {
@@ -50,22 +47,19 @@ export const WIDGET_FINALIZER = 'example.com/external-record';
 /** Marks the ConfigMaps this controller made: its child watch selects only these. */
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'conveyor-widgets';
-/** Marks a ConfigMap as a palette that Widgets may share; only such ConfigMaps are watched in full. */
-export const PALETTE_LABEL = 'example.com/palette';
 /**
- * On a palette ConfigMap: the names of the Widgets that use it, comma-separated. The watcher keeps no
- * Widget specs, so the map from a palette to its dependents must be readable from the palette itself.
+ * On a Widget: the name of the palette ConfigMap (same namespace) whose `palette` key its child copies.
+ * The watcher indexes this label, so a palette edit finds the Widgets that use it with nothing
+ * written on the palette, whatever their number.
  */
-export const DEPENDENTS_ANNOTATION = 'example.com/dependents';
+export const PALETTE_LABEL = 'example.com/palette';
+/** Marks a ConfigMap as a palette Widgets may use; only such ConfigMaps are watched in full. */
+export const IS_PALETTE_LABEL = 'example.com/is-palette';
 
-/** The Widgets a palette ConfigMap names as its dependents (same namespace). */
-export function paletteDependents(configMap: KubeObject): TargetRef[] {
-  const listed = configMap.metadata?.annotations?.[DEPENDENTS_ANNOTATION] ?? '';
-  return listed
-    .split(',')
-    .map((name) => name.trim())
-    .filter((name) => name !== '')
-    .map((name) => ({ name }));
+/** The palette a Widget uses, if any. */
+export function paletteOf(widget: KubeObject): string | undefined {
+  const name = widget.metadata?.labels?.[PALETTE_LABEL];
+  return name === undefined || name === '' ? undefined : name;
 }
 
 /** The child ConfigMap's name for a Widget. */
@@ -110,7 +104,7 @@ function isOwnedByOther(error: unknown): boolean {
 /** What the child ConfigMap holds: the Widget's spec, as strings, and its palette when it uses one. */
 export function childData(widget: Widget, palette?: ConfigMap): Record<string, string> {
   const data = { color: widget.spec?.color ?? '', size: String(widget.spec?.size ?? 0) };
-  return widget.spec?.paletteFrom === undefined ? data : { ...data, palette: palette?.data?.palette ?? '' };
+  return paletteOf(widget) === undefined ? data : { ...data, palette: palette?.data?.palette ?? '' };
 }
 
 /**
@@ -129,15 +123,17 @@ export function connectRecords(config: Config, logger: Logger): WidgetDeps {
 export default defineController<Widget, WidgetDeps>({
   name: 'widgets',
   for: { group: 'example.com', version: 'v1', plural: 'widgets', kind: 'Widget' },
-  predicates: ['generation'],
+  // A spec edit, or a move to another palette (the label), reconciles; status and other label edits do not.
+  predicates: ['generation', { name: 'palette', changed: paletteOf }],
   // Only the ConfigMaps this controller made (it labels them), not every ConfigMap in the cluster.
   owns: [{ group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', labels: `${MANAGED_BY_LABEL}=${MANAGED_BY}` }],
-  // An edit of a palette's `palette` key reconciles its dependents; an edit of anything else in it enqueues nothing.
+  // An edit of a palette's `palette` key reconciles the Widgets whose label names it (found through the
+  // watcher's index of that label); an edit of anything else in it enqueues nothing.
   watches: [
     {
       resource: { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap' },
-      labels: `${PALETTE_LABEL}=true`,
-      map: paletteDependents,
+      labels: `${IS_PALETTE_LABEL}=true`,
+      index: { label: PALETTE_LABEL },
       changed: dataKeys(['palette']),
     },
   ],
@@ -152,9 +148,9 @@ export default defineController<Widget, WidgetDeps>({
     await ctx.deps.records.put(formatKey(ctx.key), metadata.uid ?? '');
 
     const name = childName(widget);
-    const paletteFrom = widget.spec?.paletteFrom;
+    const paletteName = paletteOf(widget);
     const palette =
-      paletteFrom === undefined ? undefined : await ctx.client.find<ConfigMap>({ ...CONFIGMAPS, namespace, name: paletteFrom });
+      paletteName === undefined ? undefined : await ctx.client.find<ConfigMap>({ ...CONFIGMAPS, namespace, name: paletteName });
     const ready = (status: 'True' | 'False', reason: string, message: string) =>
       condition(
         widget.status?.conditions,

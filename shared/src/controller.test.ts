@@ -27,7 +27,11 @@ describe('Function: validateControllerSpec', () => {
         for: { group: 'example.com', version: '1', plural: 'widgets' },
         predicates: ['generations', { name: 'x' }],
         owns: [{ group: '', version: 'v1', plural: 'configmaps', labels: 3, predicates: ['labelz'] }],
-        watches: [{ resource: { group: '', version: 'v1', plural: 'configmaps' } }],
+        watches: [
+          { resource: { group: '', version: 'v1', plural: 'configmaps' } },
+          { resource: { group: '', version: 'v1', plural: 'configmaps' }, index: { label: 'a b' } },
+          { resource: { group: '', version: 'v1', plural: 'secrets' }, index: { annotation: 'x' }, map: () => [] },
+        ],
         finalizer: 'cleanup',
       });
     } catch (error) {
@@ -42,6 +46,8 @@ describe('Function: validateControllerSpec', () => {
       'owns[0].labels: must be a non-empty string',
       'owns[0].predicates[0]: unknown predicate "labelz"',
       'watches[0].map',
+      'watches[1].index: must be { label',
+      'watches[2]: give map or index, not both',
       'finalizer:',
     ]) {
       assert.ok(message.includes(field), `expected "${field}" in:\n${message}`);

@@ -57,6 +57,9 @@ export interface TargetRef {
   name: string;
 }
 
+/** Which label or annotation of the controller's own objects names a watched object. */
+export type WatchIndex = { label: string } | { annotation: string };
+
 /** Events of another resource mapped to keys of the controller's resource (controller-runtime `Watches`). */
 export interface WatchSpec<O extends KubeObject = KubeObject> {
   resource: ResourceSpec;
@@ -66,8 +69,16 @@ export interface WatchSpec<O extends KubeObject = KubeObject> {
   fields?: string;
   /** Only this namespace; omitted: all namespaces. */
   namespace?: string;
-  /** The keys of the controller's resource that this object affects. */
-  map(object: O): readonly TargetRef[];
+  /** The keys of the controller's resource that this object affects. Give `map` or `index`. */
+  map?(object: O): readonly TargetRef[];
+  /**
+   * Finds the targets through the controller's own objects instead of the watched one: the objects of
+   * the controller's resource whose label (or annotation) holds this object's name — in the object's
+   * namespace, or in any namespace when the watched resource is cluster-scoped. The watcher keeps this
+   * index from the metadata it already watches, so it follows label changes on those objects and
+   * needs nothing written on the watched one.
+   */
+  index?: WatchIndex;
   /**
    * A projection of the object (for example `dataKeys(['special'])`); an update passes only when the
    * projection changed. Without it every update passes. A `changed` needs the whole object, so such a
@@ -255,7 +266,7 @@ function specProblems(spec: object): string[] {
   }
   for (const [i, w] of (c.watches ?? []).entries()) {
     checkResource(`watches[${i}].resource`, w?.resource);
-    if (typeof w?.map !== 'function') problems.push(`watches[${i}].map: must be a function returning [{ namespace, name }]`);
+    problems.push(...selectorProblems(`watches[${i}]`, w), ...mappingProblems(`watches[${i}]`, w));
     if (w?.changed !== undefined && typeof w.changed !== 'function') problems.push(`watches[${i}].changed: must be a function`);
   }
   if (c.finalizer !== undefined && (typeof c.finalizer !== 'string' || !/^[a-z0-9.-]+\/[A-Za-z0-9._-]+$/.test(c.finalizer))) {
@@ -286,6 +297,22 @@ function predicateProblems(path: string, predicates: unknown): string[] {
     }
   }
   return problems;
+}
+
+/** A `watches` entry maps through exactly one of `map` (a function) or `index` (a label or annotation key). */
+function mappingProblems(path: string, watch: unknown): string[] {
+  const w = (watch ?? {}) as { map?: unknown; index?: unknown };
+  if (w.map !== undefined && w.index !== undefined) return [`${path}: give map or index, not both`];
+  if (w.index === undefined) {
+    return typeof w.map === 'function' ? [] : [`${path}.map: must be a function returning [{ namespace, name }] (or give index)`];
+  }
+  const index = w.index as { label?: unknown; annotation?: unknown } | null;
+  const key = index === null || typeof index !== 'object' ? undefined : (index.label ?? index.annotation);
+  const both = index !== null && typeof index === 'object' && index.label !== undefined && index.annotation !== undefined;
+  if (both || typeof key !== 'string' || !/^([a-z0-9.-]+\/)?[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/.test(key)) {
+    return [`${path}.index: must be { label: 'key' } or { annotation: 'key' } with a Kubernetes label or annotation key`];
+  }
+  return [];
 }
 
 /** Problems of the selector fields of an `owns` or `watches` entry: each must be a string when given. */

@@ -34,12 +34,15 @@ export class ObjectTable {
   private readonly textRv = new Map<number, string>();
   /** A string per row for triggers that need one (the owner name of a child); absent when unused. */
   private readonly tags: (string | undefined)[] | undefined;
+  /** The key of each row, for an index that finds rows (the same strings as the Map's keys); absent when unused. */
+  private readonly rowKeys: (string | undefined)[] | undefined;
 
-  constructor(options: { extraColumns?: number; tags?: boolean; initialCapacity?: number } = {}) {
+  constructor(options: { extraColumns?: number; tags?: boolean; keysByRow?: boolean; initialCapacity?: number } = {}) {
     this.width = BASE_COLUMNS + (options.extraColumns ?? 0);
     this.capacity = Math.max(16, options.initialCapacity ?? 1024);
     this.columns = Array.from({ length: this.width }, () => new Float64Array(this.capacity));
     this.tags = options.tags ? [] : undefined;
+    this.rowKeys = options.keysByRow ? [] : undefined;
   }
 
   get size(): number {
@@ -61,6 +64,7 @@ export class ObjectTable {
     }
     for (const column of this.columns) column[row] = 0;
     this.index.set(key, row);
+    if (this.rowKeys !== undefined) this.rowKeys[row] = key;
     return { row, created: true };
   }
 
@@ -70,6 +74,7 @@ export class ObjectTable {
     this.index.delete(key);
     this.textRv.delete(row);
     if (this.tags !== undefined) this.tags[row] = undefined;
+    if (this.rowKeys !== undefined) this.rowKeys[row] = undefined;
     this.free.push(row);
     return true;
   }
@@ -92,6 +97,11 @@ export class ObjectTable {
   resourceVersion(row: number): string {
     const numeric = this.get(row, COLUMNS.rv);
     return Number.isNaN(numeric) ? (this.textRv.get(row) ?? '') : String(numeric);
+  }
+
+  /** The key stored at `row` (tables made with `keysByRow` only). */
+  keyAt(row: number): string | undefined {
+    return this.rowKeys?.[row];
   }
 
   tag(row: number): string | undefined {

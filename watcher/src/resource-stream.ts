@@ -7,13 +7,13 @@ import { ObjectTable, parseResourceVersion } from './object-table.ts';
 import type { OwnWriteFilter } from './own-write-filter.ts';
 import { type CompiledPredicates, DROP_REASONS, decide, digestMeta, type EventType, storeDigest } from './predicates.ts';
 import { inShard, type Shard } from './sharding.ts';
-import { controllerOwner, mappedTargets } from './triggers.ts';
+import { controllerOwner, type IndexedTargets, indexedTargets, mappedTargets, type SelfIndex } from './triggers.ts';
 import type { MetricEventType, WatcherMetrics } from './watcher-metrics.ts';
 
 export type StreamRole =
   | { kind: 'self' }
   | { kind: 'owned'; parent: ResourceSpec & { kind: string } }
-  | { kind: 'watched'; watch: WatchSpec };
+  | { kind: 'watched'; watch: WatchSpec; indexed?: IndexedTargets };
 
 /** Reasons only some streams use, beyond the predicates' own. */
 export const EXTRA_PASS_REASONS = ['vanished', 'requeue-all', 'changed'] as const;
@@ -42,6 +42,8 @@ export interface ResourceStreamOptions {
   onSynced?: () => void;
   /** Decides which watch events are the controller's own writes; without it, none are. */
   ownWrites?: OwnWriteFilter | undefined;
+  /** The controller's own stream: the indexes of `watches` entries that map through its objects. */
+  indexes?: readonly SelfIndex[];
   /** Owned streams: whether the controller's own stream holds this owner; undefined while it cannot tell (not synced yet). */
   ownerTracked?: (owner: TargetRef) => boolean | undefined;
 }
@@ -64,6 +66,7 @@ export class ResourceStream implements ListWatchHandler {
     this.table = new ObjectTable({
       extraColumns: options.predicates.projections.length,
       tags: options.role.kind === 'owned',
+      keysByRow: (options.indexes ?? []).length > 0,
     });
     const passReasons = [...new Set([...options.predicates.passReasons, ...EXTRA_PASS_REASONS])];
     options.metrics.initResource(this.name, passReasons, [...DROP_REASONS, ...EXTRA_DROP_REASONS]);
@@ -169,7 +172,7 @@ export class ResourceStream implements ListWatchHandler {
     let targets: TargetRef[] = [];
     if (role.kind === 'self') {
       if (!inShard(shard, namespace, name)) {
-        this.table.delete(key);
+        this.forget(key);
         this.count(type, false, 'other-shard');
         return;
       }
@@ -187,7 +190,7 @@ export class ResourceStream implements ListWatchHandler {
         return;
       }
       if (!targets.some((t) => inShard(shard, t.namespace ?? '', t.name))) {
-        this.table.delete(key);
+        this.forget(key);
         this.count(type, false, 'other-shard');
         return;
       }
@@ -206,14 +209,17 @@ export class ResourceStream implements ListWatchHandler {
     if (!decision.pass && this.listing && this.enqueueAllNow) decision = { pass: true, reason: 'requeue-all' };
 
     if (type === 'DELETED') {
-      this.table.delete(key);
+      this.forget(key);
     } else {
       const { row: stored } = this.table.upsert(key);
       storeDigest(this.table, stored, digest, this.o.predicates);
       if (role.kind === 'owned') this.table.setTag(stored, controllerOwner(meta, role.parent)?.name);
+      for (const { index, named } of this.o.indexes ?? []) index.set(stored, named(meta));
     }
 
-    if (role.kind === 'watched' && decision.pass) {
+    if (role.kind === 'watched' && decision.pass && role.indexed !== undefined) {
+      targets = indexedTargets(role.indexed, meta);
+    } else if (role.kind === 'watched' && decision.pass) {
       const mapped = mappedTargets(role.watch, object);
       if (mapped.error !== undefined) {
         this.o.logger.warn({ resource: this.name, object: key, err: mapped.error }, 'watches map function failed');
@@ -252,9 +258,19 @@ export class ResourceStream implements ListWatchHandler {
       const name = this.table.tag(row);
       const owner = name === undefined ? undefined : { namespace: role.parent.namespaced === false ? '' : namespace, name };
       if (owner !== undefined && this.o.ownerTracked?.(owner) !== false) this.enqueue([owner]);
+    } else if (role.kind === 'watched' && role.indexed !== undefined) {
+      this.enqueue(indexedTargets(role.indexed, { namespace, name: key.slice(slash + 1) }));
     }
-    // A mapped object that vanished cannot be mapped any more (we keep no object): its targets see the next resync.
-    this.table.delete(key);
+    // A mapped object found by `map` cannot be mapped once it vanished (we keep no object): its targets see the next resync.
+    this.forget(key);
     this.count('DELETED', true, 'vanished');
+  }
+
+  /** Drops an object's row, and its place in the indexes kept over this stream's objects (the row may be reused). */
+  private forget(key: string): void {
+    const row = this.table.row(key);
+    if (row === undefined) return;
+    for (const { index } of this.o.indexes ?? []) index.remove(row);
+    this.table.delete(key);
   }
 }

@@ -22,6 +22,8 @@ import { type CompiledPredicates, compilePredicates } from './predicates.ts';
 import { ResourceStream, type StreamRole } from './resource-stream.ts';
 import { runResync } from './resync.ts';
 import { formatShard, type Shard } from './sharding.ts';
+import { TargetIndex } from './target-index.ts';
+import { type SelfIndex, selfIndex } from './triggers.ts';
 import { WatcherMetrics } from './watcher-metrics.ts';
 
 /** The queue operations the watcher uses; ReconcileQueue provides them. */
@@ -155,6 +157,8 @@ export class Watcher {
     const roles: { resource: ResourceSpec; role: StreamRole; selector: Selector; predicates: CompiledPredicates }[] = [
       { resource: this.spec.for, role: { kind: 'self' }, selector: this.spec.selector ?? {}, predicates },
     ];
+    // Indexes over the controller's own objects, kept by its stream, for `watches` entries that map through them.
+    const indexes: SelfIndex[] = [];
     if ((this.spec.owns ?? []).length > 0) {
       const parent = { ...this.spec.for, kind: this.spec.for.kind ?? (await this.discoverKind(this.spec.for, signal)) };
       for (const child of this.spec.owns ?? []) {
@@ -168,7 +172,13 @@ export class Watcher {
       }
     }
     for (const watch of this.spec.watches ?? []) {
-      const role: StreamRole = { kind: 'watched', watch };
+      let role: StreamRole = { kind: 'watched', watch };
+      if (watch.index !== undefined) {
+        const index = new TargetIndex();
+        const namespaced = watch.resource.namespaced ?? true;
+        indexes.push(selfIndex(index, watch.index, namespaced));
+        role = { ...role, indexed: { index, namespaced, keyAt: (row) => this.running[0]?.stream.table.keyAt(row) } };
+      }
       roles.push({ resource: watch.resource, role, selector: selectorOf(watch), predicates: streamPredicates(role, predicates) });
     }
     const seen = new Set<string>();
@@ -183,6 +193,7 @@ export class Watcher {
         target: this.spec.for,
         ownWrites: this.ownWrites,
         ownerTracked: (owner) => this.ownerTracked(owner),
+        ...(role.kind === 'self' ? { indexes } : {}),
         predicates: streamPredicates,
         shard: () => this.shardValue,
         buffer: this.buffer,

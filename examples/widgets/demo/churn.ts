@@ -1,6 +1,6 @@
 // The demo's workload: the Widgets and shared palette it starts with, then the churn a busy cluster sees — every kind of write a controller must tell apart.
 import type { KubeApiClient, ObjectKey } from '@conveyor/shared';
-import { DEPENDENTS_ANNOTATION, PALETTE_LABEL, type Widget } from '../controller.ts';
+import { IS_PALETTE_LABEL, PALETTE_LABEL, type Widget } from '../controller.ts';
 import { CONFIGMAPS, WIDGETS } from '../widget-harness.ts';
 
 export const PALETTE_NAME = 'widget-palette';
@@ -52,12 +52,17 @@ export async function inBatches<T>(items: readonly T[], fn: (item: T) => Promise
 
 const key = (namespace: string, name: string): ObjectKey => ({ ...WIDGETS, namespace, name });
 
-function newWidget(namespace: string, name: string, i: number, paletteFrom: string | undefined) {
+/** A Widget; one that uses a palette names it in its label (the watcher indexes that label: nothing is written on the palette). */
+function newWidget(namespace: string, name: string, i: number, palette: string | undefined) {
   return {
     apiVersion: 'example.com/v1',
     kind: 'Widget',
-    metadata: { name, namespace, labels: { 'app.kubernetes.io/part-of': 'conveyor-demo' } },
-    spec: { color: i % 2 === 0 ? 'blue' : 'green', size: i, ...(paletteFrom === undefined ? {} : { paletteFrom }) },
+    metadata: {
+      name,
+      namespace,
+      labels: { 'app.kubernetes.io/part-of': 'conveyor-demo', ...(palette === undefined ? {} : { [PALETTE_LABEL]: palette }) },
+    },
+    spec: { color: i % 2 === 0 ? 'blue' : 'green', size: i },
   };
 }
 
@@ -69,8 +74,7 @@ export async function seed(client: KubeApiClient, namespace: string, workload: W
     metadata: {
       name: PALETTE_NAME,
       namespace,
-      labels: { [PALETTE_LABEL]: 'true' },
-      annotations: { [DEPENDENTS_ANNOTATION]: workload.dependents.join(',') },
+      labels: { [IS_PALETTE_LABEL]: 'true' },
     },
     data: { palette: 'sunrise', notes: 'edited by people; the Widgets do not read it' },
   });

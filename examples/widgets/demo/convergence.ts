@@ -2,7 +2,7 @@
 
 import { isDeepStrictEqual } from 'node:util';
 import { formatKey, type KubeApiClient, type KubeObject, keyOf, type StoredObject } from '@conveyor/shared';
-import { childData, childName, type Widget } from '../controller.ts';
+import { childData, childName, paletteOf, type Widget } from '../controller.ts';
 import type { ExampleRecords } from '../example-records.ts';
 import { CONFIGMAPS, WIDGETS } from '../widget-harness.ts';
 
@@ -84,7 +84,7 @@ async function notConverged(
   children: ReadonlyMap<string, StoredObject<ConfigMap>>,
   records: ExampleRecords,
 ): Promise<string | undefined> {
-  const { metadata, status, spec } = widget;
+  const { metadata, status } = widget;
   if (metadata.deletionTimestamp !== undefined) return 'being deleted';
   if (status?.observedGeneration !== metadata.generation) {
     return `observedGeneration ${status?.observedGeneration ?? 'unset'} != generation ${metadata.generation}`;
@@ -94,7 +94,8 @@ async function notConverged(
   const child = children.get(childName(widget));
   if (child === undefined) return `child ConfigMap ${childName(widget)} missing`;
   if (!child.metadata.ownerReferences?.some((o) => o.controller === true && o.uid === metadata.uid)) return 'child not controlled by it';
-  const palette = spec?.paletteFrom === undefined ? undefined : children.get(spec.paletteFrom);
+  const paletteName = paletteOf(widget);
+  const palette = paletteName === undefined ? undefined : children.get(paletteName);
   const wanted = childData(widget, palette);
   if (!isDeepStrictEqual(child.data ?? {}, wanted)) return `child data ${JSON.stringify(child.data)} != ${JSON.stringify(wanted)}`;
   const record = await records.get(formatKey(keyOf(WIDGETS, widget)));

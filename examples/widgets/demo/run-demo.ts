@@ -8,6 +8,7 @@ import {
   createMetricsRegistry,
   createRedisConnection,
   KubeApiClient,
+  OwnWriteLookup,
 } from '@conveyor/shared';
 import { LambdaEmulator } from '@conveyor/test/support/lambda-emulator';
 import { redisServerBinary } from '@conveyor/test/support/redis-server';
@@ -200,6 +201,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       bookmarkIntervalMs: config.watcher.bookmarkInterval,
       maxBackoffMs: config.watcher.maxBackoff,
       resyncPeriodMs: config.watcher.resyncPeriod,
+      // The workers record their own writes; their events enqueue nothing (`own-write` in the dropped counts).
+      ownWrites: config.watcher.ignoreOwnWrites
+        ? new OwnWriteLookup(redisConnection, { prefix: config.redis.prefix, controller: widgets.name })
+        : undefined,
     });
     await watcher.start();
     cleanups.push(() => watcher.stop(5_000));

@@ -1,6 +1,6 @@
-// B1's measuring process: holds the simulator's Widgets either in a Watcher (compact metadata) or in a client-node informer, and prints the memory it took.
+// B1's measuring process: holds the simulator's Widgets either in a Watcher (compact metadata; with `watcher-indexed`, also an index of a label for a mapped watch) or in a client-node informer, and prints the memory it took.
 //
-// Usage: node --expose-gc b1-memory-child.ts watcher|informer <server> <token> <count>
+// Usage: node --expose-gc b1-memory-child.ts watcher|watcher-indexed|informer <server> <token> <count>
 // Prints one JSON line: { heapBytes, rssBeforeBytes, rssAfterBytes, held, syncMs } — heap growth over a baseline taken after every
 // module was loaded, the process's RSS at that baseline and once it holds every object, and the time to hold every object.
 import { createLogger, createMetricsRegistry, KubeApiClient } from '@conveyor/shared';
@@ -9,8 +9,13 @@ import { CustomObjectsApi, KubeConfig, type KubernetesObject, makeInformer } fro
 
 const [mode, server, token, countText] = process.argv.slice(2);
 const count = Number(countText);
-if ((mode !== 'watcher' && mode !== 'informer') || server === undefined || token === undefined || !Number.isInteger(count)) {
-  process.stderr.write('usage: b1-memory-child.ts watcher|informer <server> <token> <count>\n');
+if (
+  (mode !== 'watcher' && mode !== 'watcher-indexed' && mode !== 'informer') ||
+  server === undefined ||
+  token === undefined ||
+  !Number.isInteger(count)
+) {
+  process.stderr.write('usage: b1-memory-child.ts watcher|watcher-indexed|informer <server> <token> <count>\n');
   process.exit(2);
 }
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -36,9 +41,14 @@ const startedAt = performance.now();
 let held = 0;
 let stop: () => Promise<void>;
 
-if (mode === 'watcher') {
+if (mode === 'watcher' || mode === 'watcher-indexed') {
+  // The indexed watcher also keeps, for a mapped watch of (no) ConfigMaps, an index of the label every Widget carries.
+  const watches =
+    mode === 'watcher'
+      ? []
+      : [{ resource: { group: '', version: 'v1', plural: 'configmaps' }, labels: 'b1/none=true', index: { label: 'tier' } }];
   const watcher = new Watcher({
-    controller: { name: 'b1', for: { group: 'example.com', version: 'v1', plural: 'widgets', kind: 'Widget' } },
+    controller: { name: 'b1', for: { group: 'example.com', version: 'v1', plural: 'widgets', kind: 'Widget' }, watches },
     transport: new KubeApiClient({ kubeConfig: kc }),
     // The requests go nowhere: B1 measures what the watcher keeps, not the queue.
     queue: { enqueueBatch: async () => {} },

@@ -17,7 +17,13 @@ interface Held {
 
 const MiB = (bytes: number) => round(bytes / 1024 ** 2, 1);
 
-async function measure(mode: 'watcher' | 'informer', server: string, token: string, count: number, cleanups: Cleanups): Promise<Held> {
+async function measure(
+  mode: 'watcher' | 'watcher-indexed' | 'informer',
+  server: string,
+  token: string,
+  count: number,
+  cleanups: Cleanups,
+): Promise<Held> {
   const child = spawn(process.execPath, ['--expose-gc', '--max-old-space-size=4096', CHILD, mode, server, token, String(count)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -52,15 +58,16 @@ export const watcherMemory: Scenario = async ({ size, log }) => {
     const world = await startWidgetWorld({ log: { level: 'error' } });
     cleanups.add(() => world.close());
     const create = simCreate(world.sim);
-    const rows: { count: number; watcher: Held; informer: Held }[] = [];
+    const rows: { count: number; watcher: Held; indexed: Held; informer: Held }[] = [];
     let created = 0;
     for (const count of counts) {
       log(`B1: creating Widgets up to ${count}`);
       await createWidgets(create, count - created, { prefix: `w-${created}-` });
       created = count;
       const watcher = await measure('watcher', world.sim.url, world.sim.token, count, cleanups);
+      const indexed = await measure('watcher-indexed', world.sim.url, world.sim.token, count, cleanups);
       const informer = await measure('informer', world.sim.url, world.sim.token, count, cleanups);
-      rows.push({ count, watcher, informer });
+      rows.push({ count, watcher, indexed, informer });
       log(
         `B1: ${count} objects: watcher ${Math.round(watcher.heapBytes / count)} B/object heap, informer ${Math.round(informer.heapBytes / count)} B/object`,
       );
@@ -80,6 +87,7 @@ export const watcherMemory: Scenario = async ({ size, log }) => {
       Object.assign(details, {
         [`watcherHeapBytesPerObject@${row.count}`]: Math.round(watcherHeap),
         [`informerHeapBytesPerObject@${row.count}`]: Math.round(informerHeap),
+        [`indexHeapBytesPerObject@${row.count}`]: Math.round((row.indexed.heapBytes - row.watcher.heapBytes) / row.count),
         [`watcherRssMiB@${row.count}`]: MiB(row.watcher.rssAfterBytes),
         [`informerRssMiB@${row.count}`]: MiB(row.informer.rssAfterBytes),
         [`watcherSyncMs@${row.count}`]: row.watcher.syncMs,
@@ -95,6 +103,10 @@ export const watcherMemory: Scenario = async ({ size, log }) => {
       // Growth between the smallest and the largest size: what each further object costs, without fixed overhead.
       details.watcherMarginalHeapBytesPerObject = Math.round(
         (last.watcher.heapBytes - first.watcher.heapBytes) / (last.count - first.count),
+      );
+      details.indexMarginalHeapBytesPerObject = Math.round(
+        (last.indexed.heapBytes - first.indexed.heapBytes - (last.watcher.heapBytes - first.watcher.heapBytes)) /
+          (last.count - first.count),
       );
       details.informerMarginalHeapBytesPerObject = Math.round(
         (last.informer.heapBytes - first.informer.heapBytes) / (last.count - first.count),
@@ -119,6 +131,7 @@ export const watcherMemory: Scenario = async ({ size, log }) => {
       notes: [
         'RSS (the `…RssMiB` figures) is what the whole process holds in memory, as `kubectl top pod` shows it: Node and the loaded modules (the `…RssBeforeListMiB` figures, before the list), V8 heap pages kept after a GC, and memory the C allocator kept from parsing the list responses (glibc arenas do not hand freed memory back at once). It shows what a pod needs, including the peak of listing, but not what the watcher keeps per object: V8 and the allocator grow and release memory in steps of megabytes, more than the whole heap growth of a few thousand objects, so RSS growth divided by the object count has come out at −1,530 B and at +6,437 B per object at 2,000 objects in two runs on the project machine. Heap per object is the figure the goal is about.',
         'Per-object figures divide the whole growth by the object count, so they include fixed costs (connections, metrics, buffers); the marginal figures, between the smallest and the largest size, do not.',
+        "`indexHeapBytesPerObject` is what an indexed mapped watch (`watches: [{ index: { label } }]`, the Widget example's palette watch) adds per object: a third process runs the same watcher with such a watch over the label every Widget carries, and the figure is its heap growth minus the plain watcher's, per object (the index's typed arrays, the table's key per row, and the mapped watch's own, empty, stream). Two processes' noise is in it too: at a few thousand objects it can be off by tens of bytes either way.",
       ],
     };
   } finally {
