@@ -165,3 +165,26 @@ export async function resolveController(config: Config, io: Io): Promise<Control
   const { loadController } = await import('@conveyor/workers/load-controller');
   return await loadController(config.controller);
 }
+
+/**
+ * `start`, with the OpenTelemetry SDK set up first when the OTEL_* variables ask for traces (config.tracing)
+ * and shut down after the process closes, so its last spans are sent. Without them nothing is loaded.
+ */
+export function traced<H extends { close(): Promise<void> }>(
+  config: Config,
+  process: 'watcher' | 'worker' | 'dispatcher',
+  start: (signal: AbortSignal) => Promise<H>,
+): (signal: AbortSignal) => Promise<H> {
+  return async (signal) => {
+    if (!config.tracing.enabled) return await start(signal);
+    const { setupTracing } = await import('@conveyor/shared/tracing-sdk');
+    const tracing = setupTracing(config.tracing, `conveyor-${process}`);
+    const handle = await start(signal);
+    const close = handle.close.bind(handle);
+    handle.close = async () => {
+      await close();
+      await tracing?.shutdown().catch(() => undefined);
+    };
+    return handle;
+  };
+}

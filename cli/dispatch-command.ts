@@ -1,7 +1,7 @@
 // `conveyor dispatch`: takes a controller's requests from its queue and runs each as an AWS Lambda invocation, until SIGTERM.
 import { createLogger } from '@conveyor/shared';
 import { COMMON_FLAGS, type Command, type Flags, loadConfigOrThrow, parseFlags, UsageError } from './command.ts';
-import { controllerOverrides, logSay, resolveController, runUntilStopped } from './controller-process.ts';
+import { controllerOverrides, logSay, resolveController, runUntilStopped, traced } from './controller-process.ts';
 
 const FLAGS = {
   function: { type: 'string', value: '<name>', description: 'the reconcile function’s name or ARN', setting: 'lambda.functionName' },
@@ -39,7 +39,9 @@ export const dispatchCommand: Command = {
       graceMs: config.worker.shutdownGrace,
       say: logSay(logger),
       stopping: 'no new requests; finishing running invocations',
-      start: (signal) => startDispatcher({ controller: controller.name, functionName, config, http: true, logger, signal }),
+      start: traced(config, 'dispatcher', (signal) =>
+        startDispatcher({ controller: controller.name, functionName, config, http: true, logger, signal }),
+      ),
     });
   },
 };

@@ -1,8 +1,9 @@
 // `conveyor watch`: runs the watcher of one controller (list+watch into the queue, health, metrics, manual enqueue, autoscaler) until SIGTERM.
 import { hostname } from 'node:os';
 import { createLogger, errorMessage } from '@conveyor/shared';
+import type { WatcherHandle } from '@conveyor/watcher/run-watcher';
 import { COMMON_FLAGS, type Command, type Flags, loadConfigOrThrow, parseFlags, UsageError } from './command.ts';
-import { logSay, resolveController, runUntilStopped } from './controller-process.ts';
+import { logSay, resolveController, runUntilStopped, traced } from './controller-process.ts';
 
 const FLAGS = {
   controller: COMMON_FLAGS.controller,
@@ -56,7 +57,7 @@ export const watchCommand: Command = {
       graceMs: config.watcher.shutdownGrace,
       say: logSay(logger),
       stopping: `enqueueing buffered requests, saving the cursor${config.watcher.leaderElect ? ', releasing the lease' : ''}`,
-      start: () => runWatcher({ controller, config, logger, shard }),
+      start: traced<WatcherHandle>(config, 'watcher', () => runWatcher({ controller, config, logger, shard })),
       started: (handle) =>
         logger.info(
           {

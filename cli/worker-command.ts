@@ -1,7 +1,7 @@
 // `conveyor worker`: runs one controller's reconciles from its queue in this process until SIGTERM, then drains and exits 0.
 import { createLogger, errorMessage } from '@conveyor/shared';
 import { COMMON_FLAGS, type Command, loadConfigOrThrow, parseFlags } from './command.ts';
-import { controllerOverrides, logSay, resolveController, runUntilStopped } from './controller-process.ts';
+import { controllerOverrides, logSay, resolveController, runUntilStopped, traced } from './controller-process.ts';
 
 const FLAGS = { controller: COMMON_FLAGS.controller, config: COMMON_FLAGS.config, concurrency: COMMON_FLAGS.concurrency } as const;
 
@@ -27,7 +27,7 @@ export const workerCommand: Command = {
       graceMs: config.worker.shutdownGrace,
       say: logSay(logger),
       stopping: 'no new requests; finishing running reconciles',
-      start: (signal) => startContainerWorker({ controller, config, logger, signal }),
+      start: traced(config, 'worker', (signal) => startContainerWorker({ controller, config, logger, signal })),
     });
   },
 };

@@ -23,6 +23,39 @@ function problemsOf(fn: () => unknown): { path: string; message: string; source?
 }
 
 describe('Function: loadConfig', () => {
+  it('turns tracing on from the standard OTEL_* variables only, and reports what Conveyor cannot export', () => {
+    assert.equal(loadConfig({ env: {} }).tracing.enabled, false, 'off by default');
+    const on = loadConfig({
+      env: {
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+        OTEL_SERVICE_NAME: 'widgets-watcher',
+        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+        OTEL_TRACES_SAMPLER_ARG: '0.25',
+      },
+    });
+    assert.deepEqual(on.tracing, {
+      enabled: true,
+      serviceName: 'widgets-watcher',
+      sampler: 'parentbased_traceidratio',
+      samplerRatio: 0.25,
+    });
+    assert.equal(loadConfig({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_SDK_DISABLED: 'true' } }).tracing.enabled, false);
+    assert.equal(
+      loadConfig({ env: { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://c:4318/v1/traces', OTEL_TRACES_EXPORTER: 'none' } }).tracing.enabled,
+      false,
+    );
+    assert.throws(
+      () =>
+        loadConfig({
+          env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4317', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_TRACES_SAMPLER: 'sometimes' },
+        }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        error.problems.some((p) => p.source === 'OTEL_EXPORTER_OTLP_PROTOCOL' && /http\/json, not grpc/.test(p.message)) &&
+        error.problems.some((p) => p.source === 'OTEL_TRACES_SAMPLER'),
+    );
+  });
+
   it('gives documented defaults with no file and no environment', () => {
     const config = loadConfig({ env: {} });
     assert.equal(config.queue.backoff.base, 200);

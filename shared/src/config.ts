@@ -206,6 +206,33 @@ const apiSchema = z.strictObject({
   timeout: duration().default(5_000),
 });
 
+/** How traces are sampled: the values of OTEL_TRACES_SAMPLER that Conveyor's SDK set-up honours. */
+export const TRACE_SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const;
+
+/**
+ * Tracing, set from the standard OpenTelemetry variables rather than a file (see `otelSettings`): it is on
+ * when OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT names a collector, unless
+ * OTEL_TRACES_EXPORTER is `none` or OTEL_SDK_DISABLED is `true`. The exporter reads its endpoint and
+ * headers from those variables itself.
+ */
+const tracingSchema = z.strictObject({
+  /** Export traces by OTLP (HTTP, JSON bodies). @defaultValue false */
+  enabled: bool().default(false),
+  /** OTEL_SERVICE_NAME. @defaultValue conveyor-<process>: conveyor-watcher, conveyor-worker, conveyor-dispatcher, conveyor-lambda */
+  serviceName: z.string().min(1).optional(),
+  /** OTEL_TRACES_SAMPLER. @defaultValue parentbased_always_on */
+  sampler: z.enum(TRACE_SAMPLERS).default('parentbased_always_on'),
+  /** OTEL_TRACES_SAMPLER_ARG: the share of traces kept by the traceidratio samplers. @defaultValue 1 */
+  samplerRatio: num(0, 1).default(1),
+});
+
 const cliSchema = z.strictObject({
   /**
    * How long a one-shot command (`enqueue`, `status`) waits, in all, for Redis and the API server
@@ -235,6 +262,7 @@ export const configSchema = z.strictObject({
   autoscaler: autoscalerSchema.prefault({}),
   cli: cliSchema.prefault({}),
   log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).prefault({}),
+  tracing: tracingSchema.prefault({}),
 });
 
 export type Config = z.output<typeof configSchema>;
@@ -301,6 +329,10 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     setPath(tree, path, asList ? value.split(',').map((s) => s.trim()) : value);
     sources.set(path.join('.'), name);
   }
+  for (const [path, [value, name]] of Object.entries(otelSettings(env, problems))) {
+    setPath(tree, path.split('.'), value);
+    sources.set(path, name);
+  }
   for (const [path, value] of Object.entries(options.overrides ?? {})) {
     if (value === undefined) continue;
     setPath(tree, path.split('.'), value);
@@ -338,6 +370,45 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   if (options.checkFiles === true) problems.push(...missingFiles(config, sources));
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/**
+ * The `tracing` settings the standard OpenTelemetry variables give, each with the variable it came from.
+ * Only OTLP over HTTP with JSON bodies is built in: another exporter or protocol is a problem to report, not
+ * something to ignore silently.
+ */
+function otelSettings(env: NodeJS.ProcessEnv, problems: ConfigProblem[]): Record<string, [unknown, string]> {
+  const get = (name: string) => {
+    const value = env[name]?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  };
+  const settings: Record<string, [unknown, string]> = {};
+  const endpoint =
+    get('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') === undefined ? 'OTEL_EXPORTER_OTLP_ENDPOINT' : 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT';
+  const exporter = get('OTEL_TRACES_EXPORTER');
+  const off = get('OTEL_SDK_DISABLED') === 'true' || exporter === 'none';
+  if (!off && (get(endpoint) !== undefined || exporter === 'otlp'))
+    settings['tracing.enabled'] = [true, exporter === 'otlp' ? 'OTEL_TRACES_EXPORTER' : endpoint];
+  if (exporter !== undefined && exporter !== 'otlp' && exporter !== 'none') {
+    problems.push({ path: 'tracing', message: 'Conveyor exports traces by otlp only (or none)', source: 'OTEL_TRACES_EXPORTER' });
+  }
+  for (const name of ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL']) {
+    const protocol = get(name);
+    if (settings['tracing.enabled'] !== undefined && protocol !== undefined && protocol !== 'http/json') {
+      problems.push({
+        path: 'tracing',
+        message: `Conveyor sends OTLP over HTTP with JSON bodies: set http/json, not ${protocol}`,
+        source: name,
+      });
+    }
+  }
+  const service = get('OTEL_SERVICE_NAME');
+  if (service !== undefined) settings['tracing.serviceName'] = [service, 'OTEL_SERVICE_NAME'];
+  const sampler = get('OTEL_TRACES_SAMPLER');
+  if (sampler !== undefined) settings['tracing.sampler'] = [sampler, 'OTEL_TRACES_SAMPLER'];
+  const ratio = get('OTEL_TRACES_SAMPLER_ARG');
+  if (ratio !== undefined) settings['tracing.samplerRatio'] = [ratio, 'OTEL_TRACES_SAMPLER_ARG'];
+  return settings;
 }
 
 /** The files a `--config` path stands for: itself, or a directory's configuration files in name order. */

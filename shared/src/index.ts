@@ -23,4 +23,5 @@ export * from './own-writes.ts';
 export * from './queue/index.ts';
 export * from './reconcile-stats.ts';
 export * from './scale-signal.ts';
+export * from './tracing.ts';
 export * from './watch-cursor.ts';

@@ -1,16 +1,29 @@
 // End to end through AWS Lambda emulation: simulator + private Redis + `startDispatcher` + the Widget
-// function under serverless-offline, with a fault proxy in between for throttling.
+// function under serverless-offline, with a fault proxy in between for throttling; and one trace from a
+// watch event into the function's API calls (this process's spans in memory, the function's over OTLP).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import { type Config, createLogger, formatKey, keyOf, type ObjectKey, OwnWriteLookup, ownWriteId } from '@conveyor/shared';
+import { type Config, createLogger, formatKey, keyOf, type ObjectKey, OwnWriteLookup, ownWriteId, SPAN } from '@conveyor/shared';
 import { LambdaEmulator } from '@conveyor/test/support/lambda-emulator';
 import { LambdaFaultProxy } from '@conveyor/test/support/lambda-fault-proxy';
+import { OtlpReceiver, type ReceivedSpan } from '@conveyor/test/support/otlp-receiver';
+import { runWatcher } from '@conveyor/watcher/run-watcher';
 import { type Dispatcher, startDispatcher } from '@conveyor/workers/lambda/dispatcher';
+import { context, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { Redis } from 'ioredis';
-import type { Widget } from '../../examples/widgets/controller.ts';
+import widgets, { type Widget } from '../../examples/widgets/controller.ts';
 import { ExampleRecords } from '../../examples/widgets/example-records.ts';
 import { CONFIGMAPS, startWidgetWorld, WIDGETS, type WidgetWorld, waitFor } from '../../examples/widgets/widget-harness.ts';
+
+// This process (watcher, dispatcher) records its spans in memory; the function exports its own to an OTLP receiver.
+const exporter = new InMemorySpanExporter();
+const contextManager = new AsyncLocalStorageContextManager();
+contextManager.enable();
+context.setGlobalContextManager(contextManager);
+trace.setGlobalTracerProvider(new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] }));
 
 const WIDGET_COUNT = 200;
 const DELETE_COUNT = 50;
@@ -37,8 +50,10 @@ describe('End to end: Widgets reconciled through Lambda (serverless-offline)', (
   let emulator: LambdaEmulator;
   let proxy: LambdaFaultProxy;
   let redis: Redis;
+  let receiver: OtlpReceiver;
 
   before(async () => {
+    receiver = await OtlpReceiver.start();
     world = await startWidgetWorld({
       queue: { lockDuration: '20s', stalledInterval: '5s', attempts: 8, backoff: { base: '100ms', max: '1s', jitter: 0 } },
       // Each concurrent slot is a cold start in the emulator (a worker thread loading the bundle), as in Lambda.
@@ -50,6 +65,7 @@ describe('End to end: Widgets reconciled through Lambda (serverless-offline)', (
       CONVEYOR_REDIS__PREFIX: world.config.redis.prefix,
       CONVEYOR_KUBE__SERVER: world.sim.url,
       CONVEYOR_KUBE__TOKEN: world.sim.token,
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
     });
     proxy = await LambdaFaultProxy.start(emulator.endpoint);
     redis = new Redis(world.redis.url);
@@ -59,6 +75,7 @@ describe('End to end: Widgets reconciled through Lambda (serverless-offline)', (
     await proxy?.close();
     await emulator?.stop();
     await world?.close();
+    await receiver?.close();
   });
 
   const dispatch = (functionName: string, functionTimeout = '30s'): Promise<Dispatcher> => {
@@ -75,6 +92,67 @@ describe('End to end: Widgets reconciled through Lambda (serverless-offline)', (
     });
     return startDispatcher({ controller: 'widgets', functionName, config, lambda, logger: createLogger({ level: 'silent' }) });
   };
+
+  it('carries one trace from a watch event through the queue and the dispatcher into the function’s reconcile and API calls', async () => {
+    const watcher = await runWatcher({
+      controller: widgets,
+      config: world.config,
+      logger: createLogger({ level: 'silent' }),
+      kubeConfig: world.sim.kubeConfig(),
+    });
+    const dispatcher = await dispatch('conveyor-e2e-dev-reconcile');
+    try {
+      await watcher.ready;
+      const created = await world.client.create<Widget>(WIDGETS, {
+        apiVersion: 'example.com/v1',
+        kind: 'Widget',
+        metadata: { name: 'traced', namespace: 'default' },
+        spec: { color: 'green' },
+      });
+      const key = keyOf(WIDGETS, created);
+      await waitFor('the Widget reconciled in Lambda', async () => (await converged(world, [key])) === 1, 60_000, 100);
+      const event = exporter
+        .getFinishedSpans()
+        .find(
+          (s) =>
+            s.name === SPAN.watchEvent &&
+            s.attributes['conveyor.key'] === formatKey(key) &&
+            s.attributes['conveyor.watch.event_type'] === 'ADDED',
+        );
+      assert.ok(event !== undefined, 'the watcher traced the ADDED event');
+      const traceId = event.spanContext().traceId;
+      const inTrace = () => exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
+      // The status lands before the function's answer reaches the dispatcher, which ends its spans after it.
+      await waitFor('the dispatcher’s spans', () => inTrace().some((s) => s.name === SPAN.request), 30_000, 50);
+      const here = inTrace();
+      const under = (name: string, parentId: string) =>
+        here.find((s) => s.name === name && s.parentSpanContext?.spanId === parentId) ??
+        assert.fail(`no ${name} under ${parentId} in ${here.map((s) => s.name).join(', ')}`);
+      const eventId = event.spanContext().spanId;
+      assert.ok(under(SPAN.queueWait, eventId));
+      const request = under(SPAN.request, eventId);
+      const invoke = under(SPAN.lambdaInvoke, request.spanContext().spanId);
+      const fromFunction = () => receiver.spans.filter((s) => s.traceId === traceId);
+      await waitFor('the function’s spans', () => fromFunction().some((s) => s.name === SPAN.reconcile), 30_000, 100);
+      const spans = fromFunction();
+      const child = (name: string, parent: ReceivedSpan | string): ReceivedSpan =>
+        spans.find((s) => s.name === name && s.parentSpanId === (typeof parent === 'string' ? parent : parent.spanId)) ??
+        assert.fail(`no ${name} from the function; it sent ${spans.map((s) => `${s.name}<-${s.parentSpanId}`).join(', ')}`);
+      const reconcile = child(SPAN.reconcile, invoke.spanContext().spanId);
+      assert.equal(reconcile.service, 'conveyor-lambda');
+      assert.equal(child('kube get widgets', reconcile).attributes['http.response.status_code'], 200);
+      assert.equal(child('kube apply configmaps', reconcile).attributes['conveyor.api.verb'], 'apply');
+      child('kube apply widgets/status', child(SPAN.statusWrite, reconcile));
+      // Gone again through its finalizer, so the next test counts only its own Widgets, children and records.
+      await world.client.delete(key);
+      await waitFor('the Widget deleted', async () => (await world.client.find(key)) === undefined, 30_000, 100);
+    } finally {
+      // What the watcher enqueued after (the child ConfigMap's event) runs here, not in the next test's dispatcher.
+      await watcher.close();
+      await waitFor('an empty queue', emptyQueue(world), 30_000).catch(() => undefined);
+      await dispatcher.close(2_000);
+    }
+  });
 
   it(`reconciles ${WIDGET_COUNT} Widgets with one invocation each, then cleans up ${DELETE_COUNT} deletes through finalize`, async () => {
     const dispatcher = await dispatch('conveyor-e2e-dev-reconcile');

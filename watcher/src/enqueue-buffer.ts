@@ -7,6 +7,7 @@
 // queue, which is what lets the watch cursor advance safely. A key added again while it waits is
 // sent once (the queue would merge it anyway), keeping the more urgent reason.
 import { Backoff, type Clock, formatKey, type Logger, type ObjectKey, systemClock } from '@conveyor/shared';
+import { type Span, SpanStatusCode } from '@opentelemetry/api';
 
 export type RequestReason = 'event' | 'manual' | 'resync';
 
@@ -15,6 +16,8 @@ export interface WatcherRequest {
   reason: RequestReason;
   /** When the watch event behind it arrived (ms since the epoch); a repeat of the key keeps the first one's. */
   eventAt?: number;
+  /** W3C `traceparent` of the watch event's span. */
+  trace?: string;
 }
 
 /** The part of the queue the buffer uses (ReconcileQueue provides it). */
@@ -24,9 +27,37 @@ export interface BatchSink {
 
 const URGENCY: Record<RequestReason, number> = { event: 0, manual: 1, resync: 2 };
 
+/**
+ * The span of one watch event (resource-stream.ts), ended once every request it caused has reached the
+ * queue: its length is the time the event spent in the watcher. A request merged into one already
+ * waiting here ends with that one, marked `conveyor.merged`: its reconcile is the other request's.
+ */
+export interface TracedEvent {
+  span: Span;
+  /** Requests of this event not yet in the queue. */
+  pending: number;
+}
+
 interface Pending {
   request: WatcherRequest;
   seq: number;
+  /** The traced events whose requests this entry carries (only while tracing is on). */
+  events?: TracedEvent[];
+}
+
+function holdEvent(entry: Pending, event: TracedEvent | undefined): void {
+  if (event === undefined) return;
+  event.pending += 1;
+  if (entry.events === undefined) entry.events = [event];
+  else entry.events.push(event);
+}
+
+function releaseEvents(entry: Pending, failure?: string): void {
+  for (const event of entry.events ?? []) {
+    event.pending -= 1;
+    if (failure !== undefined) event.span.setStatus({ code: SpanStatusCode.ERROR, message: failure });
+    if (event.pending === 0) event.span.end();
+  }
 }
 
 export interface EnqueueBufferOptions {
@@ -67,12 +98,20 @@ export class EnqueueBuffer {
     return this.pending.size + this.inFlight.length;
   }
 
-  add(request: WatcherRequest): void {
+  /** Adds a request; `event` is the traced watch event behind it, whose span ends once its requests are in the queue. */
+  add(request: WatcherRequest, event?: TracedEvent): void {
     const id = formatKey(request.key);
     const seq = ++this.added;
     const existing = this.pending.get(id);
-    if (existing === undefined) this.pending.set(id, { request, seq });
-    else if (URGENCY[request.reason] < URGENCY[existing.request.reason]) existing.request = request;
+    if (existing === undefined) {
+      const entry: Pending = { request, seq };
+      holdEvent(entry, event);
+      this.pending.set(id, entry);
+    } else {
+      if (URGENCY[request.reason] < URGENCY[existing.request.reason]) existing.request = request;
+      else event?.span.setAttribute('conveyor.merged', true);
+      holdEvent(existing, event);
+    }
     this.schedule();
   }
 
@@ -87,6 +126,7 @@ export class EnqueueBuffer {
   close(): void {
     this.closed = true;
     this.stop.abort();
+    for (const entry of [...this.inFlight, ...this.pending.values()]) releaseEvents(entry, 'not enqueued: the watcher stopped');
     for (const waiter of this.waiters.splice(0)) waiter.resolve();
   }
 
@@ -118,6 +158,7 @@ export class EnqueueBuffer {
           this.inFlight = [];
           this.backoff.reset();
           this.o.onSent?.(batch.map((p) => p.request));
+          for (const entry of batch) releaseEvents(entry);
           this.release();
         } catch (error) {
           this.inFlight = [];
@@ -126,8 +167,12 @@ export class EnqueueBuffer {
           for (const entry of batch) merged.set(formatKey(entry.request.key), entry);
           for (const [id, entry] of this.pending) {
             const earlier = merged.get(id);
-            if (earlier === undefined) merged.set(id, entry);
-            else if (URGENCY[entry.request.reason] < URGENCY[earlier.request.reason]) earlier.request = entry.request;
+            if (earlier === undefined) {
+              merged.set(id, entry);
+              continue;
+            }
+            if (URGENCY[entry.request.reason] < URGENCY[earlier.request.reason]) earlier.request = entry.request;
+            if (entry.events !== undefined) earlier.events = [...(earlier.events ?? []), ...entry.events];
           }
           // Sequence order again (fresh requests may have gone out ahead of older resync ones): drain() reads the first.
           this.pending = new Map([...merged].sort((a, b) => a[1].seq - b[1].seq));

@@ -1,6 +1,20 @@
 // Turns the list and watch events of one resource into decisions and reconcile requests: the controller's own objects, owned children, or mapped objects.
-import { type KubeObject, keyOf, type Logger, ownWriteId, type ResourceSpec, type TargetRef, type WatchSpec } from '@conveyor/shared';
-import type { EnqueueBuffer } from './enqueue-buffer.ts';
+import {
+  ATTR,
+  formatKey,
+  type KubeObject,
+  keyOf,
+  type Logger,
+  ownWriteId,
+  type ResourceSpec,
+  SPAN,
+  type TargetRef,
+  traceparentOf,
+  tracer,
+  type WatchSpec,
+} from '@conveyor/shared';
+import { ROOT_CONTEXT, SpanKind } from '@opentelemetry/api';
+import type { EnqueueBuffer, TracedEvent } from './enqueue-buffer.ts';
 import { hashValue } from './fnv.ts';
 import type { ListReason, ListWatchHandler, RestartReason, WatchEventType } from './list-watch.ts';
 import { ObjectTable, parseResourceVersion } from './object-table.ts';
@@ -142,21 +156,32 @@ export class ResourceStream implements ListWatchHandler {
     this.o.metrics.events.inc({ resource: this.name, type, decision: pass ? 'pass' : 'drop', reason });
   }
 
-  private enqueue(targets: readonly TargetRef[]): void {
+  /**
+   * Enqueues the requests an event caused, from the time it arrived. The event gets a `conveyor.watch.event`
+   * span (a trace's root) whose context each request carries; it ends once they are in the queue.
+   */
+  private enqueue(targets: readonly TargetRef[], cause: { type: string; reason: string; at: number }): void {
     const shard = this.o.shard();
-    const eventAt = this.o.now();
+    const attributes = { [ATTR.resource]: this.name, [ATTR.eventType]: cause.type, [ATTR.decision]: cause.reason };
+    const span = tracer().startSpan(SPAN.watchEvent, { kind: SpanKind.PRODUCER, startTime: cause.at, attributes }, ROOT_CONTEXT);
+    const trace = traceparentOf(span);
+    const event: TracedEvent | undefined = trace === undefined ? undefined : { span, pending: 0 };
     for (const t of targets) {
       const namespace = t.namespace ?? '';
       if (!inShard(shard, namespace, t.name)) continue;
       try {
-        this.o.buffer.add({ key: keyOf(this.o.target, { namespace, name: t.name }), reason: 'event', eventAt });
+        const key = keyOf(this.o.target, { namespace, name: t.name });
+        if (event !== undefined && targets.length === 1) span.setAttribute(ATTR.key, formatKey(key));
+        this.o.buffer.add({ key, reason: 'event', eventAt: cause.at, ...(trace === undefined ? {} : { trace }) }, event);
       } catch (error) {
         this.o.logger.warn({ resource: this.name, target: t, err: error }, 'cannot enqueue an invalid key');
       }
     }
+    if (event === undefined || event.pending === 0) span.end();
   }
 
   private process(type: EventType, object: KubeObject): void {
+    const at = this.o.now();
     const meta = object.metadata ?? {};
     const name = meta.name;
     if (typeof name !== 'string' || name === '') {
@@ -238,11 +263,11 @@ export class ResourceStream implements ListWatchHandler {
       const id = ownWriteId({ group: this.o.resource.group, plural: this.o.resource.plural, namespace, name });
       this.o.ownWrites.submit(id, digest.resourceVersion, (own) => {
         this.count(type, !own, own ? 'own-write' : passed.reason);
-        if (!own) this.enqueue(targets);
+        if (!own) this.enqueue(targets, { type, reason: passed.reason, at });
       });
     } else {
       this.count(type, decision.pass, decision.reason);
-      if (decision.pass) this.enqueue(targets);
+      if (decision.pass) this.enqueue(targets, { type, reason: decision.reason, at });
     }
     if (type !== 'LISTED') this.o.metrics.tracked.set({ resource: this.name }, this.table.size);
   }
@@ -253,13 +278,14 @@ export class ResourceStream implements ListWatchHandler {
     const slash = key.indexOf('/');
     const namespace = key.slice(0, slash);
     const role = this.o.role;
-    if (role.kind === 'self') this.enqueue([{ namespace, name: key.slice(slash + 1) }]);
+    const cause = { type: 'DELETED', reason: 'vanished', at: this.o.now() };
+    if (role.kind === 'self') this.enqueue([{ namespace, name: key.slice(slash + 1) }], cause);
     else if (role.kind === 'owned' && row !== undefined) {
       const name = this.table.tag(row);
       const owner = name === undefined ? undefined : { namespace: role.parent.namespaced === false ? '' : namespace, name };
-      if (owner !== undefined && this.o.ownerTracked?.(owner) !== false) this.enqueue([owner]);
+      if (owner !== undefined && this.o.ownerTracked?.(owner) !== false) this.enqueue([owner], cause);
     } else if (role.kind === 'watched' && role.indexed !== undefined) {
-      this.enqueue(indexedTargets(role.indexed, { namespace, name: key.slice(slash + 1) }));
+      this.enqueue(indexedTargets(role.indexed, { namespace, name: key.slice(slash + 1) }), cause);
     }
     // A mapped object found by `map` cannot be mapped once it vanished (we keep no object): its targets see the next resync.
     this.forget(key);

@@ -206,11 +206,11 @@ function reconcileRoute(
   return createReconcileApi({
     resource: { ...controller.for, namespaced: controller.for.namespaced ?? true },
     auth,
-    enqueue: async (keys: readonly ObjectKey[]) => {
+    enqueue: async (keys: readonly ObjectKey[], trace: string | undefined) => {
       const term = terms.term;
       // The reconcile API answers 503 with Retry-After: the caller retries, and reaches the leader through the Service.
       if (term === undefined) throw new NotActiveError();
-      await queue.enqueueBatch(keys.map((key) => ({ key, reason: 'manual' as const })));
+      await queue.enqueueBatch(keys.map((key) => ({ key, reason: 'manual' as const, ...(trace === undefined ? {} : { trace }) })));
       term.watcher.metrics.enqueued.inc({ reason: 'manual' }, keys.length);
     },
     audit: logger.child({ component: 'reconcile-api' }),

@@ -1,16 +1,25 @@
-// The bookkeeping around one request, shared by the container worker and the Lambda dispatcher: busy slots, reconcile metrics, and the duration sample the autoscaler reads.
+// The bookkeeping around one request, shared by the container worker and the Lambda dispatcher: busy slots, reconcile metrics, the duration sample the autoscaler reads, and the request's spans.
+
 import {
+  ATTR,
   type Clock,
   type Config,
+  contextFromTraceparent,
   errorMessage,
+  failSpan,
+  formatKey,
+  inSpan,
   type Logger,
   type Outcome,
   type ReconcileMetrics,
   type RedisConnection,
   type RequestContext,
   recordReconcile,
+  SPAN,
   systemClock,
+  tracer,
 } from '@conveyor/shared';
+import { SpanKind } from '@opentelemetry/api';
 
 /** What one run reports: its outcome, how long the reconcile itself took (for Lambda: the invocation), whether it crashed. */
 export interface TimedResult {
@@ -43,6 +52,11 @@ export interface InstrumentedProcessor {
  * Wraps `run` so that every request counts as an active slot while it runs, its outcome, duration
  * and queue wait reach the controller-runtime metrics, and its duration reaches Redis, where the
  * autoscaler in the watcher reads it. A lost duration sample only makes that estimate a little older.
+ *
+ * It also continues the request's trace (the `traceparent` its origin wrote into the job): a
+ * `conveyor.queue.wait` span from enqueue to this run's start (a request's first run only) and a
+ * `conveyor.request` span around the run, both children of the watch event's or API call's span,
+ * so one trace crosses the queue. Without a trace (tracing off, a resync) the spans are no-ops or roots.
  */
 export function instrumentedProcessor(run: TimedRun, deps: InstrumentationDeps): InstrumentedProcessor {
   const clock = deps.clock ?? systemClock;
@@ -53,8 +67,32 @@ export function instrumentedProcessor(run: TimedRun, deps: InstrumentationDeps):
       active += 1;
       deps.metrics.setActive(active);
       const started = clock.now();
+      const parent = contextFromTraceparent(request.trace);
+      const key = formatKey(request.key);
+      if (request.runs === 1) {
+        const wait = tracer().startSpan(SPAN.queueWait, { startTime: request.enqueuedAt, attributes: { [ATTR.key]: key } }, parent);
+        wait.end(started);
+      }
+      const attributes = {
+        [ATTR.controller]: deps.controller,
+        [ATTR.key]: key,
+        [ATTR.reason]: request.reason,
+        [ATTR.attempt]: request.attempt,
+        [ATTR.run]: request.runs,
+        [ATTR.queueWaitMs]: Math.max(0, started - request.enqueuedAt),
+      };
       try {
-        const { outcome, durationMs, panicked } = await run(request);
+        const { outcome, durationMs, panicked } = await inSpan(
+          SPAN.request,
+          { kind: SpanKind.CONSUMER, attributes, parent },
+          async (span) => {
+            const result = await run(request);
+            span.setAttribute(ATTR.outcome, result.outcome.kind);
+            if (result.outcome.kind === 'error' || result.outcome.kind === 'terminal')
+              failSpan(span, `${result.outcome.code}: ${result.outcome.message}`);
+            return result;
+          },
+        );
         const failed = outcome.kind === 'error' || outcome.kind === 'terminal';
         deps.metrics.observe({
           outcome,

@@ -1,12 +1,15 @@
 // Runs one reconcile request end to end: read the object, keep our finalizer, run finalize or reconcile, write status once, return an outcome.
 import { randomUUID } from 'node:crypto';
 import {
+  ATTR,
   ConflictError,
   type Controller,
   done,
   FieldConflictError,
+  failSpan,
   fieldManagerOf,
   formatKey,
+  inSpan,
   isConflict,
   isNotFound,
   type JsonPatchOperation,
@@ -21,6 +24,7 @@ import {
   parseOutcome,
   type ReconcileContext,
   requeueAfter,
+  SPAN,
   type StoredObject,
   statusCodeOf,
   TerminalError,
@@ -83,27 +87,36 @@ export async function processRequest<T extends KubeObject, D>(
   dependencies: ProcessDependencies<D>,
 ): Promise<Outcome> {
   const reconcileId = (dependencies.newReconcileId ?? randomUUID)();
-  let log = dependencies.logger.child({ reconcileId, attempt: request.attempt });
-  try {
-    validateKey(request.key);
-    log = log.child({ key: formatKey(request.key) });
-    const ref = controller.for;
-    const key = request.key;
-    if (key.group !== ref.group || key.version !== ref.version || key.plural !== ref.plural) {
-      throw new TerminalError(
-        `request for ${formatKey(key)} does not belong to controller "${controller.name}", which reconciles ${ref.plural}`,
-      );
+  const attributes = { [ATTR.controller]: controller.name, [ATTR.reason]: request.reason, [ATTR.attempt]: request.attempt };
+  return await inSpan(SPAN.reconcile, { attributes }, async (span) => {
+    const started = Date.now();
+    let log = dependencies.logger.child({ reconcileId, attempt: request.attempt });
+    try {
+      validateKey(request.key);
+      log = log.child({ key: formatKey(request.key) });
+      span.setAttribute(ATTR.key, formatKey(request.key));
+      const ref = controller.for;
+      const key = request.key;
+      if (key.group !== ref.group || key.version !== ref.version || key.plural !== ref.plural) {
+        throw new TerminalError(
+          `request for ${formatKey(key)} does not belong to controller "${controller.name}", which reconciles ${ref.plural}`,
+        );
+      }
+      const outcome = await runRequest(controller, request, dependencies, reconcileId, log);
+      span.setAttribute(ATTR.outcome, outcome.kind);
+      // One line per successful reconcile at the default level: what a user starting out looks for in the worker's log.
+      log.info({ outcome: outcome.kind, durationMs: Date.now() - started }, 'reconciled');
+      return outcome;
+    } catch (error) {
+      if (isPanic(error)) dependencies.onPanic?.();
+      const outcome = outcomeFromError(normalizeKubeError(error));
+      span.setAttribute(ATTR.outcome, outcome.kind);
+      failSpan(span, error);
+      // The queue logs every failed outcome at warn; the stack is for whoever turns on debug.
+      log.debug({ outcome, err: error instanceof Error ? error : undefined }, 'request failed');
+      return outcome;
     }
-    const outcome = await runRequest(controller, request, dependencies, reconcileId, log);
-    log.debug({ outcome: outcome.kind }, 'request processed');
-    return outcome;
-  } catch (error) {
-    if (isPanic(error)) dependencies.onPanic?.();
-    const outcome = outcomeFromError(normalizeKubeError(error));
-    // The queue logs every failed outcome at warn; the stack is for whoever turns on debug.
-    log.debug({ outcome, err: error instanceof Error ? error : undefined }, 'request failed');
-    return outcome;
-  }
+  });
 }
 
 async function runRequest<T extends KubeObject, D>(
@@ -155,8 +168,10 @@ async function runRequest<T extends KubeObject, D>(
     thrown = { error };
   }
   // Status collected before a throw is written too: a reconcile reports why it failed (Ready=False) that way.
-  if (controller.statusWrite === 'merge-patch') await writeStatus(client, key, current, status);
-  else await applyStatus(client, fieldManagerOf(controller.name), current, status);
+  await inSpan(SPAN.statusWrite, {}, async () => {
+    if (controller.statusWrite === 'merge-patch') await writeStatus(client, key, current, status);
+    else await applyStatus(client, fieldManagerOf(controller.name), current, status);
+  });
   if (thrown !== undefined) throw thrown.error;
   return returnedOutcome(returned);
 }

@@ -14,11 +14,13 @@ import {
   type ResponseContext,
   ServerConfiguration,
 } from '@kubernetes/client-node';
+import { SpanKind } from '@opentelemetry/api';
 import { fetch } from 'undici';
 import type { ApiBudget } from '../api-budget.ts';
 import { errorMessage, InvalidArgumentError, UnavailableError } from '../errors.ts';
 import { type ApiCodeClass, type ApiVerb, codeClassOf } from '../metrics.ts';
 import { type ObjectKey, type ResourceRef, validateKey, validateResourceRef } from '../object-key.ts';
+import { ATTR, inSpan, inTrace } from '../tracing.ts';
 import { applyKubeAuth } from './config.ts';
 import {
   DEFAULT_RETRY_AFTER_MS,
@@ -322,9 +324,27 @@ export class KubeApiClient implements KubeClient, KubeTransport {
   }
 
   private async json(method: keyof typeof HttpMethod, path: string, options: SendOptions): Promise<unknown> {
+    // A span per call, but only inside a traced operation (a reconcile): the watcher's lists and Lease renewals start none.
+    if (!inTrace()) return (await this.read(method, path, options)).body;
+    const verb = verbOf(method, path, options.query?.watch, options.contentType);
+    const resource = resourceOf(path);
+    const attributes = { [ATTR.verb]: verb, [ATTR.method]: method, [ATTR.resource]: resource, [ATTR.path]: path };
+    return await inSpan(`kube ${verb} ${resource}`, { kind: SpanKind.CLIENT, attributes }, async (span) => {
+      try {
+        const { status, body } = await this.read(method, path, options);
+        span.setAttribute(ATTR.status, status);
+        return body;
+      } catch (error) {
+        if (error instanceof KubeApiError) span.setAttribute(ATTR.status, error.statusCode);
+        throw error;
+      }
+    });
+  }
+
+  private async read(method: keyof typeof HttpMethod, path: string, options: SendOptions): Promise<{ status: number; body: unknown }> {
     const response = await this.send(method, path, options);
     const text = await response.text();
-    return text === '' ? undefined : JSON.parse(text);
+    return { status: response.status, body: text === '' ? undefined : JSON.parse(text) };
   }
 
   /** Sends one request, paid from the budget; resolves with a 2xx response, throws KubeApiError otherwise. */
@@ -402,6 +422,15 @@ export function verbOf(method: string, path: string, watch?: string | null | und
   rest = rest[0] === 'api' ? rest.slice(2) : rest[0] === 'apis' ? rest.slice(3) : rest;
   if (rest[0] === 'namespaces' && rest.length >= 3) rest = rest.slice(2);
   return rest.length === 1 ? 'list' : 'get';
+}
+
+/** The resource a path names, as `plural` or `plural/subresource` (`widgets/status`); `discovery` for the API's own documents. */
+function resourceOf(path: string): string {
+  let rest = path.split('/').filter((s) => s !== '');
+  rest = rest[0] === 'api' ? rest.slice(2) : rest[0] === 'apis' ? rest.slice(3) : rest;
+  if (rest[0] === 'namespaces' && rest.length >= 3) rest = rest.slice(2);
+  if (rest.length === 0) return 'discovery';
+  return rest.length >= 3 ? `${rest[0]}/${rest[2]}` : (rest[0] ?? 'discovery');
 }
 
 function combine(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {

@@ -8,17 +8,27 @@
 // input. When the token cannot be checked (TokenReview or SubjectAccessReview failed, or took longer
 // than `timeoutMs`) or the queue cannot be reached in time, the caller gets 503 with Retry-After and
 // a fixed message — never the API server's or Redis' words, which go to the log.
+// Tracing: a W3C `traceparent` header is continued — the call gets a `conveyor.api.reconcile` span under
+// it, and the requests it enqueues carry that span's context (the caller's own when tracing is off here),
+// so the caller's trace runs on into the reconciles.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
+  ATTR,
+  contextFromTraceparent,
   errorMessage,
+  failSpan,
   formatKey,
   InvalidKeyError,
   keyOf,
   type Logger,
   type ObjectKey,
   type ResourceRef,
+  SPAN,
+  traceparentOf,
+  tracer,
   validateObjectName,
 } from '@conveyor/shared';
+import { ROOT_CONTEXT, SpanKind } from '@opentelemetry/api';
 import { z } from 'zod';
 import type { Authenticator, Authorizer } from './auth.ts';
 
@@ -28,8 +38,8 @@ export interface ReconcileApiOptions {
   /** The controller's resource: the only one this API reconciles. */
   resource: ResourceRef & { namespaced: boolean };
   auth: Authenticator & Authorizer;
-  /** Enqueues with reason `manual`: the same path watch events take. */
-  enqueue(keys: readonly ObjectKey[]): Promise<void>;
+  /** Enqueues with reason `manual`: the same path watch events take; `trace` is the `traceparent` the requests carry. */
+  enqueue(keys: readonly ObjectKey[], trace: string | undefined): Promise<void>;
   audit: Logger;
   /** @defaultValue 64 KiB */
   maxBodyBytes?: number;
@@ -105,7 +115,12 @@ export function createReconcileApi(options: ReconcileApiOptions): (req: Incoming
     const path = (req.url ?? '').split('?')[0];
     if (path !== RECONCILE_PATH) return false;
     const audit: Record<string, unknown> = { audit: 'manual-reconcile', remote: req.socket.remoteAddress };
-    const reply = await handle(req, audit).catch((error: unknown): Reply => {
+    const incoming = typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined;
+    const parent = contextFromTraceparent(incoming);
+    const attributes = { [ATTR.method]: req.method ?? '', [ATTR.path]: RECONCILE_PATH };
+    const span = tracer().startSpan(SPAN.manualReconcile, { kind: SpanKind.SERVER, attributes }, parent);
+    const trace = traceparentOf(span) ?? (parent === ROOT_CONTEXT ? undefined : incoming?.trim());
+    const reply = await handle(req, audit, trace).catch((error: unknown): Reply => {
       req.resume();
       const publicMessage =
         error instanceof Unavailable ? error.publicMessage : error instanceof NotActiveError ? error.message : UNAVAILABLE.enqueue;
@@ -114,11 +129,15 @@ export function createReconcileApi(options: ReconcileApiOptions): (req: Incoming
     });
     // A 503's cause (the API server's or Redis' own words) is logged here, never sent to the caller.
     options.audit[reply.status >= 500 ? 'warn' : 'info']({ ...audit, status: reply.status }, 'manual reconcile request');
+    span.setAttribute(ATTR.status, reply.status);
+    if (typeof audit.objects === 'number') span.setAttribute(ATTR.objects, audit.objects);
+    if (reply.status >= 500) failSpan(span, String(reply.body.error));
+    span.end();
     res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers }).end(JSON.stringify(reply.body));
     return true;
   };
 
-  async function handle(req: IncomingMessage, audit: Record<string, unknown>): Promise<Reply> {
+  async function handle(req: IncomingMessage, audit: Record<string, unknown>, trace: string | undefined): Promise<Reply> {
     if (req.method !== 'POST') return { status: 405, body: { error: 'use POST' }, headers: { allow: 'POST' } };
     const header = req.headers.authorization ?? '';
     const token = /^Bearer (\S+)$/i.exec(header)?.[1];
@@ -196,7 +215,7 @@ export function createReconcileApi(options: ReconcileApiOptions): (req: Incoming
         return { status: 403, body: { error: `${identity.user} may not update ${formatKey(key)}` } };
       }
     }
-    await bounded('enqueue', UNAVAILABLE.enqueue, () => options.enqueue(keys), [NotActiveError]);
+    await bounded('enqueue', UNAVAILABLE.enqueue, () => options.enqueue(keys, trace), [NotActiveError]);
     audit.objects = keys.length;
     audit.first = formatKey(keys[0] as ObjectKey);
     return { status: 202, body: { accepted: keys.length, keys: keys.slice(0, 100).map(formatKey) } };

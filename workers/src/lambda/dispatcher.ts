@@ -14,28 +14,35 @@
 // - Its concurrency follows the autoscaler's published desired count (Redis), polled every few seconds.
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import {
+  ATTR,
   type Config,
   closeRedisConnection,
   createLogger,
   createMetricsRegistry,
   createRedisConnection,
   errorMessage,
+  failSpan,
+  inSpan,
   type Logger,
   METRIC,
   type OpsServer,
   type QueueWorker,
   ReconcileQueue,
   type RedisConnection,
+  type RequestContext,
   readDesiredWorkers,
   reconcileMetrics,
+  SPAN,
   startQueueWorker,
+  traceparentOf,
   waitForRedis,
   workqueueDepthGauge,
 } from '@conveyor/shared';
+import { SpanKind } from '@opentelemetry/api';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { serveOps } from '../container-worker.ts';
 import { instrumentedProcessor } from '../instrumented-processor.ts';
-import { type InvocationResult, invokeReconcile } from './invoke.ts';
+import { type Invocation, type InvocationResult, invokeReconcile } from './invoke.ts';
 import { encodeLambdaRequest } from './lambda-request.ts';
 
 export interface DispatcherOptions {
@@ -74,6 +81,17 @@ export function createLambdaClient(config: Config): LambdaClient {
     region: config.lambda.region,
     maxAttempts: 1,
     ...(config.lambda.endpoint === undefined ? {} : { endpoint: config.lambda.endpoint }),
+  });
+}
+
+/** One invocation in a `conveyor.lambda.invoke` span, whose trace context the request carries: the function's reconcile is its child. */
+async function invokeTraced(lambda: LambdaClient, functionName: string, request: RequestContext, timeoutMs: number): Promise<Invocation> {
+  return await inSpan(SPAN.lambdaInvoke, { kind: SpanKind.CLIENT, attributes: { [ATTR.functionName]: functionName } }, async (span) => {
+    const trace = traceparentOf(span) ?? request.trace;
+    const payload = encodeLambdaRequest({ ...request, ...(trace === undefined ? {} : { trace }) });
+    const invocation = await invokeReconcile(lambda, functionName, payload, timeoutMs);
+    if (invocation.result !== 'ok') failSpan(span, invocation.result);
+    return invocation;
   });
 }
 
@@ -131,7 +149,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
 
   const instrumented = instrumentedProcessor(
     async (request) => {
-      const invocation = await invokeReconcile(lambda, functionName, encodeLambdaRequest(request), invokeTimeoutMs);
+      const invocation = await invokeTraced(lambda, functionName, request, invokeTimeoutMs);
       invocations.inc({ controller, function: functionName, result: invocation.result });
       duration.observe({ controller, function: functionName }, invocation.durationMs / 1_000);
       // A blocked queue is logged once by the queue (queue-block.ts), not once per request.

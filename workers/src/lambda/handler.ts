@@ -13,6 +13,7 @@ import {
   type Controller,
   closeControllerDeps,
   closeRedisConnection,
+  contextFromTraceparent,
   controllerResources,
   createKubeConfig,
   createLogger,
@@ -28,7 +29,9 @@ import {
   RedisApiBudget,
   type RedisConnection,
 } from '@conveyor/shared';
+import type { TracingHandle } from '@conveyor/shared/tracing-sdk';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { context as otelContext } from '@opentelemetry/api';
 import { processRequest } from '../process-request.ts';
 import { decodeLambdaRequest, type LambdaReply, TelemetryRecorder } from './lambda-request.ts';
 
@@ -51,7 +54,12 @@ interface Runtime {
   logger: Logger;
   deps: unknown;
   connection: RedisConnection;
+  /** The SDK this environment set up, when the function's OTEL_* variables ask for traces. */
+  tracing: TracingHandle | undefined;
 }
+
+/** Set up once per execution environment (the SDK is global), on the first cold start that asks for it. */
+let tracingSetUp: Promise<TracingHandle | undefined> | undefined;
 
 /** Time kept back from Lambda's deadline to return the outcome. */
 const DEADLINE_MARGIN_MS = 1_000;
@@ -71,6 +79,10 @@ export function lambdaHandler(controller: Controller<any, any>, options: LambdaH
     const kubeConfig = options.kubeConfig ?? createKubeConfig(config.kube);
     const connection = createRedisConnection(config.redis, { logger });
     try {
+      tracingSetUp ??= config.tracing.enabled
+        ? import('@conveyor/shared/tracing-sdk').then((sdk) => sdk.setupTracing(config.tracing, 'conveyor-lambda'))
+        : Promise.resolve(undefined);
+      const tracing = await tracingSetUp;
       const client = new KubeApiClient({
         kubeConfig,
         budget: RedisApiBudget.fromConfig(connection, config),
@@ -80,7 +92,7 @@ export function lambdaHandler(controller: Controller<any, any>, options: LambdaH
       const deps = controller.setup === undefined ? undefined : await controller.setup({ config, logger });
       logger.info('execution environment ready');
       const ownWrites = new OwnWriteRecorder(connection, { prefix: config.redis.prefix, controller: controller.name });
-      return { config, client, ownWrites, logger, deps, connection };
+      return { config, client, ownWrites, logger, deps, connection, tracing };
     } catch (error) {
       connection.disconnect();
       throw error;
@@ -111,14 +123,21 @@ export function lambdaHandler(controller: Controller<any, any>, options: LambdaH
     const fence =
       request.jobId === undefined || request.lockToken === undefined ? undefined : { jobId: request.jobId, token: request.lockToken };
     const telemetry = new TelemetryRecorder();
-    const outcome: Outcome = await processRequest(controller, request, {
-      client: rt.client.withWrites(rt.ownWrites.forRun(fence)).observed((verb, code, waitedMs) => telemetry.request(verb, code, waitedMs)),
-      logger: rt.logger,
-      deps: rt.deps,
-      reconcileTimeoutMs: Math.max(1, Math.min(rt.config.worker.reconcileTimeout, left)),
-      finalizeTimeoutMs: Math.max(1, Math.min(rt.config.worker.finalizeTimeout, left)),
-      onPanic: () => telemetry.panicked(),
-    });
+    // The dispatcher's invoke span is the parent: one trace from the watch event into this function's API calls.
+    const outcome: Outcome = await otelContext.with(contextFromTraceparent(request.trace), () =>
+      processRequest(controller, request, {
+        client: rt.client
+          .withWrites(rt.ownWrites.forRun(fence))
+          .observed((verb, code, waitedMs) => telemetry.request(verb, code, waitedMs)),
+        logger: rt.logger,
+        deps: rt.deps,
+        reconcileTimeoutMs: Math.max(1, Math.min(rt.config.worker.reconcileTimeout, left)),
+        finalizeTimeoutMs: Math.max(1, Math.min(rt.config.worker.finalizeTimeout, left)),
+        onPanic: () => telemetry.panicked(),
+      }),
+    );
+    // Lambda freezes the environment once the handler returns: spans not sent by then may never be.
+    await rt.tracing?.flush().catch((error: unknown) => rt.logger.warn({ err: errorMessage(error) }, 'could not export the trace'));
     return { ...outcome, telemetry: telemetry.toJSON() };
   };
 
