@@ -107,21 +107,24 @@ describe('CLI: enqueue and status', () => {
     });
   }
 
-  it('shows depth, workers and parked requests with their reasons', async () => {
+  it('shows depth, workers and parked requests with their reasons, each parked object once', async () => {
+    let w1Runs = 0;
     const worker = startQueueWorker({
       controller: 'widgets',
       redis: world.config.redis,
       queue: world.config.queue,
       concurrency: 4,
       processor: async (request) => {
-        if (request.key.name === 'w-1') throw new TerminalError('spec.size must be positive');
-        return { kind: 'done' };
+        if (request.key.name !== 'w-1') return { kind: 'done' };
+        // A request for w-1 that arrives while it runs becomes a second job, which fails and is parked too.
+        if (++w1Runs === 1) await world.queue.enqueue({ key: request.key, reason: 'manual' });
+        throw new TerminalError('spec.size must be positive');
       },
     });
     try {
       await waitFor('the queue drained', async () => {
         const d = await world.queue.getDepth();
-        return d.waiting + d.prioritized + d.active === 0 && d.parked === 1;
+        return d.waiting + d.prioritized + d.active === 0 && d.parked === 2;
       });
       const result = await conveyor(['status', '--json', ...common()]);
       assert.equal(result.status, 0, result.stderr);
@@ -138,8 +141,8 @@ describe('CLI: enqueue and status', () => {
       );
       assert.match(report.parked[0]?.error ?? '', /spec.size must be positive/);
       const text = await conveyor(['status', ...common()]);
-      assert.match(text.stdout, /parked +1/);
-      assert.match(text.stdout, /example.com\/v1\/widgets\/default\/w-1 +attempts \d+ +.*spec.size must be positive/);
+      assert.match(text.stdout, /parked +2/);
+      assert.equal(text.stdout.match(/example.com\/v1\/widgets\/default\/w-1 +attempts \d+ +.*spec.size must be positive/g)?.length, 1);
     } finally {
       await worker.close(1_000);
     }

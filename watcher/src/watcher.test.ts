@@ -245,11 +245,15 @@ describe('Watcher', () => {
     await waitFor('every key again', () => new Set(queue.names()).size === 40);
   });
 
-  it('resyncs every key once per period at resync priority and retries parked requests', async () => {
+  it('resyncs every key once per period at resync priority, counted as resync, and retries parked requests', async () => {
     const api = new FakeApi();
     seed(api, 30);
-    const { queue } = await startWatcher({}, { [WIDGETS]: api }, { resyncPeriodMs: 300 });
+    const { queue, registry } = await startWatcher({}, { [WIDGETS]: api }, { resyncPeriodMs: 300 });
     await waitFor('a full resync period', () => new Set(queue.names('resync')).size === 30, 3_000);
     assert.ok(queue.parkedRetries >= 1);
+    const enqueued = async (reason: string) =>
+      (await registry.getSingleMetric('conveyor_watch_enqueued_total')?.get())?.values.find((v) => v.labels.reason === reason)?.value;
+    await waitFor('the resync requests counted', async () => ((await enqueued('resync')) ?? 0) >= 30);
+    assert.equal(await enqueued('event'), 30, 'only the first sync counts as events: no edit happened');
   });
 });

@@ -267,30 +267,50 @@ export class ReconcileQueue {
     return await this.queue.getWorkersCount();
   }
 
-  /** Parked requests, most recently parked first. */
+  /**
+   * Parked requests, most recently parked first, one per object key: a key can have two parked jobs
+   * (a request that arrived while the first ran, then failed too), and a person wants to see the
+   * object once, with its latest error. `limit` counts keys.
+   */
   async listParked(limit = 100): Promise<ParkedRequest[]> {
-    const jobs = await this.queue.getFailed(0, Math.max(0, limit - 1));
-    const firstFailures = await this.firstFailures(jobs.map((job) => job?.id));
     const parked: ParkedRequest[] = [];
-    for (const [index, job] of jobs.entries()) {
-      if (job === undefined || job.id === undefined) continue;
-      const request = this.readRequest(job.id, job.data);
-      if (request === undefined) {
-        this.logger.warn({ jobId: job.id }, 'parked job belongs to no object key; remove it by hand');
-        continue;
+    const seen = new Map<string, ParkedRequest>();
+    const page = Math.max(1, limit);
+    for (let start = 0; parked.length < limit; start += page) {
+      const jobs = await this.queue.getFailed(start, start + page - 1);
+      const firstFailures = await this.firstFailures(jobs.map((job) => job?.id));
+      for (const [index, job] of jobs.entries()) {
+        if (job === undefined || job.id === undefined) continue;
+        const request = this.readRequest(job.id, job.data);
+        if (request === undefined) {
+          this.logger.warn({ jobId: job.id }, 'parked job belongs to no object key; remove it by hand');
+          continue;
+        }
+        const parkedAt = job.finishedOn ?? job.processedOn ?? job.timestamp;
+        const firstFailedAt = Math.min(parkedAt, firstFailures[index] ?? parkedAt);
+        const id = keyToJobId(request.key);
+        const shown = seen.get(id);
+        if (shown !== undefined) {
+          // An older parked job of the same object: its first failure is the object's.
+          shown.firstFailedAt = Math.min(shown.firstFailedAt, firstFailedAt);
+          continue;
+        }
+        if (parked.length >= limit) continue;
+        const error = job.failedReason ?? 'unknown error';
+        const entry: ParkedRequest = {
+          key: request.key,
+          reason: request.reason,
+          error,
+          parked: parkedReasonOf(error),
+          attempts: job.attemptsMade,
+          parkedAt,
+          firstFailedAt,
+          jobId: job.id,
+        };
+        seen.set(id, entry);
+        parked.push(entry);
       }
-      const parkedAt = job.finishedOn ?? job.processedOn ?? job.timestamp;
-      const error = job.failedReason ?? 'unknown error';
-      parked.push({
-        key: request.key,
-        reason: request.reason,
-        error,
-        parked: parkedReasonOf(error),
-        attempts: job.attemptsMade,
-        parkedAt,
-        firstFailedAt: Math.min(parkedAt, firstFailures[index] ?? parkedAt),
-        jobId: job.id,
-      });
+      if (jobs.length < page || parked.length >= limit) break;
     }
     return parked;
   }
