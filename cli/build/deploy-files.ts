@@ -66,6 +66,9 @@ provider:
     # (base/rbac-worker.yaml of the manifests). Lambda encrypts environment variables at rest; use a KMS key you own.
     CONVEYOR_KUBE__SERVER: \${env:CONVEYOR_KUBE__SERVER, 'https://kubernetes.example.invalid:6443'}
     CONVEYOR_KUBE__TOKEN: \${env:CONVEYOR_KUBE__TOKEN, 'set-CONVEYOR_KUBE__TOKEN'}
+    # The cluster's CA, base64 of its PEM (a kubeconfig's certificate-authority-data), pinned instead of the system CAs:
+    # EKS shows it as the cluster's certificateAuthority.data. Skipping verification instead is a last resort.
+    CONVEYOR_KUBE__CA_DATA: \${env:CONVEYOR_KUBE__CA_DATA, ''}
     CONVEYOR_KUBE__INSECURE_SKIP_TLS_VERIFY: \${env:CONVEYOR_KUBE__INSECURE_SKIP_TLS_VERIFY, 'false'}
     CONVEYOR_API_BUDGET__QPS: \${env:CONVEYOR_API_BUDGET__QPS, '50'}
     CONVEYOR_LOG__LEVEL: \${env:CONVEYOR_LOG__LEVEL, 'info'}

@@ -63,6 +63,11 @@ const kubeSchema = z.strictObject({
   tokenFile: z.string().min(1).optional(),
   /** Use the pod's service account. */
   inCluster: bool().default(false),
+  /** With `server`: the CA that signed the API server's certificate, a PEM file (pinned instead of the system's CAs). */
+  caFile: z.string().min(1).optional(),
+  /** With `server`: the same CA inline, base64 of the PEM as in a kubeconfig's certificate-authority-data; empty means none. */
+  caData: z.string().optional(),
+  /** Accept any certificate: a last resort, since whoever sits between you and the API server then gets the token. */
   insecureSkipTlsVerify: bool().default(false),
 });
 
@@ -289,7 +294,7 @@ export interface LoadConfigOptions {
 }
 
 /** The settings that name a file, checked by `checkFiles`. */
-const FILE_SETTINGS = ['controller', 'kube.kubeconfig', 'kube.tokenFile', 'api.tokenFile'] as const;
+const FILE_SETTINGS = ['controller', 'kube.kubeconfig', 'kube.tokenFile', 'kube.caFile', 'api.tokenFile'] as const;
 
 /**
  * Loads configuration: file, then environment (`CONVEYOR_QUEUE__BACKOFF__BASE=1s` sets
@@ -363,10 +368,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems);
   const config = (result as { data: Config }).data;
-  const kube = config.kube;
-  if (kube.server !== undefined && kube.token === undefined && kube.tokenFile === undefined) {
-    problems.push({ path: 'kube.server', message: 'needs kube.token or kube.tokenFile to authenticate' });
-  }
+  problems.push(...kubeProblems(config.kube).map((problem) => withSource(problem, problem.path, sources)));
   if (options.checkFiles === true) problems.push(...missingFiles(config, sources));
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
@@ -409,6 +411,26 @@ function otelSettings(env: NodeJS.ProcessEnv, problems: ConfigProblem[]): Record
   const ratio = get('OTEL_TRACES_SAMPLER_ARG');
   if (ratio !== undefined) settings['tracing.samplerRatio'] = [ratio, 'OTEL_TRACES_SAMPLER_ARG'];
   return settings;
+}
+
+/** Settings of `kube` that are each valid but do not go together. */
+function kubeProblems(kube: Config['kube']): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  if (kube.server !== undefined && kube.token === undefined && kube.tokenFile === undefined) {
+    problems.push({ path: 'kube.server', message: 'needs kube.token or kube.tokenFile to authenticate' });
+  }
+  const ca = kube.caFile !== undefined ? 'kube.caFile' : kube.caData !== undefined && kube.caData !== '' ? 'kube.caData' : undefined;
+  if (ca === undefined) return problems;
+  if (kube.caFile !== undefined && kube.caData !== undefined && kube.caData !== '') {
+    problems.push({ path: 'kube.caData', message: 'set kube.caFile or kube.caData, not both' });
+  }
+  if (kube.server === undefined) {
+    problems.push({ path: ca, message: 'applies to kube.server only; a kubeconfig or the pod names its own certificate authority' });
+  }
+  if (kube.insecureSkipTlsVerify) {
+    problems.push({ path: ca, message: 'cannot be combined with kube.insecureSkipTlsVerify, which would ignore it' });
+  }
+  return problems;
 }
 
 /** The files a `--config` path stands for: itself, or a directory's configuration files in name order. */
