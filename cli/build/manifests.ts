@@ -462,7 +462,7 @@ function shardedOverlay(o: ManifestOptions): Record<string, string> {
   return {
     'overlays/sharded/kustomization.yaml': overlayKustomization(
       o,
-      `Watchers sharded ${o.shards} ways (a StatefulSet, one shard per ordinal, each with its own Lease) instead of the base’s\nDeployment; container workers scaled by KEDA, which reads the same backlog from whichever shard leads.`,
+      `Watchers sharded ${o.shards} ways (a StatefulSet, one shard per ordinal, each with its own Lease) instead of the base’s\nDeployment; container workers scaled by KEDA from the backlog shard 0 exports (the one shard that runs the autoscaler).`,
       {
         resources: ['../../base', '../../workers', 'watcher-shards.yaml', 'rbac-shards.yaml'],
         components: ['../../components/keda'],

@@ -7,6 +7,10 @@
 // win a write. A leader that cannot renew for 2/3 of the lease steps down before anyone else may
 // consider the Lease expired. stop() steps down and releases the Lease (holderIdentity cleared), so a
 // standby takes over at its next retry instead of after the lease duration.
+//
+// Errors: a 403 on the Lease means this replica can never lead until RBAC changes. It is logged at
+// error level naming the rule that is missing, and `forbidden` says so (the watcher's /readyz then
+// fails: a standby that cannot take over is not ready); the first Lease request that succeeds clears it.
 import { type Clock, errorMessage, KubeApiError, type KubeTransport, type Logger, systemClock } from '@conveyor/shared';
 
 export interface LeaderElectionOptions {
@@ -65,6 +69,8 @@ export class LeaderElector {
   private observedAt = 0;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
+  private forbiddenValue: string | undefined;
+  private forbiddenLoggedAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: LeaderElectionOptions) {
     this.o = options;
@@ -78,6 +84,11 @@ export class LeaderElector {
 
   get identity(): string {
     return this.o.identity;
+  }
+
+  /** Why the API server refuses this replica the Lease (RBAC), while it does; undefined once a Lease request succeeds. */
+  get forbidden(): string | undefined {
+    return this.forbiddenValue;
   }
 
   start(): void {
@@ -125,8 +136,10 @@ export class LeaderElector {
       try {
         if (this.leadingValue) await this.renew();
         else await this.tryAcquire();
+        this.forbiddenValue = undefined;
       } catch (error) {
-        this.o.logger.warn({ err: errorMessage(error), leading: this.leadingValue }, 'lease request failed; trying again');
+        if (error instanceof LeaseForbiddenError) this.reportForbidden(error);
+        else this.o.logger.warn({ err: errorMessage(error), leading: this.leadingValue }, 'lease request failed; trying again');
       }
       if (this.abort.signal.aborted) break;
       if (this.leadingValue && this.clock.now() - this.lastRenew > renewDeadline) {
@@ -140,7 +153,7 @@ export class LeaderElector {
   private async tryAcquire(): Promise<void> {
     let lease: Lease;
     try {
-      lease = (await this.o.transport.request('GET', this.path, undefined, this.signal())) as Lease;
+      lease = (await this.leaseRequest('GET', this.path)) as Lease;
     } catch (error) {
       if (!(error instanceof KubeApiError && error.statusCode === 404)) throw error;
       await this.create();
@@ -172,7 +185,7 @@ export class LeaderElector {
       },
     };
     try {
-      this.lease = (await this.o.transport.request('PUT', this.path, body, this.signal())) as Lease;
+      this.lease = (await this.leaseRequest('PUT', this.path, body)) as Lease;
     } catch (error) {
       if (error instanceof KubeApiError && error.statusCode === 409) return; // another candidate won this round
       throw error;
@@ -198,7 +211,7 @@ export class LeaderElector {
     };
     const collection = this.path.slice(0, this.path.lastIndexOf('/'));
     try {
-      this.lease = (await this.o.transport.request('POST', collection, body, this.signal())) as Lease;
+      this.lease = (await this.leaseRequest('POST', collection, body)) as Lease;
     } catch (error) {
       if (error instanceof KubeApiError && error.statusCode === 409) return; // created by another candidate first
       throw error;
@@ -213,19 +226,17 @@ export class LeaderElector {
     if (lease === undefined) return;
     const now = this.clock.now();
     try {
-      this.lease = (await this.o.transport.request(
-        'PUT',
-        this.path,
-        { ...lease, spec: { ...lease.spec, holderIdentity: this.o.identity, renewTime: microTime(now) } },
-        this.signal(),
-      )) as Lease;
+      this.lease = (await this.leaseRequest('PUT', this.path, {
+        ...lease,
+        spec: { ...lease.spec, holderIdentity: this.o.identity, renewTime: microTime(now) },
+      })) as Lease;
       this.lastRenew = now;
       return;
     } catch (error) {
       if (!(error instanceof KubeApiError && error.statusCode === 409)) throw error;
     }
     // Someone wrote the Lease since we read it: still ours (read again and renew next time), or taken.
-    const fresh = (await this.o.transport.request('GET', this.path, undefined, this.signal())) as Lease;
+    const fresh = (await this.leaseRequest('GET', this.path)) as Lease;
     this.lease = fresh;
     if (fresh.spec?.holderIdentity !== this.o.identity) {
       this.o.logger.warn({ holder: fresh.spec?.holderIdentity }, 'lost the lease to another replica: stepping down');
@@ -242,6 +253,42 @@ export class LeaderElector {
     else await changed;
   }
 
+  /** One request on the Lease; a 403 becomes a LeaseForbiddenError naming the RBAC verb it needed. */
+  private async leaseRequest(method: 'GET' | 'PUT' | 'POST', path: string, body?: unknown): Promise<unknown> {
+    try {
+      return await this.o.transport.request(method, path, body, this.signal());
+    } catch (error) {
+      if (error instanceof KubeApiError && error.statusCode === 403) throw new LeaseForbiddenError(LEASE_VERB[method], error);
+      throw error;
+    }
+  }
+
+  /**
+   * At error level, because no retry will help until someone changes RBAC; once a minute, because the
+   * loop retries every few seconds and the first line already says everything.
+   */
+  private reportForbidden(error: LeaseForbiddenError): void {
+    const { namespace, name } = this.o;
+    const rule =
+      error.verb === 'create'
+        ? 'apiGroups: [coordination.k8s.io], resources: [leases], verbs: [create]'
+        : `apiGroups: [coordination.k8s.io], resources: [leases], resourceNames: [${name}], verbs: [get, update]`;
+    const first = this.forbiddenValue === undefined;
+    this.forbiddenValue = `forbidden to ${error.verb} Lease ${namespace}/${name}: the Role in ${namespace} needs { ${rule} }`;
+    const now = this.clock.now();
+    if (!first && now - this.forbiddenLoggedAt < 60_000) return;
+    this.forbiddenLoggedAt = now;
+    this.o.logger.error(
+      {
+        lease: `${namespace}/${name}`,
+        verb: error.verb,
+        missingRule: rule,
+        err: error.cause instanceof Error ? error.cause.message : undefined,
+      },
+      `cannot take part in leader election: ${this.forbiddenValue}; this replica will never lead until RBAC allows it (conveyor build derives the Role for every shard's Lease)`,
+    );
+  }
+
   /** Each Lease request gives up after a third of the lease: a hung API server must not stop the renew-deadline check. */
   private signal(): AbortSignal {
     return AbortSignal.any([this.abort.signal, AbortSignal.timeout(Math.max(500, Math.floor(this.o.leaseDurationMs / 3)))]);
@@ -252,5 +299,16 @@ export class LeaderElector {
     const wake = new AbortController();
     this.wake = () => wake.abort();
     return this.clock.sleep(ms, wake.signal);
+  }
+}
+
+const LEASE_VERB = { GET: 'get', PUT: 'update', POST: 'create' } as const;
+
+/** The API server refused a Lease request (RBAC): retrying alone will not help. */
+class LeaseForbiddenError extends Error {
+  readonly verb: 'get' | 'update' | 'create';
+  constructor(verb: 'get' | 'update' | 'create', cause: KubeApiError) {
+    super(`forbidden to ${verb} the lease: ${cause.message}`, { cause });
+    this.verb = verb;
   }
 }

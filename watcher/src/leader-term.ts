@@ -1,6 +1,13 @@
 // What runs only while this replica is active (leads, or runs without election): the Watcher streaming into the queue, and the
 // autoscaler, which always measures (exporting conveyor_backlog and conveyor_desired_workers) and scales only when enabled.
 //
+// The autoscaler runs in shard 0's active replica only (every replica when not sharded is shard 0). The queue is
+// one per controller, so one replica sees all of its depth; N shard leaders each sizing the same Deployment would
+// fight over it within their stabilisation windows and export N copies of the gauges a KEDA trigger sums. Shard 0
+// rather than a Lease of its own: no further Lease, RBAC rule or election to get wrong, and with election shard 0's
+// standby takes the autoscaler over with the shard. While shard 0 has no active replica, nobody resizes the workers
+// (they keep their count) and the gauges are absent.
+//
 // Expected flow: setActive(true) builds a fresh Watcher (and autoscaler) with its own metrics
 // registry and starts it; setActive(false) stops them, waiting for buffered requests to reach the
 // queue and the cursor to be saved. Calls are serialised in the order made, so a quick lose-and-win
@@ -157,8 +164,13 @@ export class LeaderTerms {
       () => undefined,
     );
     // Always measured while leading (the gauges KEDA or an HPA read); acted on only when the built-in autoscaler is on.
-    term.autoscaler = this.startAutoscaler(registry);
-    const autoscaler = config.autoscaler.enabled ? `scaling ${config.autoscaler.target}` : 'exporting gauges only';
+    const runsAutoscaler = (this.d.shard?.index ?? 0) === 0;
+    if (runsAutoscaler) term.autoscaler = this.startAutoscaler(registry);
+    const autoscaler = !runsAutoscaler
+      ? 'shard 0 runs it'
+      : config.autoscaler.enabled
+        ? `scaling ${config.autoscaler.target}`
+        : 'exporting gauges only';
     logger.info({ shard: formatShard(this.d.shard), autoscaler }, 'active: watching');
   }
 

@@ -128,7 +128,14 @@ export async function runWatcher(options: RunWatcherOptions): Promise<WatcherHan
       host: config.http.host,
       port: config.http.port,
       health: () => (closing ? { ok: false, body: 'stopping\n' } : { ok: true, body: 'ok\n' }),
-      ready: () => readiness(closing, connection.status === 'ready', terms.term === undefined && elector !== undefined, isReady()),
+      ready: () =>
+        readiness({
+          closing,
+          redisUp: connection.status === 'ready',
+          standby: terms.term === undefined && elector !== undefined,
+          synced: isReady(),
+          forbidden: elector?.forbidden,
+        }),
       metrics: async () => {
         const term = terms.term;
         const registry = term === undefined ? base : Registry.merge([base, term.registry]);
@@ -179,12 +186,16 @@ function leaderStatusGauge(registry: Registry, lease: string): Gauge<'name'> {
   return gauge;
 }
 
-/** A standby is ready for its role (taking over); an active replica once its first list is synced; neither while Redis is away. */
-function readiness(closing: boolean, redisUp: boolean, standby: boolean, synced: boolean): Probe {
-  if (closing) return { ok: false, body: 'stopping\n' };
-  if (!redisUp) return { ok: false, body: 'Redis unreachable\n' };
-  if (standby) return { ok: true, body: 'standby\n' };
-  return synced ? { ok: true, body: 'ok\n' } : { ok: false, body: 'not synced yet\n' };
+/**
+ * A standby is ready for its role (taking over) unless RBAC refuses it the Lease, when it can never take
+ * over; an active replica once its first list is synced; neither while Redis is away.
+ */
+function readiness(state: { closing: boolean; redisUp: boolean; standby: boolean; synced: boolean; forbidden: string | undefined }): Probe {
+  if (state.closing) return { ok: false, body: 'stopping\n' };
+  if (!state.redisUp) return { ok: false, body: 'Redis unreachable\n' };
+  if (state.forbidden !== undefined) return { ok: false, body: `cannot lead: ${state.forbidden}\n` };
+  if (state.standby) return { ok: true, body: 'standby\n' };
+  return state.synced ? { ok: true, body: 'ok\n' } : { ok: false, body: 'not synced yet\n' };
 }
 
 /** `POST /v1/reconcile`, or a 404 saying how to turn it on. Enqueues only while this replica is active. */
