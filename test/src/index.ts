@@ -6,4 +6,5 @@ export type { FaultRule, FaultSettings, RequestCount, RequestCounters, ThrottleR
 export type { LoggedRequest, RequestLogSnapshot } from './sim/request-log.ts';
 export { type KubeSimulator, type KubeSimulatorOptions, type SimulatorFaults, startKubeSimulator } from './sim/simulator.ts';
 export { type CaSignedTlsMaterial, caSignedCertificate, type TlsMaterial } from './sim/tls.ts';
+export type { UnresponsiveWatchRule } from './sim/watch.ts';
 export { startTestEnv, type TestEnv, type TestEnvOptions } from './test-env.ts';

@@ -109,7 +109,10 @@ export interface WatcherWorld {
   /** An API request with the simulator's bearer token; throws on a non-2xx answer. */
   request(method: string, path: string, body?: unknown, contentType?: string): Promise<unknown>;
   /** Creates `count` Widgets `w-<i>` (starting at `from`) in `default`. */
-  createWidgets(count: number, options?: { from?: number; labels?: Record<string, string>; finalizers?: string[] }): Promise<void>;
+  createWidgets(
+    count: number,
+    options?: { from?: number; labels?: Record<string, string>; annotations?: Record<string, string>; finalizers?: string[] },
+  ): Promise<void>;
   /** A merge patch of a Widget (or of its status with `status: true`). */
   patchWidget(name: string, patch: unknown, status?: boolean): Promise<unknown>;
   /** List and watch requests logged by the simulator from sequence number `afterSeq` on. */
@@ -180,7 +183,7 @@ export async function startWatcherWorld(simOptions: KubeSimulatorOptions = {}): 
       return { watcher, queue, registry };
     },
     request,
-    async createWidgets(count, { from = 0, labels, finalizers } = {}) {
+    async createWidgets(count, { from = 0, labels, annotations, finalizers } = {}) {
       // In-process: ordinary creates (watch events, resourceVersions) without 10,000 HTTP round trips.
       const widgets = Array.from({ length: count }, (_, j) => ({
         apiVersion: 'example.com/v1',
@@ -188,6 +191,7 @@ export async function startWatcherWorld(simOptions: KubeSimulatorOptions = {}): 
         metadata: {
           name: `w-${from + j}`,
           ...(labels === undefined ? {} : { labels }),
+          ...(annotations === undefined ? {} : { annotations }),
           ...(finalizers === undefined ? {} : { finalizers }),
         },
         spec: { size: from + j },

@@ -67,6 +67,11 @@ export interface EnqueueBufferOptions {
   batchSize?: number;
   /** Most resync requests in one batch (see takeBatch). @defaultValue 100 */
   resyncBatchSize?: number;
+  /**
+   * Past this many waiting requests `whenRoom` asks the watch to wait, so a Redis slower than a list
+   * does not make the buffer grow with the list. @defaultValue 20000
+   */
+  maxPending?: number;
   /** @defaultValue 30000 */
   maxBackoffMs?: number;
   clock?: Clock;
@@ -84,12 +89,13 @@ export class EnqueueBuffer {
   private scheduled = false;
   private closed = false;
   private readonly waiters: { seq: number; resolve: () => void }[] = [];
+  private room: PromiseWithResolvers<void> | undefined;
   private readonly backoff: Backoff;
   private readonly stop = new AbortController();
   private readonly o: Required<Omit<EnqueueBufferOptions, 'onSent' | 'onFailure'>> & Pick<EnqueueBufferOptions, 'onSent' | 'onFailure'>;
 
   constructor(options: EnqueueBufferOptions) {
-    this.o = { batchSize: 1000, resyncBatchSize: 100, maxBackoffMs: 30_000, clock: systemClock, ...options };
+    this.o = { batchSize: 1000, resyncBatchSize: 100, maxPending: 20_000, maxBackoffMs: 30_000, clock: systemClock, ...options };
     this.backoff = new Backoff({ base: 100, max: this.o.maxBackoffMs });
   }
 
@@ -115,6 +121,17 @@ export class EnqueueBuffer {
     this.schedule();
   }
 
+  /**
+   * Undefined while there is room; past `maxPending` requests, a promise that resolves once sending
+   * has brought them down to half of it (or the buffer closed). Adding never fails: this is advice
+   * the watch follows between two lines.
+   */
+  whenRoom(): Promise<void> | undefined {
+    if (this.size < this.o.maxPending || this.closed) return undefined;
+    this.room ??= Promise.withResolvers<void>();
+    return this.room.promise;
+  }
+
   /** Resolves when everything added before this call has reached the queue. */
   drain(): Promise<void> {
     const seq = this.added;
@@ -128,6 +145,7 @@ export class EnqueueBuffer {
     this.stop.abort();
     for (const entry of [...this.inFlight, ...this.pending.values()]) releaseEvents(entry, 'not enqueued: the watcher stopped');
     for (const waiter of this.waiters.splice(0)) waiter.resolve();
+    this.release();
   }
 
   private doneUpTo(seq: number): boolean {
@@ -212,6 +230,10 @@ export class EnqueueBuffer {
   }
 
   private release(): void {
+    if (this.room !== undefined && (this.size <= this.o.maxPending / 2 || this.closed)) {
+      this.room.resolve();
+      this.room = undefined;
+    }
     for (let i = this.waiters.length - 1; i >= 0; i--) {
       const waiter = this.waiters[i] as { seq: number; resolve: () => void };
       if (this.doneUpTo(waiter.seq)) {

@@ -9,6 +9,13 @@
 //
 // Guarantees: every handler call for a list happens between `beginList` and `endList`; events
 // arrive in the server's order; a handler that throws is logged and the machine carries on.
+//
+// Reading keeps up: a watch's lines are read off the socket into a LineBuffer as fast as the server
+// writes them, while handling takes them from there in slices that yield to the event loop, so an
+// API server never sees a busy watcher as an unresponsive client (kube-apiserver closes those). The
+// buffer has its own bound (`bufferChars`), and the enqueue buffer's (`whenRoom`) pauses handling:
+// past them the watcher stops reading and the server decides; a streaming list that it cuts is
+// listed again in pages, a watch is resumed from the last resourceVersion handled. Nothing is lost.
 import {
   ACCEPT_JSON,
   ACCEPT_METADATA,
@@ -24,6 +31,7 @@ import {
   resourcePath,
   systemClock,
 } from '@conveyor/shared';
+import { LineBuffer } from './line-buffer.ts';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 export type ListReason = 'initial' | 'gone' | 'expired' | 'requested';
@@ -63,6 +71,16 @@ export interface ListWatchOptions {
   maxBackoffMs?: number;
   /** 'auto' tries a streaming list and falls back to pages when the server does not do it. @defaultValue 'auto' */
   streamingList?: 'auto' | 'always' | 'never';
+  /**
+   * Characters (bytes, for JSON) of watch lines read off the socket but not yet handled; past this the
+   * watcher stops reading until handling catches up (see line-buffer.ts). @defaultValue 16 MiB
+   */
+  bufferChars?: number;
+  /**
+   * Between two lines, a promise to await before handling more (the enqueue buffer is full), or
+   * undefined to go on. While it waits, lines collect in the line buffer. @defaultValue always go on
+   */
+  whenRoom?: () => Promise<void> | undefined;
   transport: KubeTransport;
   handler: ListWatchHandler;
   logger: Logger;
@@ -71,6 +89,9 @@ export interface ListWatchOptions {
 }
 
 const INITIAL_EVENTS_END = 'k8s.io/initial-events-end';
+/** How long handling runs before it lets the event loop read the socket (and run timers, Redis, HTTP). */
+const SLICE_MS = 10;
+export const DEFAULT_BUFFER_CHARS = 16 * 1024 * 1024;
 
 /** The resource list or watch answered 410 Gone: the resourceVersion or continue token is too old. */
 class GoneError extends Error {}
@@ -82,8 +103,8 @@ class StreamingUnsupportedError extends Error {}
 class RelistRequested extends Error {}
 
 export class ListWatch {
-  private readonly o: Required<Omit<ListWatchOptions, 'namespace' | 'labelSelector' | 'fieldSelector'>> &
-    Pick<ListWatchOptions, 'namespace' | 'labelSelector' | 'fieldSelector'>;
+  private readonly o: Required<Omit<ListWatchOptions, 'namespace' | 'labelSelector' | 'fieldSelector' | 'whenRoom'>> &
+    Pick<ListWatchOptions, 'namespace' | 'labelSelector' | 'fieldSelector' | 'whenRoom'>;
   private readonly path: string;
   private readonly backoff: Backoff;
   private lastRv: string | undefined;
@@ -103,6 +124,7 @@ export class ListWatch {
       baseBackoffMs: 200,
       maxBackoffMs: 30_000,
       streamingList: 'auto',
+      bufferChars: DEFAULT_BUFFER_CHARS,
       clock: systemClock,
       random: Math.random,
       ...options,
@@ -278,6 +300,11 @@ export class ListWatch {
   /**
    * One watch request. `listed()` says whether the initial list is over (events before that are
    * list items); `onListEnd` is called at the streaming list's closing bookmark.
+   *
+   * The stream is read into a LineBuffer while handleLines takes lines from it, yielding to the
+   * event loop every SLICE_MS so the socket is read while events are handled. Lines already read
+   * are handled even after the server ended the watch: their resourceVersions are where the next
+   * watch resumes. An abort (relist, silence, stop) drops them instead.
    */
   private async openWatch(
     signal: AbortSignal,
@@ -293,11 +320,12 @@ export class ListWatch {
     const silenceMs = this.o.bookmarkIntervalMs * 2;
     let silence = this.o.clock.setTimeout(() => controller.abort(new SilentWatchError(silenceMs)), silenceMs);
     const timeoutSeconds = Math.max(1, Math.round((this.o.watchTimeoutMs / 1000) * (1 + this.o.random() / 2)));
-    // Lines are handled in order; the closing bookmark of a streaming list awaits endList before more lines.
-    let chain: Promise<void> = Promise.resolve();
-    let failure: unknown;
-    try {
-      await this.o.transport.stream(
+    const lines = new LineBuffer(this.o.bufferChars);
+    const drop = () => lines.discard();
+    controller.signal.addEventListener('abort', drop, { once: true });
+    let streamError: { error: unknown } | undefined;
+    const reading = this.o.transport
+      .stream(
         this.path,
         this.query({ watch: 'true', allowWatchBookmarks: 'true', timeoutSeconds: String(timeoutSeconds), ...extra }),
         this.o.metadataOnly ? ACCEPT_METADATA : ACCEPT_JSON,
@@ -306,46 +334,73 @@ export class ListWatch {
           silence.cancel();
           silence = this.o.clock.setTimeout(() => controller.abort(new SilentWatchError(silenceMs)), silenceMs);
           onLine?.();
-          chain = chain.then(async () => {
-            if (failure !== undefined) return;
-            try {
-              await this.handleLine(line, listed, onListEnd);
-            } catch (error) {
-              failure = error;
-              controller.abort(error);
-            }
-          });
+          return lines.push(line);
         },
-      );
-      await chain;
-      if (controller.signal.aborted && !signal.aborted) throw controller.signal.reason;
+      )
+      .catch((error: unknown) => {
+        streamError = { error };
+      })
+      .finally(() => lines.end());
+    let failure: { error: unknown } | undefined;
+    try {
+      await this.handleLines(lines, controller.signal, listed, onListEnd);
     } catch (error) {
-      await chain;
-      const reason = controller.signal.reason;
-      if (failure !== undefined) throw failure;
-      if (controller.signal.aborted && reason instanceof Error && !signal.aborted) throw reason;
-      if (error instanceof KubeApiError && error.statusCode === 410) throw new GoneError(error.message);
-      throw error;
+      failure = { error };
+      controller.abort(error);
+    }
+    try {
+      await reading;
     } finally {
       silence.cancel();
       signal.removeEventListener('abort', stop);
+      controller.signal.removeEventListener('abort', drop);
       if (this.current === controller) this.current = undefined;
     }
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) throw failure.error;
+    const reason = controller.signal.reason;
+    if (controller.signal.aborted && reason instanceof Error && !signal.aborted) throw reason;
+    if (streamError === undefined) return;
+    const error = streamError.error;
+    if (error instanceof KubeApiError && error.statusCode === 410) throw new GoneError(error.message);
+    throw error;
   }
 
-  private async handleLine(line: string, listed: () => boolean, onListEnd?: (rv: string) => Promise<void>): Promise<void> {
+  /** Handles buffered lines in order until the stream ends and the buffer is empty, or the watch is aborted. */
+  private async handleLines(
+    lines: LineBuffer,
+    aborted: AbortSignal,
+    listed: () => boolean,
+    onListEnd?: (rv: string) => Promise<void>,
+  ): Promise<void> {
+    let sliceStart = performance.now();
+    for (;;) {
+      const line = lines.take() ?? (await lines.next());
+      if (line === undefined || aborted.aborted) return;
+      const pending = this.handleLine(line, listed, onListEnd);
+      if (pending !== undefined) await pending;
+      const room = this.o.whenRoom?.();
+      if (room !== undefined) await untilAborted(room, aborted);
+      // Reading the socket happens in I/O callbacks: handling must leave the event loop now and then to let them run.
+      if (performance.now() - sliceStart >= SLICE_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        sliceStart = performance.now();
+      }
+    }
+  }
+
+  /** Handles one watch line; returns a promise only for the streaming list's closing bookmark (endList). */
+  private handleLine(line: string, listed: () => boolean, onListEnd?: (rv: string) => Promise<void>): Promise<void> | undefined {
     let event: { type?: unknown; object?: KubeObject & { code?: number; reason?: string; message?: string } };
     try {
       event = JSON.parse(line);
     } catch {
       this.safely(() => this.o.handler.malformed?.(line));
-      return;
+      return undefined;
     }
     const object = event.object;
     if (typeof event.type !== 'string' || object === null || typeof object !== 'object') {
       this.safely(() => this.o.handler.malformed?.(line));
-      return;
+      return undefined;
     }
     const rv = object.metadata?.resourceVersion;
     switch (event.type) {
@@ -354,26 +409,23 @@ export class ListWatch {
       case 'DELETED':
         if (rv === undefined) {
           this.safely(() => this.o.handler.malformed?.(line));
-          return;
+          return undefined;
         }
         if (!listed() && event.type === 'ADDED') this.safely(() => this.o.handler.listItem(object));
         else this.safely(() => this.o.handler.event(event.type as WatchEventType, object));
         this.lastRv = rv;
-        return;
+        return undefined;
       case 'BOOKMARK':
-        if (rv === undefined) return;
+        if (rv === undefined) return undefined;
         if (!listed()) {
-          if (object.metadata?.annotations?.[INITIAL_EVENTS_END] === 'true' && onListEnd !== undefined) {
-            await onListEnd(rv);
-            return;
-          }
+          if (object.metadata?.annotations?.[INITIAL_EVENTS_END] === 'true' && onListEnd !== undefined) return onListEnd(rv);
           // A bookmark before the initial events ended, without the annotation: the server ignored sendInitialEvents.
           if (this.o.streamingList === 'auto') throw new StreamingUnsupportedError('bookmark without initial-events-end');
-          return;
+          return undefined;
         }
         this.lastRv = rv;
         this.safely(() => this.o.handler.bookmark(rv));
-        return;
+        return undefined;
       case 'ERROR': {
         const code = typeof object.code === 'number' ? object.code : 0;
         if (code === 410) throw new GoneError(object.message ?? 'watch expired');
@@ -385,6 +437,7 @@ export class ListWatch {
       }
       default:
         this.safely(() => this.o.handler.malformed?.(line));
+        return undefined;
     }
   }
 
@@ -403,4 +456,17 @@ export class SilentWatchError extends Error {
     super(`no event or bookmark for ${ms} ms`);
     this.name = 'SilentWatchError';
   }
+}
+
+/** Resolves with `promise`, or as soon as `signal` aborts (whatever `promise` then does). */
+function untilAborted(promise: Promise<void>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    signal.addEventListener('abort', done, { once: true });
+    promise.then(done, done);
+  });
 }

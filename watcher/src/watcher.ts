@@ -53,6 +53,8 @@ export interface WatcherSettings {
   resyncPeriodMs?: number;
   /** @defaultValue 'auto' */
   streamingList?: 'auto' | 'always' | 'never';
+  /** Watch lines read but not yet handled, per stream, before the watcher stops reading (list-watch.ts). @defaultValue 16 MiB */
+  watchBufferBytes?: number;
   /** How often the cursor is written to Redis. @defaultValue 1000 */
   cursorIntervalMs?: number;
   /** How often the queue epoch is checked. @defaultValue 5000 */
@@ -216,6 +218,8 @@ export class Watcher {
         bookmarkIntervalMs: this.o.bookmarkIntervalMs ?? 60_000,
         maxBackoffMs: this.o.maxBackoffMs ?? 30_000,
         streamingList: this.o.streamingList ?? 'auto',
+        ...(this.o.watchBufferBytes === undefined ? {} : { bufferChars: this.o.watchBufferBytes }),
+        whenRoom: () => this.buffer.whenRoom(),
         transport: this.o.transport,
         handler: stream,
         logger: this.o.logger.child({ resource: name }),

@@ -281,23 +281,32 @@ export class KubeApiClient implements KubeClient, KubeTransport {
     return await this.json(method, path, { body, signal });
   }
 
-  async stream(path: string, query: Query, accept: string, signal: AbortSignal, onLine: (line: string) => void): Promise<void> {
+  async stream(
+    path: string,
+    query: Query,
+    accept: string,
+    signal: AbortSignal,
+    onLine: (line: string) => Promise<void> | undefined | void,
+  ): Promise<void> {
     const response = await this.send('GET', path, { query, accept, signal });
     if (response.body === null) return;
     const decoder = new TextDecoder();
     let pending = '';
     for await (const chunk of response.body) {
       pending += decoder.decode(chunk as Uint8Array, { stream: true });
+      let start = 0;
       let newline = pending.indexOf('\n');
       while (newline !== -1) {
-        const line = pending.slice(0, newline);
-        pending = pending.slice(newline + 1);
-        if (line.trim() !== '') onLine(line);
-        newline = pending.indexOf('\n');
+        const line = pending.slice(start, newline);
+        start = newline + 1;
+        // Awaiting before the next read is the backpressure: undici stops reading the socket once its queue is full.
+        if (line.trim() !== '') await onLine(line);
+        newline = pending.indexOf('\n', start);
       }
+      pending = pending.slice(start);
     }
     pending += decoder.decode();
-    if (pending.trim() !== '') onLine(pending);
+    if (pending.trim() !== '') await onLine(pending);
   }
 
   /**

@@ -145,9 +145,16 @@ export interface KubeTransport {
   getJson(path: string, query: Query, accept: string, signal?: AbortSignal): Promise<unknown>;
   /**
    * GET a stream of newline-separated JSON (a watch), calling `onLine` for each line; resolves
-   * when the server ends the response, rejects on a non-2xx status or a broken connection.
+   * when the server ends the response, rejects on a non-2xx status or a broken connection. When
+   * `onLine` returns a promise, nothing more is read off the connection until it resolves.
    */
-  stream(path: string, query: Query, accept: string, signal: AbortSignal, onLine: (line: string) => void): Promise<void>;
+  stream(
+    path: string,
+    query: Query,
+    accept: string,
+    signal: AbortSignal,
+    onLine: (line: string) => Promise<void> | undefined | void,
+  ): Promise<void>;
   /** Any other request with a JSON body (the Lease of leader election). */
   request(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, signal?: AbortSignal): Promise<unknown>;
 }

@@ -31,7 +31,11 @@ export interface ServerParts {
   continueTtlMs: number;
   now: () => number;
   /** Fault actions the control endpoints trigger. */
-  control: { closeWatches(): number; compactHistory(): void; stats(): { objects: number; resourceVersion: number; openWatches: number } };
+  control: {
+    closeWatches(): number;
+    compactHistory(): void;
+    stats(): { objects: number; resourceVersion: number; openWatches: number; unresponsiveWatchCloses: number };
+  };
 }
 
 const PUBLIC_PATHS = new Set(['/version', '/healthz', '/livez', '/readyz']);

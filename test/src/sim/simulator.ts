@@ -14,7 +14,7 @@ import { createRequestHandler } from './server.ts';
 import { Store } from './store.ts';
 import { selfSignedCertificate, type TlsMaterial } from './tls.ts';
 import { TypeRegistry } from './type-registry.ts';
-import type { WatchStream } from './watch.ts';
+import type { UnresponsiveWatchRule, WatchSettings, WatchStream } from './watch.ts';
 
 export interface KubeSimulatorOptions {
   /** Port on 127.0.0.1; 0 picks a free one. @defaultValue 0 */
@@ -40,6 +40,13 @@ export interface KubeSimulatorOptions {
   continueTokenTtlMs?: number;
   /** A watch without timeoutSeconds ends after this long. @defaultValue 1_800_000 */
   watchTimeoutMs?: number;
+  /**
+   * Close a watch that does not take its events in time, as kube-apiserver's cacher does ("Forcing …
+   * watcher close due to unresponsiveness"): `true` for kube-apiserver's 100 events and 100 ms, or
+   * other values (UnresponsiveWatchRule says how it is judged). @defaultValue false: only a client that
+   * leaves 64 MiB unread is cut off
+   */
+  unresponsiveWatches?: boolean | Partial<UnresponsiveWatchRule>;
   /** How many list and watch requests `requests()` keeps (the oldest are dropped first). @defaultValue 10_000 */
   requestLogLimit?: number;
   /** Clock in milliseconds. @defaultValue Date.now */
@@ -93,6 +100,8 @@ export interface KubeSimulator {
   resetRequests(): void;
   /** The current global resourceVersion. */
   resourceVersion(): number;
+  /** Watches ended because their client did not take events in time (`unresponsiveWatches`). */
+  unresponsiveWatchCloses(): number;
   /**
    * Creates objects in-process, skipping HTTP (no authentication, faults, counters or request log), for
    * seeding tens of thousands of objects quickly. Each is an ordinary create: validated, given a uid and
@@ -113,6 +122,7 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
   const types = new TypeRegistry();
   const faults = new FaultState(options.random ?? Math.random);
   const watches = new Set<WatchStream>();
+  let unresponsiveCloses = 0;
   const requestLog = new RequestLog(options.requestLogLimit ?? 10_000);
   const closeWatches = () => {
     const open = [...watches];
@@ -136,17 +146,20 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
     authz: new Authorizer(options.authorization),
     watches,
     requestLog,
-    watchSettings: {
-      bookmarkIntervalMs: options.bookmarkIntervalMs ?? 60_000,
-      defaultTimeoutMs: options.watchTimeoutMs ?? 1_800_000,
-      maxBufferedBytes: 64 * 1024 * 1024,
-    },
+    watchSettings: watchSettingsOf(options, () => {
+      unresponsiveCloses++;
+    }),
     continueTtlMs: options.continueTokenTtlMs ?? 300_000,
     now,
     control: {
       closeWatches,
       compactHistory: () => store.compactAll(),
-      stats: () => ({ objects: store.objectCount(), resourceVersion: store.currentRevision, openWatches: watches.size }),
+      stats: () => ({
+        objects: store.objectCount(),
+        resourceVersion: store.currentRevision,
+        openWatches: watches.size,
+        unresponsiveWatchCloses: unresponsiveCloses,
+      }),
     },
   });
   const host = options.host ?? '127.0.0.1';
@@ -161,21 +174,7 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
   });
   const address = server.address() as AddressInfo;
   const url = `${tls === undefined ? 'http' : 'https'}://${host}:${address.port}`;
-  const kubeConfig = () => {
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [
-        tls === undefined
-          ? // client-node refuses plain http unless skipTLSVerify is set.
-            { name: 'conveyor-sim', server: url, skipTLSVerify: true }
-          : { name: 'conveyor-sim', server: url, skipTLSVerify: false, caData: Buffer.from(tls.cert).toString('base64') },
-      ],
-      users: [{ name: 'conveyor-sim', token }],
-      contexts: [{ name: 'conveyor-sim', cluster: 'conveyor-sim', user: 'conveyor-sim', namespace: 'default' }],
-      currentContext: 'conveyor-sim',
-    });
-    return kc;
-  };
+  const kubeConfig = () => simulatorKubeConfig(url, token, tls);
   return {
     url,
     token,
@@ -201,6 +200,7 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
     requests: () => requestLog.snapshot(),
     resetRequests: () => requestLog.reset(),
     resourceVersion: () => store.currentRevision,
+    unresponsiveWatchCloses: () => unresponsiveCloses,
     createObjects(resource, namespace, items) {
       const t = types.find(resource.group, resource.version, resource.plural);
       if (t === undefined)
@@ -220,4 +220,38 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** How the simulator's watches behave, from its options. */
+function watchSettingsOf(options: KubeSimulatorOptions, onUnresponsive: () => void): WatchSettings {
+  const rule = options.unresponsiveWatches;
+  return {
+    bookmarkIntervalMs: options.bookmarkIntervalMs ?? 60_000,
+    defaultTimeoutMs: options.watchTimeoutMs ?? 1_800_000,
+    maxBufferedBytes: 64 * 1024 * 1024,
+    unresponsive: rule === undefined || rule === false ? undefined : { events: 100, timeoutMs: 100, ...(rule === true ? {} : rule) },
+    onUnresponsive,
+  };
+}
+
+/** A client-node KubeConfig for the simulator with its bearer token, trusting its certificate when it serves TLS. */
+function simulatorKubeConfig(url: string, token: string, tls: TlsMaterial | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [
+      tls === undefined
+        ? // client-node refuses plain http unless skipTLSVerify is set.
+          { name: 'conveyor-sim', server: url, skipTLSVerify: true }
+        : {
+            name: 'conveyor-sim',
+            server: url,
+            skipTLSVerify: false,
+            caData: Buffer.from('ca' in tls ? String(tls.ca) : tls.cert).toString('base64'),
+          },
+    ],
+    users: [{ name: 'conveyor-sim', token }],
+    contexts: [{ name: 'conveyor-sim', cluster: 'conveyor-sim', user: 'conveyor-sim', namespace: 'default' }],
+    currentContext: 'conveyor-sim',
+  });
+  return kc;
 }

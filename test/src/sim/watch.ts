@@ -23,8 +23,31 @@ export interface WatchSettings {
   bookmarkIntervalMs: number;
   /** A watch without timeoutSeconds ends after this long (kube-apiserver: 30–60 minutes). */
   defaultTimeoutMs: number;
-  /** A client that stops reading is cut off once this much output is buffered for it. */
+  /** A client that stops reading is cut off once this much of its live events waits for it (initial events are made as it reads). */
   maxBufferedBytes: number;
+  /** kube-apiserver's cacher closing a watch that does not take its events in time (see UnresponsiveWatchRule); off when undefined. */
+  unresponsive: UnresponsiveWatchRule | undefined;
+  /** Told each time a watch is closed for unresponsiveness. */
+  onUnresponsive?: () => void;
+}
+
+/**
+ * kube-apiserver's cacher hands each live event to a watch through a buffer of `events` (100 for
+ * most resources); when that buffer stays full for `timeoutMs` (its dispatch budget, at most
+ * 100 ms) it logs "Forcing … watcher close due to unresponsiveness" and ends the watch, dropping
+ * what it had not written. The buffer drains only while the client reads, and not at all while a
+ * streaming list's initial events (or a replay from a resourceVersion) are still being written,
+ * which the cacher sends first. Like the cacher, the simulator writes a watch's lines only as fast as
+ * the connection takes them (the rest waits in the simulator, not in the socket); with this rule, a
+ * watch with more than `events` live events waiting for longer than `timeoutMs` is ended cleanly and
+ * its waiting lines dropped — a streaming list cut this way never sends its initial-events-end
+ * bookmark.
+ */
+export interface UnresponsiveWatchRule {
+  /** @defaultValue 100 */
+  events: number;
+  /** @defaultValue 100 */
+  timeoutMs: number;
 }
 
 /** Checks the parameters before the 200 is sent, so bad ones get a plain Status answer. */
@@ -88,6 +111,12 @@ export class WatchStream {
   expired = false;
   private held: string[] | undefined;
   private closed = false;
+  /** Lines the connection has not taken yet, in order; `live` marks the cacher's live events among them. */
+  private waiting: { line: string; live: boolean }[] = [];
+  private waitingHead = 0;
+  private liveWaiting = 0;
+  private liveWaitingBytes = 0;
+  private unresponsiveTimer: NodeJS.Timeout | undefined;
   private readonly cleanups: Array<() => void> = [];
 
   constructor(res: ServerResponse, t: ResourceType, query: WatchQuery, view: View, settings: WatchSettings) {
@@ -106,6 +135,7 @@ export class WatchStream {
     this.res.flushHeaders();
     this.cleanups.push(onClose);
     this.res.on('close', () => this.close());
+    this.res.on('drain', () => this.flushWaiting());
     if (faults.settings.paused) this.held = [];
     this.cleanups.push(faults.onPause((paused) => (paused ? this.hold() : this.release())));
     if (faults.takeWatchExpiry()) {
@@ -118,7 +148,7 @@ export class WatchStream {
     this.cleanups.push(
       store.subscribe(this.t.storageKey, (event) => {
         if (replaying) live.push(event);
-        else this.deliver(event);
+        else this.deliver(event, true);
       }),
     );
     const rv = parseResourceVersion(query.resourceVersion);
@@ -147,11 +177,13 @@ export class WatchStream {
       for (const event of events) this.deliver(event);
     }
     replaying = false;
-    for (const event of live) this.deliver(event);
+    for (const event of live) this.deliver(event, true);
     if (query.allowWatchBookmarks) {
       const timer = setInterval(() => {
         const current = store.currentRevision;
-        if (current >= this.sentRv) this.send('BOOKMARK', bookmarkObject(this.t, current, this.view, false));
+        // As the cacher does, a periodic bookmark that cannot be handed over at once is skipped.
+        if (current >= this.sentRv && this.waitingHead === this.waiting.length)
+          this.send('BOOKMARK', bookmarkObject(this.t, current, this.view, false));
       }, this.settings.bookmarkIntervalMs);
       timer.unref();
       this.cleanups.push(() => clearInterval(timer));
@@ -175,6 +207,7 @@ export class WatchStream {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.unresponsiveTimer);
     for (const cleanup of this.cleanups.splice(0)) cleanup();
     if (this.held !== undefined) this.release();
     if (!this.res.writableEnded) this.res.end();
@@ -187,8 +220,8 @@ export class WatchStream {
     return this.fields === undefined || this.fields({ name: String(m.name), namespace: String(m.namespace ?? '') });
   }
 
-  /** Selector-aware delivery: an object that starts matching is ADDED, one that stops matching is DELETED. */
-  private deliver(event: StoreEvent): void {
+  /** Selector-aware delivery: an object that starts matching is ADDED, one that stops matching is DELETED. `live`: not part of the initial events or a replay. */
+  private deliver(event: StoreEvent, live = false): void {
     if (event.rv <= this.sentRv) return;
     this.sentRv = event.rv;
     const now = this.matches(event.object);
@@ -198,7 +231,7 @@ export class WatchStream {
     else if (event.type === 'DELETED') type = before || now ? 'DELETED' : undefined;
     else if (now) type = before ? 'MODIFIED' : 'ADDED';
     else if (before) type = 'DELETED';
-    if (type !== undefined) this.write(eventLine(event, type, this.t, this.view));
+    if (type !== undefined) this.write(eventLine(event, type, this.t, this.view), live);
   }
 
   private send(type: string, object: unknown): void {
@@ -210,14 +243,65 @@ export class WatchStream {
     this.send('ERROR', statusBody(code, reason, message));
   }
 
-  private write(line: string): void {
+  /** Writes now while the connection takes lines; after that, lines wait in order until it drains. */
+  private write(line: string, live = false): void {
     if (this.closed) return;
     if (this.held !== undefined) {
       this.held.push(line);
       return;
     }
+    if (this.waitingHead < this.waiting.length || this.res.writableNeedDrain) {
+      this.waiting.push({ line, live });
+      if (!live) return;
+      this.liveWaiting++;
+      this.liveWaitingBytes += line.length;
+      // Initial events are not counted: kube-apiserver makes them from its cache as the client reads, holding none.
+      if (this.liveWaitingBytes + this.res.writableLength > this.settings.maxBufferedBytes) this.close();
+      else this.checkResponsive();
+      return;
+    }
     this.res.write(line);
     if (this.res.writableLength > this.settings.maxBufferedBytes) this.close();
+  }
+
+  private flushWaiting(): void {
+    while (this.waitingHead < this.waiting.length && !this.res.writableNeedDrain && !this.closed) {
+      const next = this.waiting[this.waitingHead] as { line: string; live: boolean };
+      this.waiting[this.waitingHead] = { line: '', live: false };
+      this.waitingHead++;
+      if (next.live) {
+        this.liveWaiting--;
+        this.liveWaitingBytes -= next.line.length;
+      }
+      this.res.write(next.line);
+    }
+    if (this.waitingHead === this.waiting.length) {
+      this.waiting = [];
+      this.waitingHead = 0;
+    }
+    this.checkResponsive();
+  }
+
+  /** Starts the cacher's timer when more live events wait than its buffer holds; stops it once they fit again. */
+  private checkResponsive(): void {
+    const rule = this.settings.unresponsive;
+    if (rule === undefined || this.closed) return;
+    if (this.liveWaiting <= rule.events) {
+      clearTimeout(this.unresponsiveTimer);
+      this.unresponsiveTimer = undefined;
+      return;
+    }
+    if (this.unresponsiveTimer !== undefined) return;
+    this.unresponsiveTimer = setTimeout(() => {
+      this.unresponsiveTimer = undefined;
+      if (this.closed || this.liveWaiting <= rule.events) return;
+      this.settings.onUnresponsive?.();
+      // What the connection has not taken is dropped, as the cacher drops its buffers.
+      this.waiting = [];
+      this.waitingHead = 0;
+      this.close();
+    }, rule.timeoutMs);
+    this.unresponsiveTimer.unref();
   }
 
   private hold(): void {
