@@ -8,6 +8,7 @@ import type { ControllerSpec } from '@conveyor/shared';
 import { leaseName } from '@conveyor/watcher/run-watcher';
 import { Document, isScalar, visit } from 'yaml';
 import { autoscalerRules, leaseRules, type PolicyRule, watcherClusterRules, workerRules } from './rbac.ts';
+import { dispatcherResources, nodeEnv, watcherResources, workerResources } from './sizing.ts';
 
 export interface ManifestOptions {
   controller: ControllerSpec;
@@ -219,6 +220,8 @@ function podTemplate(o: ManifestOptions, p: PodOptions) {
           image: imageName(o.controller),
           args: p.args,
           ...p.container,
+          // The heap settings the resources below were measured with (sizing.ts).
+          env: [...nodeEnv, ...((p.container?.env as unknown[] | undefined) ?? [])],
           ports: [{ name: 'http', containerPort: 8080 }],
           ...p.probes,
           resources: p.resources,
@@ -245,7 +248,6 @@ const watcherProbes = {
   readinessProbe: { httpGet: { path: '/readyz', port: 'http' } },
   livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 20 },
 };
-const watcherResources = { requests: { cpu: '100m', memory: '64Mi' }, limits: { memory: '256Mi' } };
 
 function watcherDeployment(o: ManifestOptions): string {
   const app = 'conveyor-watcher';
@@ -278,7 +280,7 @@ function workerFiles(o: ManifestOptions): Record<string, string> {
     serviceAccount: 'conveyor-worker',
     args: ['worker', '--config', CONFIG_DIR],
     probes: { readinessProbe: { httpGet: { path: '/healthz', port: 'http' } } },
-    resources: { requests: { cpu: '250m', memory: '128Mi' }, limits: { memory: '512Mi' } },
+    resources: workerResources,
     // Longer than worker.shutdownGrace, so running reconciles finish before the kubelet kills the pod.
     extra: { terminationGracePeriodSeconds: 45 },
   });
@@ -400,7 +402,7 @@ function lambdaOverlay(o: ManifestOptions): Record<string, string> {
     serviceAccount: app,
     args: ['dispatch', '--function', o.functionName, '--config', CONFIG_DIR],
     probes: { readinessProbe: { httpGet: { path: '/healthz', port: 'http' } } },
-    resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '256Mi' } },
+    resources: dispatcherResources,
     extra: { automountServiceAccountToken: false, terminationGracePeriodSeconds: 60 },
     container: { env: [{ name: 'AWS_REGION', value: o.region }] },
   });

@@ -55,10 +55,6 @@ if (mode === 'watcher' || mode === 'watcher-indexed') {
     registry: createMetricsRegistry(),
     logger: createLogger({ level: process.env.BENCH_DEBUG === '1' ? 'info' : 'silent' }),
     resyncPeriodMs: 0,
-    // Paginated lists: at 100,000 objects the simulator cuts off a streaming list (sendInitialEvents) once 64 MB
-    // wait in its watch buffer, and 'auto' would page only after that wasted attempt. B1 is about what the
-    // watcher keeps, which is the same either way.
-    streamingList: 'never',
   });
   await watcher.start();
   await watcher.waitReady(300_000);

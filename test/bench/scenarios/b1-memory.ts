@@ -1,7 +1,12 @@
-// B1 watcher memory: heap per tracked object of the Watcher versus a client-node informer holding the same Widgets, each in its own process (with each process's RSS beside it).
+// B1 watcher memory: heap per tracked object of the Watcher versus a client-node informer holding the same Widgets, each in its own process (with each process's RSS beside it), and the peak and steady RSS of the watcher a pod runs through a first sync and a relist.
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NODE_OPTIONS, WATCHER_PEAK_BUDGET_MIB } from '../../../cli/build/sizing.ts';
 import { startWidgetWorld } from '../../../examples/widgets/widget-harness.ts';
+import { buildWidgetBundle, measureWatcherMemory, type WatcherMemory } from '../../support/watcher-memory.ts';
 import { atMost, type Bar, bySize, Cleanups, createWidgets, round, type Scenario, simCreate } from '../bench-support.ts';
 
 const CHILD = fileURLToPath(new URL('./b1-memory-child.ts', import.meta.url));
@@ -58,7 +63,11 @@ export const watcherMemory: Scenario = async ({ size, log }) => {
     const world = await startWidgetWorld({ log: { level: 'error' } });
     cleanups.add(() => world.close());
     const create = simCreate(world.sim);
-    const rows: { count: number; watcher: Held; indexed: Held; informer: Held }[] = [];
+    const dir = mkdtempSync(join(tmpdir(), 'conveyor-b1-'));
+    cleanups.add(() => rmSync(dir, { recursive: true, force: true }));
+    const bundle = await buildWidgetBundle(dir);
+    const configFile = world.writeConfigFile(dir, { log: { level: 'info' } });
+    const rows: { count: number; watcher: Held; indexed: Held; informer: Held; pod: WatcherMemory; podUnbounded: WatcherMemory }[] = [];
     let created = 0;
     for (const count of counts) {
       log(`B1: creating Widgets up to ${count}`);
@@ -67,7 +76,13 @@ export const watcherMemory: Scenario = async ({ size, log }) => {
       const watcher = await measure('watcher', world.sim.url, world.sim.token, count, cleanups);
       const indexed = await measure('watcher-indexed', world.sim.url, world.sim.token, count, cleanups);
       const informer = await measure('informer', world.sim.url, world.sim.token, count, cleanups);
-      rows.push({ count, watcher, indexed, informer });
+      // The pod's watcher: the bundle with the generated NODE_OPTIONS, and without them (Node's own heap sizing).
+      const pod = await measureWatcherMemory({ bundle, configFile, nodeOptions: NODE_OPTIONS, sim: world.sim });
+      const podUnbounded = await measureWatcherMemory({ bundle, configFile, nodeOptions: '', sim: world.sim });
+      rows.push({ count, watcher, indexed, informer, pod, podUnbounded });
+      log(
+        `B1: ${count} objects: pod watcher peak RSS ${MiB(pod.relistPeakBytes)} MiB (${MiB(podUnbounded.relistPeakBytes)} MiB without the heap settings)`,
+      );
       log(
         `B1: ${count} objects: watcher ${Math.round(watcher.heapBytes / count)} B/object heap, informer ${Math.round(informer.heapBytes / count)} B/object`,
       );
@@ -92,6 +107,10 @@ export const watcherMemory: Scenario = async ({ size, log }) => {
         [`informerRssMiB@${row.count}`]: MiB(row.informer.rssAfterBytes),
         [`watcherSyncMs@${row.count}`]: row.watcher.syncMs,
         [`informerSyncMs@${row.count}`]: row.informer.syncMs,
+        [`podPeakRssFirstSyncMiB@${row.count}`]: MiB(row.pod.firstSyncPeakBytes),
+        [`podPeakRssMiB@${row.count}`]: MiB(row.pod.relistPeakBytes),
+        [`podSteadyRssMiB@${row.count}`]: MiB(row.pod.steadyBytes),
+        [`podPeakRssWithoutHeapSettingsMiB@${row.count}`]: MiB(row.podUnbounded.relistPeakBytes),
       });
       bars.push({ label: `informer heap @${row.count}`, value: Math.round(informerHeap) });
       bars.push({ label: `watcher heap @${row.count}`, value: Math.round(watcherHeap) });
@@ -115,20 +134,22 @@ export const watcherMemory: Scenario = async ({ size, log }) => {
     return {
       id: 'B1',
       title: 'Watcher memory',
-      setup: `Widgets (3 labels, 2 annotations, small spec, managedFields) at ${counts.join(', ')} objects on the simulator; the Watcher (metadata-only list+watch) and a client-node informer (makeInformer, whole objects) each in a fresh process; growth of heapUsed over a baseline taken after loading, after GC; each process's RSS once it holds every object`,
+      setup: `Widgets (3 labels, 2 annotations, small spec, managedFields) at ${counts.join(', ')} objects on the simulator; the Watcher (metadata-only streaming list+watch) and a client-node informer (makeInformer, whole objects) each in a fresh process; growth of heapUsed over a baseline taken after loading, after GC; each process's RSS once it holds every object`,
       figure: { label: `watcher heap per object @${last.count}`, value: Math.round(w.heap), unit: 'B' },
       reference: { label: 'client-node informer heap per object', value: Math.round(inf.heap), unit: 'B' },
       ratio,
       goal: {
-        text: '≤ 1/20 of the informer and ≤ 200 B per object',
+        text: `≤ 1/20 of the informer and ≤ 200 B per object; the pod's watcher peaks ≤ ${WATCHER_PEAK_BUDGET_MIB} MiB RSS through a first sync and a relist`,
         checks: [
           atMost('watcher / informer heap per object', ratio, 1 / 20),
           atMost('watcher heap per object (B)', Math.round(w.heap), 200),
+          atMost('pod watcher peak RSS (MiB)', Math.max(...rows.map((row) => MiB(row.pod.relistPeakBytes))), WATCHER_PEAK_BUDGET_MIB),
         ],
       },
       details,
       chart: { title: 'B1: heap bytes per tracked object', unit: 'B', bars },
       notes: [
+        `The pod's watcher (the \`podPeakRss…\` and \`podSteadyRss…\` figures) is the Widget example's bundle, as \`conveyor build\` writes it, run as \`watch\` with the generated manifests' NODE_OPTIONS (\`${NODE_OPTIONS}\`) and a private Redis: its peak RSS when its first streaming list is synced, after every watch is ended and answered 410 Gone so it lists again, and its RSS 3 s later. \`podPeakRssWithoutHeapSettings…\` is the same process with Node's own heap sizing, which lets the heap grow with the allocation rate of a sync rather than with what it keeps.`,
         'RSS (the `…RssMiB` figures) is what the whole process holds in memory, as `kubectl top pod` shows it: Node and the loaded modules (the `…RssBeforeListMiB` figures, before the list), V8 heap pages kept after a GC, and memory the C allocator kept from parsing the list responses (glibc arenas do not hand freed memory back at once). It shows what a pod needs, including the peak of listing, but not what the watcher keeps per object: V8 and the allocator grow and release memory in steps of megabytes, more than the whole heap growth of a few thousand objects, so RSS growth divided by the object count has come out at −1,530 B and at +6,437 B per object at 2,000 objects in two runs on the project machine. Heap per object is the figure the goal is about.',
         'Per-object figures divide the whole growth by the object count, so they include fixed costs (connections, metrics, buffers); the marginal figures, between the smallest and the largest size, do not.',
         "`indexHeapBytesPerObject` is what an indexed mapped watch (`watches: [{ index: { label } }]`, the Widget example's palette watch) adds per object: a third process runs the same watcher with such a watch over the label every Widget carries, and the figure is its heap growth minus the plain watcher's, per object (the index's typed arrays, the table's key per row, and the mapped watch's own, empty, stream). Two processes' noise is in it too: at a few thousand objects it can be off by tens of bytes either way.",
