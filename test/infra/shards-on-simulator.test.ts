@@ -79,7 +79,7 @@ describe('sharded watchers under the sharded overlay’s RBAC', { skip: noKubect
     // The StatefulSet scaled to 3 without regenerating the RBAC, which names the Leases of 2 shards.
     const lines: string[] = [];
     const third = await start({ index: 0, count: 3 }, lines);
-    await waitFor('readiness to fail', async () => (await get(third, '/readyz')).status === 503);
+    await waitFor('readiness to name the Lease', async () => (await get(third, '/readyz')).body.startsWith('cannot lead'));
     const ready = await get(third, '/readyz');
     assert.match(
       ready.body,
