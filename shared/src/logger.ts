@@ -1,4 +1,10 @@
 // The pino logger factory: JSON lines, one child per component, secrets redacted before they are written.
+//
+// Log keys have one meaning each across the codebase, and child loggers never bind a key their parent
+// bound: `role` is the process (watcher, worker, dispatcher, lambda), `component` a part of it
+// (leader-election, reconcile-api, autoscaler, watch), `controller` the controller's name, `resource` a
+// watched resource by name (`widgets.example.com`), `path` an API path, `key` an object key as
+// `formatKey` writes it, `jobId` a queue job, `outcome` an Outcome value, `err` an error's message.
 import { type DestinationStream, type Logger, pino } from 'pino';
 
 export type { Logger } from 'pino';
@@ -24,7 +30,7 @@ export const REDACTED_PATHS = [
 export interface LoggerOptions {
   /** @defaultValue info */
   level?: string;
-  /** Component name, such as `watcher` or `worker`. */
+  /** The process's role, such as `watcher` or `worker`: the `role` of every line. */
   name?: string;
   /** Where lines go. @defaultValue standard output */
   destination?: DestinationStream;
@@ -33,7 +39,7 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions = {}): Logger {
   const settings = {
     level: options.level ?? 'info',
-    base: options.name === undefined ? {} : { component: options.name },
+    base: options.name === undefined ? {} : { role: options.name },
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
   };

@@ -134,7 +134,7 @@ export class LeaderTerms {
       queue: this.d.queue,
       cursor: this.d.cursor,
       registry,
-      logger: logger.child({ component: 'watcher' }),
+      logger: logger.child({ component: 'watch' }),
       shard: this.d.shard,
       pageSize: config.watcher.pageSize,
       watchTimeoutMs: config.watcher.watchTimeout,

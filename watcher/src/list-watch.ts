@@ -173,13 +173,13 @@ export class ListWatch {
   private async recover(error: unknown, signal: AbortSignal): Promise<void> {
     if (this.needList && error instanceof RelistRequested) return;
     if (error instanceof GoneError) {
-      this.o.logger.info({ resource: this.path }, 'resourceVersion too old (410 Gone): relisting');
+      this.o.logger.info({ path: this.path }, 'resourceVersion too old (410 Gone): relisting');
       this.needList = true;
       this.listReason = 'gone';
       return;
     }
     if (error instanceof StreamingUnsupportedError) {
-      this.o.logger.info({ resource: this.path, why: error.message }, 'server does not stream lists; listing in pages');
+      this.o.logger.info({ path: this.path, why: error.message }, 'server does not stream lists; listing in pages');
       this.streaming = false;
       this.needList = true;
       return;
@@ -190,7 +190,7 @@ export class ListWatch {
     const reason: RestartReason = throttled ? 'throttled' : silent ? 'silent' : 'error';
     let delay = this.backoff.next();
     if (throttled && error.retryAfterMs !== undefined) delay = Math.max(delay, error.retryAfterMs);
-    this.o.logger.warn({ resource: this.path, err: error, retryInMs: delay, reason }, 'list/watch failed; retrying');
+    this.o.logger.warn({ path: this.path, err: error, retryInMs: delay, reason }, 'list/watch failed; retrying');
     if (!this.needList) this.safely(() => this.o.handler.restarted?.(reason, error));
     await this.o.clock.sleep(delay, signal);
   }
@@ -221,7 +221,7 @@ export class ListWatch {
         } while (token !== undefined && !signal.aborted);
       } catch (error) {
         if (error instanceof KubeApiError && error.statusCode === 410 && token !== undefined) {
-          this.o.logger.info({ resource: this.path }, 'continue token expired (410): listing again from the start');
+          this.o.logger.info({ path: this.path }, 'continue token expired (410): listing again from the start');
           listReason = 'expired';
           continue;
         }
@@ -445,7 +445,7 @@ export class ListWatch {
     try {
       fn();
     } catch (error) {
-      this.o.logger.error({ resource: this.path, err: error }, 'watch handler failed; continuing');
+      this.o.logger.error({ path: this.path, err: error }, 'watch handler failed; continuing');
     }
   }
 }

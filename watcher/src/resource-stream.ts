@@ -107,7 +107,7 @@ export class ResourceStream implements ListWatchHandler {
     this.enqueueAllNow = this.enqueueAllNextList;
     this.table.clearSeen();
     this.o.metrics.relists.inc({ resource: this.name, reason });
-    this.o.logger.info({ resource: this.name, reason }, 'listing');
+    this.o.logger.info({ reason }, 'listing');
   }
 
   listItem(object: KubeObject): void {
@@ -124,7 +124,7 @@ export class ResourceStream implements ListWatchHandler {
     await (this.o.ownWrites ?? this.o.buffer).drain();
     this.everSynced = true;
     this.o.metrics.synced.set({ resource: this.name }, 1);
-    this.o.logger.info({ resource: this.name, resourceVersion, tracked: this.table.size }, 'list synced');
+    this.o.logger.info({ resourceVersion, tracked: this.table.size }, 'list synced');
     this.o.onSynced?.();
   }
 
@@ -136,7 +136,7 @@ export class ResourceStream implements ListWatchHandler {
 
   malformed(line: string): void {
     this.o.metrics.events.inc({ resource: this.name, type: 'MALFORMED', decision: 'drop', reason: 'malformed' });
-    this.o.logger.warn({ resource: this.name, line: line.slice(0, 200) }, 'malformed watch line skipped');
+    this.o.logger.warn({ line: line.slice(0, 200) }, 'malformed watch line skipped');
   }
 
   restarted(reason: RestartReason): void {
@@ -174,7 +174,7 @@ export class ResourceStream implements ListWatchHandler {
         if (event !== undefined && targets.length === 1) span.setAttribute(ATTR.key, formatKey(key));
         this.o.buffer.add({ key, reason: 'event', eventAt: cause.at, ...(trace === undefined ? {} : { trace }) }, event);
       } catch (error) {
-        this.o.logger.warn({ resource: this.name, target: t, err: error }, 'cannot enqueue an invalid key');
+        this.o.logger.warn({ target: t, err: error }, 'cannot enqueue an invalid key');
       }
     }
     if (event === undefined || event.pending === 0) span.end();
@@ -247,7 +247,7 @@ export class ResourceStream implements ListWatchHandler {
     } else if (role.kind === 'watched' && decision.pass) {
       const mapped = mappedTargets(role.watch, object);
       if (mapped.error !== undefined) {
-        this.o.logger.warn({ resource: this.name, object: key, err: mapped.error }, 'watches map function failed');
+        this.o.logger.warn({ object: key, err: mapped.error }, 'watches map function failed');
         this.count(type, false, 'map-error');
         return;
       }

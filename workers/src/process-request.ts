@@ -105,7 +105,7 @@ export async function processRequest<T extends KubeObject, D>(
       const outcome = await runRequest(controller, request, dependencies, reconcileId, log);
       span.setAttribute(ATTR.outcome, outcome.kind);
       // One line per successful reconcile at the default level: what a user starting out looks for in the worker's log.
-      log.info({ outcome: outcome.kind, durationMs: Date.now() - started }, 'reconciled');
+      log.info({ outcome, durationMs: Date.now() - started }, 'reconciled');
       return outcome;
     } catch (error) {
       if (isPanic(error)) dependencies.onPanic?.();

@@ -5,7 +5,7 @@ import { type Clock, settleWithin, systemClock } from '../clock.ts';
 import { errorMessage } from '../errors.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import type { ObjectKey } from '../object-key.ts';
-import { keyToJobId } from '../object-key.ts';
+import { formatKey } from '../object-key.ts';
 import { type Outcome, outcomeFromError } from '../outcome.ts';
 import { applyOutcome, checkOutcome, followOutcomes, type OutcomeFollower } from './apply-outcome.ts';
 import { BULLMQ_KEY, bullmqKey, deduplicationNextKey, JOB_FIELD, jobKey } from './bullmq-internals.ts';
@@ -230,7 +230,7 @@ function jobRunner(options: QueueWorkerOptions, d: JobRunnerDeps): (job: Job, to
         outcome = outcomeFromError(error);
       }
       if (outcome.kind === 'error' || outcome.kind === 'terminal') {
-        logger.warn({ jobId, key: keyToJobId(request.key), attempt: context.attempt, outcome }, 'reconcile failed');
+        logger.warn({ jobId, key: formatKey(request.key), attempt: context.attempt, outcome }, 'reconcile failed');
       } else if (outcome.kind === 'done' || outcome.kind === 'requeueAfter') {
         d.succeeded(job);
       }
