@@ -4,8 +4,8 @@ import { type Config, type ConfigInput, createLogger, type Logger, loadConfig, t
 import { RedisServer } from '@conveyor/test/support/redis-server';
 import { flatten } from '../../examples/widgets/widget-harness.ts';
 
-export type ScenarioId = 'B1' | 'B2' | 'B3' | 'B4' | 'B5' | 'B6' | 'B7';
-export const SCENARIO_IDS: readonly ScenarioId[] = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7'];
+export type ScenarioId = 'B1' | 'B2' | 'B3' | 'B4' | 'B5' | 'B6' | 'B7' | 'B8';
+export const SCENARIO_IDS: readonly ScenarioId[] = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7', 'B8'];
 
 /** `tiny` is the smoke test's (seconds, no meaning: no goal is judged), `default` about a minute a run, `large` the issues' full sizes. */
 export type SizeName = 'tiny' | 'default' | 'large';

@@ -8,6 +8,7 @@ import { latencyUnderResync } from './scenarios/b4-latency-under-resync.ts';
 import { churn } from './scenarios/b5-churn.ts';
 import { apiLoad } from './scenarios/b6-api-load.ts';
 import { thunderingHerd } from './scenarios/b7-thundering-herd.ts';
+import { costPerChange } from './scenarios/b8-cost-per-change.ts';
 
 export const SCENARIOS: Partial<Record<ScenarioId, Scenario>> = {
   B1: watcherMemory,
@@ -17,6 +18,7 @@ export const SCENARIOS: Partial<Record<ScenarioId, Scenario>> = {
   B5: churn,
   B6: apiLoad,
   B7: thunderingHerd,
+  B8: costPerChange,
 };
 
 export interface BenchRun {
@@ -35,7 +37,7 @@ export interface BenchOptions {
 
 /**
  * Runs `only` (every scenario when empty) `runs` times and aggregates each scenario's runs. The runs are taken
- * in turn — B1…B7, then B1…B7 again — rather than B1 three times and then B2: a minute in which another process
+ * in turn — B1…B8, then B1…B8 again — rather than B1 three times and then B2: a minute in which another process
  * loads the machine then spoils one run of several scenarios, which their medians ignore, instead of every run
  * of one. A scenario that throws fails the whole run.
  */
