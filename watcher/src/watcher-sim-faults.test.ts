@@ -107,4 +107,16 @@ describe('Watcher on the simulator: errors, silence and a lost Redis', () => {
     assert.equal(await metricValue(started.registry, 'conveyor_watch_relists_total', { reason: 'requested' }), before + 1);
     assert.equal(await started.queue.waiting(), total, 'the emptied queue holds every Widget again');
   });
+
+  it('Redis restarted right after the first list, before any periodic epoch check: still noticed, every object enqueued again', async () => {
+    // The epoch is noted before the first list enqueues anything; a check that only armed it on its
+    // first run would take this restart for the starting state and never refill the queue.
+    const fresh = await world.startWatcher({ queue: world.newQueue('widgets-fresh'), settings: { epochCheckMs: 1_000 } });
+    const total = OBJECTS + 20;
+    assert.equal(fresh.queue.countsSince(0).size, total, 'the first list enqueued everything');
+    const mark = fresh.queue.keys.length;
+    await world.redis.restart();
+    await waitFor('every Widget enqueued again', () => fresh.queue.countsSince(mark).size === total, 90_000);
+    assert.equal(await metricValue(fresh.registry, 'conveyor_watch_relists_total', { reason: 'requested' }), 1);
+  });
 });

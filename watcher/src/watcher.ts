@@ -238,6 +238,7 @@ export class Watcher {
       if (savedRv !== undefined) this.o.logger.info({ stream: cursorField, resourceVersion: savedRv }, 'resuming after a restart');
       this.running.push({ stream, listWatch, cursorField, savedRv });
     }
+    await this.armEpoch(signal);
     this.metrics.leader.set({}, 1);
     for (const r of this.running) this.tasks.push(r.listWatch.run(signal));
     if (this.o.cursor !== undefined) this.tasks.push(this.every(this.o.cursorIntervalMs ?? 1_000, () => this.saveCursors()));
@@ -323,6 +324,19 @@ export class Watcher {
       } catch (error) {
         this.o.logger.warn({ err: error }, 'cannot write the watch cursor; will try again');
       }
+    }
+  }
+
+  /**
+   * Notes the queue's epoch before the first list enqueues anything, so that a Redis that loses its
+   * data at any time after (even before the first periodic check) is noticed and answered with a relist.
+   */
+  private async armEpoch(signal: AbortSignal): Promise<void> {
+    try {
+      await untilAborted(this.o.queue.checkEpoch?.(), signal);
+    } catch (error) {
+      if (signal.aborted) throw new Error('the watcher was stopped while starting');
+      this.o.logger.warn({ err: error }, 'cannot read the queue epoch; the periodic check tries again');
     }
   }
 
