@@ -4,7 +4,8 @@
 // 20,000 Widgets, holding about 50 MiB alive, peaked at 300 MiB RSS (and a real cluster showed 377 MB),
 // and a worker reconciling at any concurrency at 320–340 MiB. A small young generation
 // (--max-semi-space-size=4) and a capped old space (--max-old-space-size=128) make V8 collect instead:
-// the same sync peaked at 165–230 MiB at 20,000, 50,000 and 100,000 objects, and the worker at 145–150 MiB
+// the same sync and a relist peaked at 168, 180–200, 220 and 237 MiB at 10,000, 20,000, 50,000 and 100,000 objects
+// (without the settings: 215, 300, 366 and 421 MiB), and the worker at 145–150 MiB
 // at concurrency 1, 10 and 50, on the project's 2-core machine. The watcher's other sync-time memory is
 // bounded by settings, not by the size of a list: a page of `watcher.pageSize`, a watch's line buffer
 // (16 MiB), the enqueue buffer (20,000 requests).
