@@ -158,6 +158,29 @@ describe('Kubernetes API conformance: server-side apply', () => {
     ]);
   });
 
+  it('refuses an apply whose metadata.resourceVersion is stale with 409, on the main resource and on /status', async () => {
+    const first = await applyWidget('preconditioned', 'alpha', { spec: { size: 1 } });
+    const stale = first.metadata.resourceVersion;
+    await applyWidget('preconditioned', 'beta', { status: { phase: 'Moved' } }, { status: true });
+    const withRv = (extra: Record<string, unknown>) => ({ metadata: { name: 'preconditioned', resourceVersion: stale }, ...extra });
+    const params = (extra: Record<string, unknown>) => ({
+      ...target.widgets,
+      namespace: target.namespace,
+      name: 'preconditioned',
+      body: { ...config('preconditioned', {}), ...withRv(extra) },
+      fieldManager: 'alpha',
+    });
+    await expectStatus(target.custom.patchNamespacedCustomObject(params({ spec: { size: 2 } }), apply()), 409, 'Conflict');
+    await expectStatus(target.custom.patchNamespacedCustomObjectStatus(params({ status: { phase: 'Stale' } }), apply()), 409, 'Conflict');
+    const current = (await target.custom.getNamespacedCustomObject({
+      ...target.widgets,
+      namespace: target.namespace,
+      name: 'preconditioned',
+    })) as Obj;
+    assert.equal(current.spec?.size, 1);
+    assert.equal(current.status?.phase, 'Moved');
+  });
+
   it('ignores status applied to the main resource and spec applied to /status', async () => {
     const main = await applyWidget('split', 'alpha', { spec: { size: 1 }, status: { phase: 'ignored' } });
     assert.equal(main.status, undefined);

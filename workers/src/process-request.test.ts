@@ -91,6 +91,15 @@ describe('Function: processRequest', () => {
     assert.equal(client.calls.length, 1, 'a no-op reconcile costs one GET');
   });
 
+  it('writes status by a merge patch carrying the resourceVersion read when the controller asks for merge-patch', async () => {
+    const client = new MemoryKubeClient();
+    seedGadget(client, 'g-1', [FINALIZER]);
+    const patching = defineController<Gadget>({ ...observe, statusWrite: 'merge-patch' });
+    assert.deepEqual(await run(patching, client), { kind: 'done' });
+    assert.deepEqual(client.writes(), [{ verb: 'patch', key: 'example.com/v1/gadgets/default/g-1', subresource: 'status' }]);
+    assert.deepEqual(client.peek<Gadget>(gadgetKey('g-1'))?.status, { observedGeneration: 1, phase: 'Ready' });
+  });
+
   it('merges several patchStatus calls into one write', async () => {
     const client = new MemoryKubeClient();
     seedGadget(client, 'g-1', [FINALIZER]);
