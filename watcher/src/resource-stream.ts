@@ -58,8 +58,12 @@ export interface ResourceStreamOptions {
   ownWrites?: OwnWriteFilter | undefined;
   /** The controller's own stream: the indexes of `watches` entries that map through its objects. */
   indexes?: readonly SelfIndex[];
-  /** Owned streams: whether the controller's own stream holds this owner; undefined while it cannot tell (not synced yet). */
-  ownerTracked?: (owner: TargetRef) => boolean | undefined;
+  /**
+   * Owned streams: whether an event of a child should still reconcile this owner — false when the
+   * controller's own stream does not hold it, or when a child goes away while it is being finalized
+   * (`deletedChild`); undefined while it cannot tell (not synced yet), which counts as yes.
+   */
+  ownerWanted?: (owner: TargetRef, deletedChild: boolean) => boolean | undefined;
 }
 
 export class ResourceStream implements ListWatchHandler {
@@ -254,7 +258,7 @@ export class ResourceStream implements ListWatchHandler {
       targets = mapped.targets;
     }
     if (role.kind === 'owned' && decision.pass) {
-      targets = targets.filter((t) => this.o.ownerTracked?.(t) !== false);
+      targets = targets.filter((t) => this.o.ownerWanted?.(t, type === 'DELETED') !== false);
       if (targets.length === 0) decision = { pass: false, reason: 'owner-gone' };
     }
     if (decision.pass && type !== 'LISTED' && this.o.ownWrites !== undefined) {
@@ -283,7 +287,7 @@ export class ResourceStream implements ListWatchHandler {
     else if (role.kind === 'owned' && row !== undefined) {
       const name = this.table.tag(row);
       const owner = name === undefined ? undefined : { namespace: role.parent.namespaced === false ? '' : namespace, name };
-      if (owner !== undefined && this.o.ownerTracked?.(owner) !== false) this.enqueue([owner], cause);
+      if (owner !== undefined && this.o.ownerWanted?.(owner, true) !== false) this.enqueue([owner], cause);
     } else if (role.kind === 'watched' && role.indexed !== undefined) {
       this.enqueue(indexedTargets(role.indexed, { namespace, name: key.slice(slash + 1) }), cause);
     }

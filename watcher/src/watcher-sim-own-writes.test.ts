@@ -114,7 +114,7 @@ describe('Watcher on the simulator: the controller’s own writes', () => {
     transport = new HoldingTransport(new KubeApiClient({ kubeConfig }));
     lookup = new RecordingLookup(new OwnWriteLookup(world.connection, { prefix: world.prefix, controller: CONTROLLER }));
     started = await world.startWatcher({
-      controller: { name: CONTROLLER, predicates: ['generation'], owns: [CONFIGMAPS] },
+      controller: { name: CONTROLLER, predicates: ['generation'], owns: [CONFIGMAPS], finalizer: 'example.com/cleanup' },
       settings: { transport, ownWrites: lookup },
     });
   });
@@ -191,5 +191,24 @@ describe('Watcher on the simulator: the controller’s own writes', () => {
     await barrier();
     assert.deepEqual(enqueuedSince(mark), []);
     assert.ok((await events({ resource: 'configmaps', decision: 'drop', reason: 'owner-gone' })) >= 1);
+  });
+  it('still reconciles a deleting owner for an edit of its child, but not for its child going away while it is finalized', async () => {
+    let mark = started.queue.keys.length;
+    // w-1 carries the finalizer (first test): a delete only marks it, and that enqueues it.
+    await theirs.delete({ ...WIDGETS, namespace: 'default', name: 'w-1' });
+    await barrier();
+    assert.deepEqual(enqueuedSince(mark), [widgetKey('w-1')]);
+
+    mark = started.queue.keys.length;
+    await theirs.patch({ ...CONFIGMAPS, namespace: 'default', name: 'w-1-child' }, { type: 'merge', body: { data: { color: 'late' } } });
+    await barrier();
+    assert.deepEqual(enqueuedSince(mark), [widgetKey('w-1')], 'an edit of the child still matters to a finalize');
+
+    mark = started.queue.keys.length;
+    const gone = await events({ resource: 'configmaps', type: 'DELETED', decision: 'drop', reason: 'owner-gone' });
+    await theirs.delete({ ...CONFIGMAPS, namespace: 'default', name: 'w-1-child' });
+    await barrier();
+    assert.deepEqual(enqueuedSince(mark), []);
+    assert.equal(await events({ resource: 'configmaps', type: 'DELETED', decision: 'drop', reason: 'owner-gone' }), gone + 1);
   });
 });

@@ -17,6 +17,7 @@ import {
 import type { Registry } from 'prom-client';
 import { type BatchSink, EnqueueBuffer } from './enqueue-buffer.ts';
 import { ListWatch } from './list-watch.ts';
+import { COLUMNS, FLAG_DELETING } from './object-table.ts';
 import { type OwnWriteChecker, OwnWriteFilter } from './own-write-filter.ts';
 import { type CompiledPredicates, compilePredicates } from './predicates.ts';
 import { ResourceStream, type StreamRole } from './resource-stream.ts';
@@ -143,11 +144,20 @@ export class Watcher {
     for (const t of this.running[0]?.stream.targetKeys() ?? []) yield keyOf(this.spec.for, t);
   }
 
-  /** Whether the controller's own stream holds `owner`; undefined until its first list is in (it cannot tell yet). */
-  private ownerTracked(owner: { namespace?: string; name: string }): boolean | undefined {
+  /**
+   * Whether a child's event should reconcile `owner`: not when the controller's own stream does not hold
+   * it (deleted — garbage collection deletes its children right after — or outside the selector or
+   * shard), nor for a child deleted while the owner is being deleted by a controller with a finalizer:
+   * such an owner is finalized, not reconciled, and a finalize that failed is retried on its own.
+   * Undefined until the own stream's first list is in: it cannot tell yet.
+   */
+  private ownerWanted(owner: { namespace?: string; name: string }, deletedChild: boolean): boolean | undefined {
     const self = this.running[0]?.stream;
     if (self === undefined || !self.synced) return undefined;
-    return self.table.row(`${owner.namespace ?? ''}/${owner.name}`) !== undefined;
+    const row = self.table.row(`${owner.namespace ?? ''}/${owner.name}`);
+    if (row === undefined) return false;
+    const finalizing = deletedChild && this.spec.finalizer !== undefined && (self.table.get(row, COLUMNS.flags) & FLAG_DELETING) !== 0;
+    return !finalizing;
   }
 
   /** Starts every stream; resolves once they are running (not synced: see `ready`, `waitReady`). */
@@ -194,7 +204,7 @@ export class Watcher {
         resource,
         target: this.spec.for,
         ownWrites: this.ownWrites,
-        ownerTracked: (owner) => this.ownerTracked(owner),
+        ownerWanted: (owner, deletedChild) => this.ownerWanted(owner, deletedChild),
         ...(role.kind === 'self' ? { indexes } : {}),
         predicates: streamPredicates,
         shard: () => this.shardValue,

@@ -272,7 +272,7 @@ export const costPerChange: Scenario = async ({ size, log }) => {
     notes: [
       "Details are per change: `<kind>Reconciles` and `<kind>Requests` with own-write suppression, `reference…` without. API requests are the worker's (its conveyor_api_requests_total), not the watcher's list and watch nor the benchmark's own writes. A first reconcile reads the Widget, adds the finalizer, applies the child and applies status ({createRequests}); a spec edit reads, applies the child and applies status ({specEditRequests}); a resync of an unchanged Widget reads and applies the child, which changes nothing ({resyncRequests}). Without suppression a create costs {referenceCreateReconciles} reconciles and a spec edit {referenceSpecEditReconciles}: the events of the finalizer's and the child's writes wake the controller again.",
       "Own child writes: in the spec edit phase every child ConfigMap event is the controller's own apply ({ownChildWriteEventsEnqueued} of them enqueued their owner; {referenceOwnChildWriteEventsEnqueued} without suppression), and the phase's reconciles beyond one per edit, per such write, are their cost ({ownChildWriteReconciles}; {referenceOwnChildWriteReconciles} without).",
-      'Both runs drop the events of children whose owner the watcher no longer holds (garbage collection after a delete): that is not part of own-write suppression.',
+      "Both runs drop the events of children whose owner the watcher no longer holds or is finalizing (garbage collection after a delete, whose child deletes can reach the watcher before the owner's own DELETED event): that is not part of own-write suppression.",
     ],
   };
 };
