@@ -4,6 +4,7 @@
 // the workers the reconcile side (`setup`, `reconcile`, `finalize`); both load the same module and
 // check it with the same `checkController`.
 import type { Config } from './config.ts';
+import { parseDuration } from './duration.ts';
 import { InvalidArgumentError, type TerminalError } from './errors.ts';
 import type { KubeClient, KubeObject, ObjectMeta, StoredObject } from './kube/types.ts';
 import type { Logger } from './logger.ts';
@@ -186,8 +187,21 @@ export interface ControllerHandlers<T extends KubeObject, D> {
   setup?: (env: SetupEnvironment) => D | Promise<D>;
   /** Level-based: look at the object as it is now and make the world match. Returns an outcome, or nothing for done. */
   reconcile: (object: StoredObject<T>, ctx: ReconcileContext<T, D>) => Promise<Outcome | undefined> | Outcome | undefined;
-  /** Idempotent cleanup of what lives outside Kubernetes; our finalizer is removed once it resolves. */
-  finalize?: (object: StoredObject<T>, ctx: ReconcileContext<T, D>) => Promise<void> | void;
+  /**
+   * Idempotent cleanup of what lives outside Kubernetes; our finalizer is removed once it resolves with
+   * nothing (or `done`). Return `requeueAfter(d)` when the cleanup was started but has not finished
+   * ("the external resource is still being deleted"): the finalizer stays, no attempt is spent, and
+   * `finalize` runs again after `d`. A throw backs off and retries like a failed reconcile.
+   */
+  finalize?: (object: StoredObject<T>, ctx: ReconcileContext<T, D>) => Promise<Outcome | undefined | void> | Outcome | undefined | void;
+  /**
+   * How long after the object's deletionTimestamp `finalize` may keep answering `requeueAfter`. Past it, the
+   * request is parked with the reason (`conveyor status` and `conveyor parked list` show it) and `finalize`
+   * runs again at the next resync or `conveyor parked retry`, so a cleanup that can never finish is seen
+   * rather than polled forever. A duration (`'1h'`) or milliseconds.
+   * @defaultValue '1h'
+   */
+  finalizeDeadline?: string | number;
   /**
    * How collected status is written: server-side apply to /status with the controller's field manager
    * (fields it applied before and still means are kept; other managers' conditions are left alone), or
@@ -219,6 +233,25 @@ export function dataKeys(keys: readonly string[]): (object: KubeObject) => unkno
     const data = (object.data ?? {}) as Record<string, unknown>;
     return keys.map((key) => [key, data[key] ?? null]);
   };
+}
+
+/** The default of `finalizeDeadline`: an hour after deletion, a finalize still asking to look again is parked. */
+export const DEFAULT_FINALIZE_DEADLINE_MS = 3_600_000;
+
+/** A duration option of a definition in milliseconds (`'1h'` or a number of ms). Assumes a checked definition. */
+export function durationOption(value: string | number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  return typeof value === 'number' ? value : parseDuration(value);
+}
+
+function durationProblem(value: unknown): string | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) && value > 0 ? undefined : `must be above 0 ms, got ${value}`;
+  if (typeof value !== 'string') return "must be a duration such as '1h' or a number of milliseconds";
+  try {
+    return parseDuration(value) > 0 ? undefined : `must be above 0, got '${value}'`;
+  } catch (error) {
+    return (error as Error).message;
+  }
 }
 
 const CONTROLLER_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -350,6 +383,9 @@ export function checkController(value: unknown): Controller<KubeObject, unknown>
   }
   if (handlers.finalizer !== undefined && handlers.finalize === undefined) {
     problems.push('finalize: missing, but finalizer is set; nothing would ever remove the finalizer');
+  }
+  if (handlers.finalizeDeadline !== undefined && durationProblem(handlers.finalizeDeadline) !== undefined) {
+    problems.push(`finalizeDeadline: ${durationProblem(handlers.finalizeDeadline)}`);
   }
   if (handlers.finalizer === undefined && handlers.finalize !== undefined) {
     problems.push('finalizer: missing, but finalize is set; without a finalizer it would never run');

@@ -194,6 +194,27 @@ export class MemoryKubeClient implements KubeClient {
     return true;
   }
 
+  /** A view of this client whose calls reject with `signal.reason` once it aborted (this fake never hangs, so only calls started after it). */
+  withSignal(signal: AbortSignal): KubeClient {
+    const checked =
+      <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
+      async (...args: A): Promise<R> => {
+        signal.throwIfAborted();
+        return await call(...args);
+      };
+    return {
+      get: checked(this.get.bind(this)),
+      find: checked(this.find.bind(this)),
+      list: checked(this.list.bind(this)),
+      create: checked(this.create.bind(this)),
+      patch: checked(this.patch.bind(this)),
+      apply: checked(this.apply.bind(this)),
+      delete: checked(this.delete.bind(this)),
+      api: this.api.bind(this),
+      withSignal: (inner) => this.withSignal(AbortSignal.any([signal, inner])),
+    } as KubeClient;
+  }
+
   api(): never {
     throw new UnsupportedError('the in-memory client has no typed client-node APIs; test those against the simulator');
   }

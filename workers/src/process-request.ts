@@ -2,12 +2,16 @@
 import { randomUUID } from 'node:crypto';
 import {
   ATTR,
+  type Clock,
   ConflictError,
   type Controller,
+  DEFAULT_FINALIZE_DEADLINE_MS,
   done,
+  durationOption,
   FieldConflictError,
   failSpan,
   fieldManagerOf,
+  formatDuration,
   formatKey,
   inSpan,
   isConflict,
@@ -27,6 +31,7 @@ import {
   SPAN,
   type StoredObject,
   statusCodeOf,
+  systemClock,
   TerminalError,
   TimeoutError,
   validateKey,
@@ -50,6 +55,8 @@ export interface ProcessDependencies<D> {
   finalizeTimeoutMs: number;
   /** @defaultValue crypto.randomUUID */
   newReconcileId?: () => string;
+  /** Tells how long a deleting object has waited for its finalize. @defaultValue systemClock */
+  clock?: Pick<Clock, 'now'>;
   /** Told when the run crashed on a bug rather than failed ({@link isPanic}): controller-runtime's panics counter. */
   onPanic?: () => void;
 }
@@ -140,10 +147,16 @@ async function runRequest<T extends KubeObject, D>(
     if (!finalizers.includes(finalizer) || controller.finalize === undefined) return done;
     const finalize = controller.finalize;
     const current = object;
-    await withTimeout(`finalize of ${formatKey(key)}`, dependencies.finalizeTimeoutMs, (signal) => {
+    const returned = await withTimeout(`finalize of ${formatKey(key)}`, dependencies.finalizeTimeoutMs, (signal) => {
       const ctx = contextFor<T, D>(request, dependencies, reconcileId, log, signal, undefined);
       return finalize(current, ctx);
     });
+    const outcome = returnedOutcome(returned, 'finalize');
+    if (outcome.kind === 'requeueAfter') {
+      checkFinalizeDeadline(controller.finalizeDeadline, current, (dependencies.clock ?? systemClock).now());
+      log.debug({ outcome }, 'finalize not finished yet; our finalizer stays');
+      return outcome;
+    }
     await removeFinalizer(client, key, current, finalizer);
     log.info('finalized; our finalizer removed');
     return done;
@@ -185,7 +198,7 @@ function contextFor<T extends KubeObject, D>(
   status: StatusCollector | undefined,
 ): ReconcileContext<T, D> {
   return {
-    client: dependencies.client,
+    client: dependencies.client.withSignal(signal),
     log,
     key: request.key,
     attempt: request.attempt,
@@ -309,10 +322,26 @@ async function guardedPatch<R>(write: () => Promise<R>, what: string, jsonPatch 
   }
 }
 
-/** What reconcile returned: nothing is done; anything that is not an outcome is a bug retrying cannot fix. */
-function returnedOutcome(value: unknown): Outcome {
+/** What reconcile (or finalize) returned: nothing is done; anything that is not done or requeueAfter is a bug retrying cannot fix. */
+function returnedOutcome(value: unknown, what: 'reconcile' | 'finalize' = 'reconcile'): Outcome {
   if (value === undefined) return done;
   const parsed = parseOutcome(value);
-  if ('outcome' in parsed) return parsed.outcome;
-  throw new TerminalError(`reconcile returned ${JSON.stringify(value)} (${parsed.problem}); return done, requeueAfter(...), or nothing`);
+  if ('outcome' in parsed && (parsed.outcome.kind === 'done' || parsed.outcome.kind === 'requeueAfter')) return parsed.outcome;
+  const problem = 'outcome' in parsed ? `an outcome of kind ${parsed.outcome.kind}` : parsed.problem;
+  throw new TerminalError(`${what} returned ${JSON.stringify(value)} (${problem}); return done, requeueAfter(...), or nothing`);
+}
+
+/**
+ * A finalize that keeps asking to look again is parked once the object has been deleting for longer than
+ * the controller's `finalizeDeadline`: measured from `deletionTimestamp`, which every run reads afresh, so
+ * the bound holds across workers and restarts with nothing kept anywhere.
+ */
+function checkFinalizeDeadline(deadline: string | number | undefined, object: StoredObject, now: number): void {
+  const deadlineMs = durationOption(deadline, DEFAULT_FINALIZE_DEADLINE_MS);
+  const since = new Date(object.metadata.deletionTimestamp ?? Number.NaN).getTime();
+  if (Number.isNaN(since) || now - since <= deadlineMs) return;
+  throw new TerminalError(
+    `finalize has not finished ${formatDuration(now - since)} after deletion (finalizeDeadline ${formatDuration(deadlineMs)}); ` +
+      'it runs again at the next resync or `conveyor parked retry`',
+  );
 }

@@ -134,6 +134,11 @@ export interface KubeClient {
    * also paid from the budget. Its failures are client-node's ApiException.
    */
   api<T extends ApiType>(type: ApiConstructor<T>): T;
+  /**
+   * The same client whose every request (typed `api(...)` clients included) is also aborted by `signal`.
+   * A reconcile's `ctx.client` is already bound to `ctx.signal`; use this for a shorter deadline of your own.
+   */
+  withSignal(signal: AbortSignal): KubeClient;
 }
 
 /** Query parameters; undefined ones are left out. */
