@@ -73,8 +73,13 @@ export function objectMetaSchema(): Structural {
   return modelSchema('V1ObjectMeta') ?? DEDUCED;
 }
 
-/** The schema of a built-in kind served at `group/version`, or undefined when client-node has no model for it. */
-export function builtinSchema(version: string, kind: string): Structural | undefined {
+/**
+ * The schema of a built-in kind served at `group/version`, or undefined when client-node has no model for it.
+ * client-node names most models `V1Deployment`; a kind whose name another group also uses carries its group
+ * (`EventsV1Event` for events.k8s.io's Event, `CoreV1Event` for the core one).
+ */
+export function builtinSchema(version: string, kind: string, group = ''): Structural | undefined {
   const prefix = version.charAt(0).toUpperCase() + version.slice(1);
-  return modelSchema(`${prefix}${kind}`);
+  const grouped = group.split('.')[0] ?? '';
+  return modelSchema(`${grouped.charAt(0).toUpperCase()}${grouped.slice(1)}${prefix}${kind}`) ?? modelSchema(`${prefix}${kind}`);
 }

@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { builtinDefaults, encodeStringData } from './builtin-defaults.ts';
 import { crdStorageKey, prepareCrdStatus, validateCrd } from './crd-definitions.ts';
+import { eventCauses } from './event-validation.ts';
 import { type DecodeContext, decodeObject } from './field-validation.ts';
 import { type ManagedFieldsEntry, recordUpdate } from './managed-fields.ts';
 import { validateObjectMeta } from './object-metadata.ts';
@@ -230,7 +231,7 @@ export class ObjectApi {
     }
     const next = subresource === 'status' ? withStatusOf(current, incoming) : this.mainResourceUpdate(t, name, current, incoming);
     if (t.group === '' && t.plural === 'secrets') encodeStringData(next);
-    this.validateWrite(t, next, false);
+    this.validateWrite(t, next, false, current);
     return this.finishUpdate(t, objectKey(namespace, name), current, next, ctx, subresource, managed);
   }
 
@@ -266,7 +267,7 @@ export class ObjectApi {
   }
 
   /** 422 with every problem of the metadata and, for a custom resource, of its schema. */
-  validateWrite(t: ResourceType, obj: JsonObject, create: boolean): void {
+  validateWrite(t: ResourceType, obj: JsonObject, create: boolean, current?: StoredObject): void {
     const m = meta(obj);
     const name = String(m.name ?? '');
     const causes = validateObjectMeta(m, 'metadata', {
@@ -274,6 +275,7 @@ export class ObjectApi {
       ...(create ? { nameFormat: isNamespaceType(t) ? ('label' as const) : ('subdomain' as const) } : {}),
     });
     if (t.customResource && t.schema !== undefined) causes.push(...validateAgainstSchema(obj, t.schema));
+    if (t.storageKey === 'events.k8s.io/events') causes.push(...eventCauses(obj, create ? undefined : current));
     if (causes.length > 0) throw errors.invalid(t.kind, t.group, name, causes);
   }
 

@@ -61,7 +61,7 @@ function builtin(
     createOnly: false,
     allowUnconditionalUpdate: true,
     customResource: false,
-    schema: fields.createOnly === true ? undefined : builtinSchema(fields.version, fields.kind),
+    schema: fields.createOnly === true ? undefined : builtinSchema(fields.version, fields.kind, fields.group),
     ...fields,
   };
 }
@@ -102,6 +102,16 @@ export const BUILTIN_RESOURCES: readonly ResourceType[] = [
     categories: ['all'],
   }),
   builtin({ group: 'coordination.k8s.io', version: 'v1', plural: 'leases', singular: 'lease', kind: 'Lease', namespaced: true }),
+  // events.k8s.io/v1 only: the core/v1 view of the same Events (involvedObject, message, count) is not served.
+  builtin({
+    group: 'events.k8s.io',
+    version: 'v1',
+    plural: 'events',
+    singular: 'event',
+    kind: 'Event',
+    namespaced: true,
+    shortNames: ['ev'],
+  }),
   builtin({
     group: 'apiextensions.k8s.io',
     version: 'v1',
