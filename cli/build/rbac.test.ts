@@ -41,7 +41,7 @@ describe('Function: RBAC from a controller definition', () => {
     const rules = workerRules(defineController({ ...base, owns: [DEPLOYMENTS] }));
     assert.deepEqual(verbsOn(rules, 'example.com', 'sites'), ['get', 'patch']);
     assert.deepEqual(verbsOn(rules, 'example.com', 'sites/status'), ['get', 'patch']);
-    assert.deepEqual(verbsOn(rules, '', 'events'), ['create']);
+    assert.deepEqual(verbsOn(rules, 'events.k8s.io', 'events'), ['create', 'patch']);
     for (const rule of rules) {
       for (const value of [...rule.apiGroups, ...rule.resources, ...rule.verbs]) assert.notEqual(value, '*');
       assert.ok(!rule.verbs.includes('list') && !rule.verbs.includes('watch'));

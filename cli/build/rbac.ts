@@ -6,7 +6,7 @@
 //   TokenReviews and SubjectAccessReviews when the reconcile API checks callers with them.
 // - autoscaler (in the watcher, when it scales a Deployment): get and patch on that Deployment's scale subresource.
 // - workers: get and patch on `for` (finalizer add/remove) and on `for`/status (the one status write), the verbs a
-//   reconcile uses on the kinds it owns, create on Events.
+//   reconcile uses on the kinds it owns, create and patch on events.k8s.io Events (ctx.events).
 // - dispatcher: nothing; it talks to Redis and AWS Lambda only.
 import type { ControllerSpec, ResourceSpec } from '@conveyor/shared';
 
@@ -70,6 +70,7 @@ export function workerRules(controller: ControllerSpec): PolicyRule[] {
   ];
   const owned = (controller.owns ?? []).filter((r) => !(r.group === own.group && r.plural === own.plural));
   rules.push(...grouped(owned.map((r) => ({ group: r.group, resource: r.plural, verbs: OWNED_VERBS }))));
-  rules.push({ apiGroups: [''], resources: ['events'], verbs: ['create'] });
+  // ctx.events: an Event is created once and its series counted up by patches (events.k8s.io/v1, as client-go's recorder writes).
+  rules.push({ apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] });
   return rules;
 }

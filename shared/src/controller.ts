@@ -167,6 +167,21 @@ export interface ReconcileContext<T extends KubeObject = KubeObject, D = undefin
    * merge patch with `statusWrite: 'merge-patch'`. Ignored during `finalize`.
    */
   patchStatus(patch: StatusPatch<T>): void;
+  /**
+   * Kubernetes Events about the object (events.k8s.io/v1, what `kubectl describe` and `kubectl events` show):
+   * `ctx.events.normal('Provisioned', 'bucket b-1 created')`, `ctx.events.warning('QuotaExceeded', ...)`.
+   * A repeat of the same Event counts up its `series.count` instead of making a new one; writes are paid from
+   * the API budget, limited per object as client-go's recorder limits them, and a failed write never fails the run.
+   */
+  events: ObjectEvents;
+  /**
+   * Makes the object being reconciled the controller owner of `child` (controller-runtime's
+   * SetControllerReference): adds an ownerReference with apiVersion, kind, name, uid, `controller: true` and
+   * `blockOwnerDeletion: true`, replacing one to the same owner, and returns `child`. The garbage collector then
+   * deletes the child with its owner, and an `owns` watch maps the child's events to it. Throws TerminalError
+   * when another object already controls the child, or when the child lives in another namespace.
+   */
+  own<C extends KubeObject>(child: C): C;
   /** What the controller's `setup` returned. */
   deps: D;
   /** Outcome helpers (also exported by @conveyor/workers): return `ctx.done` or `ctx.requeueAfter('30s')`. */
@@ -174,6 +189,19 @@ export interface ReconcileContext<T extends KubeObject = KubeObject, D = undefin
   requeueAfter: (delay: string | number) => Outcome;
   /** Throw `new ctx.TerminalError(reason)` when retrying cannot help: counted and parked, not retried. */
   TerminalError: typeof TerminalError;
+}
+
+/** What a reconcile records Events with: `ctx.events`. */
+export interface ObjectEvents {
+  /** Records a Normal Event about the object: `reason` is a short UpperCamelCase word, `note` what happened, for a person. */
+  normal(reason: string, note: string, options?: EventOptions): void;
+  /** Records a Warning Event about the object. */
+  warning(reason: string, note: string, options?: EventOptions): void;
+}
+
+export interface EventOptions {
+  /** What the controller was doing (events.k8s.io `action`). @defaultValue 'Reconcile' (during finalize: 'Finalize') */
+  action?: string;
 }
 
 export interface SetupEnvironment {
@@ -193,6 +221,7 @@ export interface ControllerHandlers<T extends KubeObject, D> {
    * ("the external resource is still being deleted"): the finalizer stays, no attempt is spent, and
    * `finalize` runs again after `d`. A throw backs off and retries like a failed reconcile.
    */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a finalize written as `async (o, ctx) => { await cleanup(); }` returns Promise<void>, which must stay valid.
   finalize?: (object: StoredObject<T>, ctx: ReconcileContext<T, D>) => Promise<Outcome | undefined | void> | Outcome | undefined | void;
   /**
    * How long after the object's deletionTimestamp `finalize` may keep answering `requeueAfter`. Past it, the

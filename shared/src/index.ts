@@ -8,6 +8,7 @@ export * from './controller.ts';
 export * from './did-you-mean.ts';
 export * from './duration.ts';
 export * from './errors.ts';
+export * from './event-series.ts';
 export * from './kube/client.ts';
 export * from './kube/config.ts';
 export * from './kube/errors.ts';

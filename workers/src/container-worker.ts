@@ -29,6 +29,7 @@ import {
 } from '@conveyor/shared';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
+import { eventRecorderFor } from './event-recorder.ts';
 import { instrumentedProcessor } from './instrumented-processor.ts';
 import { processRequest } from './process-request.ts';
 
@@ -116,6 +117,7 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
 
   // Every write of a run is recorded so the watcher can tell its events from anyone else's.
   const ownWrites = new OwnWriteRecorder(connection, { prefix: config.redis.prefix, controller: controller.name });
+  const events = eventRecorderFor(connection, config, controller.name);
   const instrumented = instrumentedProcessor(
     async (request) => {
       const started = Date.now();
@@ -130,6 +132,8 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
         onPanic: () => {
           panicked = true;
         },
+        events,
+        attempts: config.queue.attempts,
       });
       return { outcome, durationMs: Date.now() - started, panicked };
     },

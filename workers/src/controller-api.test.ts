@@ -54,8 +54,18 @@ const controller = defineController<Widget>({
   // Spec colours pick the behaviour: `slow-cleanup` needs four looks at finalize, `hang` and `hang-cleanup` pause the API server.
   async reconcile(widget, ctx) {
     const name = widget.metadata.name;
-    if (widget.spec?.color === 'hang') await hangOnFirstAttempt(name, 'reconcile', ctx);
+    const color = widget.spec?.color;
+    if (color === 'hang') await hangOnFirstAttempt(name, 'reconcile', ctx);
     note(name, { phase: 'reconcile', attempt: ctx.attempt });
+    if (color === 'doomed') throw new ctx.TerminalError('region atlantis does not exist');
+    if (color === 'parent') {
+      await ctx.client.apply(ctx.own({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `${name}-child`, namespace: 'default' } }));
+    }
+    if (color === 'flaky' || color === 'unrecorded') {
+      ctx.events.warning('BackendSlow', 'the backend answered in 30s');
+      // Ten runs, each seeing the same trouble: the Event's series counts them.
+      if ((runs.get(name) ?? []).length < 10) return requeueAfter('20ms');
+    }
     ctx.patchStatus({ observedGeneration: widget.metadata.generation ?? 0 });
     return undefined;
   },
@@ -131,6 +141,86 @@ describe('The controller API on the simulator and a private Redis', () => {
       } finally {
         await queue.close();
       }
+    });
+  });
+
+  describe('when a reconcile records Events', () => {
+    const EVENTS = { group: 'events.k8s.io', version: 'v1', plural: 'events' };
+    interface SeenEvent extends KubeObject {
+      type?: string;
+      reason?: string;
+      note?: string;
+      action?: string;
+      reportingController?: string;
+      regarding?: { kind?: string; name?: string; uid?: string };
+      series?: { count?: number; lastObservedTime?: string };
+    }
+    const eventsAbout = async (name: string) =>
+      (await env.client.list<SeenEvent>(EVENTS, 'default')).items.filter((e) => e.regarding?.name === name);
+
+    it('writes ten identical warnings as one events.k8s.io/v1 Event whose series counts 10', async () => {
+      await createWidget('flaky-one', 'flaky');
+      const [event, ...others] = await eventsAbout('flaky-one');
+      assert.equal(others.length, 0, 'one Event, not ten');
+      const widget = await env.client.get(key('flaky-one'));
+      assert.equal(event?.type, 'Warning');
+      assert.equal(event?.reason, 'BackendSlow');
+      assert.equal(event?.note, 'the backend answered in 30s');
+      assert.equal(event?.action, 'Reconcile');
+      assert.equal(event?.reportingController, 'conveyor-api-widgets');
+      assert.deepEqual([event?.regarding?.kind, event?.regarding?.uid], ['Widget', widget.metadata.uid]);
+      assert.equal(event?.series?.count, 10);
+    });
+
+    it('still reconciles when Events cannot be written', async () => {
+      env.sim.faults.serverErrors({ resources: ['events'] });
+      try {
+        await createWidget('unrecorded-one', 'unrecorded');
+        assert.equal((runs.get('unrecorded-one') ?? []).length, 10, 'every run went on to its outcome');
+      } finally {
+        env.sim.faults.set({ serverErrors: null });
+      }
+      assert.deepEqual(await eventsAbout('unrecorded-one'), []);
+    });
+
+    it('records a Warning Event with the reason when a request is parked', async () => {
+      await env.client.create<Widget>(WIDGETS, {
+        apiVersion: 'example.com/v1',
+        kind: 'Widget',
+        metadata: { name: 'doomed-one', namespace: 'default' },
+        spec: { color: 'doomed' },
+      });
+      let parked: Awaited<ReturnType<typeof eventsAbout>> = [];
+      await env.waitFor('a ReconcileParked Event', async () => {
+        parked = (await eventsAbout('doomed-one')).filter((e) => e.reason === 'ReconcileParked');
+        return parked.length > 0;
+      });
+      assert.equal(parked[0]?.type, 'Warning');
+      assert.match(parked[0]?.note ?? '', /region atlantis does not exist/);
+    });
+  });
+
+  describe('when a reconcile makes a child with ctx.own', () => {
+    it('gives the child a controller ownerReference to the object being reconciled', async () => {
+      await createWidget('parent-one', 'parent');
+      const parent = await env.client.get(key('parent-one'));
+      const child = await env.client.get({
+        group: '',
+        version: 'v1',
+        plural: 'configmaps',
+        namespace: 'default',
+        name: 'parent-one-child',
+      });
+      assert.deepEqual(child.metadata.ownerReferences, [
+        {
+          apiVersion: 'example.com/v1',
+          kind: 'Widget',
+          name: 'parent-one',
+          uid: parent.metadata.uid,
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ]);
     });
   });
 

@@ -22,6 +22,7 @@ import {
   type KubeObject,
   type Logger,
   normalizeKubeError,
+  type ObjectEvents,
   type ObjectKey,
   type Outcome,
   outcomeFromError,
@@ -36,6 +37,8 @@ import {
   TimeoutError,
   validateKey,
 } from '@conveyor/shared';
+import { type EventRecorder, RunEvents } from './event-recorder.ts';
+import { setControllerReference } from './owner-reference.ts';
 import { statusToApply } from './status-apply.ts';
 import { StatusCollector } from './status-patch.ts';
 import { withTimeout } from './timeout.ts';
@@ -55,6 +58,10 @@ export interface ProcessDependencies<D> {
   finalizeTimeoutMs: number;
   /** @defaultValue crypto.randomUUID */
   newReconcileId?: () => string;
+  /** Writes `ctx.events` (Events about the object, counted in series in Redis). @defaultValue none: Events are logged at debug and dropped */
+  events?: EventRecorder;
+  /** `queue.attempts`: a failure of the last attempt parks the request, which records a Warning Event. @defaultValue 1 */
+  attempts?: number;
   /** Tells how long a deleting object has waited for its finalize. @defaultValue systemClock */
   clock?: Pick<Clock, 'now'>;
   /** Told when the run crashed on a bug rather than failed ({@link isPanic}): controller-runtime's panics counter. */
@@ -98,6 +105,7 @@ export async function processRequest<T extends KubeObject, D>(
   return await inSpan(SPAN.reconcile, { attributes }, async (span) => {
     const started = Date.now();
     let log = dependencies.logger.child({ reconcileId, attempt: request.attempt });
+    const run: RunState = {};
     try {
       validateKey(request.key);
       log = log.child({ key: formatKey(request.key) });
@@ -109,7 +117,8 @@ export async function processRequest<T extends KubeObject, D>(
           `request for ${formatKey(key)} does not belong to controller "${controller.name}", which reconciles ${ref.plural}`,
         );
       }
-      const outcome = await runRequest(controller, request, dependencies, reconcileId, log);
+      const outcome = await runRequest(controller, request, dependencies, reconcileId, log, run);
+      await run.events?.flush();
       span.setAttribute(ATTR.outcome, outcome.kind);
       // One line per successful reconcile at the default level: what a user starting out looks for in the worker's log.
       log.info({ outcome, durationMs: Date.now() - started }, 'reconciled');
@@ -121,9 +130,17 @@ export async function processRequest<T extends KubeObject, D>(
       failSpan(span, error);
       // The queue logs every failed outcome at warn; the stack is for whoever turns on debug.
       log.debug({ outcome, err: error instanceof Error ? error : undefined }, 'request failed');
+      await run.events?.flush();
+      await recordParked(controller, request, dependencies, run, outcome, log);
       return outcome;
     }
   });
+}
+
+/** What one run learned that its failure path needs: the object it read, and the Events it recorded. */
+interface RunState {
+  object?: StoredObject;
+  events?: RunEvents;
 }
 
 async function runRequest<T extends KubeObject, D>(
@@ -132,6 +149,7 @@ async function runRequest<T extends KubeObject, D>(
   dependencies: ProcessDependencies<D>,
   reconcileId: string,
   log: Logger,
+  run: RunState,
 ): Promise<Outcome> {
   const { client } = dependencies;
   const key = request.key;
@@ -140,6 +158,7 @@ async function runRequest<T extends KubeObject, D>(
     log.debug('object is gone; nothing to do');
     return done;
   }
+  run.object = object;
   const finalizer = controller.finalizer;
   const finalizers = object.metadata.finalizers ?? [];
 
@@ -148,7 +167,7 @@ async function runRequest<T extends KubeObject, D>(
     const finalize = controller.finalize;
     const current = object;
     const returned = await withTimeout(`finalize of ${formatKey(key)}`, dependencies.finalizeTimeoutMs, (signal) => {
-      const ctx = contextFor<T, D>(request, dependencies, reconcileId, log, signal, undefined);
+      const ctx = contextFor<T, D>({ request, dependencies, reconcileId, log, signal, object: current, run, phase: 'Finalize' }, undefined);
       return finalize(current, ctx);
     });
     const outcome = returnedOutcome(returned, 'finalize');
@@ -164,6 +183,7 @@ async function runRequest<T extends KubeObject, D>(
 
   if (finalizer !== undefined && !finalizers.includes(finalizer) && object.metadata.deletionTimestamp === undefined) {
     object = await addFinalizer(client, key, object, finalizer);
+    run.object = object;
   }
 
   const status = new StatusCollector();
@@ -172,7 +192,7 @@ async function runRequest<T extends KubeObject, D>(
   let thrown: { error: unknown } | undefined;
   try {
     returned = await withTimeout(`reconcile of ${formatKey(key)}`, dependencies.reconcileTimeoutMs, (signal) => {
-      const ctx = contextFor<T, D>(request, dependencies, reconcileId, log, signal, status);
+      const ctx = contextFor<T, D>({ request, dependencies, reconcileId, log, signal, object: current, run, phase: 'Reconcile' }, status);
       return controller.reconcile(current, ctx);
     });
   } catch (error) {
@@ -189,16 +209,30 @@ async function runRequest<T extends KubeObject, D>(
   return returnedOutcome(returned);
 }
 
+/** What a run's context is made from. */
+interface RunInputs<D> {
+  request: ProcessableRequest;
+  dependencies: ProcessDependencies<D>;
+  reconcileId: string;
+  log: Logger;
+  signal: AbortSignal;
+  object: StoredObject;
+  run: RunState;
+  phase: 'Reconcile' | 'Finalize';
+}
+
 function contextFor<T extends KubeObject, D>(
-  request: ProcessableRequest,
-  dependencies: ProcessDependencies<D>,
-  reconcileId: string,
-  log: Logger,
-  signal: AbortSignal,
+  { request, dependencies, reconcileId, log, signal, object, run, phase }: RunInputs<D>,
   status: StatusCollector | undefined,
 ): ReconcileContext<T, D> {
+  const client = dependencies.client.withSignal(signal);
+  const recorder = dependencies.events;
+  const events = recorder === undefined ? loggedEvents(log) : recorder.forRun(object, client, log, phase);
+  if (events instanceof RunEvents) run.events = events;
   return {
-    client: dependencies.client.withSignal(signal),
+    client,
+    events,
+    own: (child) => setControllerReference(object, child),
     log,
     key: request.key,
     attempt: request.attempt,
@@ -218,6 +252,39 @@ function contextFor<T extends KubeObject, D>(
       status.add(patch);
     },
   };
+}
+
+/** `ctx.events` of a process without a recorder (unit tests, tools): the Events go to the debug log only. */
+function loggedEvents(log: Logger): ObjectEvents {
+  const note = (type: string) => (reason: string, note: string) => log.debug({ type, reason, note }, 'Event (no recorder: not written)');
+  return { normal: note('Normal'), warning: note('Warning') };
+}
+
+/**
+ * A request that will be parked — terminal, or out of attempts — records a Warning Event about its object
+ * (`ReconcileParked`, with the error), so `kubectl describe` shows why the controller stopped trying.
+ */
+async function recordParked<T extends KubeObject, D>(
+  controller: Controller<T, D>,
+  request: ProcessableRequest,
+  dependencies: ProcessDependencies<D>,
+  run: RunState,
+  outcome: Outcome,
+  log: Logger,
+): Promise<void> {
+  const parks = outcome.kind === 'terminal' || (outcome.kind === 'error' && request.attempt >= (dependencies.attempts ?? 1));
+  if (!parks || run.object === undefined || dependencies.events === undefined) return;
+  const deleting = run.object.metadata.deletionTimestamp !== undefined && controller.finalizer !== undefined;
+  const note = `${outcome.message} (attempt ${request.attempt}); parked until the next resync, a change or \`conveyor parked retry\``;
+  await dependencies.events.record(
+    run.object,
+    dependencies.client,
+    log,
+    'Warning',
+    'ReconcileParked',
+    note,
+    deleting ? 'Finalize' : 'Reconcile',
+  );
 }
 
 /** The resourceVersion guard: on the real API server a patch that sets a stale resourceVersion fails with 409. */

@@ -20,6 +20,8 @@
 // | `{<prefix>:<controller>}:stats:<bucket>` | hash: `count`, `ms`, `errors`; bucket = ms since the epoch / 10 000 | every worker and dispatcher, per reconcile | autoscaler, `conveyor status` | 5 minutes (PEXPIRE) |
 // | `{<prefix>:<controller>}:desired-workers` | string, integer | autoscaler (watcher) | Lambda dispatcher, `conveyor status` | autoscaler interval × 4 (PX), so a dead autoscaler stops steering |
 // | `{<prefix>:<controller>}:own-writes:<object id>` | hash: `p` writes in flight, `n` count, `r0`..`r7` the last resourceVersions the controller's writes produced; object id = 16 hex of SHA-1 over `group/plural/namespace/name` (`own-writes.ts`) | every worker and Lambda reconcile, around each write to the API server | the watcher, for each watch event that would enqueue | 60 s after the last write (PEXPIRE) |
+// | `{<prefix>:<controller>}:event-series:<series id>` | hash: `n` occurrences, `name` of the Event; series id = 16 hex of SHA-1 over the object's uid, type, reason, action and note (`event-series.ts`) | every worker and Lambda reconcile that records an Event | the same | 6 minutes after the last occurrence (PEXPIRE): then a new Event starts, as client-go's recorder finishes a series |
+// | `{<prefix>:<controller>}:event-spam:<object id>` | hash: `t` tokens, `ts` last refill; object id = 16 hex of SHA-1 over the object's uid | the same | the same | until the bucket would be full again (PEXPIRE) |
 // | `{<prefix>:<controller>}:blocked` | string, JSON `{ code, message, since, until }` | queue worker when a request ends `blocked` (a failure no retry can fix) | `conveyor status`, the queue worker (cleared after a success) | two pauses and a second (`queue.blockedPause`, PX), renewed by each blocked request |
 // | `<prefix>:api-budget` | hash: `tokens`, `ts`, `pausedUntil` | every Kubernetes client of a worker (`take-api-token.ts`) | the same | until the bucket would be full again (PEXPIRE) |
 //
@@ -30,7 +32,7 @@
 // BullMQ names its keys `<hash tag>:<controller>:<type or job id>`, Conveyor `<hash tag>:<kind>[:<n>]`.
 // They could only be equal for a controller named like a kind whose BullMQ key type or job id equals
 // the rest of ours; the kinds with a rest are `stats`, whose rest is an integer, and `own-writes`,
-// whose rest is 16 hex digits, and Conveyor never lets BullMQ number a job: every add passes a
+// `event-series` and `event-spam`, whose rest is 16 hex digits, and Conveyor never lets BullMQ number a job: every add passes a
 // `jobId`, which contains `~` (`reconcile-queue.ts`).
 
 /**
@@ -77,6 +79,15 @@ export interface ControllerKeys {
   statsBucket(bucket: number): string;
   /** Hash: the resourceVersions the controller's own writes to one object produced (`id` from `ownWriteId`). */
   ownWrites(id: string): string;
+  /** Hash: occurrences and name of one Event series (`id` from `eventSeriesId`). */
+  eventSeries(id: string): string;
+  /** Hash: the Event spam filter's token bucket of one object (`id` from `eventObjectId`). */
+  eventSpam(id: string): string;
+}
+
+function hexId(kind: string, id: string): string {
+  if (!/^[0-9a-f]{16}$/.test(id)) throw new RangeError(`${kind} id must be 16 hex digits, got ${id}`);
+  return id;
 }
 
 export function controllerKeys(redisPrefix: string, controller: string): ControllerKeys {
@@ -93,10 +104,9 @@ export function controllerKeys(redisPrefix: string, controller: string): Control
       if (!Number.isSafeInteger(bucket)) throw new RangeError(`stats bucket must be an integer, got ${bucket}`);
       return join(tag, 'stats', String(bucket));
     },
-    ownWrites: (id) => {
-      if (!/^[0-9a-f]{16}$/.test(id)) throw new RangeError(`own-writes id must be 16 hex digits, got ${id}`);
-      return join(tag, 'own-writes', id);
-    },
+    ownWrites: (id) => join(tag, 'own-writes', hexId('own-writes', id)),
+    eventSeries: (id) => join(tag, 'event-series', hexId('event-series', id)),
+    eventSpam: (id) => join(tag, 'event-spam', hexId('event-spam', id)),
   };
 }
 

@@ -32,6 +32,7 @@ import {
 import type { TracingHandle } from '@conveyor/shared/tracing-sdk';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { context as otelContext } from '@opentelemetry/api';
+import { type EventRecorder, eventRecorderFor } from '../event-recorder.ts';
 import { processRequest } from '../process-request.ts';
 import { decodeLambdaRequest, type LambdaReply, TelemetryRecorder } from './lambda-request.ts';
 
@@ -51,6 +52,7 @@ interface Runtime {
   config: Config;
   client: KubeApiClient;
   ownWrites: OwnWriteRecorder;
+  events: EventRecorder;
   logger: Logger;
   deps: unknown;
   connection: RedisConnection;
@@ -92,7 +94,8 @@ export function lambdaHandler(controller: Controller<any, any>, options: LambdaH
       const deps = controller.setup === undefined ? undefined : await controller.setup({ config, logger });
       logger.info('execution environment ready');
       const ownWrites = new OwnWriteRecorder(connection, { prefix: config.redis.prefix, controller: controller.name });
-      return { config, client, ownWrites, logger, deps, connection, tracing };
+      const events = eventRecorderFor(connection, config, controller.name);
+      return { config, client, ownWrites, events, logger, deps, connection, tracing };
     } catch (error) {
       connection.disconnect();
       throw error;
@@ -134,6 +137,8 @@ export function lambdaHandler(controller: Controller<any, any>, options: LambdaH
         reconcileTimeoutMs: Math.max(1, Math.min(rt.config.worker.reconcileTimeout, left)),
         finalizeTimeoutMs: Math.max(1, Math.min(rt.config.worker.finalizeTimeout, left)),
         onPanic: () => telemetry.panicked(),
+        events: rt.events,
+        attempts: rt.config.queue.attempts,
       }),
     );
     // Lambda freezes the environment once the handler returns: spans not sent by then may never be.
