@@ -191,6 +191,12 @@ export interface ReconcileContext<T extends KubeObject = KubeObject, D = undefin
   TerminalError: typeof TerminalError;
 }
 
+/** What `errorPolicy` gets besides the error and the object: the failed run's identity, logger and deps. */
+export type ErrorPolicyContext<D = undefined> = Pick<
+  ReconcileContext<KubeObject, D>,
+  'key' | 'attempt' | 'reason' | 'reconcileId' | 'log' | 'deps'
+>;
+
 /** What a reconcile records Events with: `ctx.events`. */
 export interface ObjectEvents {
   /** Records a Normal Event about the object: `reason` is a short UpperCamelCase word, `note` what happened, for a person. */
@@ -231,6 +237,16 @@ export interface ControllerHandlers<T extends KubeObject, D> {
    * @defaultValue '1h'
    */
   finalizeDeadline?: string | number;
+  /**
+   * How long to wait before retrying a failed reconcile or finalize (kube-rs's `error_policy`): return a delay
+   * (`'30s'` or milliseconds) for errors you know, or nothing for the default per-key exponential backoff
+   * (`queue.backoff`). Called for errors worth retrying, not for TerminalError, throttling or a timed-out
+   * run's abort; the retry still spends an attempt, so `queue.attempts` still parks a request that never
+   * succeeds. `object` is the object as the failed run read it (undefined when reading it failed). A throw or
+   * an invalid delay falls back to the default backoff, with a warning.
+   * @defaultValue the per-key exponential backoff
+   */
+  errorPolicy?: (error: unknown, object: StoredObject<T> | undefined, ctx: ErrorPolicyContext<D>) => string | number | undefined;
   /**
    * How collected status is written: server-side apply to /status with the controller's field manager
    * (fields it applied before and still means are kept; other managers' conditions are left alone), or
@@ -413,6 +429,8 @@ export function checkController(value: unknown): Controller<KubeObject, unknown>
   if (handlers.finalizer !== undefined && handlers.finalize === undefined) {
     problems.push('finalize: missing, but finalizer is set; nothing would ever remove the finalizer');
   }
+  if (handlers.errorPolicy !== undefined && typeof handlers.errorPolicy !== 'function')
+    problems.push('errorPolicy: must be a function (error, object, ctx) => delay');
   if (handlers.finalizeDeadline !== undefined && durationProblem(handlers.finalizeDeadline) !== undefined) {
     problems.push(`finalizeDeadline: ${durationProblem(handlers.finalizeDeadline)}`);
   }

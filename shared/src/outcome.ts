@@ -8,8 +8,11 @@ export type Outcome =
   | { kind: 'done' }
   /** Finished; look again after `delayMs` (an earlier event pulls it forward). */
   | { kind: 'requeueAfter'; delayMs: number }
-  /** Failed in a way worth retrying: per-key exponential backoff, parked after the configured attempts. */
-  | { kind: 'error'; code: string; message: string }
+  /**
+   * Failed in a way worth retrying: per-key exponential backoff, parked after the configured attempts. `delayMs`,
+   * when the controller's `errorPolicy` chose one, replaces the backoff of this retry.
+   */
+  | { kind: 'error'; code: string; message: string; delayMs?: number | undefined }
   /** Failed for good: counted, not retried, parked with its message. */
   | { kind: 'terminal'; code: string; message: string }
   /** The API server or Lambda asked us to slow down: the whole queue pauses, no attempt is used. */
@@ -53,7 +56,7 @@ function hasRetryAfter(error: ConveyorError): error is ConveyorError & { retryAf
 const outcomeSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('done') }),
   z.object({ kind: z.literal('requeueAfter'), delayMs: z.number().finite().min(0) }),
-  z.object({ kind: z.literal('error'), code: z.string(), message: z.string() }),
+  z.object({ kind: z.literal('error'), code: z.string(), message: z.string(), delayMs: z.number().finite().min(0).optional() }),
   z.object({ kind: z.literal('terminal'), code: z.string(), message: z.string() }),
   z.object({ kind: z.literal('throttled'), retryAfterMs: z.number().finite().min(0), message: z.string() }),
   z.object({ kind: z.literal('blocked'), code: z.string(), message: z.string() }),

@@ -24,11 +24,16 @@ const CRD = new URL('../../examples/widgets/widget-crd.yaml', import.meta.url);
 const FINALIZER = 'example.com/cleanup';
 
 /** What each run of the controller saw, by object name. */
-const runs = new Map<string, { phase: 'reconcile' | 'finalize'; attempt: number; callError?: unknown }[]>();
+const runs = new Map<string, { phase: 'reconcile' | 'finalize'; attempt: number; callError?: unknown; at?: number }[]>();
+/** What errorPolicy was asked, by object name. */
+const policyCalls = new Map<string, { attempt: number; objectName: string | undefined; failedAt: number }>();
+
+/** An error the controller knows: the backend asks to be left alone for a while. */
+class BackendBusyError extends Error {}
 let env: TestEnv;
 
 function note(name: string, entry: { phase: 'reconcile' | 'finalize'; attempt: number; callError?: unknown }) {
-  runs.set(name, [...(runs.get(name) ?? []), entry]);
+  runs.set(name, [...(runs.get(name) ?? []), { ...entry, at: Date.now() }]);
 }
 
 /** The first run of `name` pauses the API server and then makes a call, which hangs until the run's timeout aborts it. */
@@ -58,6 +63,7 @@ const controller = defineController<Widget>({
     if (color === 'hang') await hangOnFirstAttempt(name, 'reconcile', ctx);
     note(name, { phase: 'reconcile', attempt: ctx.attempt });
     if (color === 'doomed') throw new ctx.TerminalError('region atlantis does not exist');
+    if (color === 'busy' && ctx.attempt === 1) throw new BackendBusyError('the backend is busy');
     if (color === 'parent') {
       await ctx.client.apply(ctx.own({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `${name}-child`, namespace: 'default' } }));
     }
@@ -80,6 +86,11 @@ const controller = defineController<Widget>({
     return undefined;
   },
   finalizeDeadline: '1500ms',
+  errorPolicy(error, object, ctx) {
+    if (!(error instanceof BackendBusyError)) return undefined;
+    policyCalls.set(ctx.key.name, { attempt: ctx.attempt, objectName: object?.metadata.name, failedAt: Date.now() });
+    return '1500ms';
+  },
 });
 
 function key(name: string): ObjectKey {
@@ -197,6 +208,18 @@ describe('The controller API on the simulator and a private Redis', () => {
       });
       assert.equal(parked[0]?.type, 'Warning');
       assert.match(parked[0]?.note ?? '', /region atlantis does not exist/);
+    });
+  });
+
+  describe('when the controller has an errorPolicy', () => {
+    it('retries a failure it knows after the delay it chose instead of the default backoff', async () => {
+      await createWidget('busy-one', 'busy');
+      const call = policyCalls.get('busy-one');
+      assert.deepEqual([call?.attempt, call?.objectName], [1, 'busy-one'], 'the policy saw the failed run and its object');
+      const retry = (runs.get('busy-one') ?? []).find((r) => r.attempt === 2);
+      assert.ok(retry?.at !== undefined && call !== undefined);
+      // The default backoff here is 50 ms; the policy asked for 1.5 s.
+      assert.ok(retry.at - call.failedAt >= 1_400, `the retry waited ${retry.at - call.failedAt} ms`);
     });
   });
 

@@ -8,6 +8,7 @@ import {
   DEFAULT_FINALIZE_DEADLINE_MS,
   done,
   durationOption,
+  errorMessage,
   FieldConflictError,
   failSpan,
   fieldManagerOf,
@@ -131,8 +132,9 @@ export async function processRequest<T extends KubeObject, D>(
       // The queue logs every failed outcome at warn; the stack is for whoever turns on debug.
       log.debug({ outcome, err: error instanceof Error ? error : undefined }, 'request failed');
       await run.events?.flush();
-      await recordParked(controller, request, dependencies, run, outcome, log);
-      return outcome;
+      const chosen = withErrorPolicy(controller, request, dependencies, reconcileId, log, run, error, outcome);
+      await recordParked(controller, request, dependencies, run, chosen, log);
+      return chosen;
     }
   });
 }
@@ -252,6 +254,35 @@ function contextFor<T extends KubeObject, D>(
       status.add(patch);
     },
   };
+}
+
+/**
+ * The controller's errorPolicy, for an error worth retrying: its delay goes into the outcome, where the queue's
+ * backoff strategy reads it. A policy that throws or answers nonsense leaves the default backoff, with a warning.
+ */
+function withErrorPolicy<T extends KubeObject, D>(
+  controller: Controller<T, D>,
+  request: ProcessableRequest,
+  dependencies: ProcessDependencies<D>,
+  reconcileId: string,
+  log: Logger,
+  run: RunState,
+  error: unknown,
+  outcome: Outcome,
+): Outcome {
+  const policy = controller.errorPolicy;
+  if (policy === undefined || outcome.kind !== 'error' || error instanceof TimeoutError) return outcome;
+  const ctx = { key: request.key, attempt: request.attempt, reason: request.reason, reconcileId, log, deps: dependencies.deps };
+  try {
+    const delay = policy(error, run.object as StoredObject<T> | undefined, ctx);
+    if (delay === undefined) return outcome;
+    const chosen = requeueAfter(delay);
+    if (chosen.kind !== 'requeueAfter') return outcome;
+    return { ...outcome, delayMs: chosen.delayMs };
+  } catch (policyError) {
+    log.warn({ err: errorMessage(policyError) }, 'errorPolicy failed; the default backoff applies');
+    return outcome;
+  }
 }
 
 /** `ctx.events` of a process without a recorder (unit tests, tools): the Events go to the debug log only. */

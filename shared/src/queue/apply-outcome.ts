@@ -21,11 +21,17 @@ export interface OutcomeTarget {
   pullForwardIfDirty(job: Job): Promise<void>;
 }
 
-/** A retryable reconcile failure; BullMQ retries it with the queue's backoff. Its message is `CODE: message`. */
+/**
+ * A retryable reconcile failure; BullMQ retries it with the queue's backoff, or after `delayMs` when the
+ * controller's errorPolicy chose a delay (the queue worker's backoff strategy reads it). Its message is `CODE: message`.
+ */
 export class ReconcileFailedError extends Error {
-  constructor(message: string) {
+  readonly delayMs: number | undefined;
+
+  constructor(message: string, delayMs?: number) {
     super(message);
     this.name = 'ReconcileFailedError';
+    this.delayMs = delayMs;
   }
 }
 
@@ -37,8 +43,9 @@ export class ReconcileFailedError extends Error {
  * - `done` → the job completes and is removed. A request that arrived while it ran becomes a new job.
  * - `requeueAfter(d)` → the same job moves to delayed for `d` (`moveToDelayed` + `DelayedError`), no
  *   attempt used. A fresh event pulls it forward (`reschedule`); so does one that arrived while it ran.
- * - `error` → BullMQ retries it after the per-key exponential backoff (`backoffDelay`), one attempt
- *   used; after `queue.attempts` attempts it is parked in the failed set with this error.
+ * - `error` → BullMQ retries it after the per-key exponential backoff (`backoffDelay`), or after the
+ *   outcome's `delayMs` (the controller's errorPolicy), one attempt used; after `queue.attempts`
+ *   attempts it is parked in the failed set with this error.
  * - `terminal` → parked at once (`UnrecoverableError`), no retry.
  * - `throttled(retryAfter)` → the whole queue pauses for `retryAfter` (`rateLimit` +
  *   `RateLimitError`): this job goes back to waiting with no attempt used, and no worker starts any
@@ -67,7 +74,7 @@ export async function applyOutcome(outcome: Outcome, target: OutcomeTarget): Pro
       await target.pullForwardIfDirty(target.job);
       throw new DelayedError(`requeue after ${outcome.delayMs}ms`);
     case 'error':
-      throw new ReconcileFailedError(`${outcome.code}: ${outcome.message}`);
+      throw new ReconcileFailedError(`${outcome.code}: ${outcome.message}`, outcome.delayMs);
     case 'terminal':
       throw new UnrecoverableError(`${outcome.code}: ${outcome.message}`);
     case 'throttled':

@@ -7,7 +7,7 @@ import { createLogger, type Logger } from '../logger.ts';
 import type { ObjectKey } from '../object-key.ts';
 import { formatKey } from '../object-key.ts';
 import { type Outcome, outcomeFromError } from '../outcome.ts';
-import { applyOutcome, checkOutcome, followOutcomes, type OutcomeFollower } from './apply-outcome.ts';
+import { applyOutcome, checkOutcome, followOutcomes, type OutcomeFollower, ReconcileFailedError } from './apply-outcome.ts';
 import { BULLMQ_KEY, bullmqKey, deduplicationNextKey, JOB_FIELD, jobKey } from './bullmq-internals.ts';
 import { handBackToBacklog, LaneGate, laneOf, type ResyncAdmission, startResyncAdmission } from './lanes.ts';
 import { QueueBlock } from './queue-block.ts';
@@ -139,7 +139,11 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
     maxStalledCount: options.maxStalledCount ?? 1,
     limiter: options.queue.limiter ?? UNLIMITED,
     settings: {
-      backoffStrategy: (attemptsMade: number) => backoffDelay(Math.max(1, attemptsMade), options.queue.backoff),
+      // The controller's errorPolicy may have chosen this retry's delay; otherwise the per-key exponential backoff.
+      backoffStrategy: (attemptsMade: number, _type?: string, error?: Error) =>
+        error instanceof ReconcileFailedError && error.delayMs !== undefined
+          ? error.delayMs
+          : backoffDelay(Math.max(1, attemptsMade), options.queue.backoff),
     },
   });
   follower = followOutcomes(worker, {
