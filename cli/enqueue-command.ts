@@ -8,6 +8,7 @@ import {
   KubeApiClient,
   keyOf,
   type ObjectKey,
+  REQUESTED_AT_ANNOTATIONS,
   type RequestReason,
   type ResourceRef,
   redisEndpoint,
@@ -43,14 +44,22 @@ const FLAGS = {
     description: 'as a fresh event (high), a manual request (normal) or a resync (low)',
     defaultText: 'normal',
   },
+  annotate: {
+    type: 'boolean',
+    description:
+      'the Flux way: write reconcile.fluxcd.io/requestedAt (the time) on each object, as `flux reconcile` does, instead of enqueueing; the watcher sees the change and enqueues, and a controller with lastHandledReconcileAt writes the value it handled to status',
+  },
   timeout: COMMON_FLAGS.timeout,
 } as const satisfies Flags;
+
+/** The field manager of `--annotate`'s writes. */
+const ANNOTATE_MANAGER = 'conveyor-enqueue';
 
 export const enqueueCommand: Command = {
   name: 'enqueue',
   summary: 'ask for a reconcile of objects by name or selector',
   usage:
-    'conveyor enqueue <resource> (<namespace>/<name> | <name> | --selector <labels> [--namespace <ns> | --all-namespaces]) [--priority high|normal|low] [--controller <module>] [--config <file>] [--timeout <duration>]',
+    'conveyor enqueue <resource> (<namespace>/<name> | <name> | --selector <labels> [--namespace <ns> | --all-namespaces]) [--priority high|normal|low | --annotate] [--controller <module>] [--config <file>] [--timeout <duration>]',
   flags: FLAGS,
   positionals: {
     '<resource>': 'the controller’s resource: widgets, widgets.example.com or widgets.v1.example.com',
@@ -65,6 +74,9 @@ export const enqueueCommand: Command = {
     if (target === undefined && values.selector === undefined) throw new UsageError('missing <namespace>/<name> or --selector <labels>');
     if (values.namespace !== undefined && values['all-namespaces'] === true)
       throw new UsageError('--namespace and --all-namespaces exclude each other');
+    if (values.annotate === true && values.priority !== undefined) {
+      throw new UsageError('--priority does not apply with --annotate: the watcher enqueues the change as an event');
+    }
     const reason = PRIORITIES[values.priority ?? 'normal'];
     if (reason === undefined) throw new UsageError(`--priority must be high, normal or low, got "${values.priority}"`);
 
@@ -82,41 +94,67 @@ export const enqueueCommand: Command = {
       }
       const namespaced = controller.for.namespaced ?? true;
 
+      // The API server only when needed: enqueueing one object by name needs Redis alone.
+      let kube: { client: KubeApiClient; apiServer: string } | undefined;
+      const api = () => {
+        if (kube !== undefined) return kube;
+        const kubeConfig = createKubeConfig(config.kube);
+        const client = new KubeApiClient({ kubeConfig, fieldManager: ANNOTATE_MANAGER });
+        kube = { client, apiServer: `the API server at ${kubeConfig.getCurrentCluster()?.server ?? '?'}` };
+        return kube;
+      };
+      // One requestedAt value for the whole run, as `flux reconcile` writes it: the time.
+      const requestedAt = new Date().toISOString();
+      const annotate = (key: ObjectKey) =>
+        deadline.wait(api().apiServer, (signal) =>
+          api()
+            .client.withSignal(signal)
+            .patch(key, {
+              type: 'merge',
+              body: { metadata: { annotations: { [REQUESTED_AT_ANNOTATIONS.flux]: requestedAt } } },
+            }),
+        );
+
       if (target !== undefined) {
         const key = keyFromTarget(ref, namespaced, target, values.namespace);
+        if (values.annotate === true) {
+          await annotate(key);
+          io.out(`annotated ${formatKey(key)} with ${REQUESTED_AT_ANNOTATIONS.flux}=${requestedAt}; the watcher enqueues it`);
+          return EXIT.ok;
+        }
         await deadline.wait(redis, () => queue.enqueue({ key, reason }));
         io.out(`enqueued ${formatKey(key)} (${values.priority ?? 'normal'} priority)`);
         return EXIT.ok;
       }
 
-      // Many objects: list names page by page (no object is kept), enqueue each page as one batch.
-      const kubeConfig = createKubeConfig(config.kube);
-      const client = new KubeApiClient({ kubeConfig });
-      const apiServer = `the API server at ${kubeConfig.getCurrentCluster()?.server ?? '?'}`;
+      // Many objects: list names page by page (no object is kept), enqueue (or annotate) each page.
       const namespace = !namespaced || values['all-namespaces'] === true ? '' : (values.namespace ?? 'default');
       const progress = process.stderr.isTTY ? (n: number) => process.stderr.write(`\renqueued ${n} …`) : () => {};
       let total = 0;
       let continueToken: string | undefined;
       do {
-        const page = await deadline.wait(apiServer, (signal) =>
-          client.withSignal(signal).list(ref, namespace, {
-            labelSelector: values.selector ?? '',
-            limit: PAGE,
-            ...(continueToken === undefined ? {} : { continue: continueToken }),
-          }),
+        const page = await deadline.wait(api().apiServer, (signal) =>
+          api()
+            .client.withSignal(signal)
+            .list(ref, namespace, {
+              labelSelector: values.selector ?? '',
+              limit: PAGE,
+              ...(continueToken === undefined ? {} : { continue: continueToken }),
+            }),
         );
         const requests: EnqueueRequest[] = page.items.map((item) => ({
           key: keyOf(ref, item),
           reason,
         }));
-        await deadline.wait(redis, () => queue.enqueueBatch(requests));
+        if (values.annotate === true) for (const request of requests) await annotate(request.key);
+        else await deadline.wait(redis, () => queue.enqueueBatch(requests));
         total += requests.length;
         progress(total);
         continueToken = page.metadata.continue || undefined;
       } while (continueToken !== undefined);
       if (process.stderr.isTTY) process.stderr.write('\n');
       io.out(
-        `enqueued ${total} ${ref.plural} matching "${values.selector}" in ${namespace === '' ? 'all namespaces' : `namespace ${namespace}`}`,
+        `${values.annotate === true ? `annotated (${REQUESTED_AT_ANNOTATIONS.flux}=${requestedAt})` : 'enqueued'} ${total} ${ref.plural} matching "${values.selector}" in ${namespace === '' ? 'all namespaces' : `namespace ${namespace}`}`,
       );
       return EXIT.ok;
     } finally {

@@ -129,6 +129,21 @@ export interface ControllerSpec<T extends KubeObject = KubeObject> {
   readonly __object?: T;
 }
 
+/**
+ * The annotations that ask for a reconcile now, whatever the predicates say, when their value changes: Flux's
+ * (written by `flux reconcile` and `conveyor enqueue --annotate`, with the time) and Conveyor's own.
+ */
+export const REQUESTED_AT_ANNOTATIONS = {
+  flux: 'reconcile.fluxcd.io/requestedAt',
+  conveyor: 'reconcile.conveyor.dev/requestedAt',
+} as const;
+
+/** The manual-reconcile request an object carries: Flux's annotation when set, else Conveyor's. */
+export function requestedAtOf(meta: ObjectMeta | undefined): string | undefined {
+  const annotations = meta?.annotations;
+  return annotations?.[REQUESTED_AT_ANNOTATIONS.flux] ?? annotations?.[REQUESTED_AT_ANNOTATIONS.conveyor];
+}
+
 /** The field manager of every write a controller's workers make: `conveyor-<name>`. */
 export function fieldManagerOf(controller: string): string {
   return `conveyor-${controller}`;
@@ -254,6 +269,14 @@ export interface ControllerHandlers<T extends KubeObject, D> {
    * @defaultValue 'apply'
    */
   statusWrite?: 'apply' | 'merge-patch';
+  /**
+   * Write `status.lastHandledReconcileAt` as Flux controllers do: the value of the manual-reconcile annotation
+   * (`reconcile.fluxcd.io/requestedAt`, else `reconcile.conveyor.dev/requestedAt`) a reconcile handled, with the
+   * status it writes (also when it throws), so `flux reconcile` and tools built for it see their request answered.
+   * Declare the field (a string) in your CRD's status schema, or the API server prunes it.
+   * @defaultValue false
+   */
+  lastHandledReconcileAt?: boolean;
 }
 
 export type ControllerDefinition<T extends KubeObject = KubeObject, D = undefined> = ControllerSpec<T> & ControllerHandlers<T, D>;
@@ -428,6 +451,9 @@ export function checkController(value: unknown): Controller<KubeObject, unknown>
   }
   if (handlers.finalizer !== undefined && handlers.finalize === undefined) {
     problems.push('finalize: missing, but finalizer is set; nothing would ever remove the finalizer');
+  }
+  if (handlers.lastHandledReconcileAt !== undefined && typeof handlers.lastHandledReconcileAt !== 'boolean') {
+    problems.push('lastHandledReconcileAt: must be true or false');
   }
   if (handlers.errorPolicy !== undefined && typeof handlers.errorPolicy !== 'function')
     problems.push('errorPolicy: must be a function (error, object, ctx) => delay');

@@ -72,6 +72,23 @@ describe('CLI: enqueue and status', () => {
     assert.equal(after.waiting + after.prioritized - (before.waiting + before.prioritized), 10);
   });
 
+  it('with --annotate writes reconcile.fluxcd.io/requestedAt on the object, as flux reconcile does, and enqueues nothing itself', async () => {
+    await world.client.create<Widget>(WIDGETS, {
+      apiVersion: 'example.com/v1',
+      kind: 'Widget',
+      metadata: { name: 'flux-1', namespace: 'default', annotations: { note: 'kept' } },
+    });
+    const before = await world.queue.getDepth();
+    const result = await conveyor(['enqueue', 'widgets', 'default/flux-1', '--annotate', ...common()]);
+    assert.equal(result.status, 0, result.stderr);
+    const annotations = (await world.client.get({ ...WIDGETS, namespace: 'default', name: 'flux-1' })).metadata.annotations ?? {};
+    const requestedAt = annotations['reconcile.fluxcd.io/requestedAt'] ?? '';
+    assert.ok(!Number.isNaN(Date.parse(requestedAt)), `the annotation holds the time: ${requestedAt}`);
+    assert.equal(annotations.note, 'kept');
+    assert.match(result.stdout, /annotated example.com\/v1\/widgets\/default\/flux-1 with reconcile.fluxcd.io\/requestedAt=/);
+    assert.deepEqual(await world.queue.getDepth(), before, 'the watcher enqueues the change, not the CLI');
+  });
+
   const bad: [string, string[], RegExp][] = [
     ['a malformed name', ['enqueue', 'widgets', 'default/a/b'], /is not an object name: name "a\/b" may not contain/],
     ['a malformed namespace', ['enqueue', 'widgets', 'Team_B/w-1'], /is not an object name: namespace "Team_B"/],
@@ -96,6 +113,7 @@ describe('CLI: enqueue and status', () => {
     ['an unknown resource', ['enqueue', 'gadgets', 'default/g-1'], /unknown resource "gadgets"/],
     ['a bad priority', ['enqueue', 'widgets', 'default/w-1', '--priority', 'urgent'], /--priority must be high, normal or low/],
     ['no target', ['enqueue', 'widgets'], /missing <namespace>\/<name> or --selector/],
+    ['--priority with --annotate', ['enqueue', 'widgets', 'default/w-1', '--annotate', '--priority', 'high'], /--priority does not apply/],
   ];
   for (const [what, args, message] of bad) {
     it(`exits 2 with the reason for ${what}, enqueueing nothing`, async () => {

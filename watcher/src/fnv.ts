@@ -48,12 +48,12 @@ export function hash53(text: string): number {
  * key and value terminated by a NUL (which neither may contain) so `a=bc` and `ab=c` differ.
  * An absent and an empty map hash alike: Kubernetes treats them the same.
  */
-export function hashStringMap(map: Readonly<Record<string, string>> | undefined, skip?: string): number {
+export function hashStringMap(map: Readonly<Record<string, string>> | undefined, skip: readonly string[] = []): number {
   const state: [number, number] = [FNV64_OFFSET_HI, FNV64_OFFSET_LO];
   if (map !== undefined) {
     const keys = Object.keys(map).sort();
     for (const key of keys) {
-      if (key === skip) continue;
+      if (skip.includes(key)) continue;
       fnv64Step(state, key);
       fnv64Step(state, '\0');
       fnv64Step(state, String(map[key]));

@@ -79,6 +79,15 @@ describe('Predicates', () => {
     );
   });
 
+  it("passes Flux's annotation (reconcile.fluxcd.io/requestedAt) each time its value changes, as Conveyor's own", () => {
+    const flux = 'reconcile.fluxcd.io/requestedAt';
+    const once = next({ annotations: { note: 'a', [flux]: '2026-11-30T10:00:00.000000001Z' } });
+    assert.deepEqual(decision(['generation'], base, once), { pass: true, reason: 'requested' });
+    assert.equal(decision(['annotations'], once, { ...once, resourceVersion: '12' }).pass, false, 'unchanged value, no reconcile');
+    const again = next({ annotations: { note: 'a', [flux]: '2026-11-30T10:05:00Z' } });
+    assert.deepEqual(decision(['generation'], once, { ...again, resourceVersion: '12' }), { pass: true, reason: 'requested' });
+  });
+
   it('runs a user projection on the hash of what it returns', () => {
     const specs: PredicateSpec[] = [{ name: 'owner-label', changed: (meta) => meta.labels?.owner }];
     assert.deepEqual(decision(specs, base, next({ labels: { tier: 'x' } })), { pass: false, reason: 'filtered' });

@@ -1,5 +1,12 @@
 // Event predicates over compact metadata digests: each decision is { pass, reason }, and deletion-related changes always pass.
-import type { BuiltInPredicate, ObjectMeta, PredicateResult, PredicateSpec, PreviousMeta } from '@conveyor/shared';
+import {
+  type BuiltInPredicate,
+  type ObjectMeta,
+  type PredicateResult,
+  type PredicateSpec,
+  type PreviousMeta,
+  REQUESTED_AT_ANNOTATIONS,
+} from '@conveyor/shared';
 import { hash53, hashStringList, hashStringMap, hashValue } from './fnv.ts';
 import {
   BASE_COLUMNS,
@@ -11,8 +18,9 @@ import {
   parseResourceVersion,
 } from './object-table.ts';
 
-/** Flux's convention: changing this annotation asks for a reconcile, whatever the predicates say. */
-export const REQUESTED_AT_ANNOTATION = 'reconcile.conveyor.dev/requestedAt';
+/** Conveyor's manual-reconcile annotation (see REQUESTED_AT_ANNOTATIONS: Flux's is honoured too). */
+export const REQUESTED_AT_ANNOTATION = REQUESTED_AT_ANNOTATIONS.conveyor;
+const REQUESTED_AT_KEYS = [REQUESTED_AT_ANNOTATIONS.flux, REQUESTED_AT_ANNOTATIONS.conveyor];
 
 /** How an object reached us: a watch event, or an item of a (re)list. */
 export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'LISTED';
@@ -67,13 +75,16 @@ export function compilePredicates(specs: readonly PredicateSpec[] | undefined): 
 
 export function digestMeta(meta: ObjectMeta, predicates: CompiledPredicates): MetaDigest {
   const annotations = meta.annotations;
-  const requested = annotations?.[REQUESTED_AT_ANNOTATION];
+  // Either annotation, Flux's (`flux reconcile`, `conveyor enqueue --annotate`) or Conveyor's: a change of either asks.
+  const flux = annotations?.[REQUESTED_AT_ANNOTATIONS.flux];
+  const own = annotations?.[REQUESTED_AT_ANNOTATIONS.conveyor];
+  const requested = flux === undefined && own === undefined ? undefined : `${flux ?? ''}\u0000${own ?? ''}`;
   return {
     uid: hash53(meta.uid ?? ''),
     generation: meta.generation ?? 0,
     resourceVersion: meta.resourceVersion ?? '',
     labels: hashStringMap(meta.labels),
-    annotations: hashStringMap(annotations, REQUESTED_AT_ANNOTATION),
+    annotations: hashStringMap(annotations, REQUESTED_AT_KEYS),
     finalizers: hashStringList(meta.finalizers),
     requestedAt: requested === undefined ? 0 : hash53(requested) || 1,
     deleting: meta.deletionTimestamp !== undefined && meta.deletionTimestamp !== null,

@@ -16,7 +16,7 @@ import { startTestEnv, type TestEnv } from '@conveyor/test/test-env';
 
 interface Widget extends KubeObject {
   spec?: { color?: string; size?: number };
-  status?: { observedGeneration?: number };
+  status?: { observedGeneration?: number; lastHandledReconcileAt?: string };
 }
 
 const WIDGETS = { group: 'example.com', version: 'v1', plural: 'widgets' };
@@ -86,6 +86,7 @@ const controller = defineController<Widget>({
     return undefined;
   },
   finalizeDeadline: '1500ms',
+  lastHandledReconcileAt: true,
   errorPolicy(error, object, ctx) {
     if (!(error instanceof BackendBusyError)) return undefined;
     policyCalls.set(ctx.key.name, { attempt: ctx.attempt, objectName: object?.metadata.name, failedAt: Date.now() });
@@ -208,6 +209,25 @@ describe('The controller API on the simulator and a private Redis', () => {
       });
       assert.equal(parked[0]?.type, 'Warning');
       assert.match(parked[0]?.note ?? '', /region atlantis does not exist/);
+    });
+  });
+
+  describe('when someone asks for a reconcile the Flux way', () => {
+    it('reconciles once for reconcile.fluxcd.io/requestedAt and writes the value it handled to status.lastHandledReconcileAt', async () => {
+      await createWidget('asked', 'plain');
+      const before = (runs.get('asked') ?? []).length;
+      const requestedAt = '2026-11-30T10:00:00.123456789Z';
+      await env.client.patch(key('asked'), {
+        type: 'merge',
+        body: { metadata: { annotations: { 'reconcile.fluxcd.io/requestedAt': requestedAt } } },
+      });
+      await env.waitFor(
+        'lastHandledReconcileAt written',
+        async () => (await env.client.get<Widget>(key('asked'))).status?.lastHandledReconcileAt === requestedAt,
+      );
+      // The status write is the controller's own and moves no generation: it must not ask again.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal((runs.get('asked') ?? []).length - before, 1, 'one reconcile for one request');
     });
   });
 

@@ -29,6 +29,7 @@ import {
   outcomeFromError,
   parseOutcome,
   type ReconcileContext,
+  requestedAtOf,
   requeueAfter,
   SPAN,
   type StoredObject,
@@ -190,6 +191,9 @@ async function runRequest<T extends KubeObject, D>(
 
   const status = new StatusCollector();
   const current = object;
+  // Flux's handshake: the request this run answers goes into status with whatever else it writes.
+  const requested = controller.lastHandledReconcileAt === true ? requestedAtOf(current.metadata) : undefined;
+  if (requested !== undefined) status.add({ lastHandledReconcileAt: requested });
   let returned: unknown;
   let thrown: { error: unknown } | undefined;
   try {
