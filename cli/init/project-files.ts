@@ -99,23 +99,20 @@ export default defineController<${p.kind}>({
   finalizer: '${p.group}/cleanup',
 
   async reconcile(object, ctx) {
-    const { name, namespace = 'default', uid = '', generation = 0 } = object.metadata;
+    const { name, namespace = 'default', generation = 0 } = object.metadata;
     const message = object.spec?.message;
     // Retrying cannot fix a missing message: the request is parked with this reason (conveyor status shows it).
     if (message === undefined || message === '') throw new TerminalError('spec.message is required');
     const child = { ...CONFIGMAPS, namespace, name: childName(name) };
     const existing = await ctx.client.find<ConfigMap>(child);
     if (existing === undefined) {
-      await ctx.client.create<ConfigMap>(CONFIGMAPS, {
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: {
-          name: child.name,
-          namespace,
-          ownerReferences: [{ apiVersion: '${p.group}/${p.version}', kind: '${p.kind}', name, uid, controller: true, blockOwnerDeletion: true }],
-        },
-        data: { message },
-      });
+      // ctx.own: a controller ownerReference to this ${p.kind}, so the ConfigMap goes when it does.
+      await ctx.client.create<ConfigMap>(
+        CONFIGMAPS,
+        ctx.own({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: child.name, namespace }, data: { message } }),
+      );
+      // An Event about the ${p.kind}: \`kubectl describe\` and \`kubectl events\` show it.
+      ctx.events.normal('ConfigMapCreated', \`created ConfigMap \${child.name}\`);
     } else if (existing.data?.message !== message) {
       // Guarded by the resourceVersion read: a stale write fails with 409 and the request is retried.
       await ctx.client.patch(child, {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { defineController, formatKey, keyOf, type ObjectKey, type StoredObject } from '@conveyor/shared';
+import { defineController, formatKey, type KubeObject, keyOf, type ObjectKey, type StoredObject } from '@conveyor/shared';
 import { type ContainerWorker, startContainerWorker } from '@conveyor/workers/container-worker';
 import { Redis } from 'ioredis';
 import widgets, { IS_PALETTE_LABEL, PALETTE_LABEL, paletteOf, WIDGET_FINALIZER, type Widget, type WidgetDeps } from './controller.ts';
@@ -217,6 +217,38 @@ describe('Example: the Widget controller on container workers', () => {
     } finally {
       await flakyWorker.close(1_000);
     }
+  });
+
+  it('records a ConfigMapNotOwned Warning Event when the child name is taken by another object’s ConfigMap, and parks the request', async () => {
+    const owner = await world.client.create(CONFIGMAPS, {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'owner-of-taken', namespace: 'default' },
+    });
+    await world.client.create(CONFIGMAPS, {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: {
+        name: 'taken-widget',
+        namespace: 'default',
+        ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'owner-of-taken', uid: owner.metadata.uid ?? '', controller: true }],
+      },
+    });
+    await world.client.create<Widget>(WIDGETS, {
+      apiVersion: 'example.com/v1',
+      kind: 'Widget',
+      metadata: { name: 'taken', namespace: 'default' },
+    });
+    const key = { ...WIDGETS, namespace: 'default', name: 'taken' };
+    await world.queue.enqueue({ key, reason: 'event' });
+    const EVENTS = { group: 'events.k8s.io', version: 'v1', plural: 'events' };
+    const reasons = async () =>
+      (await world.client.list<KubeObject & { reason?: string; type?: string; regarding?: { name?: string } }>(EVENTS, 'default')).items
+        .filter((e) => e.regarding?.name === 'taken')
+        .map((e) => `${e.type}/${e.reason}`)
+        .sort();
+    await waitFor('the Warning Events', async () => (await reasons()).length === 2, 20_000);
+    assert.deepEqual(await reasons(), ['Warning/ConfigMapNotOwned', 'Warning/ReconcileParked']);
   });
 
   it('copies a shared palette into the children of the Widgets whose label names it, writing nothing on the palette', async () => {

@@ -67,27 +67,13 @@ export function childName(widget: { metadata: { name: string } }): string {
   return `${widget.metadata.name}-widget`;
 }
 
-/** The child ConfigMap as this controller applies it: labelled as ours, controlled by the Widget, with the Widget's data. */
+/** The child ConfigMap as this controller applies it: labelled as ours, with the Widget's data (`ctx.own` makes the Widget its controller). */
 export function childConfigMap(widget: StoredObject<Widget>, palette?: ConfigMap): ApplyObject<ConfigMap> {
   const { metadata } = widget;
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
-    metadata: {
-      name: childName(widget),
-      namespace: metadata.namespace ?? '',
-      labels: { [MANAGED_BY_LABEL]: MANAGED_BY },
-      ownerReferences: [
-        {
-          apiVersion: widget.apiVersion ?? 'example.com/v1',
-          kind: widget.kind ?? 'Widget',
-          name: metadata.name,
-          uid: metadata.uid ?? '',
-          controller: true,
-          blockOwnerDeletion: true,
-        },
-      ],
-    },
+    metadata: { name: childName(widget), namespace: metadata.namespace ?? '', labels: { [MANAGED_BY_LABEL]: MANAGED_BY } },
     data: childData(widget, palette),
   };
 }
@@ -138,6 +124,8 @@ export default defineController<Widget, WidgetDeps>({
     },
   ],
   finalizer: WIDGET_FINALIZER,
+  // `flux reconcile` (or `conveyor enqueue --annotate`) sees its request answered in status.lastHandledReconcileAt.
+  lastHandledReconcileAt: true,
 
   setup: ({ config, logger }) => connectRecords(config, logger),
 
@@ -160,12 +148,14 @@ export default defineController<Widget, WidgetDeps>({
     try {
       // One request whether the child exists or not, and none of it read first. `force`: this
       // controller is the authority over its child, so someone else's edit of the data is undone.
-      await ctx.client.apply<ConfigMap>(childConfigMap(widget, palette), { force: true });
+      // ctx.own: the Widget becomes the child's controller owner, so the ConfigMap goes when the Widget does.
+      await ctx.client.apply<ConfigMap>(ctx.own(childConfigMap(widget, palette)), { force: true });
     } catch (error) {
       if (!isOwnedByOther(error)) throw error;
-      ctx.patchStatus({
-        conditions: [ready('False', 'ConfigMapNotOwned', `ConfigMap ${name} exists and is controlled by another object`)],
-      });
+      const why = `ConfigMap ${name} exists and is controlled by another object`;
+      ctx.patchStatus({ conditions: [ready('False', 'ConfigMapNotOwned', why)] });
+      // What `kubectl describe widget` shows; repeats count up one Event's series instead of adding Events.
+      ctx.events.warning('ConfigMapNotOwned', why);
       throw new TerminalError(`ConfigMap ${namespace}/${name} exists and is controlled by another object than Widget ${metadata.name}`);
     }
     ctx.patchStatus({
