@@ -1,7 +1,7 @@
 // What the one-shot commands `enqueue` and `status` share: the configuration, the controller module it names, that controller's queue, and one deadline for everything they wait on.
 
 import type { Controller } from '@conveyor/shared';
-import { type Config, type KubeObject, ReconcileQueue, UnavailableError, waitForRedis } from '@conveyor/shared';
+import { type Config, type KubeObject, ReconcileQueue, redisEndpoint, UnavailableError, waitForRedis } from '@conveyor/shared';
 import { type Io, loadConfigOrThrow } from './command.ts';
 import { resolveController } from './controller-process.ts';
 
@@ -69,6 +69,8 @@ export async function openControllerQueue(
   const queue = new ReconcileQueue({ controller: controller.name, redis: config.redis, queue: config.queue });
   try {
     await waitForRedis(queue.redis, { timeoutMs: deadline.timeoutMs, setting: 'cli.timeout' });
+    // A queue.partitions other than the queue's in Redis would show, retry or enqueue into the wrong queues.
+    await deadline.wait(redisEndpoint(config.redis), () => queue.checkLayout());
   } catch (error) {
     await queue.close();
     throw error;

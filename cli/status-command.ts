@@ -37,6 +37,8 @@ export const statusCommand: Command = {
       const backlog = depth.waiting + depth.prioritized + depth.delayedDue;
       const report = {
         controller: controller.name,
+        /** BullMQ queues the controller's queue is split into (`queue.partitions`); every figure below sums them. */
+        partitions: queue.locations.length,
         backlog,
         depth,
         rates: {
@@ -67,7 +69,7 @@ export const statusCommand: Command = {
         io.out(JSON.stringify(report, null, 2));
         return EXIT.ok;
       }
-      io.out(`controller ${controller.name}`);
+      io.out(`controller ${controller.name}${report.partitions > 1 ? ` (queue in ${report.partitions} partitions)` : ''}`);
       if (report.blocked !== null) {
         io.out(
           `  PAUSED    since ${report.blocked.since}, next try at ${report.blocked.until}: no request can succeed until this is fixed`,

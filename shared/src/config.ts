@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { closest } from './did-you-mean.ts';
 import { parseDuration } from './duration.ts';
 import { ConfigError, type ConfigProblem, errorMessage } from './errors.ts';
+import { MAX_PARTITIONS } from './queue/redis-keys.ts';
 
 /** A duration string ("500ms", "30s", "5m", "10h") parsed to milliseconds. */
 const duration = () =>
@@ -102,6 +103,13 @@ const queueSchema = z.strictObject({
    * resync may use every slot. At least one slot whatever the share (see queue/lanes.ts). @defaultValue 0.5
    */
   resyncShare: num(0.01, 1).default(0.5),
+  /**
+   * How many BullMQ queues the controller's queue is split into, by a stable hash of the object key;
+   * each has its own Redis hash tag, so a Redis Cluster spreads them over its nodes. 1 keeps the
+   * unpartitioned layout. Change it only on an empty queue: a process whose value differs from the
+   * queue's in Redis refuses to start while that queue holds requests (docs/operating.md). @defaultValue 1
+   */
+  partitions: int(1, MAX_PARTITIONS).default(1),
 });
 
 const workerSchema = z.strictObject({

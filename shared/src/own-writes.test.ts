@@ -14,12 +14,12 @@ describe('Own-write records (OwnWriteRecorder, OwnWriteLookup) on a real Redis',
   let redis: Redis;
   let n = 0;
   /** A recorder and a lookup of a fresh controller name, so tests share no records. */
-  const fresh = () => {
-    const options = { prefix: 'conveyor', controller: `c${++n}` };
+  const fresh = (partitions = 1) => {
+    const options = { prefix: 'conveyor', controller: `c${++n}`, partitions };
     return {
       recorder: new OwnWriteRecorder(redis, options),
       lookup: new OwnWriteLookup(redis, options),
-      keys: controllerKeys('conveyor', options.controller),
+      keys: controllerKeys('conveyor', options.controller, partitions),
     };
   };
 
@@ -56,24 +56,28 @@ describe('Own-write records (OwnWriteRecorder, OwnWriteLookup) on a real Redis',
     assert.deepEqual(await lookup.check([{ id, resourceVersion: '200' }]), ['foreign']);
   });
 
-  it('records the writes of a run that holds its job lock, and not those of a run that lost it', async () => {
-    const { recorder, lookup, keys } = fresh();
-    await redis.set(jobLockKey(keys.queue, 'job-1'), 'token-a', 'PX', 30_000);
-    const holder = recorder.forRun({ jobId: 'job-1', token: 'token-a' });
-    await holder.beforeWrite(child);
-    await holder.afterWrite(child, '301');
-    // The lock expired and another worker took the job: the first run is stale.
-    await redis.set(jobLockKey(keys.queue, 'job-1'), 'token-b', 'PX', 30_000);
-    await holder.beforeWrite(child);
-    await holder.afterWrite(child, '302');
-    assert.deepEqual(
-      await lookup.check([
-        { id, resourceVersion: '301' },
-        { id, resourceVersion: '302' },
-      ]),
-      ['own', 'foreign'],
-    );
-  });
+  for (const partitions of [1, 3]) {
+    it(`records the writes of a run that holds its job lock, and not those of a run that lost it (${partitions} queue partitions)`, async () => {
+      const { recorder, lookup, keys } = fresh(partitions);
+      // A job id as the queue makes them (`<encoded key>~<n>`): its key's partition holds its lock.
+      const jobId = 'example.com%2Fv1%2Fwidgets%2Fdefault%2Fw-7~x1';
+      await redis.set(jobLockKey(keys.partitionOf(jobId).queue, jobId), 'token-a', 'PX', 30_000);
+      const holder = recorder.forRun({ jobId, token: 'token-a' });
+      await holder.beforeWrite(child);
+      await holder.afterWrite(child, '301');
+      // The lock expired and another worker took the job: the first run is stale.
+      await redis.set(jobLockKey(keys.partitionOf(jobId).queue, jobId), 'token-b', 'PX', 30_000);
+      await holder.beforeWrite(child);
+      await holder.afterWrite(child, '302');
+      assert.deepEqual(
+        await lookup.check([
+          { id, resourceVersion: '301' },
+          { id, resourceVersion: '302' },
+        ]),
+        ['own', 'foreign'],
+      );
+    });
+  }
 
   it(`keeps the last ${OWN_WRITE_SLOTS} resourceVersions of an object, for a minute after its last write`, async () => {
     const { recorder, lookup, keys } = fresh();

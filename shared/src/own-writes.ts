@@ -13,7 +13,8 @@
 //
 // Guarantees: a record is made only while the run that made the write still holds its job's lock
 // (its fence), so the write of a stale run — one whose lock expired and whose key another worker may
-// be reconciling — is never hidden: its event wakes the controller as anyone else's would.
+// be reconciling — is never hidden: its event wakes the controller as anyone else's would. (With
+// `queue.partitions` > 1 the lock is read just before the record instead of inside its script.)
 //
 // Errors: every failure (Redis away, a record lost to its TTL or pushed out of the ring, an answer the
 // watcher sees before the record) makes the watcher treat the event as someone else's: one reconcile
@@ -63,6 +64,8 @@ interface OwnWritesOptions {
   /** config.redis.prefix */
   prefix: string;
   controller: string;
+  /** config.queue.partitions: where the fence's job lock lives. @defaultValue 1 */
+  partitions?: number;
 }
 
 /** The workers' side: records the writes of each run. */
@@ -72,7 +75,7 @@ export class OwnWriteRecorder {
 
   constructor(redis: Redis | Cluster, options: OwnWritesOptions) {
     this.redis = redis;
-    this.keys = controllerKeys(options.prefix, options.controller);
+    this.keys = controllerKeys(options.prefix, options.controller, options.partitions ?? 1);
     withScripts(redis);
   }
 
@@ -93,11 +96,17 @@ export class OwnWriteRecorder {
         const marked = (inFlight.get(key) ?? 0) > 0;
         if (marked) inFlight.set(key, (inFlight.get(key) ?? 1) - 1);
         if (!marked && resourceVersion === undefined) return;
-        const keys = fence === undefined ? [key] : [key, jobLockKey(this.keys.queue, fence.jobId)];
+        const lock = fence === undefined ? undefined : jobLockKey(this.keys.partitionOf(fence.jobId).queue, fence.jobId);
+        // With one partition the lock shares the record's hash slot and the script checks it atomically. A
+        // partitioned queue's locks live in other slots (other nodes of a cluster), so the lock is read first:
+        // a lock lost between that read and the record (microseconds, against a lock of seconds) hides one event.
+        const together = lock !== undefined && this.keys.partitions.length === 1;
+        const held = lock === undefined || together || (await this.redis.get(lock)) === fence?.token;
+        const keys = together ? [key, lock] : [key];
         await withScripts(this.redis)[RECORD](
           keys.length,
           ...keys,
-          resourceVersion ?? '',
+          held ? (resourceVersion ?? '') : '',
           fence?.token ?? '',
           marked ? '1' : '0',
           OWN_WRITE_TTL_MS,

@@ -137,7 +137,7 @@ describe('detectRaces on deliberately broken protocols (real Redis, real BullMQ)
       const d = await queue.getDepth();
       return d.waiting + d.prioritized + d.delayedDue + d.delayedLater + d.active === 0;
     });
-    return await queueLeftovers(redis, settings.redis.prefix, settings.controller);
+    return await queueLeftovers(redis, settings.redis.prefix, settings.controller, settings.queue.partitions);
   }
 
   it('reports the lost update of plain BullMQ dedup (an event during a reconcile is dropped), and none with Conveyor’s enqueue', async () => {

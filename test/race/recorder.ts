@@ -4,7 +4,7 @@ import { formatKey, type ObjectKey } from '@conveyor/shared/object-key';
 import { done, type Outcome, requeueAfter } from '@conveyor/shared/outcome';
 import { BULLMQ_LIFELONG_KEY_TYPES, bullmqKey } from '@conveyor/shared/queue/bullmq-internals';
 import type { RequestContext } from '@conveyor/shared/queue/queue-worker';
-import { controllerKeys } from '@conveyor/shared/queue/redis-keys';
+import { controllerKeys, queueLocation } from '@conveyor/shared/queue/redis-keys';
 import type { Redis } from 'ioredis';
 import type { LastEvent, RaceRecord } from './detector.ts';
 
@@ -115,20 +115,31 @@ export async function readRaceLog(redis: Redis, keys: RaceKeys): Promise<RaceRec
 }
 
 /**
- * Every key of a controller (its hash tag: BullMQ's and Conveyor's) left in Redis except those kept for
- * the queue's whole life (BullMQ's bookkeeping, the epoch, the watch cursor): jobs, `de:`/`dn:` dedup
- * keys, non-empty sets such as the parked-keys note.
+ * Every key of a controller (its hash tags: BullMQ's and Conveyor's, of every partition) left in Redis
+ * except those kept for the queue's whole life (BullMQ's bookkeeping, the epochs, the layout, the watch
+ * cursor): jobs, `de:`/`dn:` dedup keys, non-empty sets such as the parked-keys note. On a cluster, ask
+ * every node: each answers for the keys it holds.
  */
-export async function queueLeftovers(redis: Redis, prefix: string, controller: string): Promise<string[]> {
-  const keys = controllerKeys(prefix, controller);
-  const lifelong = new Set([...BULLMQ_LIFELONG_KEY_TYPES.map((type) => bullmqKey(keys.queue, type)), keys.epoch, keys.watchCursor]);
-  const pattern = `${keys.queue.prefix}:*`.replace(/[{}[\]]/g, '\\$&');
+export async function queueLeftovers(redis: Redis, prefix: string, controller: string, partitions = 1): Promise<string[]> {
+  const keys = controllerKeys(prefix, controller, partitions);
+  const lifelong = new Set([
+    ...keys.partitions.flatMap((partition) => [
+      ...BULLMQ_LIFELONG_KEY_TYPES.map((type) => bullmqKey(partition.queue, type)),
+      partition.epoch,
+    ]),
+    keys.layout,
+    keys.watchCursor,
+  ]);
+  const tags = new Set([queueLocation(prefix, controller).prefix, ...keys.partitions.map((partition) => partition.queue.prefix)]);
   const found: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, page] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    found.push(...page);
-  } while (cursor !== '0');
+  for (const tag of tags) {
+    const pattern = `${tag}:*`.replace(/[{}[\]]/g, '\\$&');
+    let cursor = '0';
+    do {
+      const [next, page] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      found.push(...page);
+    } while (cursor !== '0');
+  }
   return found.filter((key) => !lifelong.has(key)).sort();
 }

@@ -26,6 +26,8 @@ export interface RaceOptions {
   lockDurationMs?: number;
   /** @defaultValue 1000 */
   stalledIntervalMs?: number;
+  /** `queue.partitions`: how many BullMQ queues the requests are split into. @defaultValue 1 */
+  partitions?: number;
   /** How long the queue may take to drain after the last event. @defaultValue 120 s */
   drainTimeoutMs?: number;
 }
@@ -78,6 +80,7 @@ export async function runRace(options: RaceOptions): Promise<RaceResult> {
       // A transient error every 25 reconciles never parks a request with this many attempts.
       attempts: 50,
       backoff: { base: '5ms', max: '100ms', jitter: 0.5 },
+      partitions: options.partitions ?? 1,
     },
   });
   const settings: QueueSettings = { controller: `race-${randomUUID().slice(0, 8)}`, redis: config.redis, queue: config.queue };
@@ -174,7 +177,7 @@ export async function runRace(options: RaceOptions): Promise<RaceResult> {
     await Promise.all([...children].map(exited));
 
     const records = await readRaceLog(redis, keys);
-    const leftovers = await queueLeftovers(redis, settings.redis.prefix, settings.controller);
+    const leftovers = await queueLeftovers(redis, settings.redis.prefix, settings.controller, settings.queue.partitions);
     return { report: detectRaces(records, last, killed, leftovers), seed, events: sent, durationMs: Date.now() - started, killed };
   } finally {
     for (const child of children) child.kill('SIGKILL');

@@ -1,6 +1,16 @@
 // Fixtures for queue tests: settings for a fresh queue on a private Redis, object keys, and polling for a condition.
 import { randomUUID } from 'node:crypto';
-import { type ConfigInput, configSchema, type ObjectKey, type QueueSettings } from '@conveyor/shared';
+import {
+  type ConfigInput,
+  configSchema,
+  type ObjectKey,
+  type Outcome,
+  type QueueSettings,
+  type QueueWorker,
+  ReconcileQueue,
+  type RequestContext,
+  startQueueWorker,
+} from '@conveyor/shared';
 
 export { waitFor } from './wait-for.ts';
 
@@ -26,4 +36,34 @@ export function gate(): { promise: Promise<void>; open: () => void } {
     open = resolve;
   });
   return { promise, open };
+}
+
+/** A queue and one worker on it (started by `start`) that records every reconcile it runs, torn down by `close`. */
+export function queueHarness(
+  settings: QueueSettings,
+  processor: (request: RequestContext, runs: RequestContext[]) => Promise<Outcome>,
+  concurrency = 2,
+) {
+  const queue = new ReconcileQueue(settings);
+  const runs: RequestContext[] = [];
+  let worker: QueueWorker | undefined;
+  return {
+    queue,
+    runs,
+    names: () => runs.map((r) => r.key.name),
+    start() {
+      worker = startQueueWorker({
+        ...settings,
+        concurrency,
+        processor: async (request) => {
+          runs.push(request);
+          return await processor(request, runs);
+        },
+      });
+    },
+    async close() {
+      await worker?.close(1_000);
+      await queue.close();
+    },
+  };
 }

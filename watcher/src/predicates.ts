@@ -7,7 +7,7 @@ import {
   type PreviousMeta,
   REQUESTED_AT_ANNOTATIONS,
 } from '@conveyor/shared';
-import { hash53, hashStringList, hashStringMap, hashValue } from './fnv.ts';
+import { hash53, hashStringList, hashStringMap, hashValue } from '@conveyor/shared/fnv';
 import {
   BASE_COLUMNS,
   COLUMNS,

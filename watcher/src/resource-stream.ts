@@ -13,9 +13,9 @@ import {
   tracer,
   type WatchSpec,
 } from '@conveyor/shared';
+import { hashValue } from '@conveyor/shared/fnv';
 import { ROOT_CONTEXT, SpanKind } from '@opentelemetry/api';
 import type { EnqueueBuffer, TracedEvent } from './enqueue-buffer.ts';
-import { hashValue } from './fnv.ts';
 import type { ListReason, ListWatchHandler, RestartReason, WatchEventType } from './list-watch.ts';
 import { ObjectTable, parseResourceVersion } from './object-table.ts';
 import type { OwnWriteFilter } from './own-write-filter.ts';

@@ -1,6 +1,6 @@
 // Assigns each object to one of N watcher shards by FNV-1a of `namespace/name`, and reads a shard from flags or a StatefulSet ordinal.
 import { InvalidArgumentError } from '@conveyor/shared';
-import { fnv1a32 } from './fnv.ts';
+import { fnv1a32 } from '@conveyor/shared/fnv';
 
 export interface Shard {
   /** 0-based index of this replica's shard. */

@@ -167,7 +167,7 @@ describe('Watcher on the simulator: the controller’s own writes', () => {
 
   it('lets the write of a stale run (its queue lock lost) wake the controller', async () => {
     const mark = started.queue.keys.length;
-    const lock = jobLockKey(controllerKeys(world.prefix, CONTROLLER).queue, 'widgets-job');
+    const lock = jobLockKey(controllerKeys(world.prefix, CONTROLLER).partitionOf('widgets-job').queue, 'widgets-job');
     await world.connection.set(lock, 'the-newer-run', 'PX', 30_000);
     const stale = new KubeApiClient({ kubeConfig: world.sim.kubeConfig(), fieldManager: fieldManagerOf(CONTROLLER) }).withWrites(
       recorder.forRun({ jobId: 'widgets-job', token: 'the-older-run' }),

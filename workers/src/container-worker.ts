@@ -93,6 +93,8 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
       { connection, logger },
     );
     queue = reconcileQueue;
+    // A worker whose queue.partitions disagrees with the queue in Redis would wait where nothing arrives.
+    await reconcileQueue.checkLayout();
     workqueueDepthGauge(registry, controller.name, async () => {
       const depth = await reconcileQueue.getDepth();
       return { total: depth.waiting + depth.prioritized + depth.delayedDue, lanes: depth.lanes };
@@ -116,7 +118,11 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
   });
 
   // Every write of a run is recorded so the watcher can tell its events from anyone else's.
-  const ownWrites = new OwnWriteRecorder(connection, { prefix: config.redis.prefix, controller: controller.name });
+  const ownWrites = new OwnWriteRecorder(connection, {
+    prefix: config.redis.prefix,
+    controller: controller.name,
+    partitions: config.queue.partitions,
+  });
   const events = eventRecorderFor(connection, config, controller.name);
   const instrumented = instrumentedProcessor(
     async (request) => {

@@ -62,7 +62,7 @@ export interface DemoStatsSources {
  */
 export class DemoStats {
   private readonly sources: DemoStatsSources;
-  private readonly events: QueueEvents;
+  private readonly events: QueueEvents[];
   private readonly connection: RedisConnection;
   private readonly pending = new Map<string, number>();
   private readonly latencies: number[] = [];
@@ -74,19 +74,22 @@ export class DemoStats {
 
   constructor(sources: DemoStatsSources) {
     this.sources = sources;
-    const { name, prefix } = sources.queue.location;
     // BullMQ leaves a connection it was given open on close: we own it and close it ourselves.
     this.connection = createRedisConnection(sources.config.redis, { logger: sources.logger, purpose: 'demo statistics' });
-    this.events = new QueueEvents(name, { connection: this.connection, prefix, autorun: true });
-    this.events.on('active', ({ jobId }, id) => this.started(jobId, id));
-    this.events.on('deduplicated', () => {
-      this.merged += 1;
+    // One event stream per partition of the queue (one unless queue.partitions says otherwise).
+    this.events = sources.queue.locations.map(({ name, prefix }) => {
+      const events = new QueueEvents(name, { connection: this.connection, prefix, autorun: true });
+      events.on('active', ({ jobId }, id) => this.started(jobId, id));
+      events.on('deduplicated', () => {
+        this.merged += 1;
+      });
+      return events;
     });
   }
 
   /** Resolves once the event stream is being read (so no start is missed). */
   async ready(): Promise<void> {
-    await this.events.waitUntilReady();
+    await Promise.all(this.events.map((events) => events.waitUntilReady()));
   }
 
   /** A write that must lead to a reconcile of `namespace/name`; the earliest unanswered write counts. */
@@ -136,7 +139,7 @@ export class DemoStats {
   }
 
   async close(): Promise<void> {
-    await this.events.close();
+    await Promise.all(this.events.map((events) => events.close()));
     await closeRedisConnection(this.connection);
   }
 

@@ -4,8 +4,8 @@ import type { Clock } from '../clock.ts';
 import { errorMessage } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { type Outcome, parseOutcome } from '../outcome.ts';
-import { jobIdKeyPart } from './reconcile-queue.ts';
 import { type RedisConnection, reportRedisError, scanJobIds } from './redis-connection.ts';
+import { jobIdKeyPart } from './redis-keys.ts';
 
 /** What applying an outcome needs from the running worker. */
 export interface OutcomeTarget {

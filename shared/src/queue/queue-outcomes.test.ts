@@ -59,7 +59,7 @@ async function harness(
 
 /** Every key of this queue left in Redis (jobs, dedup keys, next-job hashes, notes), minus lifelong bookkeeping. */
 async function leftovers(settings: QueueSettings): Promise<string[]> {
-  return await queueLeftovers(redis, settings.redis.prefix, settings.controller);
+  return await queueLeftovers(redis, settings.redis.prefix, settings.controller, settings.queue.partitions);
 }
 
 describe('ReconcileQueue with a worker', () => {
@@ -185,7 +185,7 @@ describe('ReconcileQueue with a worker', () => {
         assert.equal(parked[0]?.attempts, 3);
         assert.ok((parked[0]?.firstFailedAt ?? 0) < (parked[0]?.parkedAt ?? 0), 'first failure before the last, across the backoff');
         assert.deepEqual(await h.queue.countParked(), { terminal: 0, exhausted: 1 });
-        const keys = controllerKeys(h.settings.redis.prefix, h.settings.controller);
+        const keys = controllerKeys(h.settings.redis.prefix, h.settings.controller).partitionOf(parked[0]?.jobId ?? '');
         assert.deepEqual(
           await leftovers(h.settings),
           [jobKey(keys.queue, parked[0]?.jobId ?? ''), bullmqKey(keys.queue, BULLMQ_KEY.failed), keys.parkedKeys].sort(),

@@ -1,4 +1,4 @@
-// The consumer side of a controller's reconcile queue: a BullMQ Worker that runs a processor per request and applies its Outcome.
+// The consumer side of a controller's reconcile queue: a BullMQ Worker per partition that runs a processor per request and applies its Outcome.
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { backoffDelay } from '../backoff.ts';
 import { type Clock, settleWithin, systemClock } from '../clock.ts';
@@ -14,7 +14,7 @@ import { QueueBlock } from './queue-block.ts';
 import { queueScripts } from './queue-scripts.ts';
 import type { QueueSettings } from './reconcile-queue.ts';
 import { closeRedisConnection, createRedisConnection, type RedisConnection } from './redis-connection.ts';
-import { controllerKeys } from './redis-keys.ts';
+import { controllerKeys, type PartitionKeys } from './redis-keys.ts';
 import { decodeRequest, type RequestReason } from './request-payload.ts';
 
 /** What a processor learns about the request it runs: identity, never the object. */
@@ -65,6 +65,12 @@ export interface QueueWorker {
  */
 const UNLIMITED = { max: 1_000_000_000, duration: 1_000 };
 
+/** The queue-wide limiter's share of one of `partitions` partitions (BullMQ keeps a limiter per queue). */
+function partitionLimiter(limiter: QueueSettings['queue']['limiter'], partitions: number): { max: number; duration: number } {
+  if (limiter === undefined) return UNLIMITED;
+  return { max: Math.max(1, Math.floor(limiter.max / partitions)), duration: limiter.duration };
+}
+
 /** How long each step after the grace period may take before close() gives up on it. */
 const CLOSE_STEP_MS = 2_000;
 
@@ -81,17 +87,99 @@ const CLOSE_STEP_MS = 2_000;
  * with RV, JSON patch with a `test` op): the stale run then fails with 409 and is retried instead of
  * overwriting. Short lock settings recover faster and make the overlap likelier; keep lockDuration
  * well above the longest synchronous stretch of a reconcile.
+ *
+ * # Partitions
+ * With `queue.partitions` N > 1 the worker runs one BullMQ Worker per partition (each with its own
+ * blocking connection), so every worker process consumes every partition. Its concurrency is split over
+ * them ({@link concurrencyShares}), and so is `queue.limiter` (each partition gets `max / N`, at least
+ * 1). A throttle or a block pauses every partition. One key's requests all live in one partition, so
+ * "one reconcile per key at a time", merging and dirty-while-running hold as in one queue; priorities
+ * order requests within a partition.
  */
 export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
-  const keys = controllerKeys(options.redis.prefix, options.controller);
-  const location = keys.queue;
+  const keys = controllerKeys(options.redis.prefix, options.controller, options.queue.partitions);
   const ownsConnection = options.connection === undefined;
   const logger = (options.logger ?? createLogger({ level: 'silent' })).child({ queue: options.controller });
   const connection = options.connection ?? createRedisConnection(options.redis, { logger });
-  const scripts = queueScripts(connection);
   const clock = options.clock ?? systemClock;
-  const now = () => clock.now();
   const running = new Map<string, { job: Job; token: string }>();
+  const partitions: PartitionConsumer[] = [];
+  // A throttle or a block pauses the whole queue: every partition, for every worker (BullMQ keeps the pause in each partition's limiter key).
+  const rateLimit = async (ms: number): Promise<void> => {
+    await Promise.all(partitions.map((partition) => partition.worker.rateLimit(ms)));
+  };
+  const block = new QueueBlock({
+    connection,
+    key: keys.blocked,
+    pauseMs: options.queue.blockedPause,
+    now: () => clock.now(),
+    rateLimit,
+    logger,
+    ...(options.onBlockedChange === undefined ? {} : { onChange: options.onBlockedChange }),
+  });
+  const shared: SharedDeps = { options, connection, clock, logger, running, block, rateLimit };
+  const shares = concurrencyShares(options.concurrency, keys.partitions.length);
+  for (const partition of keys.partitions) partitions.push(startPartitionConsumer(partition, shares[partition.index] ?? 1, shared));
+
+  return {
+    setConcurrency(n: number): void {
+      if (!Number.isInteger(n) || n < 1) throw new RangeError(`concurrency must be a positive integer, got ${n}`);
+      const next = concurrencyShares(n, partitions.length);
+      for (const [index, partition] of partitions.entries()) partition.setConcurrency(next[index] ?? 1);
+    },
+    async close(graceMs = 30_000): Promise<void> {
+      for (const partition of partitions) partition.admission.stop();
+      const finished = await settleWithin(Promise.all(partitions.map((partition) => partition.worker.close())), graceMs);
+      if (!finished) {
+        // Reconciles still running past the grace period (or Redis unreachable, so BullMQ cannot
+        // finish): hand their jobs back to waiting now instead of leaving them locked until the lock
+        // expires, then stop without waiting for them. Each step is bounded: Redis may be away.
+        const left = [...running.values()];
+        logger.warn({ jobs: left.length, graceMs }, 'reconciles still running after the grace period; returning their jobs to the queue');
+        await settleWithin(Promise.all(left.map(({ job, token }) => job.moveToWait(token))), CLOSE_STEP_MS);
+        await settleWithin(Promise.all(partitions.map((partition) => partition.worker.close(true))), CLOSE_STEP_MS);
+      }
+      if (ownsConnection) await closeRedisConnection(connection);
+    },
+  };
+}
+
+/**
+ * A worker's concurrency split over the partitions, as evenly as it goes: partitions receive requests
+ * in equal shares (a key's partition is a hash), and each gets at least one slot so none is left
+ * without a consumer; with fewer slots than partitions a worker so runs one reconcile per partition.
+ */
+export function concurrencyShares(concurrency: number, partitions: number): number[] {
+  const base = Math.floor(concurrency / partitions);
+  const extra = concurrency % partitions;
+  return Array.from({ length: partitions }, (_, index) => Math.max(1, base + (index < extra ? 1 : 0)));
+}
+
+/** What every partition's consumer in one worker shares. */
+interface SharedDeps {
+  options: QueueWorkerOptions;
+  connection: RedisConnection;
+  clock: Clock;
+  logger: Logger;
+  running: Map<string, { job: Job; token: string }>;
+  block: QueueBlock;
+  rateLimit(ms: number): Promise<void>;
+}
+
+/** The consumer of one partition: its BullMQ Worker, its lanes and its admission of resync jobs. */
+interface PartitionConsumer {
+  worker: Worker;
+  admission: ResyncAdmission;
+  setConcurrency(n: number): void;
+}
+
+function startPartitionConsumer(partition: PartitionKeys, concurrency: number, shared: SharedDeps): PartitionConsumer {
+  const { options, connection, clock, running } = shared;
+  const location = partition.queue;
+  const logger =
+    partition.index === 0 && options.queue.partitions === 1 ? shared.logger : shared.logger.child({ partition: partition.index });
+  const scripts = queueScripts(connection);
+  const now = () => clock.now();
 
   const pullForwardIfDirty = async (job: Job): Promise<void> => {
     if (job.id === undefined || job.deduplicationId === undefined) return;
@@ -106,26 +194,17 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
   };
 
   // Lanes: a resync never holds more than its share of this worker's slots while fresh work runs (lanes.ts).
-  const gate = new LaneGate(options.concurrency, options.queue.resyncShare);
+  const gate = new LaneGate(concurrency, options.queue.resyncShare);
   const admission = startResyncAdmission({ scripts, location, gate, now, logger, intervalMs: options.admitIntervalMs ?? 1_000 });
   let follower: OutcomeFollower | undefined;
-  const block = new QueueBlock({
-    connection,
-    key: keys.blocked,
-    pauseMs: options.queue.blockedPause,
-    now,
-    rateLimit: (ms) => worker.rateLimit(ms),
-    logger,
-    ...(options.onBlockedChange === undefined ? {} : { onChange: options.onBlockedChange }),
-  });
   const process = jobRunner(options, {
     succeeded: (job) => follower?.succeeded(job),
     logger,
     now,
     running,
     pullForwardIfDirty,
-    rateLimit: (ms) => worker.rateLimit(ms),
-    block,
+    rateLimit: shared.rateLimit,
+    block: shared.block,
     gate,
     admission,
   });
@@ -133,11 +212,11 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
   const worker = new Worker(location.name, process, {
     connection,
     prefix: location.prefix,
-    concurrency: options.concurrency,
+    concurrency,
     lockDuration: options.queue.lockDuration,
     stalledInterval: options.queue.stalledInterval,
     maxStalledCount: options.maxStalledCount ?? 1,
-    limiter: options.queue.limiter ?? UNLIMITED,
+    limiter: partitionLimiter(options.queue.limiter, options.queue.partitions),
     settings: {
       // The controller's errorPolicy may have chosen this retry's delay; otherwise the per-key exponential backoff.
       backoffStrategy: (attemptsMade: number, _type?: string, error?: Error) =>
@@ -148,7 +227,7 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
   });
   follower = followOutcomes(worker, {
     connection,
-    parkedKeys: keys.parkedKeys,
+    parkedKeys: partition.parkedKeys,
     failedKey: bullmqKey(location, BULLMQ_KEY.failed),
     jobKey: (id) => jobKey(location, id),
     firstFailedField: JOB_FIELD.firstFailedAt,
@@ -156,27 +235,13 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
     clock,
     logger,
   });
-
   return {
-    setConcurrency(n: number): void {
-      if (!Number.isInteger(n) || n < 1) throw new RangeError(`concurrency must be a positive integer, got ${n}`);
+    worker,
+    admission,
+    setConcurrency(n) {
       worker.concurrency = n;
       gate.setConcurrency(n);
       void admission.admit(true);
-    },
-    async close(graceMs = 30_000): Promise<void> {
-      admission.stop();
-      const finished = await settleWithin(worker.close(), graceMs);
-      if (!finished) {
-        // Reconciles still running past the grace period (or Redis unreachable, so BullMQ cannot
-        // finish): hand their jobs back to waiting now instead of leaving them locked until the lock
-        // expires, then stop without waiting for them. Each step is bounded: Redis may be away.
-        const left = [...running.values()];
-        logger.warn({ jobs: left.length, graceMs }, 'reconciles still running after the grace period; returning their jobs to the queue');
-        await settleWithin(Promise.all(left.map(({ job, token }) => job.moveToWait(token))), CLOSE_STEP_MS);
-        await settleWithin(worker.close(true), CLOSE_STEP_MS);
-      }
-      if (ownsConnection) await closeRedisConnection(connection);
     },
   };
 }

@@ -1,9 +1,14 @@
-// The producer side of a controller's reconcile queue: enqueue with workqueue semantics, depth, parked requests, epoch.
+// The producer side of a controller's reconcile queue: enqueue with workqueue semantics, depth, parked requests, epoch, over every partition.
+//
+// A queue of `queue.partitions` N > 1 is N BullMQ queues, each with its own hash tag (redis-keys.ts);
+// every request for one object key goes to the same partition (`partitionIndex` of the key), so each
+// per-key promise below holds inside that partition exactly as in an unpartitioned queue, and the
+// queue-wide answers (depth, parked requests, epoch) are gathered from every partition.
 import { randomBytes } from 'node:crypto';
 import { type JobsOptions, Queue } from 'bullmq';
 import { type Clock, settleWithin, systemClock } from '../clock.ts';
 import type { Config } from '../config.ts';
-import { TERMINAL_ERROR_CODES } from '../errors.ts';
+import { type ConfigError, TERMINAL_ERROR_CODES } from '../errors.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import type { ParkedReason } from '../metrics.ts';
 import { jobIdToKey, keyToJobId, type ObjectKey } from '../object-key.ts';
@@ -18,10 +23,11 @@ import {
   prioritizedScore,
 } from './bullmq-internals.ts';
 import { type Lane, RESYNC_BACKLOG_BAND_MS, RESYNC_BACKLOG_DELAY_MS } from './lanes.ts';
+import { claimLayout, verifyLayout } from './partition-layout.ts';
 import { type QueueBlockRecord, readQueueBlock } from './queue-block.ts';
 import { type QueueScripts, queueScripts } from './queue-scripts.ts';
 import { closeRedisConnection, createRedisConnection, type RedisConnection, reportRedisError, scanJobIds } from './redis-connection.ts';
-import { type ControllerKeys, controllerKeys, type QueueLocation } from './redis-keys.ts';
+import { type ControllerKeys, controllerKeys, jobIdKeyPart, type PartitionKeys, type QueueLocation } from './redis-keys.ts';
 import { decodeRequest, type EnqueueRequest, encodeRequest, REASON_PRIORITY, type RequestReason } from './request-payload.ts';
 
 /** Everything the queue needs from configuration. */
@@ -90,12 +96,6 @@ function newJobId(key: ObjectKey): string {
   return `${keyToJobId(key)}~${randomBytes(6).toString('base64url')}`;
 }
 
-/** The encoded-key part of a job id (`<key>~<n>`): what every job of one key shares. */
-export function jobIdKeyPart(jobId: string): string {
-  const at = jobId.lastIndexOf('~');
-  return at === -1 ? jobId : jobId.slice(0, at);
-}
-
 /** The key a job id was made for, or undefined for ids this module did not make. */
 export function keyOfJobId(jobId: string): ObjectKey | undefined {
   try {
@@ -140,18 +140,29 @@ const BATCH_CHUNK = 1_000;
  */
 const RESYNC_BATCH_CHUNK = 100;
 
+/** One BullMQ queue of the controller's partitioned queue. */
+interface Partition {
+  keys: PartitionKeys;
+  queue: Queue;
+  /** The epoch this instance last saw in the partition. */
+  epoch: string | undefined;
+}
+
 export class ReconcileQueue {
-  readonly location: QueueLocation;
+  /** Where BullMQ keeps each partition of the queue, in partition order. */
+  readonly locations: readonly QueueLocation[];
   private readonly keys: ControllerKeys;
+  private readonly parts: readonly Partition[];
   private readonly settings: QueueSettings;
   private readonly connection: RedisConnection;
   private readonly ownsConnection: boolean;
-  private readonly queue: Queue;
   private readonly scripts: QueueScripts;
   private readonly logger: Logger;
   private readonly clock: Clock;
   private readonly onAdded: ((count: number) => void) | undefined;
-  private epoch: string | undefined;
+  /** The partition layout: not yet compared with Redis's record, in use, or changed under this process (why, to reject writes with). */
+  private layout: 'unchecked' | 'ok' | ConfigError = 'unchecked';
+  private layoutCheck: Promise<void> | undefined;
 
   constructor(
     settings: QueueSettings,
@@ -164,19 +175,22 @@ export class ReconcileQueue {
     } = {},
   ) {
     this.settings = settings;
-    this.keys = controllerKeys(settings.redis.prefix, settings.controller);
-    this.location = this.keys.queue;
+    this.keys = controllerKeys(settings.redis.prefix, settings.controller, settings.queue.partitions);
+    this.locations = this.keys.partitions.map((partition) => partition.queue);
     this.ownsConnection = deps.connection === undefined;
     this.logger = (deps.logger ?? createLogger({ level: 'silent' })).child({ queue: settings.controller });
     this.connection = deps.connection ?? createRedisConnection(settings.redis, { logger: this.logger });
     this.clock = deps.clock ?? systemClock;
     this.onAdded = deps.onAdded;
-    this.queue = new Queue(this.location.name, {
-      connection: this.connection,
-      prefix: this.location.prefix,
-      defaultJobOptions: jobOptions(settings),
+    this.parts = this.keys.partitions.map((keys) => {
+      const queue = new Queue(keys.queue.name, {
+        connection: this.connection,
+        prefix: keys.queue.prefix,
+        defaultJobOptions: jobOptions(settings),
+      });
+      queue.on('error', (error) => reportRedisError(this.connection, error, this.logger, 'queue error'));
+      return { keys, queue, epoch: undefined };
     });
-    this.queue.on('error', (error) => reportRedisError(this.connection, error, this.logger, 'queue error'));
     this.scripts = queueScripts(this.connection);
   }
 
@@ -199,13 +213,17 @@ export class ReconcileQueue {
    * # Errors
    * - `InvalidKeyError` / `PayloadError` for a key Kubernetes would not accept or an unknown reason;
    *   nothing is written.
+   * - `ConfigError` when `queue.partitions` is not the queue's partition count in Redis and the queue
+   *   holds requests (see {@link checkLayout}); nothing is written.
    * - Redis errors reject the promise; the request may or may not have been added. Retrying is safe:
    *   requests for one key merge.
    */
   async enqueue(request: EnqueueRequest): Promise<void> {
     const job = this.toJob(request);
-    const added = await this.queue.add(job.name, job.data, job.opts);
-    if (added.id !== job.opts.jobId) await this.afterMerge([request]);
+    if (this.layout !== 'ok') await this.checkLayout();
+    const part = this.partOf(request.key);
+    const added = await part.queue.add(job.name, job.data, job.opts);
+    if (added.id !== job.opts.jobId) await this.afterMerge(part, [request]);
     else this.onAdded?.(1);
   }
 
@@ -216,24 +234,51 @@ export class ReconcileQueue {
    */
   async enqueueBatch(requests: readonly EnqueueRequest[]): Promise<void> {
     const jobs = requests.map((request) => this.toJob(request));
+    if (jobs.length === 0) return;
+    if (this.layout !== 'ok') await this.checkLayout();
     const chunkSize = requests.every((request) => request.reason === 'resync') ? RESYNC_BATCH_CHUNK : BATCH_CHUNK;
+    if (this.parts.length === 1) {
+      await this.addInChunks(this.parts[0] as Partition, requests, jobs, chunkSize);
+      return;
+    }
+    // Each partition's share, in the batch's order; partitions in parallel (on a cluster, on their own nodes).
+    const shares = this.parts.map(() => ({ requests: [] as EnqueueRequest[], jobs: [] as typeof jobs }));
+    requests.forEach((request, index) => {
+      const share = shares[this.partOf(request.key).keys.index];
+      const job = jobs[index];
+      if (share === undefined || job === undefined) return;
+      share.requests.push(request);
+      share.jobs.push(job);
+    });
+    await Promise.all(
+      shares.map((share, index) =>
+        share.jobs.length === 0 ? undefined : this.addInChunks(this.parts[index] as Partition, share.requests, share.jobs, chunkSize),
+      ),
+    );
+  }
+
+  private async addInChunks(
+    part: Partition,
+    requests: readonly EnqueueRequest[],
+    jobs: readonly ReturnType<ReconcileQueue['toJob']>[],
+    chunkSize: number,
+  ): Promise<void> {
     for (let start = 0; start < jobs.length; start += chunkSize) {
       const chunk = jobs.slice(start, start + chunkSize);
-      const added = await this.queue.addBulk(chunk);
+      const added = await part.queue.addBulk(chunk);
       const merged: EnqueueRequest[] = [];
       added.forEach((job, index) => {
         const request = requests[start + index];
         if (request !== undefined && job.id !== chunk[index]?.opts.jobId) merged.push(request);
       });
-      await this.afterMerge(merged);
+      await this.afterMerge(part, merged);
       this.onAdded?.(chunk.length - merged.length);
     }
   }
 
-  /** Request counts by state and by lane, from one Lua script (one round trip). */
+  /** Request counts by state and by lane, summed over the partitions: one Lua script (one round trip) per partition, in parallel. */
   async getDepth(): Promise<Depth> {
     const types = [BULLMQ_KEY.wait, BULLMQ_KEY.paused, BULLMQ_KEY.prioritized, BULLMQ_KEY.delayed, BULLMQ_KEY.active, BULLMQ_KEY.failed];
-    const keys = types.map((type) => bullmqKey(this.location, type));
     const now = Math.floor(this.clock.now());
     const scores = [
       // Every delayed job due by now scores below the first score of the next millisecond.
@@ -242,7 +287,15 @@ export class ReconcileQueue {
       String(prioritizedScore(REASON_PRIORITY.manual, 0)),
       String(prioritizedScore(REASON_PRIORITY.resync, 0)),
     ];
-    const counts = await this.scripts.depthCounts(keys, scores);
+    const perPartition = await Promise.all(
+      this.parts.map((part) =>
+        this.scripts.depthCounts(
+          types.map((type) => bullmqKey(part.keys.queue, type)),
+          scores,
+        ),
+      ),
+    );
+    const counts = perPartition.reduce((sum, next) => sum.map((n, i) => n + (next[i] ?? 0)));
     const [waiting = 0, prioritized = 0, delayedDue = 0, delayedLater = 0, active = 0, parked = 0] = counts;
     const [event = 0, manual = 0, resyncReady = 0, backlog = 0] = counts.slice(6);
     return {
@@ -262,9 +315,9 @@ export class ReconcileQueue {
     return await readQueueBlock(this.connection, this.keys.blocked);
   }
 
-  /** Worker processes (container workers, dispatchers) connected to this queue right now. */
+  /** Worker processes (container workers, dispatchers) connected to this queue right now: every worker consumes every partition, so the first tells. */
   async getWorkerCount(): Promise<number> {
-    return await this.queue.getWorkersCount();
+    return await (this.parts[0] as Partition).queue.getWorkersCount();
   }
 
   /**
@@ -273,12 +326,24 @@ export class ReconcileQueue {
    * object once, with its latest error. `limit` counts keys.
    */
   async listParked(limit = 100): Promise<ParkedRequest[]> {
+    // A key lives in one partition, so each partition's list is already one per key: merge them by time.
+    const lists = await Promise.all(this.parts.map((part) => this.listParkedIn(part, limit)));
+    return lists
+      .flat()
+      .sort((a, b) => b.parkedAt - a.parkedAt)
+      .slice(0, limit);
+  }
+
+  private async listParkedIn(part: Partition, limit: number): Promise<ParkedRequest[]> {
     const parked: ParkedRequest[] = [];
     const seen = new Map<string, ParkedRequest>();
     const page = Math.max(1, limit);
     for (let start = 0; parked.length < limit; start += page) {
-      const jobs = await this.queue.getFailed(start, start + page - 1);
-      const firstFailures = await this.firstFailures(jobs.map((job) => job?.id));
+      const jobs = await part.queue.getFailed(start, start + page - 1);
+      const firstFailures = await this.firstFailures(
+        part,
+        jobs.map((job) => job?.id),
+      );
       for (const [index, job] of jobs.entries()) {
         if (job === undefined || job.id === undefined) continue;
         const request = this.readRequest(job.id, job.data);
@@ -315,11 +380,17 @@ export class ReconcileQueue {
     return parked;
   }
 
-  /** Parked requests by why they were parked, counted in Redis (`conveyor_parked_requests`). */
+  /** Parked requests by why they were parked, counted in Redis over every partition (`conveyor_parked_requests`). */
   async countParked(): Promise<Record<ParkedReason, number>> {
-    const failed = bullmqKey(this.location, BULLMQ_KEY.failed);
-    const [terminal, exhausted] = await this.scripts.countParked(failed, jobKeyPrefix(this.location), TERMINAL_ERROR_CODES);
-    return { terminal, exhausted };
+    const counts = await Promise.all(
+      this.parts.map((part) =>
+        this.scripts.countParked(bullmqKey(part.keys.queue, BULLMQ_KEY.failed), jobKeyPrefix(part.keys.queue), TERMINAL_ERROR_CODES),
+      ),
+    );
+    return counts.reduce((sum, [terminal, exhausted]) => ({ terminal: sum.terminal + terminal, exhausted: sum.exhausted + exhausted }), {
+      terminal: 0,
+      exhausted: 0,
+    });
   }
 
   /**
@@ -328,15 +399,17 @@ export class ReconcileQueue {
    * object's next change enqueues it afresh, and so would the next resync if it were still parked.
    */
   async discardParked(key?: ObjectKey): Promise<number> {
-    const ids = await this.parkedIds(key);
     let discarded = 0;
-    for (let start = 0; start < ids.length; start += BATCH_CHUNK) {
-      const jobs = await Promise.all(ids.slice(start, start + BATCH_CHUNK).map((id) => this.queue.getJob(id)));
-      await Promise.all(jobs.map((job) => job?.remove()));
-      discarded += jobs.filter((job) => job !== undefined).length;
+    for (const part of key === undefined ? this.parts : [this.partOf(key)]) {
+      const ids = await this.parkedIds(part, key);
+      for (let start = 0; start < ids.length; start += BATCH_CHUNK) {
+        const jobs = await Promise.all(ids.slice(start, start + BATCH_CHUNK).map((id) => part.queue.getJob(id)));
+        await Promise.all(jobs.map((job) => job?.remove()));
+        discarded += jobs.filter((job) => job !== undefined).length;
+      }
+      if (key === undefined) await this.connection.del(part.keys.parkedKeys);
+      else await this.connection.srem(part.keys.parkedKeys, keyToJobId(key));
     }
-    if (key === undefined) await this.connection.del(this.keys.parkedKeys);
-    else await this.connection.srem(this.keys.parkedKeys, keyToJobId(key));
     if (discarded > 0) this.logger.info({ discarded }, 'parked requests discarded');
     return discarded;
   }
@@ -347,10 +420,17 @@ export class ReconcileQueue {
    * has, so a retry never runs beside a newer job of the same key. The watcher calls this on resync.
    */
   async retryParked(key?: ObjectKey): Promise<number> {
-    const ids = await this.parkedIds(key);
+    let retried = 0;
+    for (const part of key === undefined ? this.parts : [this.partOf(key)]) retried += await this.retryParkedIn(part, key);
+    if (retried > 0) this.logger.info({ retried }, 'parked requests re-enqueued');
+    return retried;
+  }
+
+  private async retryParkedIn(part: Partition, key: ObjectKey | undefined): Promise<number> {
+    const ids = await this.parkedIds(part, key);
     let retried = 0;
     for (let start = 0; start < ids.length; start += BATCH_CHUNK) {
-      const jobs = await Promise.all(ids.slice(start, start + BATCH_CHUNK).map((id) => this.queue.getJob(id)));
+      const jobs = await Promise.all(ids.slice(start, start + BATCH_CHUNK).map((id) => part.queue.getJob(id)));
       const requests: EnqueueRequest[] = [];
       const done: typeof jobs = [];
       for (const job of jobs) {
@@ -369,26 +449,74 @@ export class ReconcileQueue {
       await Promise.all(done.map((job) => job?.remove()));
       retried += requests.length;
     }
-    if (retried > 0) this.logger.info({ retried }, 'parked requests re-enqueued');
     return retried;
   }
 
   /**
-   * Resolves true when the queue's epoch key vanished since this instance last looked: Redis lost the
-   * queue (restart without persistence, failover to an empty replica, flush), so every request it
-   * held is gone and the caller must relist and re-enqueue everything. Re-arms the key. The first
-   * call arms it and resolves false (a starting watcher lists everything anyway). Also true when
-   * another process re-armed the key after a loss this instance did not see.
+   * Resolves true when the epoch key of any partition vanished since this instance last looked: Redis
+   * lost that partition (restart without persistence, failover to an empty replica, flush; on a
+   * cluster, one node), so the requests it held are gone and the caller must relist and re-enqueue
+   * everything. Re-arms the keys. The first call arms them and resolves false (a starting watcher lists
+   * everything anyway). Also true when another process re-armed a key after a loss this instance did
+   * not see.
+   *
+   * Also checks that the queue's partition count in Redis is still this instance's (another process
+   * may have replaced an empty layout, see partition-layout.ts): if not, rejects with that ConfigError,
+   * and so do enqueues until the counts agree again.
    */
   async checkEpoch(): Promise<boolean> {
+    if (this.layout !== 'unchecked') {
+      try {
+        if (!(await verifyLayout(this.connection, this.keys))) await this.checkLayout();
+        this.layout = 'ok';
+      } catch (error) {
+        this.layout = error as ConfigError;
+        throw error;
+      }
+    }
+    const lost = await Promise.all(this.parts.map((part) => this.checkPartitionEpoch(part)));
+    const lostAny = lost.some(Boolean);
+    if (lostAny)
+      this.logger.warn(
+        { partitions: lost.flatMap((l, i) => (l ? [i] : [])) },
+        'queue epoch changed: Redis lost the queue; everything must be re-enqueued',
+      );
+    return lostAny;
+  }
+
+  private async checkPartitionEpoch(part: Partition): Promise<boolean> {
     const fresh = `${this.clock.now()}-${randomBytes(6).toString('hex')}`;
     // Sets the key only when missing and answers what was there before, in one step (Redis ≥ 7.0).
-    const previous = await this.connection.set(this.keys.epoch, fresh, 'NX', 'GET');
+    const previous = await this.connection.set(part.keys.epoch, fresh, 'NX', 'GET');
     const current = previous ?? fresh;
-    const lost = this.epoch !== undefined && current !== this.epoch;
-    this.epoch = current;
-    if (lost) this.logger.warn('queue epoch changed: Redis lost the queue; everything must be re-enqueued');
+    const lost = part.epoch !== undefined && current !== part.epoch;
+    part.epoch = current;
     return lost;
+  }
+
+  /**
+   * Compares `queue.partitions` with the partition count recorded for the queue in Redis, and records
+   * it when none was, or when the recorded layout holds no request (partition-layout.ts). Enqueues do
+   * this before their first write; workers and dispatchers call it before they take requests.
+   *
+   * # Errors
+   * `ConfigError` (path `queue.partitions`) when the counts differ and the queue holds requests.
+   */
+  async checkLayout(): Promise<void> {
+    // Concurrent enqueues share one check.
+    this.layoutCheck ??= (async () => {
+      // Once another process changed the record under this one, only a record equal to ours again lets it write.
+      if (this.layout instanceof Error) await verifyLayout(this.connection, this.keys);
+      const { prefix } = this.settings.redis;
+      const { changedFrom } = await claimLayout(this.connection, this.scripts, prefix, this.settings.controller, this.keys);
+      if (changedFrom !== undefined) {
+        this.logger.warn({ from: changedFrom, to: this.parts.length }, 'queue partition count changed; the old layout held no request');
+      }
+      this.layout = 'ok';
+    })().finally(() => {
+      this.layoutCheck = undefined;
+    });
+    await this.layoutCheck;
   }
 
   /** The Redis connection the queue uses (shared with the caller when it passed one in). */
@@ -398,7 +526,7 @@ export class ReconcileQueue {
 
   /** Closes the queue (and its connection when it made it), without waiting long on an unreachable Redis. */
   async close(): Promise<void> {
-    await settleWithin(this.queue.close(), CLOSE_WAIT_MS);
+    await settleWithin(Promise.all(this.parts.map((part) => part.queue.close())), CLOSE_WAIT_MS);
     if (this.ownsConnection) await closeRedisConnection(this.connection);
   }
 
@@ -418,17 +546,23 @@ export class ReconcileQueue {
     };
   }
 
+  /** The partition of a key's requests. */
+  private partOf(key: ObjectKey): Partition {
+    return this.parts.length === 1 ? (this.parts[0] as Partition) : (this.parts[this.keys.partitionOf(keyToJobId(key)).index] as Partition);
+  }
+
   /** Requests that merged into an existing job lend it their priority when it is better. */
-  private async afterMerge(merged: readonly EnqueueRequest[]): Promise<void> {
+  private async afterMerge(part: Partition, merged: readonly EnqueueRequest[]): Promise<void> {
     const raising = merged.filter((request) => request.reason !== 'resync');
     if (raising.length === 0) return;
-    const prioritized = bullmqKey(this.location, BULLMQ_KEY.prioritized);
-    const counter = bullmqKey(this.location, BULLMQ_KEY.priorityCounter);
-    const prefix = jobKeyPrefix(this.location);
+    const location = part.keys.queue;
+    const prioritized = bullmqKey(location, BULLMQ_KEY.prioritized);
+    const counter = bullmqKey(location, BULLMQ_KEY.priorityCounter);
+    const prefix = jobKeyPrefix(location);
     await Promise.all(
       raising.map((request) =>
         this.scripts.raisePriority(
-          [prioritized, counter, deduplicationKey(this.location, deduplication(request.key, request.reason).id)],
+          [prioritized, counter, deduplicationKey(location, deduplication(request.key, request.reason).id)],
           prefix,
           REASON_PRIORITY[request.reason],
         ),
@@ -436,19 +570,19 @@ export class ReconcileQueue {
     );
   }
 
-  /** Ids of the parked jobs of one key, or of all. */
-  private async parkedIds(key: ObjectKey | undefined): Promise<string[]> {
-    const failedKey = bullmqKey(this.location, BULLMQ_KEY.failed);
+  /** Ids of the parked jobs of one key, or of all, in one partition. */
+  private async parkedIds(part: Partition, key: ObjectKey | undefined): Promise<string[]> {
+    const failedKey = bullmqKey(part.keys.queue, BULLMQ_KEY.failed);
     return key === undefined
       ? await this.connection.zrange(failedKey, '0', '-1')
       : await scanJobIds(this.connection, failedKey, `${keyToJobId(key)}~`);
   }
 
   /** The first-failure times the queue worker noted on each job, in one pipeline. */
-  private async firstFailures(ids: readonly (string | undefined)[]): Promise<(number | undefined)[]> {
+  private async firstFailures(part: Partition, ids: readonly (string | undefined)[]): Promise<(number | undefined)[]> {
     if (ids.length === 0) return [];
     const pipeline = this.connection.pipeline();
-    for (const id of ids) pipeline.hget(jobKey(this.location, id ?? ''), JOB_FIELD.firstFailedAt);
+    for (const id of ids) pipeline.hget(jobKey(part.keys.queue, id ?? ''), JOB_FIELD.firstFailedAt);
     const replies = (await pipeline.exec()) ?? [];
     return replies.map(([error, value]) => {
       const at = error === null && typeof value === 'string' ? Number(value) : Number.NaN;

@@ -140,8 +140,11 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
     }
     // Redis may be away at start: wait (one log line per retry interval) until it answers or the process is told to stop.
     await waitForRedis(connection, options.signal === undefined ? {} : { signal: options.signal });
+    // A dispatcher whose queue.partitions disagrees with the queue in Redis would wait where nothing arrives.
+    await queue.checkLayout();
   } catch (error) {
     await http?.close();
+    await queue.close();
     connection.disconnect();
     if (options.lambda === undefined) lambda.destroy();
     throw error;

@@ -93,7 +93,11 @@ export function lambdaHandler(controller: Controller<any, any>, options: LambdaH
       });
       const deps = controller.setup === undefined ? undefined : await controller.setup({ config, logger });
       logger.info('execution environment ready');
-      const ownWrites = new OwnWriteRecorder(connection, { prefix: config.redis.prefix, controller: controller.name });
+      const ownWrites = new OwnWriteRecorder(connection, {
+        prefix: config.redis.prefix,
+        controller: controller.name,
+        partitions: config.queue.partitions,
+      });
       const events = eventRecorderFor(connection, config, controller.name);
       return { config, client, ownWrites, events, logger, deps, connection, tracing };
     } catch (error) {

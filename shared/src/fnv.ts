@@ -1,4 +1,4 @@
-// FNV-1a hashes: 32-bit for shard assignment, 53-bit (the top of FNV-1a 64) for the compact change-detection state.
+// FNV-1a hashes: 32-bit for shard and queue-partition assignment, 53-bit (the top of FNV-1a 64) for the compact change-detection state.
 
 const FNV32_OFFSET = 0x811c9dc5;
 const FNV64_OFFSET_HI = 0xcbf29ce4;
