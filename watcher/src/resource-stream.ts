@@ -84,7 +84,6 @@ export class ResourceStream implements ListWatchHandler {
     this.table = new ObjectTable({
       extraColumns: options.predicates.projections.length,
       tags: options.role.kind === 'owned',
-      keysByRow: (options.indexes ?? []).length > 0,
     });
     const passReasons = [...new Set([...options.predicates.passReasons, ...EXTRA_PASS_REASONS])];
     options.metrics.initResource(this.name, passReasons, [...DROP_REASONS, ...EXTRA_DROP_REASONS]);

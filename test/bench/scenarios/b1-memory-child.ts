@@ -1,7 +1,8 @@
 // B1's measuring process: holds the simulator's Widgets either in a Watcher (compact metadata; with `watcher-indexed`, also an index of a label for a mapped watch) or in a client-node informer, and prints the memory it took.
 //
 // Usage: node --expose-gc b1-memory-child.ts watcher|watcher-indexed|informer <server> <token> <count>
-// Prints one JSON line: { heapBytes, rssBeforeBytes, rssAfterBytes, held, syncMs } — heap growth over a baseline taken after every
+// Prints one JSON line: { heapBytes, rssBeforeBytes, rssAfterBytes, held, syncMs } — growth of the V8 heap plus ArrayBuffer memory
+// (typed arrays keep their contents outside the V8 heap, and the watcher's table is typed arrays) over a baseline taken after every
 // module was loaded, the process's RSS at that baseline and once it holds every object, and the time to hold every object.
 import { createLogger, createMetricsRegistry, KubeApiClient } from '@conveyor/shared';
 import { Watcher } from '@conveyor/watcher';
@@ -75,8 +76,9 @@ if (mode === 'watcher' || mode === 'watcher-indexed') {
 }
 const syncMs = Math.round(performance.now() - startedAt);
 const after = await settle();
+const heldBytes = (m: NodeJS.MemoryUsage) => m.heapUsed + m.arrayBuffers;
 process.stdout.write(
-  `${JSON.stringify({ heapBytes: after.heapUsed - base.heapUsed, rssBeforeBytes: base.rss, rssAfterBytes: after.rss, held, syncMs })}\n`,
+  `${JSON.stringify({ heapBytes: heldBytes(after) - heldBytes(base), rssBeforeBytes: base.rss, rssAfterBytes: after.rss, held, syncMs })}\n`,
 );
 await stop();
 process.exit(0);
