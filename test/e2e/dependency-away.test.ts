@@ -111,8 +111,8 @@ describe('when Redis goes away under a running worker', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function startWorker(): Promise<ConveyorProcess> {
-    const config = world.writeConfigFile(dir, { log: { level: 'info' }, ...GRACE });
+  async function startWorker(settings: ConfigInput = GRACE): Promise<ConveyorProcess> {
+    const config = world.writeConfigFile(dir, { log: { level: 'info' }, ...settings });
     const p = spawnConveyor(['worker', '--controller', CONTROLLER_MODULE, '--config', config]);
     started.push(p);
     await p.waitForOutput(/"worker started"/);
@@ -148,14 +148,52 @@ describe('when Redis goes away under a running worker', () => {
     assert.match(worker.output(), /"msg":"Redis unreachable; retrying"/);
   });
 
-  it('exits within its grace period after SIGTERM while Redis stays away', async () => {
-    const worker = await startWorker();
+  it('exits well within its grace period after SIGTERM while Redis stays away and nothing runs', async () => {
+    // Nothing to finish, so nothing to wait for: a pod that is done is not kept for its whole grace period.
+    const graceMs = 20_000;
+    const worker = await startWorker({ worker: { shutdownGrace: `${graceMs}ms` } });
     await world.redis.stop();
-    await worker.waitForOutput(/"Redis unreachable; retrying"/);
-    const exit = await worker.stop('SIGTERM');
-    assert.equal(exit.code, 0, worker.output());
-    assert.ok(exit.afterMs < 5_000 + SLACK_MS, `exited ${exit.afterMs} ms after SIGTERM`);
-    assert.deepEqual(nonJsonLines(worker.output()), []);
+    try {
+      await worker.waitForOutput(/"Redis unreachable; retrying"/);
+      const exit = await worker.stop('SIGTERM');
+      assert.equal(exit.code, 0, worker.output());
+      assert.ok(exit.afterMs < graceMs, `exited ${exit.afterMs} ms after SIGTERM`);
+      assert.deepEqual(nonJsonLines(worker.output()), []);
+      assert.doesNotMatch(worker.output(), /still running after the grace period/);
+    } finally {
+      await world.redis.restart();
+    }
+  });
+
+  it('exits 0 at the end of its grace period after SIGTERM while Redis stays away under a running reconcile', async () => {
+    const worker = await startWorker();
+    const keys = [];
+    for (const name of ['slow-1', 'slow-2']) {
+      const created = await world.client.create(
+        { group: 'example.com', version: 'v1', plural: 'widgets' },
+        { apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name, namespace: 'default' }, spec: { size: 1 } },
+      );
+      keys.push({ group: 'example.com', version: 'v1', plural: 'widgets', namespace: 'default', name: created.metadata.name });
+    }
+    // An API server slower than the grace period keeps the reconciles running while Redis goes away under them.
+    world.sim.faults.latency(20_000);
+    try {
+      await world.enqueue(keys);
+      await waitFor('a reconcile to be running', async () => (await world.queue.getDepth()).active >= 1, 10_000, 20);
+      await world.redis.stop();
+      await worker.waitForOutput(/"Redis unreachable; retrying"/);
+      const exit = await worker.stop('SIGTERM');
+      assert.equal(exit.code, 0, worker.output());
+      assert.ok(exit.afterMs < 5_000 + SLACK_MS, `exited ${exit.afterMs} ms after SIGTERM`);
+      assert.match(
+        worker.output(),
+        /"jobs":\d+,"graceMs":5000,"msg":"reconciles still running after the grace period while Redis is unreachable; their requests run again once their locks expire"/,
+      );
+      assert.deepEqual(nonJsonLines(worker.output()), []);
+    } finally {
+      world.sim.faults.latency(0);
+      await world.redis.restart();
+    }
   });
 });
 

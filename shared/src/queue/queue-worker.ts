@@ -103,6 +103,17 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
   const connection = options.connection ?? createRedisConnection(options.redis, { logger });
   const clock = options.clock ?? systemClock;
   const running = new Map<string, { job: Job; token: string }>();
+  // Resolved when the last running reconcile ends, for a close that cannot rely on BullMQ's own wait.
+  let noneRunning: PromiseWithResolvers<void> | undefined;
+  const whenNoneRunning = (): Promise<void> => {
+    if (running.size === 0) return Promise.resolve();
+    noneRunning ??= Promise.withResolvers<void>();
+    return noneRunning.promise;
+  };
+  const idle = (): void => {
+    noneRunning?.resolve();
+    noneRunning = undefined;
+  };
   const partitions: PartitionConsumer[] = [];
   // A throttle or a block pauses the whole queue: every partition, for every worker (BullMQ keeps the pause in each partition's limiter key).
   const rateLimit = async (ms: number): Promise<void> => {
@@ -117,7 +128,7 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
     logger,
     ...(options.onBlockedChange === undefined ? {} : { onChange: options.onBlockedChange }),
   });
-  const shared: SharedDeps = { options, connection, clock, logger, running, block, rateLimit };
+  const shared: SharedDeps = { options, connection, clock, logger, running, idle, block, rateLimit };
   const shares = concurrencyShares(options.concurrency, keys.partitions.length);
   for (const partition of keys.partitions) partitions.push(startPartitionConsumer(partition, shares[partition.index] ?? 1, shared));
 
@@ -129,6 +140,11 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
     },
     async close(graceMs = 30_000): Promise<void> {
       for (const partition of partitions) partition.admission.stop();
+      if (connection.status !== 'ready') {
+        await closeWhileRedisAway(graceMs);
+        if (ownsConnection) await closeRedisConnection(connection);
+        return;
+      }
       const finished = await settleWithin(Promise.all(partitions.map((partition) => partition.worker.close())), graceMs);
       if (!finished) {
         // Reconciles still running past the grace period (or Redis unreachable, so BullMQ cannot
@@ -142,6 +158,24 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
       if (ownsConnection) await closeRedisConnection(connection);
     },
   };
+
+  /**
+   * BullMQ's close() waits for its blocking connection to end, which it never does while it reconnects
+   * to an unreachable Redis, and a later close(true) only returns that same wait. So: stop fetching,
+   * wait up to the grace period for the reconciles that run (none: no wait at all), then close forced.
+   * A job still running then cannot be handed back without Redis; it runs again once its lock expires.
+   */
+  async function closeWhileRedisAway(graceMs: number): Promise<void> {
+    await settleWithin(Promise.all(partitions.map((partition) => partition.worker.pause(true))), CLOSE_STEP_MS);
+    const drained = await settleWithin(whenNoneRunning(), graceMs);
+    if (!drained) {
+      logger.warn(
+        { jobs: running.size, graceMs },
+        'reconciles still running after the grace period while Redis is unreachable; their requests run again once their locks expire',
+      );
+    }
+    await settleWithin(Promise.all(partitions.map((partition) => partition.worker.close(true))), CLOSE_STEP_MS);
+  }
 }
 
 /**
@@ -162,6 +196,8 @@ interface SharedDeps {
   clock: Clock;
   logger: Logger;
   running: Map<string, { job: Job; token: string }>;
+  /** No reconcile runs any more (the last one just ended). */
+  idle(): void;
   block: QueueBlock;
   rateLimit(ms: number): Promise<void>;
 }
@@ -202,6 +238,7 @@ function startPartitionConsumer(partition: PartitionKeys, concurrency: number, s
     logger,
     now,
     running,
+    idle: shared.idle,
     pullForwardIfDirty,
     rateLimit: shared.rateLimit,
     block: shared.block,
@@ -252,6 +289,8 @@ interface JobRunnerDeps {
   now: () => number;
   /** Jobs running now, with their lock tokens (close() hands them back after the grace period). */
   running: Map<string, { job: Job; token: string }>;
+  /** No reconcile runs any more (the last one just ended). */
+  idle(): void;
   pullForwardIfDirty(job: Job): Promise<void>;
   rateLimit(ms: number): Promise<void>;
   block: QueueBlock;
@@ -315,6 +354,7 @@ function jobRunner(options: QueueWorkerOptions, d: JobRunnerDeps): (job: Job, to
       });
     } finally {
       running.delete(jobId);
+      if (running.size === 0) d.idle();
       gate.finish(lane);
       // Before BullMQ completes this job (and maybe fetches the next in the same step): the freed slot then
       // sees the admitted resync job, unless fresh work is ready, which it takes first. With a blocking
