@@ -138,6 +138,49 @@ describe('Lambda dispatcher', () => {
     await queue.close();
   });
 
+  const setupMistakes: [string, number, string, string][] = [
+    ['a function that does not exist', 404, 'ResourceNotFoundException', 'LAMBDA_FUNCTION_NOT_FOUND'],
+    ['access denied', 403, 'AccessDeniedException', 'LAMBDA_ACCESS_DENIED'],
+  ];
+  for (const [what, status, type, code] of setupMistakes) {
+    it(`pauses the whole queue for ${what}, spending no attempts, and runs everything once it is fixed`, async () => {
+      lambda.invocations.length = 0;
+      let fixed = false;
+      lambda.answerWith(() => (fixed ? { kind: 'result', body: { kind: 'done' } } : { kind: 'aws-error', status, type, message: 'no' }));
+      // Two attempts: had the refusals spent them, every request would be parked after two tries.
+      const { dispatcher, queue } = await setup({ attempts: 2, blockedPause: '300ms' });
+      try {
+        const keys = ['a', 'b', 'c'].map((name) => widgetKey(name));
+        await queue.enqueueBatch(keys.map((key) => ({ key, reason: 'event' as const })));
+        await waitFor(`the queue paused for ${code}`, async () => (await queue.getBlocked())?.code === code, 20_000);
+        // Four tries of three requests: one of them tried twice, all its attempts had they been spent.
+        await waitFor('more refused tries than one request has attempts', () => lambda.invocations.length >= 4, 20_000);
+        const depth = await queue.getDepth();
+        assert.equal(depth.parked, 0, 'nothing parked');
+        assert.equal(depth.waiting + depth.prioritized + depth.active, 3, 'every request still queued');
+        assert.match(await dispatcher.registry.metrics(), /conveyor_queue_blocked\{controller="[^"]+"\} 1$/m);
+
+        fixed = true;
+        const refused = lambda.invocations.length;
+        await waitFor('every request reconciled once fixed', async () => {
+          const d = await queue.getDepth();
+          return d.waiting + d.prioritized + d.active + d.delayedDue + d.delayedLater === 0;
+        });
+        const succeeded = lambda.invocations.slice(refused).map((i) => i.payload as LambdaRequest);
+        assert.deepEqual(succeeded.map((r) => r.key).sort(), keys.map(formatKey).sort());
+        assert.deepEqual(
+          succeeded.map((r) => r.attempt),
+          [1, 1, 1],
+          'the refused tries used no attempt',
+        );
+        assert.equal((await queue.getDepth()).parked, 0);
+      } finally {
+        await dispatcher.close(1_000);
+        await queue.close();
+      }
+    });
+  }
+
   it('follows the concurrency the autoscaler publishes', async () => {
     const { dispatcher, queue, config, settings } = await setup();
     assert.equal(dispatcher.concurrency, 4);
