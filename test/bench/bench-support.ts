@@ -2,10 +2,11 @@
 import { randomUUID } from 'node:crypto';
 import { type Config, type ConfigInput, createLogger, type Logger, loadConfig, type QueueSettings } from '@conveyor/shared';
 import { RedisServer } from '@conveyor/test/support/redis-server';
+import type { Redis } from 'ioredis';
 import { flatten } from '../../examples/widgets/widget-harness.ts';
 
-export type ScenarioId = 'B1' | 'B2' | 'B3' | 'B4' | 'B5' | 'B6' | 'B7' | 'B8';
-export const SCENARIO_IDS: readonly ScenarioId[] = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7', 'B8'];
+export type ScenarioId = 'B1' | 'B2' | 'B3' | 'B4' | 'B5' | 'B6' | 'B7' | 'B8' | 'B10';
+export const SCENARIO_IDS: readonly ScenarioId[] = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7', 'B8', 'B10'];
 
 /** `tiny` is the smoke test's (seconds, no meaning: no goal is judged), `default` about a minute a run, `large` the issues' full sizes. */
 export type SizeName = 'tiny' | 'default' | 'large';
@@ -165,6 +166,23 @@ export function percentile(values: readonly number[], p: number): number {
 export function round(value: number, digits = 2): number {
   const f = 10 ** digits;
   return Math.round(value * f) / f;
+}
+
+/** Redis's own CPU seconds (user + system), from INFO cpu. */
+export async function redisCpuSeconds(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const field = (name: string) => Number(new RegExp(`\\b${name}:([\\d.]+)`).exec(info)?.[1] ?? 0);
+  return field('used_cpu_user') + field('used_cpu_sys');
+}
+
+/** Calls and microseconds of each command Redis ran since it started (INFO commandstats), by command name. */
+export async function redisCommandStats(redis: Redis): Promise<Map<string, { calls: number; usec: number }>> {
+  const info = await redis.info('commandstats');
+  const stats = new Map<string, { calls: number; usec: number }>();
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
+    stats.set(match[1] ?? '', { calls: Number(match[2]), usec: Number(match[3]) });
+  }
+  return stats;
 }
 
 /** Picks the value of a size preset. */

@@ -16,6 +16,7 @@ import {
   createWidgets,
   cursorAt,
   percentile,
+  redisCpuSeconds,
   round,
   type Scenario,
   silentLogger,
@@ -41,13 +42,6 @@ function procCpuSeconds(pid: number | undefined): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Redis's own CPU seconds (user + system), from INFO cpu. */
-async function redisCpuSeconds(redis: Redis): Promise<number> {
-  const info = await redis.info('cpu');
-  const field = (name: string) => Number(new RegExp(`\\b${name}:([\\d.]+)`).exec(info)?.[1] ?? 0);
-  return field('used_cpu_user') + field('used_cpu_sys');
 }
 
 /** A phase's load as details named `<figure><phase>`. */
