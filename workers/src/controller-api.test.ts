@@ -10,6 +10,7 @@ import {
   TimeoutError,
 } from '@conveyor/shared';
 import { startTestEnv, type TestEnv } from '@conveyor/test/test-env';
+import { CoreV1Api } from '@kubernetes/client-node';
 
 // The controller author's API against the simulator and a private Redis: what finalize may answer,
 // and how a timeout reaches the API calls a reconcile or finalize has in flight.
@@ -36,16 +37,21 @@ function note(name: string, entry: { phase: 'reconcile' | 'finalize'; attempt: n
   runs.set(name, [...(runs.get(name) ?? []), { ...entry, at: Date.now() }]);
 }
 
-/** The first run of `name` pauses the API server and then makes a call, which hangs until the run's timeout aborts it. */
+/**
+ * The first run of `name` pauses the API server and then makes a call — through ctx.client, or through a typed
+ * client-node API made from it — which hangs until the run's timeout aborts it.
+ */
 async function hangOnFirstAttempt(
   name: string,
   phase: 'reconcile' | 'finalize',
   ctx: { attempt: number; client: KubeClient; key: ObjectKey },
+  typed = false,
 ) {
   if (ctx.attempt > 1) return;
   env.sim.faults.pause();
   try {
-    await ctx.client.get(ctx.key);
+    if (typed) await ctx.client.api(CoreV1Api).readNamespace({ name: 'default' });
+    else await ctx.client.get(ctx.key);
     note(name, { phase, attempt: ctx.attempt, callError: 'the call returned' });
   } catch (error) {
     note(name, { phase, attempt: ctx.attempt, callError: error });
@@ -60,7 +66,7 @@ const controller = defineController<Widget>({
   async reconcile(widget, ctx) {
     const name = widget.metadata.name;
     const color = widget.spec?.color;
-    if (color === 'hang') await hangOnFirstAttempt(name, 'reconcile', ctx);
+    if (color === 'hang' || color === 'hang-typed') await hangOnFirstAttempt(name, 'reconcile', ctx, color === 'hang-typed');
     note(name, { phase: 'reconcile', attempt: ctx.attempt });
     if (color === 'doomed') throw new ctx.TerminalError('region atlantis does not exist');
     if (color === 'busy' && ctx.attempt === 1) throw new BackendBusyError('the backend is busy');
@@ -271,8 +277,10 @@ describe('The controller API on the simulator and a private Redis', () => {
     for (const [name, color, phase] of [
       ['hung-reconcile', 'hang', 'reconcile'],
       ['hung-finalize', 'hang-cleanup', 'finalize'],
+      ['hung-typed', 'hang-typed', 'reconcile'],
     ] as const) {
-      it(`aborts the ${phase}'s in-flight call at its timeout and retries the request`, async () => {
+      const through = color === 'hang-typed' ? 'typed client-node API call' : 'ctx.client call';
+      it(`aborts the ${phase}'s in-flight ${through} at its timeout and retries the request`, async () => {
         if (phase === 'reconcile') {
           await env.client.create<Widget>(WIDGETS, {
             apiVersion: 'example.com/v1',
