@@ -175,6 +175,20 @@ describe('Function: processRequest', () => {
       assert.equal(client.peek(gadgetKey('g-1')), undefined);
     });
 
+    it('parks a finalize that returns an outcome other than done or requeueAfter, naming it, and keeps the finalizer', async () => {
+      const client = new MemoryKubeClient();
+      seedGadget(client, 'g-1', [FINALIZER]);
+      await client.delete(gadgetKey('g-1'));
+      const odd = gadgets({
+        reconcile: () => undefined,
+        finalize: () => ({ kind: 'terminal', code: 'X', message: 'not for finalize to return' }),
+      });
+      const outcome = await run(odd, client);
+      assert.equal(outcome.kind, 'terminal');
+      assert.match(outcome.kind === 'terminal' ? outcome.message : '', /finalize returned .* \(an outcome of kind terminal\)/);
+      assert.deepEqual(client.peek(gadgetKey('g-1'))?.metadata.finalizers, [FINALIZER]);
+    });
+
     it('does nothing when our finalizer is already gone', async () => {
       const client = new MemoryKubeClient();
       seedGadget(client, 'g-1', ['other.io/keep']);
@@ -187,6 +201,40 @@ describe('Function: processRequest', () => {
       assert.deepEqual(outcome, { kind: 'done' });
       assert.deepEqual(client.writes(), []);
     });
+  });
+
+  describe('when the controller has an errorPolicy', () => {
+    const failing = (errorPolicy: ControllerHandlers<Gadget, undefined>['errorPolicy']) =>
+      defineController<Gadget>({
+        name: 'gadgets',
+        for: GADGETS,
+        reconcile: () => {
+          throw new Error('backend busy');
+        },
+        ...(errorPolicy === undefined ? {} : { errorPolicy }),
+      });
+    const cases: [string, ControllerHandlers<Gadget, undefined>['errorPolicy'], number | undefined][] = [
+      ['a duration', () => '2m', 120_000],
+      ['milliseconds', () => 1_500, 1_500],
+      ['nothing (the default backoff)', () => undefined, undefined],
+      [
+        'a throw (the default backoff)',
+        () => {
+          throw new Error('policy bug');
+        },
+        undefined,
+      ],
+      ['nonsense (the default backoff)', () => 'soon', undefined],
+    ];
+    for (const [what, policy, delayMs] of cases) {
+      it(`puts the delay of ${what} into the error outcome`, async () => {
+        const client = new MemoryKubeClient();
+        seedGadget(client);
+        const outcome = await run(failing(policy), client);
+        assert.equal(outcome.kind, 'error');
+        assert.equal(outcome.kind === 'error' ? outcome.delayMs : 'not an error', delayMs);
+      });
+    }
   });
 
   describe('when user code misbehaves', () => {
