@@ -17,8 +17,8 @@ export interface Io {
   out: (line: string) => void;
   err: (line: string) => void;
   env: NodeJS.ProcessEnv;
-  /** A controller built into this program (a bundle made by `conveyor build`): used instead of `--controller`. */
-  controller?: Controller<KubeObject, unknown>;
+  /** The controllers built into this program (a bundle made by `conveyor build`): used instead of `--controller`. */
+  controllers?: readonly Controller<KubeObject, unknown>[];
 }
 
 export interface Command {
@@ -177,9 +177,24 @@ export const COMMON_FLAGS = {
   controller: {
     type: 'string',
     value: '<module>',
-    description: 'the controller module (its default export is a defineController result)',
+    description: 'the controller module (its default export is a defineController result, or an array of them)',
     defaultText: 'the config file’s',
     setting: 'controller',
+  },
+  /** `--controller` for the commands that serve every controller they are given. */
+  controllers: {
+    type: 'string',
+    multiple: true,
+    value: '<module>',
+    description: 'a controller module (its default export is a defineController result, or an array of them)',
+    defaultText: 'the config file’s',
+    setting: 'controller',
+  },
+  name: {
+    type: 'string',
+    value: '<controller>',
+    description: 'which of several loaded controllers to act on',
+    defaultText: 'the only one loaded',
   },
   config: {
     type: 'string',

@@ -13,9 +13,9 @@
 import type { Config, Controller, KubeObject, Logger } from '@conveyor/shared';
 import { type Io, UsageError } from './command.ts';
 
-/** `--controller` and `--concurrency` as config overrides, with a usage error for a bad concurrency. */
+/** `--controller` (once or more) and `--concurrency` as config overrides, with a usage error for a bad concurrency. */
 export function controllerOverrides(values: {
-  controller?: string | undefined;
+  controller?: string | string[] | undefined;
   concurrency?: string | undefined;
 }): Record<string, unknown> {
   const overrides: Record<string, unknown> = {};
@@ -24,12 +24,17 @@ export function controllerOverrides(values: {
       throw new UsageError(`--concurrency must be a whole number from 1 to 10000, got "${values.concurrency}"`);
     overrides['worker.concurrency'] = Number(values.concurrency);
   }
-  if (values.controller !== undefined) overrides.controller = values.controller;
+  if (values.controller !== undefined) overrides.controller = controllerSetting(values.controller);
   return overrides;
 }
 
 /** How a run reports what it does: JSON log lines for the Kubernetes processes, plain lines for `sim`. */
 export type Say = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+
+/** `--controller` given once is the `controller` setting as a string, as before; given several times, a list. */
+export function controllerSetting(flag: string | string[]): string | string[] {
+  return typeof flag === 'string' ? flag : flag.length === 1 ? (flag[0] as string) : flag;
+}
 
 /** A Say that writes JSON lines through the process's logger. */
 export function logSay(logger: Logger): Say {
@@ -157,13 +162,33 @@ export function processStopSources(env: NodeJS.ProcessEnv = process.env): StopSo
   };
 }
 
-/** The controller built into this program, or the module `--controller` / `controller:` names, loaded and checked. */
-export async function resolveController(config: Config, io: Io): Promise<Controller<KubeObject, unknown>> {
-  if (io.controller !== undefined) return io.controller;
+/**
+ * The controllers built into this program, or those the `--controller` / `controller:` modules export (one module or
+ * several, each exporting one controller or an array), loaded and checked.
+ */
+export async function resolveControllers(config: Config, io: Io): Promise<Controller<KubeObject, unknown>[]> {
+  if (io.controllers !== undefined) return [...io.controllers];
   if (config.controller === undefined) throw new UsageError('--controller <module> is required (or set controller in the config file)');
   // Loaded here, not at the top: commands that need no controller should not pay for loading one.
-  const { loadController } = await import('@conveyor/workers/load-controller');
-  return await loadController(config.controller);
+  const { loadControllers } = await import('@conveyor/workers/load-controller');
+  return await loadControllers(config.controller);
+}
+
+/**
+ * The one controller a command acts on: the only one loaded, or the one named `name` (`--name`) among several;
+ * a usage error naming the choices otherwise.
+ */
+export async function resolveController(config: Config, io: Io, name?: string): Promise<Controller<KubeObject, unknown>> {
+  const controllers = await resolveControllers(config, io);
+  const names = controllers.map((c) => c.name).join(', ');
+  if (name !== undefined) {
+    const named = controllers.find((c) => c.name === name);
+    if (named === undefined) throw new UsageError(`--name ${name}: no controller of that name is loaded (loaded: ${names})`);
+    return named;
+  }
+  if (controllers.length > 1)
+    throw new UsageError(`${controllers.length} controllers are loaded (${names}); say which with --name <controller>`);
+  return controllers[0] as Controller<KubeObject, unknown>;
 }
 
 /**

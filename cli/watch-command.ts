@@ -1,12 +1,12 @@
-// `conveyor watch`: runs the watcher of one controller (list+watch into the queue, health, metrics, manual enqueue, autoscaler) until SIGTERM.
+// `conveyor watch`: runs the watcher of one controller, or of several under one Lease (list+watch into each one's queue, health, metrics, manual enqueue, autoscaler), until SIGTERM.
 import { hostname } from 'node:os';
 import { createLogger, errorMessage } from '@conveyor/shared';
 import type { WatcherHandle } from '@conveyor/watcher/run-watcher';
 import { COMMON_FLAGS, type Command, type Flags, loadConfigOrThrow, parseFlags, UsageError } from './command.ts';
-import { logSay, resolveController, runUntilStopped, traced } from './controller-process.ts';
+import { controllerSetting, logSay, resolveControllers, runUntilStopped, traced } from './controller-process.ts';
 
 const FLAGS = {
-  controller: COMMON_FLAGS.controller,
+  controller: COMMON_FLAGS.controllers,
   config: COMMON_FLAGS.config,
   shard: {
     type: 'string',
@@ -22,12 +22,13 @@ const FLAGS = {
 export const watchCommand: Command = {
   name: 'watch',
   summary: 'watch a controller’s resources and enqueue reconcile requests',
-  usage: 'conveyor watch --controller <module> [--config <file>] [--shard <i>/<n>|ordinal/<n>] [--leader-elect] [--port <n>]',
+  usage:
+    'conveyor watch --controller <module> [--controller <module> …] [--config <file>] [--shard <i>/<n>|ordinal/<n>] [--leader-elect] [--port <n>]',
   flags: FLAGS,
   async run(args, io) {
     const { values } = parseFlags(args, FLAGS);
     const overrides: Record<string, unknown> = {};
-    if (values.controller !== undefined) overrides.controller = values.controller;
+    if (values.controller !== undefined) overrides.controller = controllerSetting(values.controller);
     if (values.port !== undefined) {
       if (!/^\d+$/.test(values.port) || Number(values.port) > 65_535) {
         throw new UsageError(`--port must be a port number from 0 to 65535, got "${values.port}"`);
@@ -49,7 +50,7 @@ export const watchCommand: Command = {
     const config = loadConfigOrThrow(values.config, io, overrides, true);
     const shard = flagShard ?? (config.watcher.shard === undefined ? undefined : parseShardFlag(config.watcher.shard, 'watcher.shard'));
 
-    const controller = await resolveController(config, io);
+    const controllers = await resolveControllers(config, io);
     const { runWatcher } = await import('@conveyor/watcher/run-watcher');
     const logger = createLogger({ level: config.log.level, name: 'watcher' });
     const api = config.api.tokenFile !== undefined || config.api.tokenReview;
@@ -57,11 +58,11 @@ export const watchCommand: Command = {
       graceMs: config.watcher.shutdownGrace,
       say: logSay(logger),
       stopping: `enqueueing buffered requests, saving the cursor${config.watcher.leaderElect ? ', releasing the lease' : ''}`,
-      start: traced<WatcherHandle>(config, 'watcher', () => runWatcher({ controller, config, logger, shard })),
+      start: traced<WatcherHandle>(config, 'watcher', () => runWatcher({ controller: controllers, config, logger, shard })),
       started: (handle) =>
         logger.info(
           {
-            controller: controller.name,
+            ...(controllers.length === 1 ? { controller: controllers[0]?.name } : { controllers: controllers.map((c) => c.name) }),
             url: handle.url,
             shard: shard === undefined ? 'all' : `${shard.index}/${shard.count}`,
             leaderElect: config.watcher.leaderElect,

@@ -2,22 +2,26 @@
 // kustomize manifests with RBAC derived from the controller, and the Lambda package with its serverless.yml.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import type { Controller, KubeObject } from '@conveyor/shared';
 import { COMMON_FLAGS, type Command, EXIT, type Flags, type Io, loadConfigOrThrow, parseFlags, UsageError } from '../command.ts';
 import { conveyorVersion } from '../conveyor-version.ts';
 import {
   BUNDLE_FILE,
+  deploymentName,
   dockerfile,
   dockerignore,
   LAMBDA_HANDLER_FILE,
   LAMBDA_ZIP_FILE,
+  type Served,
   serverlessYml,
   zipEntryPath,
 } from './deploy-files.ts';
 import { imageName, manifestFiles } from './manifests.ts';
 
 export interface BuildOptions {
+  /** The first controller module (the only one, usually). */
   controllerModule: string;
+  /** Every controller module (`--controller` given more than once, or a list in `controller:`): one deployment serves them all. */
+  controllerModules: readonly string[];
   /** Bundles, Dockerfile, zip. @defaultValue dist */
   out: string;
   /** @defaultValue <out>/manifests */
@@ -34,7 +38,7 @@ export interface BuildOptions {
 }
 
 const FLAGS = {
-  controller: { ...COMMON_FLAGS.controller, defaultText: 'controller in conveyor.yaml' },
+  controller: { ...COMMON_FLAGS.controllers, defaultText: 'controller in conveyor.yaml' },
   config: { ...COMMON_FLAGS.config, defaultText: 'conveyor.yaml when there is one' },
   out: { type: 'string', short: 'o', value: '<dir>', description: 'where the bundle, Dockerfile and Lambda zip go', defaultText: 'dist' },
   manifests: { type: 'string', value: '<dir>', description: 'where the kustomize manifests go', defaultText: '<out>/manifests' },
@@ -59,9 +63,11 @@ const FLAGS = {
 /** The options from the flags; the controller from `--controller`, or `controller:` of `--config` (./conveyor.yaml when it exists). */
 export function parseBuildArgs(args: string[], io: Io): BuildOptions {
   const { values } = parseFlags(args, FLAGS);
-  let controllerModule = values.controller;
+  let modules: string | readonly string[] | undefined = values.controller;
   const configFile = values.config ?? (existsSync('conveyor.yaml') ? 'conveyor.yaml' : undefined);
-  if (controllerModule === undefined && configFile !== undefined) controllerModule = loadConfigOrThrow(configFile, io).controller;
+  if (modules === undefined && configFile !== undefined) modules = loadConfigOrThrow(configFile, io).controller;
+  const controllerModules = typeof modules === 'string' ? [modules] : (modules ?? []);
+  const [controllerModule] = controllerModules;
   if (controllerModule === undefined) throw new UsageError('--controller <module> is required (or set controller in conveyor.yaml)');
   const shards = Number(values.shards ?? '2');
   if (!Number.isInteger(shards) || shards < 2 || shards > 64)
@@ -72,6 +78,7 @@ export function parseBuildArgs(args: string[], io: Io): BuildOptions {
   const out = values.out ?? 'dist';
   return {
     controllerModule,
+    controllerModules,
     out,
     manifests: values.manifests ?? join(out, 'manifests'),
     serverless: values.serverless ?? join(out, 'serverless.yml'),
@@ -83,8 +90,11 @@ export function parseBuildArgs(args: string[], io: Io): BuildOptions {
   };
 }
 
-/** Every text file the build writes, by path relative to the working directory: Dockerfile, .dockerignore, manifests, serverless.yml. */
-export function plannedTextFiles(controller: Controller<KubeObject, unknown>, o: BuildOptions): Map<string, string> {
+/**
+ * Every text file the build writes, by path relative to the working directory: Dockerfile, .dockerignore, manifests, serverless.yml.
+ * Several controllers share them: one image, one watcher, one worker Deployment and one function, RBAC the union of theirs.
+ */
+export function plannedTextFiles(controller: Served, o: BuildOptions): Map<string, string> {
   const files = new Map<string, string>();
   files.set(join(o.out, 'Dockerfile'), dockerfile(controller));
   files.set(join(o.out, '.dockerignore'), dockerignore());
@@ -93,7 +103,7 @@ export function plannedTextFiles(controller: Controller<KubeObject, unknown>, o:
     image: o.image ?? `${imageName(controller)}:latest`,
     namespace: o.namespace,
     shards: o.shards,
-    functionName: o.functionName ?? `conveyor-${controller.name}-prod-reconcile`,
+    functionName: o.functionName ?? `conveyor-${deploymentName(controller)}-prod-reconcile`,
     region: o.region,
   });
   for (const [path, text] of Object.entries(manifests)) files.set(join(o.manifests, path), text);
@@ -101,25 +111,26 @@ export function plannedTextFiles(controller: Controller<KubeObject, unknown>, o:
   return files;
 }
 
-function serverlessOptions(controller: Controller<KubeObject, unknown>, o: BuildOptions) {
+function serverlessOptions(controller: Served, o: BuildOptions) {
   return { controller, outFromServerless: relative(dirname(resolve(o.serverless)), resolve(o.out)), region: o.region };
 }
 
 /** Writes the bundle, the Lambda handler and its zip into `o.out`: what the Dockerfile and serverless.yml package. */
-export async function writeArtifacts(controller: Controller<KubeObject, unknown>, o: BuildOptions): Promise<void> {
+export async function writeArtifacts(controller: Served, o: BuildOptions): Promise<void> {
   const { bundleLambda, bundleRuntime } = await import('./bundle.ts');
   const { zipFiles } = await import('./zip.ts');
   mkdirSync(join(o.out, 'lambda'), { recursive: true });
-  await bundleRuntime(o.controllerModule, join(o.out, BUNDLE_FILE), conveyorVersion());
-  await bundleLambda(o.controllerModule, join(o.out, LAMBDA_HANDLER_FILE));
+  await bundleRuntime(o.controllerModules, join(o.out, BUNDLE_FILE), conveyorVersion());
+  await bundleLambda(o.controllerModules, join(o.out, LAMBDA_HANDLER_FILE));
   const entry = zipEntryPath(serverlessOptions(controller, o));
   writeFileSync(join(o.out, LAMBDA_ZIP_FILE), zipFiles({ [entry]: readFileSync(join(o.out, LAMBDA_HANDLER_FILE)) }));
 }
 
 /** Writes the artifacts and every planned text file; the generated manifest directories are replaced whole. */
 export async function runBuild(o: BuildOptions, io: Io): Promise<void> {
-  const { loadController } = await import('@conveyor/workers/load-controller');
-  const controller = await loadController(o.controllerModule);
+  const { loadControllers } = await import('@conveyor/workers/load-controller');
+  const controllers = await loadControllers(o.controllerModules);
+  const controller: Served = controllers.length === 1 ? (controllers[0] as Served) : controllers;
   await writeArtifacts(controller, o);
   // Files a previous build generated and this one does not (an overlay renamed) must not linger; these directories are ours.
   for (const generated of ['base', 'workers', 'components', 'overlays'])
@@ -129,7 +140,7 @@ export async function runBuild(o: BuildOptions, io: Io): Promise<void> {
     writeFileSync(path, text);
   }
   io.out(
-    `conveyor build: ${controller.name} → ${o.out}/${BUNDLE_FILE} (node ${BUNDLE_FILE} watch|worker|dispatch), Dockerfile, ${o.out}/${LAMBDA_ZIP_FILE}`,
+    `conveyor build: ${controllers.map((c) => c.name).join(', ')} → ${o.out}/${BUNDLE_FILE} (node ${BUNDLE_FILE} watch|worker|dispatch), Dockerfile, ${o.out}/${LAMBDA_ZIP_FILE}`,
   );
   io.out(`conveyor build: manifests in ${o.manifests} (overlays containers, containers-keda, lambda, sharded); ${o.serverless}`);
 }

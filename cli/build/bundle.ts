@@ -39,24 +39,30 @@ async function bundle(source: string, resolveDir: string, outfile: string): Prom
 
 const spec = (path: string) => JSON.stringify(path);
 
-/** `outfile`: `node outfile <command>` runs Conveyor's runtime commands with `controllerModule` built in. */
-export async function bundleRuntime(controllerModule: string, outfile: string, version: string): Promise<void> {
-  const controller = resolve(controllerModule);
+/** `import * as controllerModule0 from "…"; …` for each module, and the list of their names. */
+function importModules(controllerModules: readonly string[]): { imports: string[]; list: string } {
+  const imports = controllerModules.map((path, i) => `import * as controllerModule${i} from ${spec(resolve(path))};`);
+  return { imports, list: `[${controllerModules.map((_, i) => `controllerModule${i}`).join(', ')}]` };
+}
+
+/** `outfile`: `node outfile <command>` runs Conveyor's runtime commands with the controller modules built in. */
+export async function bundleRuntime(controllerModules: readonly string[], outfile: string, version: string): Promise<void> {
+  const { imports, list } = importModules(controllerModules);
   const source = [
-    `import * as controllerModule from ${spec(controller)};`,
+    ...imports,
     `import { runBundled } from ${spec(entryModules().runtime)};`,
-    `process.exitCode = await runBundled(process.argv.slice(2), controllerModule, ${JSON.stringify(version)});`,
+    `process.exitCode = await runBundled(process.argv.slice(2), ${list}, ${JSON.stringify(version)});`,
   ].join('\n');
   await bundle(source, process.cwd(), outfile);
 }
 
-/** `outfile` exports `handler`: the controller's reconcile as an AWS Lambda function. */
-export async function bundleLambda(controllerModule: string, outfile: string): Promise<void> {
-  const controller = resolve(controllerModule);
+/** `outfile` exports `handler`: the controllers' reconciles as one AWS Lambda function (each request names its controller). */
+export async function bundleLambda(controllerModules: readonly string[], outfile: string): Promise<void> {
+  const { imports, list } = importModules(controllerModules);
   const source = [
-    `import * as controllerModule from ${spec(controller)};`,
+    ...imports,
     `import { lambdaHandler } from ${spec(entryModules().lambda)};`,
-    'export const handler = lambdaHandler(controllerModule.default ?? controllerModule.controller);',
+    `export const handler = lambdaHandler(${list}.flatMap((m) => m.default ?? m.controller));`,
   ].join('\n');
   await bundle(source, process.cwd(), outfile);
 }

@@ -2,13 +2,34 @@
 // serverless.yml that deploys the Lambda package. Pure functions of the options, so a test can compare them with what is checked in.
 import type { ControllerSpec } from '@conveyor/shared';
 
+/** What one build serves: a controller, or several in one deployment (one watcher, one worker Deployment, one function). */
+export type Served = ControllerSpec | readonly ControllerSpec[];
+
+/** The controllers a build serves, as a list. */
+export function servedControllers(served: Served): readonly ControllerSpec[] {
+  return Array.isArray(served) ? served : [served as ControllerSpec];
+}
+
+/** The name of what a build deploys: the controller's, or the controllers' joined by `-` (`widgets-gadgets`). */
+export function deploymentName(served: Served): string {
+  return servedControllers(served)
+    .map((c) => c.name)
+    .join('-');
+}
+
+/** Whose the generated files are: `The widgets controller's`, `The widgets and gadgets controllers'`. */
+function whose(served: Served): string {
+  const names = servedControllers(served).map((c) => c.name);
+  return names.length === 1 ? `The ${names[0]} controller's` : `The ${names.slice(0, -1).join(', ')} and ${names.at(-1)} controllers'`;
+}
+
 export const BUNDLE_FILE = 'bundle.mjs';
 export const LAMBDA_HANDLER_FILE = 'lambda/handler.mjs';
 export const LAMBDA_ZIP_FILE = 'lambda.zip';
 
 /** The image holds the bundle only: Node's official slim image, a non-root user, the bundle as the entrypoint. */
-export function dockerfile(controller: ControllerSpec): string {
-  return `# The ${controller.name} controller's image, written by \`conveyor build\`: Conveyor and the controller in one file, no node_modules.
+export function dockerfile(controller: Served): string {
+  return `# ${whose(controller)} image, written by \`conveyor build\`: Conveyor and the controller in one file, no node_modules.
 # docker build -t <image> .   then run it as \`watch\`, \`worker\` or \`dispatch\` (the manifests do).
 FROM node:24-slim
 ENV NODE_ENV=production
@@ -26,7 +47,7 @@ export function dockerignore(): string {
 }
 
 export interface ServerlessOptions {
-  controller: ControllerSpec;
+  controller: Served;
   /** The build output directory as seen from serverless.yml's directory ('' when they are the same). */
   outFromServerless: string;
   region: string;
@@ -40,13 +61,15 @@ export function zipEntryPath(o: ServerlessOptions): string {
 }
 
 export function serverlessYml(o: ServerlessOptions): string {
-  const c = o.controller;
+  const resources = servedControllers(o.controller)
+    .map((c) => `${c.for.group === '' ? '' : `${c.for.group}/`}${c.for.version} ${c.for.plural}`)
+    .join(', ');
   const handler = join(o.outFromServerless, LAMBDA_HANDLER_FILE).replace(/\.mjs$/, '.handler');
-  return `# The ${c.name} controller's reconcile function on AWS Lambda, written by \`conveyor build\` (rebuild rather than edit).
+  return `# ${whose(o.controller)} reconcile function on AWS Lambda, written by \`conveyor build\` (rebuild rather than edit).
 # \`serverless deploy\` (osls, the maintained Serverless Framework v3 fork, or the Framework itself) uploads the prebuilt
 # ${join(o.outFromServerless, LAMBDA_ZIP_FILE)}; \`serverless offline start\` serves the same handler on 127.0.0.1:3002 for
 # \`conveyor dispatch --endpoint http://127.0.0.1:3002\`. Deploying: docs/deploying-to-lambda.md (VPC, credentials, IAM).
-service: conveyor-${c.name}
+service: conveyor-${deploymentName(o.controller)}
 frameworkVersion: '4'
 
 provider:
@@ -80,7 +103,7 @@ provider:
 functions:
   reconcile:
     handler: ${handler}
-    description: Conveyor reconcile of ${c.for.group === '' ? '' : `${c.for.group}/`}${c.for.version} ${c.for.plural}
+    description: Conveyor reconcile of ${resources}
     # The dispatcher's concurrency bounds invocations; a reserved limit keeps a runaway from starving others.
     reservedConcurrency: 200
 

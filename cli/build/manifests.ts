@@ -4,14 +4,15 @@
 // Overlays change configuration by adding a second file, `overlay.yaml`, to the `conveyor-config` ConfigMap; every
 // process reads the mounted directory (`--config /etc/conveyor`), whose files are merged in name order, so an
 // overlay's settings merge into the base's `conveyor.yaml` instead of replacing it.
-import type { ControllerSpec } from '@conveyor/shared';
 import { leaseName } from '@conveyor/watcher/run-watcher';
 import { Document, isScalar, visit } from 'yaml';
+import { deploymentName, type Served, servedControllers } from './deploy-files.ts';
 import { autoscalerRules, leaseRules, type PolicyRule, watcherClusterRules, workerRules } from './rbac.ts';
 import { dispatcherResources, nodeEnv, watcherResources, workerResources } from './sizing.ts';
 
 export interface ManifestOptions {
-  controller: ControllerSpec;
+  /** The controller, or several served by one deployment (one watcher, one worker Deployment, one function). */
+  controller: Served;
   /** Image reference the Dockerfile is built and pushed as, such as `ghcr.io/acme/greetings:0.1.0`. */
   image: string;
   /** @defaultValue conveyor-system */
@@ -53,8 +54,8 @@ function imageEntry(imageName: string, image: string) {
   return { name: imageName, newName: tagged ? image.slice(0, colon) : image, newTag: tagged ? image.slice(colon + 1) : 'latest' };
 }
 
-export function imageName(controller: ControllerSpec): string {
-  return `conveyor-${controller.name}`;
+export function imageName(controller: Served): string {
+  return `conveyor-${deploymentName(controller)}`;
 }
 
 /** Every file of the tree, by path relative to the manifests directory. */
@@ -105,12 +106,14 @@ function role(
 
 function baseFiles(o: ManifestOptions): Record<string, string> {
   const c = o.controller;
+  const name = deploymentName(c);
+  const names = servedControllers(c).map((s) => s.name);
   return {
     'base/kustomization.yaml': kustomization(
-      `Conveyor base for the ${c.name} controller: namespace, service accounts, least-privilege RBAC, configuration and the watcher.\nApply an overlay, not this: containers, containers-keda, lambda or sharded.`,
+      `Conveyor base for the ${names.join(', ')} controller${names.length === 1 ? '' : 's'}: namespace, service accounts, least-privilege RBAC, configuration and the watcher.\nApply an overlay, not this: containers, containers-keda, lambda or sharded.`,
       {
         namespace: o.namespace,
-        labels: [{ pairs: { 'app.kubernetes.io/part-of': `conveyor-${c.name}` }, includeSelectors: false }],
+        labels: [{ pairs: { 'app.kubernetes.io/part-of': `conveyor-${name}` }, includeSelectors: false }],
         resources: ['namespace.yaml', 'service-accounts.yaml', 'rbac-watcher.yaml', 'rbac-worker.yaml', 'watcher.yaml'],
         configMapGenerator: [{ name: 'conveyor-config', files: ['conveyor.yaml'] }],
         images: [imageEntry(imageName(c), o.image)],
@@ -124,7 +127,7 @@ function baseFiles(o: ManifestOptions): Record<string, string> {
     'base/rbac-watcher.yaml': [
       role(
         'ClusterRole',
-        `conveyor-${c.name}-watcher`,
+        `conveyor-${name}-watcher`,
         watcherClusterRules(c, { tokenReview: true }),
         o,
         'conveyor-watcher',
@@ -133,7 +136,7 @@ function baseFiles(o: ManifestOptions): Record<string, string> {
       role(
         'Role',
         'conveyor-watcher',
-        leaseRules([leaseName(c.name, undefined)]),
+        leaseRules([leaseName(names, undefined)]),
         o,
         'conveyor-watcher',
         'In its own namespace only: the leader-election Lease of an unsharded watcher.',
@@ -141,7 +144,7 @@ function baseFiles(o: ManifestOptions): Record<string, string> {
     ].join('---\n'),
     'base/rbac-worker.yaml': role(
       'ClusterRole',
-      `conveyor-${c.name}-worker`,
+      `conveyor-${name}-worker`,
       workerRules(c),
       o,
       'conveyor-worker',
@@ -307,7 +310,9 @@ function workerFiles(o: ManifestOptions): Record<string, string> {
 }
 
 function kedaFiles(o: ManifestOptions): Record<string, string> {
-  const name = o.controller.name;
+  const names = servedControllers(o.controller).map((c) => c.name);
+  // Several controllers share the worker Deployment: it needs the most any of them wants.
+  const selector = names.length === 1 ? `controller="${names[0]}"` : `controller=~"${names.join('|')}"`;
   const prometheus = 'http://prometheus-operated.monitoring.svc:9090';
   return {
     'components/keda/kustomization.yaml': yamlDocs({
@@ -333,7 +338,7 @@ function kedaFiles(o: ManifestOptions): Record<string, string> {
               type: 'prometheus',
               metadata: {
                 serverAddress: prometheus,
-                query: `max(conveyor_desired_workers{controller="${name}"})`,
+                query: `max(conveyor_desired_workers{${selector}})`,
                 threshold: '1',
                 activationThreshold: '0',
               },
@@ -343,7 +348,7 @@ function kedaFiles(o: ManifestOptions): Record<string, string> {
               type: 'prometheus',
               metadata: {
                 serverAddress: prometheus,
-                query: `max(conveyor_backlog{controller="${name}"})`,
+                query: `max(conveyor_backlog{${selector}})`,
                 threshold: '100',
                 activationThreshold: '0',
               },
@@ -447,8 +452,9 @@ autoscaler:
 }
 
 /** The Lease names of the sharded overlay's watchers: one per shard. */
-export function shardLeaseNames(controller: ControllerSpec, shards: number): string[] {
-  return Array.from({ length: shards }, (_, index) => leaseName(controller.name, { index, count: shards }));
+export function shardLeaseNames(controller: Served, shards: number): string[] {
+  const names = servedControllers(controller).map((c) => c.name);
+  return Array.from({ length: shards }, (_, index) => leaseName(names, { index, count: shards }));
 }
 
 function shardedOverlay(o: ManifestOptions): Record<string, string> {

@@ -36,9 +36,19 @@ function grouped(entries: readonly { group: string; resource: string; verbs: rea
 const reads = (resources: readonly ResourceSpec[]) =>
   resources.map((r) => ({ group: r.group, resource: r.plural, verbs: ['list', 'watch'] as const }));
 
-/** Cluster-wide rules of the watcher: metadata list/watch of every watched resource, and the reconcile API's reviews. */
-export function watcherClusterRules(controller: ControllerSpec, options: { tokenReview: boolean }): PolicyRule[] {
-  const watched = [controller.for, ...(controller.owns ?? []), ...(controller.watches ?? []).map((w) => w.resource)];
+/**
+ * Cluster-wide rules of the watcher: metadata list/watch of every watched resource, and the reconcile API's reviews.
+ * A watcher serving several controllers gets the union: list/watch of what any of them watches.
+ */
+export function watcherClusterRules(
+  controller: ControllerSpec | readonly ControllerSpec[],
+  options: { tokenReview: boolean },
+): PolicyRule[] {
+  const watched = (Array.isArray(controller) ? controller : [controller as ControllerSpec]).flatMap((c: ControllerSpec) => [
+    c.for,
+    ...(c.owns ?? []),
+    ...(c.watches ?? []).map((w) => w.resource),
+  ]);
   const rules = grouped(reads(watched));
   if (options.tokenReview) {
     rules.push({ apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] });
@@ -61,8 +71,28 @@ export function autoscalerRules(deployment: string): PolicyRule[] {
   return [{ apiGroups: ['apps'], resources: ['deployments/scale'], resourceNames: [deployment], verbs: ['get', 'patch'] }];
 }
 
-/** Cluster-wide rules of the workers (container or Lambda). */
-export function workerRules(controller: ControllerSpec): PolicyRule[] {
+/**
+ * Cluster-wide rules of the workers (container or Lambda). Workers serving several controllers get the union of each
+ * one's rules, rules with the same group and verbs merged: nothing any one of them does not use.
+ */
+export function workerRules(controller: ControllerSpec | readonly ControllerSpec[]): PolicyRule[] {
+  if (Array.isArray(controller)) return mergedRules(controller.flatMap((c: ControllerSpec) => workerRules(c)));
+  return controllerWorkerRules(controller as ControllerSpec);
+}
+
+/** Rules with the same groups, verbs and resource names merged into one (resources sorted), in the order first seen. */
+function mergedRules(rules: readonly PolicyRule[]): PolicyRule[] {
+  const merged = new Map<string, PolicyRule>();
+  for (const rule of rules) {
+    const id = JSON.stringify([rule.apiGroups, rule.verbs, rule.resourceNames ?? null]);
+    const into = merged.get(id);
+    if (into === undefined) merged.set(id, { ...rule, resources: [...rule.resources] });
+    else into.resources = [...new Set([...into.resources, ...rule.resources])].sort();
+  }
+  return [...merged.values()];
+}
+
+function controllerWorkerRules(controller: ControllerSpec): PolicyRule[] {
   const own = controller.for;
   const rules: PolicyRule[] = [
     { apiGroups: [own.group], resources: [own.plural], verbs: ['get', 'patch'] },

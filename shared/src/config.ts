@@ -254,14 +254,27 @@ const cliSchema = z.strictObject({
   timeout: duration().default(10_000),
 });
 
+const controllerSchema = z.strictObject({
+  /**
+   * The controller's share of each worker process's slots (`worker.concurrency`, split in proportion to the shares,
+   * at least one slot each) and of each dispatcher's. @defaultValue 1
+   */
+  share: num(0.01, 1_000).default(1),
+});
+
 const httpSchema = z.strictObject({
   host: z.string().min(1).default('0.0.0.0'),
   port: int(0, 65_535).default(8080),
 });
 
 export const configSchema = z.strictObject({
-  /** Path of the controller module (its default export is a defineController result). */
-  controller: z.string().min(1).optional(),
+  /**
+   * Path of the controller module (its default export is a defineController result, or an array of them), or a
+   * list of such paths: one watcher, worker, dispatcher and Lambda function then serve every controller they hold.
+   */
+  controller: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+  /** Settings of one controller among several in a process, by controller name (see controller-set.ts). */
+  controllers: z.record(z.string(), controllerSchema).default({}),
   redis: redisSchema.prefault({}),
   kube: kubeSchema.prefault({}),
   queue: queueSchema.prefault({}),
@@ -570,14 +583,17 @@ function withSource(problem: ConfigProblem, path: string, sources: Map<string, s
 function missingFiles(config: Config, sources: Map<string, string>): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   for (const path of FILE_SETTINGS) {
-    const file = path.split('.').reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], config);
-    if (typeof file !== 'string') continue;
-    try {
-      accessSync(file, constants.R_OK);
-    } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      const why = code === 'ENOENT' ? 'does not exist' : `cannot be read (${errorMessage(error)})`;
-      problems.push(withSource({ path, message: `file ${file} ${why}` }, path, sources));
+    const value = path.split('.').reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], config);
+    const files = typeof value === 'string' ? [value] : Array.isArray(value) ? (value as string[]) : [];
+    for (const [index, file] of files.entries()) {
+      const at = typeof value === 'string' ? path : `${path}.${index}`;
+      try {
+        accessSync(file, constants.R_OK);
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        const why = code === 'ENOENT' ? 'does not exist' : `cannot be read (${errorMessage(error)})`;
+        problems.push(withSource({ path: at, message: `file ${file} ${why}` }, path, sources));
+      }
     }
   }
   return problems;

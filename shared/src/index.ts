@@ -5,6 +5,7 @@ export * from './backoff.ts';
 export * from './clock.ts';
 export * from './config.ts';
 export * from './controller.ts';
+export * from './controller-set.ts';
 export * from './did-you-mean.ts';
 export * from './duration.ts';
 export * from './errors.ts';

@@ -1,5 +1,5 @@
 // Metric names (controller-runtime's and client-go workqueue's, so existing dashboards work) and the registry helpers that create them at 0.
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Outcome } from './outcome.ts';
 import { LANES, type Lane } from './queue/lanes.ts';
 
@@ -68,6 +68,21 @@ const EVENT_TO_START_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
 
 export function createMetricsRegistry(): Registry {
   return new Registry();
+}
+
+/**
+ * One exposition of several registries whose metrics share names but not label sets: the registries of several
+ * controllers in one process, each series labelled with its controller. (`Registry.merge` refuses a name twice;
+ * the aggregation joins the series of each name under one HELP and TYPE.) `base` holds the process's own metrics,
+ * which no controller registry repeats.
+ */
+export async function combinedMetrics(base: Registry | undefined, perController: readonly Registry[]): Promise<string> {
+  const parts: string[] = [];
+  if (base !== undefined) parts.push(await base.metrics());
+  if (perController.length === 1) parts.push(await (perController[0] as Registry).metrics());
+  else if (perController.length > 1)
+    parts.push(await AggregatorRegistry.aggregate(await Promise.all(perController.map((r) => r.getMetricsAsJSON()))).metrics());
+  return parts.filter((part) => part !== '').join('\n');
 }
 
 /** The result label controller-runtime would record for an outcome. */

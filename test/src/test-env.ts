@@ -2,7 +2,7 @@
 // answer to controller-runtime's envtest, for a controller's own tests.
 //
 // Expected flow: startTestEnv starts the simulator, creates the CRDs it is given and the `default` namespace,
-// starts a private redis-server, then the watcher and a container worker for the controller, exactly as
+// starts a private redis-server, then the watcher and a container worker for the controller (or controllers), exactly as
 // `conveyor watch` and `conveyor worker` would run them. The test writes objects with `env.client` and waits
 // for what the controller does with `env.waitFor`. close() stops everything in the reverse order.
 // Needs `redis-server` on PATH (or REDIS_SERVER_BINARY), as Conveyor's own tests do.
@@ -10,7 +10,8 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type Config, type Controller, createLogger, KubeApiClient, type KubeObject, loadConfig, unlimitedBudget } from '@conveyor/shared';
 import { runWatcher, type WatcherHandle } from '@conveyor/watcher/run-watcher';
-import { type ContainerWorker, startContainerWorker } from '@conveyor/workers/container-worker';
+import { startContainerWorker } from '@conveyor/workers/container-worker';
+import { startWorkerSet } from '@conveyor/workers/worker-set';
 import { parseAllDocuments } from 'yaml';
 import { RedisServer } from './redis-server.ts';
 import { type KubeSimulator, startKubeSimulator } from './sim/simulator.ts';
@@ -20,8 +21,9 @@ const CRDS = { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customreso
 const NAMESPACES = { group: '', version: 'v1', plural: 'namespaces' };
 
 export interface TestEnvOptions {
+  /** The controller, or several: one watcher and one worker process then serve them all, as `--controller a --controller b` would. */
   // biome-ignore lint/suspicious/noExplicitAny: a controller of any resource and deps type is welcome here.
-  controller: Controller<any, any>;
+  controller: Controller<any, any> | readonly Controller<any, any>[];
   /** YAML files of CustomResourceDefinitions (several documents per file are fine) to create first. */
   crds?: readonly (string | URL)[];
   /** Settings as `conveyor.yaml` would hold them, in dotted form (`{ 'worker.concurrency': 4 }`); Redis, HTTP and logging are set for you. */
@@ -67,7 +69,7 @@ export async function startTestEnv(options: TestEnvOptions): Promise<TestEnv> {
     },
   });
   let watcher: WatcherHandle | undefined;
-  let worker: ContainerWorker | undefined;
+  let worker: { close(graceMs?: number): Promise<void> } | undefined;
   const close = async () => {
     await worker?.close(1_000);
     await watcher?.close();
@@ -78,7 +80,24 @@ export async function startTestEnv(options: TestEnvOptions): Promise<TestEnv> {
     await prepareCluster(client, options.crds ?? []);
     watcher = await runWatcher({ controller: options.controller, config, logger, kubeConfig: sim.kubeConfig() });
     await watcher.ready;
-    worker = await startContainerWorker({ controller: options.controller, config, kubeConfig: sim.kubeConfig(), logger, http: false });
+    const controllers = Array.isArray(options.controller) ? options.controller : [options.controller];
+    worker =
+      controllers.length === 1
+        ? await startContainerWorker({ controller: controllers[0], config, kubeConfig: sim.kubeConfig(), logger, http: false })
+        : await startWorkerSet({
+            names: controllers.map((c: Controller<KubeObject, unknown>) => c.name),
+            config,
+            logger,
+            http: false,
+            start: (name, own) =>
+              startContainerWorker({
+                controller: controllers.find((c: Controller<KubeObject, unknown>) => c.name === name),
+                config: own,
+                kubeConfig: sim.kubeConfig(),
+                logger,
+                http: false,
+              }),
+          });
   } catch (error) {
     await close();
     throw error;

@@ -19,7 +19,7 @@ export interface WatcherMemory {
 /** Writes the Widget example's bundle (`node bundle.mjs watch|worker|dispatch`) to `dir`; returns its path. */
 export async function buildWidgetBundle(dir: string): Promise<string> {
   const file = join(dir, 'bundle.mjs');
-  await bundleRuntime(CONTROLLER_MODULE, file, 'measured');
+  await bundleRuntime([CONTROLLER_MODULE], file, 'measured');
   return file;
 }
 

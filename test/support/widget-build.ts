@@ -16,7 +16,12 @@ export function widgetBuildOptions(): BuildOptions {
 /** Writes dist/widgets/bundle.mjs, the Lambda handler and zip that serverless.yml packages, without touching infra/. */
 export async function buildWidgetArtifacts(): Promise<BuildOptions> {
   const relative = widgetBuildOptions();
-  const options = { ...relative, controllerModule: `${repoRoot}${relative.controllerModule}`, out: `${repoRoot}${relative.out}` };
+  const options = {
+    ...relative,
+    controllerModule: `${repoRoot}${relative.controllerModule}`,
+    controllerModules: relative.controllerModules.map((module) => `${repoRoot}${module}`),
+    out: `${repoRoot}${relative.out}`,
+  };
   await writeArtifacts(await loadController(options.controllerModule), { ...options, serverless: `${repoRoot}${relative.serverless}` });
   return relative;
 }

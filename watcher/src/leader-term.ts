@@ -1,5 +1,8 @@
 // What runs only while this replica is active (leads, or runs without election): the Watcher streaming into the queue, and the
 // autoscaler, which always measures (exporting conveyor_backlog and conveyor_desired_workers) and scales only when enabled.
+// A watcher process serving several controllers runs one Watcher and one autoscaler per controller in each term: one
+// Lease covers them all, so the autoscalers sizing one Deployment run side by side in one process and it runs the most
+// any of them wants (SharedScaleTarget), instead of replicas leading different controllers fighting over it.
 //
 // The autoscaler runs in shard 0's active replica only (every replica when not sharded is shard 0). The queue is
 // one per controller, so one replica sees all of its depth; N shard leaders each sizing the same Deployment would
@@ -32,28 +35,43 @@ import {
 } from '@conveyor/shared';
 import { Registry } from 'prom-client';
 import { type Autoscaler, startAutoscaler } from './autoscaler/autoscaler.ts';
-import { DeploymentScaleTarget, DispatcherConcurrencyTarget, type ScaleTarget } from './autoscaler/scale-targets.ts';
+import { DeploymentScaleTarget, DispatcherConcurrencyTarget, type ScaleTarget, SharedScaleTarget } from './autoscaler/scale-targets.ts';
 import { formatShard, type Shard } from './sharding.ts';
 import { Watcher } from './watcher.ts';
 
-export interface LeaderTermDeps {
+/** One controller the process watches for: its queue, cursor, and the client its watch requests are counted on. */
+export interface WatchUnit {
   controller: ControllerSpec;
+  /** Its configuration: the process's, with its share of each worker's slots as `worker.concurrency` (controller-set.ts). */
   config: Config;
-  logger: Logger;
   client: KubeApiClient;
-  connection: RedisConnection;
   queue: ReconcileQueue;
   cursor: WatchCursorStore;
+}
+
+export interface LeaderTermDeps {
+  units: readonly WatchUnit[];
+  config: Config;
+  logger: Logger;
+  /** The process's client: the autoscaler's Deployment target. */
+  client: KubeApiClient;
+  connection: RedisConnection;
   shard: Shard | undefined;
   /** Told when this replica becomes active (true) or stops being so (false). */
   onActive?: (active: boolean) => void;
 }
 
-/** One period of being active. */
+/** One period of being active: a Watcher (and, on shard 0, an autoscaler) per controller, each with its own registry. */
 export interface Term {
-  registry: Registry;
-  watcher: Watcher;
-  autoscaler: Autoscaler | undefined;
+  registries: Registry[];
+  /** By controller name, in the order of the units. */
+  watchers: Map<string, Watcher>;
+  autoscalers: Autoscaler[];
+}
+
+/** Every Watcher of the term has synced every stream. */
+export function termReady(term: Term | undefined): boolean {
+  return term !== undefined && [...term.watchers.values()].every((w) => w.ready);
 }
 
 export class LeaderTerms {
@@ -120,52 +138,61 @@ export class LeaderTerms {
     this.closing = true;
     this.settleReady.reject(new Error('the watcher stopped before its first sync'));
     // Stop the current term directly: an activation still waiting on Redis holds the transition chain.
-    await this.current?.watcher.stop(graceMs);
+    await Promise.all([...(this.current?.watchers.values() ?? [])].map((w) => w.stop(graceMs)));
     await settleWithin(this.setActive(false), graceMs);
   }
 
   private async activate(): Promise<void> {
     if (this.current !== undefined || this.closing) return;
-    const { controller, config, logger } = this.d;
-    const registry = new Registry();
-    const watcher = new Watcher({
-      controller,
-      transport: this.d.client,
-      queue: this.d.queue,
-      cursor: this.d.cursor,
-      registry,
-      logger: logger.child({ component: 'watch' }),
-      shard: this.d.shard,
-      pageSize: config.watcher.pageSize,
-      watchTimeoutMs: config.watcher.watchTimeout,
-      bookmarkIntervalMs: config.watcher.bookmarkInterval,
-      maxBackoffMs: config.watcher.maxBackoff,
-      resyncPeriodMs: config.watcher.resyncPeriod,
-      ownWrites: config.watcher.ignoreOwnWrites
-        ? new OwnWriteLookup(this.d.connection, { prefix: config.redis.prefix, controller: controller.name })
-        : undefined,
-    });
-    // Parked requests need a person whether or not any worker runs: exported here, beside the backlog.
-    parkedRequestsGauge(registry, controller.name, () => this.d.queue.countParked());
-    const term: Term = { registry, watcher, autoscaler: undefined };
+    const { config, logger } = this.d;
+    const term: Term = { registries: [], watchers: new Map(), autoscalers: [] };
+    for (const unit of this.d.units) {
+      const registry = new Registry();
+      const watcher = new Watcher({
+        controller: unit.controller,
+        transport: unit.client,
+        queue: unit.queue,
+        cursor: unit.cursor,
+        registry,
+        logger: (this.d.units.length === 1 ? logger : logger.child({ controller: unit.controller.name })).child({ component: 'watch' }),
+        shard: this.d.shard,
+        pageSize: config.watcher.pageSize,
+        watchTimeoutMs: config.watcher.watchTimeout,
+        bookmarkIntervalMs: config.watcher.bookmarkInterval,
+        maxBackoffMs: config.watcher.maxBackoff,
+        resyncPeriodMs: config.watcher.resyncPeriod,
+        ownWrites: config.watcher.ignoreOwnWrites
+          ? new OwnWriteLookup(this.d.connection, { prefix: config.redis.prefix, controller: unit.controller.name })
+          : undefined,
+      });
+      // Parked requests need a person whether or not any worker runs: exported here, beside the backlog.
+      parkedRequestsGauge(registry, unit.controller.name, () => unit.queue.countParked());
+      term.registries.push(registry);
+      term.watchers.set(unit.controller.name, watcher);
+    }
     this.current = term;
     this.d.onActive?.(true);
     try {
-      await watcher.start();
+      await Promise.all([...term.watchers.values()].map((w) => w.start()));
     } catch (error) {
       this.current = undefined;
       this.d.onActive?.(false);
-      await watcher.stop(0).catch(() => undefined);
+      await Promise.all([...term.watchers.values()].map((w) => w.stop(0).catch(() => undefined)));
       if (this.closing) return;
       throw error;
     }
-    watcher.whenReady().then(
+    Promise.all([...term.watchers.values()].map((w) => w.whenReady())).then(
       () => this.settleReady.resolve(),
       () => undefined,
     );
     // Always measured while leading (the gauges KEDA or an HPA read); acted on only when the built-in autoscaler is on.
     const runsAutoscaler = (this.d.shard?.index ?? 0) === 0;
-    if (runsAutoscaler) term.autoscaler = this.startAutoscaler(registry);
+    if (runsAutoscaler) {
+      const shared = config.autoscaler.enabled && config.autoscaler.target === 'deployment' ? this.sharedDeployment() : undefined;
+      this.d.units.forEach((unit, index) => {
+        term.autoscalers.push(this.startAutoscaler(unit, term.registries[index] as Registry, shared));
+      });
+    }
     const autoscaler = !runsAutoscaler
       ? 'shard 0 runs it'
       : config.autoscaler.enabled
@@ -174,23 +201,30 @@ export class LeaderTerms {
     logger.info({ shard: formatShard(this.d.shard), autoscaler }, 'active: watching');
   }
 
-  private startAutoscaler(registry: Registry): Autoscaler {
-    const { controller, config, connection, queue } = this.d;
+  /** The one Deployment every controller's autoscaler sizes, when there are several; undefined for one (it scales it directly). */
+  private sharedDeployment(): SharedScaleTarget | undefined {
+    if (this.d.units.length === 1) return undefined;
+    return new SharedScaleTarget(new DeploymentScaleTarget(this.d.client, this.d.config.autoscaler.deployment));
+  }
+
+  private startAutoscaler(unit: WatchUnit, registry: Registry, shared: SharedScaleTarget | undefined): Autoscaler {
+    const { connection } = this.d;
+    const { controller, config, queue } = unit;
     return startAutoscaler({
       controller: controller.name,
       config,
       depth: () => queue.getDepth(),
       connection,
-      target: config.autoscaler.enabled ? this.scaleTarget() : undefined,
+      target: !config.autoscaler.enabled ? undefined : (shared?.forController(controller.name) ?? this.scaleTarget(unit)),
       registry,
-      logger: this.d.logger.child({ component: 'autoscaler' }),
+      logger: this.d.logger.child({ component: 'autoscaler', ...(this.d.units.length === 1 ? {} : { controller: controller.name }) }),
     });
   }
 
-  private scaleTarget(): ScaleTarget {
-    const { controller, config, connection } = this.d;
+  private scaleTarget(unit: WatchUnit): ScaleTarget {
+    const { config, connection } = this.d;
     return config.autoscaler.target === 'dispatcher'
-      ? new DispatcherConcurrencyTarget(connection, config.redis, controller.name, config.autoscaler.interval)
+      ? new DispatcherConcurrencyTarget(connection, config.redis, unit.controller.name, config.autoscaler.interval)
       : new DeploymentScaleTarget(this.d.client, config.autoscaler.deployment);
   }
 
@@ -199,8 +233,8 @@ export class LeaderTerms {
     if (term === undefined) return;
     this.current = undefined;
     this.d.onActive?.(false);
-    term.autoscaler?.stop();
-    await term.watcher.stop(this.d.config.watcher.shutdownGrace);
+    for (const autoscaler of term.autoscalers) autoscaler.stop();
+    await Promise.all([...term.watchers.values()].map((w) => w.stop(this.d.config.watcher.shutdownGrace)));
     this.d.logger.info('stopped watching');
   }
 }

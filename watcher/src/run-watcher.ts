@@ -15,6 +15,8 @@ import {
   type Config,
   type ControllerSpec,
   closeRedisConnection,
+  combinedMetrics,
+  configsPerController,
   createKubeConfig,
   createMetricsRegistry,
   createRedisConnection,
@@ -29,6 +31,7 @@ import {
   type RedisConnection,
   type Route,
   startOpsServer,
+  uniqueControllers,
   WatchCursorStore,
   workqueueAdds,
 } from '@conveyor/shared';
@@ -37,11 +40,12 @@ import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { type Authenticator, type Authorizer, ChainAuth, KubeAuth, TokenFileAuth } from './api/auth.ts';
 import { createReconcileApi, NotActiveError, RECONCILE_PATH } from './api/reconcile-api.ts';
 import { LeaderElector } from './leader-election.ts';
-import { LeaderTerms } from './leader-term.ts';
+import { LeaderTerms, termReady, type WatchUnit } from './leader-term.ts';
 import type { Shard } from './sharding.ts';
 
 export interface RunWatcherOptions {
-  controller: ControllerSpec;
+  /** The controller, or several: one process then watches for all of them under one Lease, each into its own queue. */
+  controller: ControllerSpec | readonly ControllerSpec[];
   config: Config;
   logger: Logger;
   /** Where process-wide metrics go (default metrics, leader status); each active term adds the watcher's and autoscaler's. */
@@ -67,40 +71,59 @@ export interface WatcherHandle {
   close(): Promise<void>;
 }
 
-/** The name of a controller's Lease (`conveyor-widgets-watcher`); each shard elects its own leader (`conveyor-widgets-watcher-0-of-3`). */
-export function leaseName(controller: string, shard: Shard | undefined): string {
-  const base = `conveyor-${controller}-watcher`;
+/**
+ * The name of a controller's Lease (`conveyor-widgets-watcher`); each shard elects its own leader (`conveyor-widgets-watcher-0-of-3`).
+ * A process watching for several controllers holds one Lease for all of them, named after all of them in the order
+ * given (`conveyor-widgets-gadgets-watcher`).
+ */
+export function leaseName(controller: string | readonly string[], shard: Shard | undefined): string {
+  const names = typeof controller === 'string' ? [controller] : controller;
+  const base = `conveyor-${names.join('-')}-watcher`;
   return shard === undefined || shard.count === 1 ? base : `${base}-${shard.index}-of-${shard.count}`;
 }
 
 export async function runWatcher(options: RunWatcherOptions): Promise<WatcherHandle> {
-  const { controller, config } = options;
-  const logger = options.logger.child({ controller: controller.name });
+  const { config } = options;
+  const controllers = uniqueControllers(Array.isArray(options.controller) ? options.controller : [options.controller as ControllerSpec]);
+  const names = controllers.map((c) => c.name);
+  const configs = configsPerController(config, names);
+  const logger = options.logger.child(names.length === 1 ? { controller: names[0] } : { controllers: names });
   const base = options.registry ?? createMetricsRegistry();
   collectDefaultMetrics({ register: base });
-  const apiRequests = apiRequestCounter(base, controller.name);
-  const client = new KubeApiClient({
-    kubeConfig: options.kubeConfig ?? createKubeConfig(config.kube),
-    onRequest: (verb, code) => apiRequests(verb, code),
-  });
-  const adds = workqueueAdds(base, controller.name);
-  const lease = leaseName(controller.name, options.shard);
+  const kubeConfig = options.kubeConfig ?? createKubeConfig(config.kube);
+  // One registry and one client per controller: its API requests and adds are counted under its name.
+  const clientFor = (registry: Registry, name: string) => {
+    const counted = apiRequestCounter(registry, name);
+    return new KubeApiClient({ kubeConfig, onRequest: (verb, code) => counted(verb, code) });
+  };
+  const registries = names.length === 1 ? [base] : names.map(() => createMetricsRegistry());
+  // The process's own requests (the Lease, the reconcile API's reviews, the autoscaler's Deployment): one controller's
+  // when there is one, as before; with several, counted under the Lease's controllers joined by "+".
+  const client = names.length === 1 ? clientFor(base, names[0] as string) : clientFor(base, names.join('+'));
+  const lease = leaseName(names, options.shard);
   const leaderStatus = leaderStatusGauge(base, lease);
 
   const connection: RedisConnection = createRedisConnection(config.redis, { logger });
-  const queue = new ReconcileQueue(
-    { controller: controller.name, redis: config.redis, queue: config.queue },
-    { connection, logger, onAdded: adds },
-  );
-  const cursor = new WatchCursorStore(connection, { prefix: config.redis.prefix, controller: controller.name });
+  const units: WatchUnit[] = controllers.map((controller, index) => {
+    const registry = registries[index] as Registry;
+    const queue = new ReconcileQueue(
+      { controller: controller.name, redis: config.redis, queue: config.queue },
+      { connection, logger, onAdded: workqueueAdds(registry, controller.name) },
+    );
+    return {
+      controller,
+      config: configs.get(controller.name) as Config,
+      client: names.length === 1 ? client : clientFor(registry, controller.name),
+      queue,
+      cursor: new WatchCursorStore(connection, { prefix: config.redis.prefix, controller: controller.name }),
+    };
+  });
   const terms = new LeaderTerms({
-    controller,
+    units,
     config,
     logger,
     client,
     connection,
-    queue,
-    cursor,
     shard: options.shard,
     onActive: (active) => leaderStatus.set({ name: lease }, active ? 1 : 0),
   });
@@ -115,11 +138,12 @@ export async function runWatcher(options: RunWatcherOptions): Promise<WatcherHan
         onChange: (leading) => terms.setActive(leading),
       })
     : undefined;
+  const closeQueues = () => Promise.all(units.map((unit) => unit.queue.close().catch(() => undefined)));
 
   let closing = false;
-  const isReady = () => terms.term?.watcher.ready === true;
+  const isReady = () => termReady(terms.term);
   const release = async () => {
-    await queue.close().catch(() => undefined);
+    await closeQueues();
     connection.disconnect();
   };
   let server: OpsServer;
@@ -138,10 +162,13 @@ export async function runWatcher(options: RunWatcherOptions): Promise<WatcherHan
         }),
       metrics: async () => {
         const term = terms.term;
-        const registry = term === undefined ? base : Registry.merge([base, term.registry]);
-        return { contentType: base.contentType, body: await registry.metrics() };
+        if (names.length === 1) {
+          const registry = term === undefined ? base : Registry.merge([base, ...term.registries]);
+          return { contentType: base.contentType, body: await registry.metrics() };
+        }
+        return { contentType: base.contentType, body: await combinedMetrics(base, [...registries, ...(term?.registries ?? [])]) };
       },
-      routes: { [RECONCILE_PATH]: reconcileRoute(controller, config, client, logger, terms, queue) },
+      routes: { [RECONCILE_PATH]: reconcileRoute(units, config, client, logger, terms) },
       onError: (error, path) => logger.warn({ err: errorMessage(error), path }, 'HTTP request failed'),
     });
   } catch (error) {
@@ -165,7 +192,7 @@ export async function runWatcher(options: RunWatcherOptions): Promise<WatcherHan
         if (elector !== undefined) await elector.stop();
         await terms.close(config.watcher.shutdownGrace);
         await server.close();
-        await queue.close();
+        await closeQueues();
         await closeRedisConnection(connection);
         logger.info('watcher process stopped');
       })();
@@ -199,14 +226,7 @@ function readiness(state: { closing: boolean; redisUp: boolean; standby: boolean
 }
 
 /** `POST /v1/reconcile`, or a 404 saying how to turn it on. Enqueues only while this replica is active. */
-function reconcileRoute(
-  controller: ControllerSpec,
-  config: Config,
-  client: KubeApiClient,
-  logger: Logger,
-  terms: LeaderTerms,
-  queue: ReconcileQueue,
-): Route {
+function reconcileRoute(units: readonly WatchUnit[], config: Config, client: KubeApiClient, logger: Logger, terms: LeaderTerms): Route {
   const auth = createAuth(config, client);
   if (auth === undefined) {
     return async (req, res) => {
@@ -215,14 +235,20 @@ function reconcileRoute(
     };
   }
   return createReconcileApi({
-    resource: { ...controller.for, namespaced: controller.for.namespaced ?? true },
+    resources: units.map(({ controller }) => ({ ...controller.for, namespaced: controller.for.namespaced ?? true })),
     auth,
     enqueue: async (keys: readonly ObjectKey[], trace: string | undefined) => {
       const term = terms.term;
       // The reconcile API answers 503 with Retry-After: the caller retries, and reaches the leader through the Service.
       if (term === undefined) throw new NotActiveError();
-      await queue.enqueueBatch(keys.map((key) => ({ key, reason: 'manual' as const, ...(trace === undefined ? {} : { trace }) })));
-      term.watcher.metrics.enqueued.inc({ reason: 'manual' }, keys.length);
+      // The keys are of one resource: every controller of that resource reconciles them.
+      const [first] = keys;
+      for (const unit of units) {
+        const own = unit.controller.for;
+        if (first === undefined || own.group !== first.group || own.plural !== first.plural) continue;
+        await unit.queue.enqueueBatch(keys.map((key) => ({ key, reason: 'manual' as const, ...(trace === undefined ? {} : { trace }) })));
+        term.watchers.get(unit.controller.name)?.metrics.enqueued.inc({ reason: 'manual' }, keys.length);
+      }
     },
     audit: logger.child({ component: 'reconcile-api' }),
     maxBodyBytes: config.api.maxBodyBytes,

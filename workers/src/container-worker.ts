@@ -49,6 +49,8 @@ export interface ContainerWorker {
   /** Where /healthz and /metrics are served, when they are. */
   url: string | undefined;
   registry: Registry;
+  /** Not stopping, and Redis answers. */
+  isReady(): boolean;
   setConcurrency(n: number): void;
   /**
    * Stops taking requests, lets running reconciles finish within `graceMs` (config.worker.shutdownGrace),
@@ -163,6 +165,7 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
   return {
     url: http?.url,
     registry,
+    isReady: () => !closing && connection.status === 'ready',
     setConcurrency(n) {
       worker.setConcurrency(n);
       metrics.setMaxConcurrent(n);

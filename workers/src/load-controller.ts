@@ -1,11 +1,38 @@
-// Loads a user's controller module (its default export, made with defineController) and checks it, naming the file in every error.
+// Loads a user's controller modules (each default export a defineController result, or an array of them) and checks them, naming the file in every error.
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { type Controller, checkController, errorMessage, InvalidArgumentError, type KubeObject } from '@conveyor/shared';
+import {
+  type Controller,
+  checkControllers,
+  errorMessage,
+  InvalidArgumentError,
+  type KubeObject,
+  uniqueControllers,
+} from '@conveyor/shared';
 
-/** Imports `path` (relative to `cwd`) and returns its checked default export (or its `controller` export). */
+/** Imports `path` (relative to `cwd`) and returns its one controller; a module exporting several is refused, naming them. */
 export async function loadController(path: string, cwd = process.cwd()): Promise<Controller<KubeObject, unknown>> {
+  const controllers = await loadModule(path, cwd);
+  if (controllers.length > 1) {
+    throw new InvalidArgumentError(
+      `controller module ${path} exports ${controllers.length} controllers (${controllers.map((c) => c.name).join(', ')}); this needs one`,
+    );
+  }
+  return controllers[0] as Controller<KubeObject, unknown>;
+}
+
+/**
+ * Every controller of the modules `paths` name, in order: each module's default export (or `controller` export),
+ * one controller or an array of them. Two controllers of the same name are refused.
+ */
+export async function loadControllers(paths: string | readonly string[], cwd = process.cwd()): Promise<Controller<KubeObject, unknown>[]> {
+  const loaded: Controller<KubeObject, unknown>[] = [];
+  for (const path of typeof paths === 'string' ? [paths] : paths) loaded.push(...(await loadModule(path, cwd)));
+  return uniqueControllers(loaded);
+}
+
+async function loadModule(path: string, cwd: string): Promise<Controller<KubeObject, unknown>[]> {
   const file = isAbsolute(path) ? path : resolve(cwd, path);
   if (!existsSync(file)) throw new InvalidArgumentError(`controller module ${path} does not exist (looked at ${file})`);
   let module: Record<string, unknown>;
@@ -24,7 +51,7 @@ export async function loadController(path: string, cwd = process.cwd()): Promise
     throw new InvalidArgumentError(`controller module ${path} has no default export; export default defineController({...})`);
   }
   try {
-    return checkController(exported);
+    return checkControllers(exported);
   } catch (error) {
     throw new InvalidArgumentError(`controller module ${path}: ${(error as Error).message}`, { cause: error });
   }

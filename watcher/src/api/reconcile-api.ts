@@ -34,9 +34,16 @@ import type { Authenticator, Authorizer } from './auth.ts';
 
 export const RECONCILE_PATH = '/v1/reconcile';
 
+type ApiResource = ResourceRef & { namespaced: boolean };
+
 export interface ReconcileApiOptions {
-  /** The controller's resource: the only one this API reconciles. */
-  resource: ResourceRef & { namespaced: boolean };
+  /** The controller's resource: the only one this API reconciles (or give `resources`). */
+  resource?: ApiResource;
+  /**
+   * The resources of several controllers: the only ones this API reconciles. With one resource, the body's `resource`
+   * may be left out; with several different ones, it says which.
+   */
+  resources?: readonly ApiResource[];
   auth: Authenticator & Authorizer;
   /** Enqueues with reason `manual`: the same path watch events take; `trace` is the `traceparent` the requests carry. */
   enqueue(keys: readonly ObjectKey[], trace: string | undefined): Promise<void>;
@@ -106,10 +113,7 @@ export function createReconcileApi(options: ReconcileApiOptions): (req: Incoming
   };
   const maxBodyBytes = options.maxBodyBytes ?? 64 * 1024;
   const maxObjects = options.maxObjects ?? 1_000;
-  const resourceNames = new Set([
-    options.resource.plural,
-    options.resource.group === '' ? options.resource.plural : `${options.resource.plural}.${options.resource.group}`,
-  ]);
+  const pickResource = resourcePicker(options.resources ?? (options.resource === undefined ? [] : [options.resource]));
 
   return async (req, res) => {
     const path = (req.url ?? '').split('?')[0];
@@ -183,25 +187,21 @@ export function createReconcileApi(options: ReconcileApiOptions): (req: Incoming
     const parsed = 'objects' in json ? manySchema.safeParse(json) : oneSchema.safeParse(json);
     if (!parsed.success) return badRequest(parsed.error);
     const body = parsed.data;
-    if (body.resource !== undefined && !resourceNames.has(body.resource)) {
-      return {
-        status: 400,
-        body: { error: `unknown resource "${body.resource}"; this API reconciles ${[...resourceNames].at(-1)}`, field: 'resource' },
-      };
-    }
+    const resource = pickResource(body.resource);
+    if (typeof resource === 'string') return { status: 400, body: { error: resource, field: 'resource' } };
     const refs = 'objects' in body ? body.objects : [{ namespace: body.namespace, name: body.name }];
     if (refs.length > maxObjects) return { status: 413, body: { error: `at most ${maxObjects} objects per request`, field: 'objects' } };
 
     const keys: ObjectKey[] = [];
     for (const [index, ref] of refs.entries()) {
       const prefix = 'objects' in body ? `objects.${index}.` : '';
-      if (options.resource.namespaced && (ref.namespace === undefined || ref.namespace === '')) {
+      if (resource.namespaced && (ref.namespace === undefined || ref.namespace === '')) {
         return { status: 400, body: { error: 'a namespaced resource needs a namespace', field: `${prefix}namespace` } };
       }
-      if (!options.resource.namespaced && ref.namespace !== undefined && ref.namespace !== '') {
+      if (!resource.namespaced && ref.namespace !== undefined && ref.namespace !== '') {
         return { status: 400, body: { error: 'a cluster-scoped resource takes no namespace', field: `${prefix}namespace` } };
       }
-      const key = keyOf(options.resource, { namespace: ref.namespace, name: ref.name });
+      const key = keyOf(resource, { namespace: ref.namespace, name: ref.name });
       try {
         validateObjectName(key);
       } catch (error) {
@@ -220,6 +220,27 @@ export function createReconcileApi(options: ReconcileApiOptions): (req: Incoming
     audit.first = formatKey(keys[0] as ObjectKey);
     return { status: 202, body: { accepted: keys.length, keys: keys.slice(0, 100).map(formatKey) } };
   }
+}
+
+/**
+ * The resource a body names (`widgets` or `widgets.example.com`), or the only one when it names none; else the
+ * problem, in words for the caller.
+ */
+function resourcePicker(resources: readonly ApiResource[]): (name: string | undefined) => ApiResource | string {
+  const byName = new Map<string, ApiResource>();
+  const fullNames: string[] = [];
+  for (const resource of resources) {
+    const full = resource.group === '' ? resource.plural : `${resource.plural}.${resource.group}`;
+    if (!fullNames.includes(full)) fullNames.push(full);
+    byName.set(full, resource);
+    if (!byName.has(resource.plural)) byName.set(resource.plural, resource);
+  }
+  const which = fullNames.length === 1 ? fullNames[0] : `one of ${fullNames.join(', ')}`;
+  return (name) => {
+    if (name === undefined)
+      return fullNames.length === 1 ? (resources[0] as ApiResource) : `resource: missing; this API reconciles ${which}`;
+    return byName.get(name) ?? `unknown resource "${name}"; this API reconciles ${which}`;
+  };
 }
 
 function badRequest(error: z.ZodError): Reply {

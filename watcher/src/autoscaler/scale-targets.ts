@@ -70,3 +70,39 @@ export class DispatcherConcurrencyTarget implements ScaleTarget {
     return `dispatcher concurrency of ${this.controller}`;
   }
 }
+
+/**
+ * One Deployment sized by the autoscalers of several controllers its workers serve (each controller with its own
+ * slots in every worker): it runs the most any of them wants. Each controller's view of "current" is what it last
+ * asked for, so every controller states its want at least once and a later smaller want of one cannot undercut another's.
+ */
+export class SharedScaleTarget {
+  private readonly inner: ScaleTarget;
+  private readonly wants = new Map<string, number>();
+  private applied: number | undefined;
+
+  constructor(inner: ScaleTarget) {
+    this.inner = inner;
+  }
+
+  forController(name: string): ScaleTarget {
+    return {
+      // Unknown until it asked: -1 makes its first decision always reach apply().
+      current: async () => this.wants.get(name) ?? -1,
+      apply: async (desired) => {
+        this.wants.set(name, desired);
+        const most = Math.max(...this.wants.values());
+        if (most === this.applied) return;
+        try {
+          await this.inner.apply(most);
+          this.applied = most;
+        } catch (error) {
+          this.wants.delete(name);
+          this.applied = undefined;
+          throw error;
+        }
+      },
+      describe: () => `${this.inner.describe()} (for ${name}; it runs the most any controller wants)`,
+    };
+  }
+}

@@ -67,6 +67,8 @@ export interface Dispatcher {
   /** Where /healthz and /metrics are served, when they are. */
   url: string | undefined;
   readonly concurrency: number;
+  /** Not stopping, and Redis answers. */
+  isReady(): boolean;
   setConcurrency(n: number): void;
   close(graceMs?: number): Promise<void>;
 }
@@ -85,7 +87,12 @@ export function createLambdaClient(config: Config): LambdaClient {
 }
 
 /** One invocation in a `conveyor.lambda.invoke` span, whose trace context the request carries: the function's reconcile is its child. */
-async function invokeTraced(lambda: LambdaClient, functionName: string, request: RequestContext, timeoutMs: number): Promise<Invocation> {
+async function invokeTraced(
+  lambda: LambdaClient,
+  functionName: string,
+  request: RequestContext & { controller: string },
+  timeoutMs: number,
+): Promise<Invocation> {
   return await inSpan(SPAN.lambdaInvoke, { kind: SpanKind.CLIENT, attributes: { [ATTR.functionName]: functionName } }, async (span) => {
     const trace = traceparentOf(span) ?? request.trace;
     const payload = encodeLambdaRequest({ ...request, ...(trace === undefined ? {} : { trace }) });
@@ -152,7 +159,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
 
   const instrumented = instrumentedProcessor(
     async (request) => {
-      const invocation = await invokeTraced(lambda, functionName, request, invokeTimeoutMs);
+      const invocation = await invokeTraced(lambda, functionName, { ...request, controller }, invokeTimeoutMs);
       invocations.inc({ controller, function: functionName, result: invocation.result });
       duration.observe({ controller, function: functionName }, invocation.durationMs / 1_000);
       // A blocked queue is logged once by the queue (queue-block.ts), not once per request.
@@ -208,6 +215,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
     get concurrency() {
       return concurrency;
     },
+    isReady: () => !closing && connection.status === 'ready',
     setConcurrency,
     close(graceMs = config.worker.shutdownGrace) {
       closed ??= (async () => {

@@ -28,6 +28,7 @@ import {
   outcomeFromError,
   RedisApiBudget,
   type RedisConnection,
+  uniqueControllers,
 } from '@conveyor/shared';
 import type { TracingHandle } from '@conveyor/shared/tracing-sdk';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -71,8 +72,43 @@ export type ReconcileHandler = ((event: unknown, context?: LambdaContext) => Pro
   close(): Promise<void>;
 };
 
+/**
+ * The handler of one function serving one controller, or several (an array, as a module may export them): each
+ * request names the controller whose queue it came from, and goes to that controller's reconcile, with its own client
+ * (field manager), deps and own-write records. A request naming a controller the function does not serve is terminal
+ * (parked with the reason: the dispatcher and the function disagree, which no retry fixes).
+ */
+export function lambdaHandler(
+  // biome-ignore lint/suspicious/noExplicitAny: a handler accepts controllers of any resource type
+  controllers: Controller<any, any> | readonly Controller<any, any>[],
+  options: LambdaHandlerOptions = {},
+): ReconcileHandler {
+  // biome-ignore lint/suspicious/noExplicitAny: as above
+  const list: readonly Controller<any, any>[] = Array.isArray(controllers) ? controllers : [controllers as Controller<any, any>];
+  const handlers = new Map(uniqueControllers(list).map((c) => [c.name, controllerHandler(c, options)]));
+  const served = [...handlers.keys()].join(', ');
+  const handler = async (event: unknown, context?: LambdaContext): Promise<LambdaReply> => {
+    const named = (event as { controller?: unknown } | null)?.controller;
+    // A request without a name (a dispatcher that predates several controllers) is its only controller's.
+    const target = named === undefined && handlers.size === 1 ? [...handlers.values()][0] : handlers.get(String(named));
+    if (target === undefined) {
+      const message =
+        named === undefined
+          ? `controller: missing; this function serves ${served}`
+          : `controller: "${String(named)}" is not served here (${served})`;
+      return { kind: 'terminal', code: 'PAYLOAD_INVALID', message };
+    }
+    return await target(event, context);
+  };
+  return Object.assign(handler, {
+    async close() {
+      await Promise.all([...handlers.values()].map((h) => h.close()));
+    },
+  });
+}
+
 // biome-ignore lint/suspicious/noExplicitAny: a handler accepts a controller of any resource type
-export function lambdaHandler(controller: Controller<any, any>, options: LambdaHandlerOptions = {}): ReconcileHandler {
+function controllerHandler(controller: Controller<any, any>, options: LambdaHandlerOptions): ReconcileHandler {
   let runtime: Promise<Runtime> | undefined;
 
   const start = async (): Promise<Runtime> => {

@@ -13,6 +13,8 @@ import { z } from 'zod';
 
 export const lambdaRequestSchema = z.strictObject({
   v: z.literal(1),
+  /** The controller whose queue the request came from: one function may serve several controllers. */
+  controller: z.string().min(1).max(253).optional(),
   key: z.string().min(1).max(600),
   reason: z.enum(['event', 'manual', 'resync']),
   enqueuedAt: z.number().int().min(0),
@@ -26,6 +28,8 @@ export type LambdaRequest = z.output<typeof lambdaRequestSchema>;
 
 /** The request as the queue worker hands it over (structurally the queue module's RequestContext). */
 export interface DispatchedRequest {
+  /** The controller whose queue it came from (the dispatcher sets it; a function serving several routes by it). */
+  controller?: string;
   key: ObjectKey;
   reason: LambdaRequest['reason'];
   enqueuedAt: number;
@@ -38,6 +42,7 @@ export interface DispatchedRequest {
 export function encodeLambdaRequest(request: DispatchedRequest): LambdaRequest {
   return {
     v: 1,
+    ...(request.controller === undefined ? {} : { controller: request.controller }),
     key: formatKey(request.key),
     reason: request.reason,
     enqueuedAt: request.enqueuedAt,
@@ -56,8 +61,9 @@ export function decodeLambdaRequest(event: unknown): DispatchedRequest {
     const issue = parsed.error.issues[0];
     throw new TypeError(`not a Conveyor request: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
   }
-  const { key, reason, enqueuedAt, attempt, trace, fence } = parsed.data;
+  const { controller, key, reason, enqueuedAt, attempt, trace, fence } = parsed.data;
   return {
+    ...(controller === undefined ? {} : { controller }),
     key: parseKey(key),
     reason,
     enqueuedAt,
