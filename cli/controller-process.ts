@@ -174,21 +174,36 @@ export async function resolveControllers(config: Config, io: Io): Promise<Contro
   return await loadControllers(config.controller);
 }
 
+/** How a one-controller command chooses among several loaded: `--name`, or the resource it was given. */
+export interface ControllerChoice {
+  name?: string | undefined;
+  /** A resource as the command took it (`widgets`, `widgets.example.com`, `widgets.v1.example.com`). */
+  resource?: string | undefined;
+}
+
+/** The names a user may give a controller's resource by: `widgets`, `widgets.example.com`, `widgets.v1.example.com`. */
+export function resourceNames(controller: Controller<KubeObject, unknown>): string[] {
+  const ref = controller.for;
+  return [ref.plural, ref.group === '' ? ref.plural : `${ref.plural}.${ref.group}`, `${ref.plural}.${ref.version}.${ref.group}`];
+}
+
 /**
- * The one controller a command acts on: the only one loaded, or the one named `name` (`--name`) among several;
- * a usage error naming the choices otherwise.
+ * The one controller a command acts on: the only one loaded, or among several the one named by `--name`, or else
+ * the only one reconciling the resource the command was given; a usage error naming the choices otherwise.
  */
-export async function resolveController(config: Config, io: Io, name?: string): Promise<Controller<KubeObject, unknown>> {
+export async function resolveController(config: Config, io: Io, choice: ControllerChoice = {}): Promise<Controller<KubeObject, unknown>> {
   const controllers = await resolveControllers(config, io);
   const names = controllers.map((c) => c.name).join(', ');
-  if (name !== undefined) {
-    const named = controllers.find((c) => c.name === name);
-    if (named === undefined) throw new UsageError(`--name ${name}: no controller of that name is loaded (loaded: ${names})`);
+  if (choice.name !== undefined) {
+    const named = controllers.find((c) => c.name === choice.name);
+    if (named === undefined) throw new UsageError(`--name ${choice.name}: no controller of that name is loaded (loaded: ${names})`);
     return named;
   }
-  if (controllers.length > 1)
-    throw new UsageError(`${controllers.length} controllers are loaded (${names}); say which with --name <controller>`);
-  return controllers[0] as Controller<KubeObject, unknown>;
+  if (controllers.length === 1) return controllers[0] as Controller<KubeObject, unknown>;
+  const resource = choice.resource;
+  const matching = resource === undefined ? [] : controllers.filter((c) => resourceNames(c).includes(resource));
+  if (matching.length === 1) return matching[0] as Controller<KubeObject, unknown>;
+  throw new UsageError(`${controllers.length} controllers are loaded (${names}); say which with --name <controller>`);
 }
 
 /**

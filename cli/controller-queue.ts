@@ -3,7 +3,7 @@
 import type { Controller } from '@conveyor/shared';
 import { type Config, type KubeObject, ReconcileQueue, redisEndpoint, UnavailableError, waitForRedis } from '@conveyor/shared';
 import { type Io, loadConfigOrThrow } from './command.ts';
-import { resolveController } from './controller-process.ts';
+import { type ControllerChoice, controllerSetting, resolveController, resolveControllers } from './controller-process.ts';
 
 export interface ControllerQueue {
   config: Config;
@@ -55,25 +55,63 @@ function formatTimeout(ms: number): string {
 /**
  * Loads the configuration and the controller, opens its queue and waits (within `cli.timeout`) for
  * Redis to answer; rejects with UnavailableError naming Redis and its last error when it does not.
+ * Among several loaded controllers, `choice` says which (controller-process.ts).
  */
 export async function openControllerQueue(
-  values: { config?: string | undefined; controller?: string | undefined; timeout?: string | undefined },
+  values: {
+    config?: string | undefined;
+    controller?: string | string[] | undefined;
+    timeout?: string | undefined;
+    name?: string | undefined;
+  },
   io: Io,
+  choice: ControllerChoice = {},
 ): Promise<ControllerQueue> {
+  const config = loadCommandConfig(values, io);
+  const controller = await resolveController(config, io, { name: values.name, ...choice });
+  const [opened] = await openQueues(config, [controller]);
+  return opened as ControllerQueue;
+}
+
+/** Every loaded controller's queue (or only the one `--name` names), for a command that reports on all of them. */
+export async function openControllerQueues(
+  values: {
+    config?: string | undefined;
+    controller?: string | string[] | undefined;
+    timeout?: string | undefined;
+    name?: string | undefined;
+  },
+  io: Io,
+): Promise<ControllerQueue[]> {
+  const config = loadCommandConfig(values, io);
+  const controllers = values.name === undefined ? await resolveControllers(config, io) : [await resolveController(config, io, values)];
+  return await openQueues(config, controllers);
+}
+
+function loadCommandConfig(
+  values: { config?: string | undefined; controller?: string | string[] | undefined; timeout?: string | undefined },
+  io: Io,
+) {
   const overrides: Record<string, unknown> = {};
-  if (values.controller !== undefined) overrides.controller = values.controller;
+  if (values.controller !== undefined) overrides.controller = controllerSetting(values.controller);
   if (values.timeout !== undefined) overrides['cli.timeout'] = values.timeout;
-  const config = loadConfigOrThrow(values.config, io, overrides);
-  const controller = await resolveController(config, io);
+  return loadConfigOrThrow(values.config, io, overrides);
+}
+
+async function openQueues(config: Config, controllers: readonly Controller<KubeObject, unknown>[]): Promise<ControllerQueue[]> {
   const deadline = new Deadline(config.cli.timeout);
-  const queue = new ReconcileQueue({ controller: controller.name, redis: config.redis, queue: config.queue });
+  const opened: ControllerQueue[] = [];
   try {
-    await waitForRedis(queue.redis, { timeoutMs: deadline.timeoutMs, setting: 'cli.timeout' });
-    // A queue.partitions other than the queue's in Redis would show, retry or enqueue into the wrong queues.
-    await deadline.wait(redisEndpoint(config.redis), () => queue.checkLayout());
+    for (const controller of controllers) {
+      const queue = new ReconcileQueue({ controller: controller.name, redis: config.redis, queue: config.queue });
+      opened.push({ config, controller, queue, deadline });
+      await waitForRedis(queue.redis, { timeoutMs: deadline.timeoutMs, setting: 'cli.timeout' });
+      // A queue.partitions other than the queue's in Redis would show, retry or enqueue into the wrong queues.
+      await deadline.wait(redisEndpoint(config.redis), () => queue.checkLayout());
+    }
   } catch (error) {
-    await queue.close();
+    await Promise.all(opened.map((o) => o.queue.close()));
     throw error;
   }
-  return { config, controller, queue, deadline };
+  return opened;
 }

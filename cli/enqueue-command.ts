@@ -15,13 +15,15 @@ import {
   validateObjectName,
 } from '@conveyor/shared';
 import { COMMON_FLAGS, type Command, EXIT, type Flags, parseFlags, UsageError } from './command.ts';
+import { resourceNames } from './controller-process.ts';
 import { openControllerQueue } from './controller-queue.ts';
 
 const PRIORITIES: Record<string, RequestReason> = { high: 'event', normal: 'manual', low: 'resync' };
 const PAGE = 500;
 
 const FLAGS = {
-  controller: COMMON_FLAGS.controller,
+  controller: COMMON_FLAGS.controllers,
+  name: COMMON_FLAGS.name,
   config: COMMON_FLAGS.config,
   selector: {
     type: 'string',
@@ -59,7 +61,7 @@ export const enqueueCommand: Command = {
   name: 'enqueue',
   summary: 'ask for a reconcile of objects by name or selector',
   usage:
-    'conveyor enqueue <resource> (<namespace>/<name> | <name> | --selector <labels> [--namespace <ns> | --all-namespaces]) [--priority high|normal|low | --annotate] [--controller <module>] [--config <file>] [--timeout <duration>]',
+    'conveyor enqueue <resource> (<namespace>/<name> | <name> | --selector <labels> [--namespace <ns> | --all-namespaces]) [--priority high|normal|low | --annotate] [--controller <module> …] [--name <controller>] [--config <file>] [--timeout <duration>]',
   flags: FLAGS,
   positionals: {
     '<resource>': 'the controller’s resource: widgets, widgets.example.com or widgets.v1.example.com',
@@ -80,15 +82,12 @@ export const enqueueCommand: Command = {
     const reason = PRIORITIES[values.priority ?? 'normal'];
     if (reason === undefined) throw new UsageError(`--priority must be high, normal or low, got "${values.priority}"`);
 
-    const { config, controller, queue, deadline } = await openControllerQueue(values, io);
+    // Among several controllers, the one reconciling <resource> (or --name's).
+    const { config, controller, queue, deadline } = await openControllerQueue(values, io, { resource });
     const redis = redisEndpoint(config.redis);
     try {
       const ref = controller.for;
-      const names = new Set([
-        ref.plural,
-        ref.group === '' ? ref.plural : `${ref.plural}.${ref.group}`,
-        `${ref.plural}.${ref.version}.${ref.group}`,
-      ]);
+      const names = new Set(resourceNames(controller));
       if (!names.has(resource)) {
         throw new InvalidArgumentError(`unknown resource "${resource}": controller "${controller.name}" reconciles ${[...names][1]}`);
       }

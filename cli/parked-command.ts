@@ -19,7 +19,8 @@ const ACTIONS = ['list', 'retry', 'discard'] as const;
 type Action = (typeof ACTIONS)[number];
 
 const FLAGS = {
-  controller: COMMON_FLAGS.controller,
+  controller: COMMON_FLAGS.controllers,
+  name: COMMON_FLAGS.name,
   config: COMMON_FLAGS.config,
   json: { ...COMMON_FLAGS.json, description: 'list: print JSON instead of a table' },
   top: { type: 'string', value: '<n>', description: 'list: how many, newest first (1 to 10000)', defaultText: '100' },
@@ -31,7 +32,7 @@ export const parkedCommand: Command = {
   name: 'parked',
   summary: 'list parked requests, run them again, or discard them',
   usage:
-    'conveyor parked (list [--top <n>] [--json] | retry (<key> | --all) | discard (<key> | --all)) [--controller <module>] [--config <file>] [--timeout <duration>]',
+    'conveyor parked (list [--top <n>] [--json] | retry (<key> | --all) | discard (<key> | --all)) [--controller <module> …] [--name <controller>] [--config <file>] [--timeout <duration>]',
   flags: FLAGS,
   positionals: {
     'list | retry | discard': 'show parked requests, run them again with fresh attempts, or drop them',

@@ -1,47 +1,11 @@
+// Several controllers in one deployment, as users run them: one watcher and one worker process serving widgets and gadgets
+// on the simulator and a private Redis — converging under churn, and a burst on one not starving the other.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { defineController, formatKey, type KubeObject, keyOf, type ObjectKey, ReconcileQueue, type ResourceRef } from '@conveyor/shared';
+import { formatKey, keyOf, type ObjectKey, ReconcileQueue, type ResourceRef } from '@conveyor/shared';
 import { startTestEnv, type TestEnv } from '@conveyor/test';
-
-const WIDGETS: ResourceRef = { group: 'example.com', version: 'v1', plural: 'widgets' };
-const GADGETS: ResourceRef = { group: 'example.com', version: 'v1', plural: 'gadgets' };
-type Item = KubeObject & { spec?: { size?: number }; status?: { observedGeneration?: number } };
-
-/** How long each controller's reconcile takes, and when each key's reconciles started: changed and read by the tests. */
-const timing = { widgetsMs: 0, gadgetsMs: 0 };
-const starts = new Map<string, number[]>();
-
-function record(obj: Item): void {
-  const id = formatKey(
-    keyOf(obj.kind === 'Gadget' ? GADGETS : WIDGETS, { namespace: obj.metadata?.namespace, name: obj.metadata?.name ?? '' }),
-  );
-  const list = starts.get(id) ?? [];
-  list.push(Date.now());
-  starts.set(id, list);
-}
-
-const widgets = defineController<Item>({
-  name: 'widgets',
-  for: { ...WIDGETS, kind: 'Widget' },
-  async reconcile(widget, ctx) {
-    record(widget);
-    if (timing.widgetsMs > 0) await sleep(timing.widgetsMs);
-    ctx.patchStatus({ observedGeneration: widget.metadata?.generation ?? null });
-  },
-});
-
-const gadgets = defineController<Item>({
-  name: 'gadgets',
-  for: { ...GADGETS, kind: 'Gadget' },
-  finalizer: 'example.com/gadget-cleanup',
-  async reconcile(gadget, ctx) {
-    record(gadget);
-    if (timing.gadgetsMs > 0) await sleep(timing.gadgetsMs);
-    ctx.patchStatus({ observedGeneration: gadget.metadata?.generation ?? null });
-  },
-  async finalize() {},
-});
+import controllers, { GADGETS, type Item, starts, timing, WIDGETS } from '../fixtures/two-controllers.ts';
 
 const item = (kind: 'Widget' | 'Gadget', name: string, size: number) => ({
   apiVersion: 'example.com/v1',
@@ -61,7 +25,7 @@ describe('Several controllers in one deployment: one watcher and one worker proc
 
   before(async () => {
     env = await startTestEnv({
-      controller: [widgets, gadgets],
+      controller: controllers,
       crds: [new URL('../../examples/widgets/widget-crd.yaml', import.meta.url), new URL('../fixtures/gadget-crd.yaml', import.meta.url)],
       // Two slots each: the process's 4 split by equal shares.
       settings: { 'worker.concurrency': 4, 'apiBudget.qps': 100_000, 'apiBudget.burst': 10_000 },
