@@ -178,3 +178,51 @@ describe('API: POST /v1/reconcile', () => {
     );
   });
 });
+
+describe('API: POST /v1/reconcile of a watcher serving several controllers', () => {
+  const gadgets = { group: 'example.com', version: 'v1', plural: 'gadgets', namespaced: true };
+  let served: Awaited<ReturnType<typeof serveReconcileApi>>;
+  const enqueued: ObjectKey[][] = [];
+
+  before(async () => {
+    const api = createReconcileApi({
+      resources: [widgets, gadgets],
+      auth: new TokenFileAuth([{ user: 'ops', groups: [], sha256: hashToken('ops-token') }]),
+      audit: createLogger({ level: 'silent' }),
+      async enqueue(keys) {
+        enqueued.push([...keys]);
+      },
+    });
+    served = await serveReconcileApi(api);
+  });
+  after(async () => {
+    await served.close();
+  });
+
+  const post = (body: unknown) =>
+    fetch(served.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer ops-token' },
+      body: JSON.stringify(body),
+    });
+
+  it('enqueues the objects of the resource the body names', async () => {
+    const res = await post({ resource: 'gadgets.example.com', namespace: 'default', name: 'g-1' });
+    assert.equal(res.status, 202);
+    assert.deepEqual(enqueued.flat().map(formatKey), ['example.com/v1/gadgets/default/g-1']);
+  });
+
+  it('answers 400 naming the resource field when the body names none, or one no controller reconciles', async () => {
+    for (const [body, message] of [
+      [{ namespace: 'default', name: 'g-1' }, 'resource: missing; this API reconciles one of widgets.example.com, gadgets.example.com'],
+      [
+        { resource: 'gizmos', namespace: 'default', name: 'g-1' },
+        'unknown resource "gizmos"; this API reconciles one of widgets.example.com, gadgets.example.com',
+      ],
+    ] as const) {
+      const res = await post(body);
+      assert.equal(res.status, 400);
+      assert.deepEqual(await res.json(), { error: message, field: 'resource' });
+    }
+  });
+});
