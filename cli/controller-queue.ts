@@ -57,16 +57,7 @@ function formatTimeout(ms: number): string {
  * Redis to answer; rejects with UnavailableError naming Redis and its last error when it does not.
  * Among several loaded controllers, `choice` says which (controller-process.ts).
  */
-export async function openControllerQueue(
-  values: {
-    config?: string | undefined;
-    controller?: string | string[] | undefined;
-    timeout?: string | undefined;
-    name?: string | undefined;
-  },
-  io: Io,
-  choice: ControllerChoice = {},
-): Promise<ControllerQueue> {
+export async function openControllerQueue(values: CommandValues, io: Io, choice: ControllerChoice = {}): Promise<ControllerQueue> {
   const config = loadCommandConfig(values, io);
   const controller = await resolveController(config, io, { name: values.name, ...choice });
   const [opened] = await openQueues(config, [controller]);
@@ -74,24 +65,21 @@ export async function openControllerQueue(
 }
 
 /** Every loaded controller's queue (or only the one `--name` names), for a command that reports on all of them. */
-export async function openControllerQueues(
-  values: {
-    config?: string | undefined;
-    controller?: string | string[] | undefined;
-    timeout?: string | undefined;
-    name?: string | undefined;
-  },
-  io: Io,
-): Promise<ControllerQueue[]> {
+export async function openControllerQueues(values: CommandValues, io: Io): Promise<ControllerQueue[]> {
   const config = loadCommandConfig(values, io);
   const controllers = values.name === undefined ? await resolveControllers(config, io) : [await resolveController(config, io, values)];
   return await openQueues(config, controllers);
 }
 
-function loadCommandConfig(
-  values: { config?: string | undefined; controller?: string | string[] | undefined; timeout?: string | undefined },
-  io: Io,
-) {
+/** The flags of a one-shot command that say where its queues are. */
+interface CommandValues {
+  config?: string | undefined;
+  controller?: string | string[] | undefined;
+  timeout?: string | undefined;
+  name?: string | undefined;
+}
+
+function loadCommandConfig(values: CommandValues, io: Io) {
   const overrides: Record<string, unknown> = {};
   if (values.controller !== undefined) overrides.controller = controllerSetting(values.controller);
   if (values.timeout !== undefined) overrides['cli.timeout'] = values.timeout;

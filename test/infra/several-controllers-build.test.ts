@@ -1,7 +1,6 @@
 // `conveyor build` for two controllers in one deployment, enforced: the watcher and the workers, holding only what the
 // generated RBAC grants, serve widgets and gadgets on the simulator, and `conveyor status` shows both.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -24,6 +23,7 @@ import { startWorkerSet, type WorkerSet } from '@conveyor/workers/worker-set';
 import { parse } from 'yaml';
 import { manifestFiles } from '../../cli/build/manifests.ts';
 import controllers, { GADGETS, type Item, WIDGETS } from '../fixtures/two-controllers.ts';
+import { spawnConveyor } from '../support/conveyor-process.ts';
 import { authorizationRulesFromRbac, type KubeDoc, noKubectl, renderKustomization } from '../support/kustomize.ts';
 import { RedisServer } from '../support/redis-server.ts';
 import { waitFor } from '../support/wait-for.ts';
@@ -32,7 +32,6 @@ import { repoRoot } from '../support/widget-build.ts';
 const WATCHER = 'system:serviceaccount:conveyor-system:conveyor-watcher';
 const WORKER = 'system:serviceaccount:conveyor-system:conveyor-worker';
 const FIXTURE = fileURLToPath(new URL('../fixtures/two-controllers.ts', import.meta.url));
-const bin = fileURLToPath(new URL('../../bin/conveyor.mjs', import.meta.url));
 
 function renderTree(): KubeDoc[] {
   const dir = mkdtempSync(join(tmpdir(), 'conveyor-two-'));
@@ -51,19 +50,11 @@ function renderTree(): KubeDoc[] {
   return renderKustomization(join(dir, 'overlays', 'containers'));
 }
 
-function conveyor(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH ?? '' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d;
-    });
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
+/** `conveyor <args>` run to its end: exit code and output. */
+async function conveyor(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const run = spawnConveyor(args);
+  const exit = await run.exited;
+  return { status: exit.code, stdout: run.stdout(), stderr: run.stderr() };
 }
 
 describe('conveyor build with two controllers: one deployment, RBAC the union of theirs', { skip: noKubectl }, () => {
