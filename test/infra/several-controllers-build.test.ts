@@ -154,6 +154,19 @@ describe('conveyor build with two controllers: one deployment, RBAC the union of
     };
     await waitFor('widgets converged', () => converged(WIDGETS, 5), 30_000);
     await waitFor('gadgets converged, g-0 deleted through its finalizer', () => converged(GADGETS, 4), 30_000);
+    // One exposition: each metric family once, with a series per controller.
+    const metrics = await (await fetch(`${watcher.url}/metrics`)).text();
+    const families = [...metrics.matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]);
+    assert.deepEqual(
+      families.filter((name, i) => families.indexOf(name) !== i),
+      [],
+      'no metric family appears twice',
+    );
+    for (const name of ['widgets', 'gadgets']) {
+      assert.match(metrics, new RegExp(`^conveyor_watch_enqueued_total\\{controller="${name}",reason="event"\\} [1-9]`, 'm'));
+      assert.match(metrics, new RegExp(`^conveyor_api_requests_total\\{controller="${name}",verb="watch",code="2xx"\\} [1-9]`, 'm'));
+    }
+    assert.match(metrics, /^leader_election_master_status\{name="conveyor-widgets-gadgets-watcher"\} 1$/m);
     // The workers may not list: least privilege holds for both controllers.
     const asWorker = new KubeApiClient({ kubeConfig: kube('worker-token'), budget: unlimitedBudget });
     await assert.rejects(asWorker.list<KubeObject>(WIDGETS, 'default'), (e: unknown) => e instanceof KubeApiError && e.statusCode === 403);

@@ -98,8 +98,11 @@ export async function runWatcher(options: RunWatcherOptions): Promise<WatcherHan
   };
   const registries = names.length === 1 ? [base] : names.map(() => createMetricsRegistry());
   // The process's own requests (the Lease, the reconcile API's reviews, the autoscaler's Deployment): one controller's
-  // when there is one, as before; with several, counted under the Lease's controllers joined by "+".
-  const client = names.length === 1 ? clientFor(base, names[0] as string) : clientFor(base, names.join('+'));
+  // when there is one, as before; with several, counted under the Lease's controllers joined by "+", in a registry of
+  // their own that joins the controllers' (the same metric name may not appear twice in one exposition).
+  const own = names.length === 1 ? base : createMetricsRegistry();
+  if (names.length > 1) registries.push(own);
+  const client = clientFor(own, names.length === 1 ? (names[0] as string) : names.join('+'));
   const lease = leaseName(names, options.shard);
   const leaderStatus = leaderStatusGauge(base, lease);
 
