@@ -10,6 +10,8 @@ export type {
   TargetRef,
   WatchSpec,
 } from '@conveyor/shared';
+// A controller's own Redis connection, made as Conveyor makes its own: logged outages, bounded close.
+export { closeRedisConnection, createRedisConnection, type RedisConnection } from '@conveyor/shared';
 export {
   BlockedError,
   type Condition,

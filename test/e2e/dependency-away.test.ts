@@ -46,7 +46,7 @@ describe('while Redis is unreachable', () => {
     return p;
   };
 
-  for (const args of [['status'], ['enqueue', 'widgets', 'default/w-1']]) {
+  for (const args of [['status'], ['enqueue', 'widgets', 'default/w-1'], ['parked', 'list']]) {
     it(`conveyor ${args[0]} exits 1 within its timeout with one line naming Redis`, async () => {
       const startedAt = Date.now();
       const p = run([...args, '--config', configFile, '--timeout', '2s']);
