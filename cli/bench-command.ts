@@ -1,8 +1,8 @@
-// `conveyor bench`: runs the benchmark scenarios B1–B8 and B10 several times and writes docs/BENCHMARKS.md with medians, min–max and a chart per scenario (or JSON to stdout).
+// `conveyor bench`: runs the benchmark scenarios B1–B10 several times and writes docs/BENCHMARKS.md with medians, min–max and a chart per scenario (or JSON to stdout).
 import { resolve } from 'node:path';
 import { type Command, EXIT, type Flags, type Io, parseFlags, UsageError } from './command.ts';
 
-const IDS = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7', 'B8', 'B10'] as const;
+const IDS = ['B1', 'B2', 'B3', 'B4', 'B5', 'B6', 'B7', 'B8', 'B9', 'B10'] as const;
 type Id = (typeof IDS)[number];
 const SIZES = ['tiny', 'default', 'large'] as const;
 type Size = (typeof SIZES)[number];
@@ -106,7 +106,7 @@ async function runWithCleanup(options: BenchOptions, io: Io) {
 
 export const benchCommand: Command = {
   name: 'bench',
-  summary: 'run the benchmarks (B1–B8, B10) several times and write docs/BENCHMARKS.md with their medians',
+  summary: 'run the benchmarks (B1–B10) several times and write docs/BENCHMARKS.md with their medians',
   usage:
     'conveyor bench [--size tiny|default|large] [--runs <n>] [--only B1,B3] [--json] [--out <file> | --no-write] [--lambda | --no-lambda] [--note <text>]',
   flags: FLAGS,

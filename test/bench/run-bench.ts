@@ -9,6 +9,7 @@ import { churn } from './scenarios/b5-churn.ts';
 import { apiLoad } from './scenarios/b6-api-load.ts';
 import { thunderingHerd } from './scenarios/b7-thundering-herd.ts';
 import { costPerChange } from './scenarios/b8-cost-per-change.ts';
+import { bigController } from './scenarios/b9-big-controller.ts';
 import { pastOneNode } from './scenarios/b10-past-one-node.ts';
 
 export const SCENARIOS: Partial<Record<ScenarioId, Scenario>> = {
@@ -20,6 +21,7 @@ export const SCENARIOS: Partial<Record<ScenarioId, Scenario>> = {
   B6: apiLoad,
   B7: thunderingHerd,
   B8: costPerChange,
+  B9: bigController,
   B10: pastOneNode,
 };
 
