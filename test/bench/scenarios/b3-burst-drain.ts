@@ -176,6 +176,7 @@ export const burstDrain: Scenario = async ({ size, log, lambda }) => {
       },
       notes: [
         `One worker process took {noOpWorkerReconcilesPerSecond} no-op reconciles/s on this machine; the ideal needs ${round((concurrency * 1000) / durationMs, 0)}/s, so the drain cannot beat max(ideal, N / no-op rate) = {drainBoundByNoOpRateMs} ms here.`,
+        "Where the time over the ideal goes (INFO commandstats and a CPU profile of this drain, issue 21): each job costs one round trip, BullMQ's moveToFinished script, which also fetches the next job (1.03 scripts per job); a SISMEMBER per job that checked the parked set is now one SMISMEMBER per batch of finished jobs (0.02 per job). The rest is not per-job Redis work: the drain is timed from the worker's start, so it includes connecting and loading scripts; BullMQ fills the 100 slots one moveToActive after another (a fetch is awaited before the next), so the last slot starts up to 100 round trips after the first; and each of the 30 rounds per slot adds a round trip and the timer's slack to the 50 ms sleep. None of these shrink with code in this repository short of changing BullMQ's fetch loop, or timing the drain from the first reconcile rather than the worker's start, which would change what is measured.",
       ],
     };
   } finally {
