@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Config, type ConfigInput, createLogger, type Logger, loadConfig, type QueueSettings } from '@conveyor/shared';
 import { RedisServer } from '@conveyor/test/support/redis-server';
+import { KubeConfig } from '@kubernetes/client-node';
 import type { Redis } from 'ioredis';
 import { flatten } from '../../examples/widgets/widget-harness.ts';
 
@@ -249,6 +250,18 @@ export async function simMergePatch(sim: { url: string; token: string }, path: s
   });
   await response.arrayBuffer();
   if (!response.ok) throw new Error(`PATCH ${path} answered ${response.status}`);
+}
+
+/** A KubeConfig for the simulator at `server` with its bearer token: how a benchmark's child process reaches the simulator. */
+export function simKubeConfig(server: string, token: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'sim', server, skipTLSVerify: true }],
+    users: [{ name: 'sim', token }],
+    contexts: [{ name: 'sim', cluster: 'sim', user: 'sim', namespace: 'default' }],
+    currentContext: 'sim',
+  });
+  return kc;
 }
 
 /** A cursor store saying every existing object was enqueued by an earlier run: a watcher's first list then enqueues nothing. */

@@ -6,7 +6,8 @@
 // module was loaded, the process's RSS at that baseline and once it holds every object, and the time to hold every object.
 import { createLogger, createMetricsRegistry, KubeApiClient } from '@conveyor/shared';
 import { Watcher } from '@conveyor/watcher';
-import { CustomObjectsApi, KubeConfig, type KubernetesObject, makeInformer } from '@kubernetes/client-node';
+import { CustomObjectsApi, type KubernetesObject, makeInformer } from '@kubernetes/client-node';
+import { simKubeConfig } from '../bench-support.ts';
 
 const [mode, server, token, countText] = process.argv.slice(2);
 const count = Number(countText);
@@ -30,13 +31,7 @@ const settle = async () => {
   return process.memoryUsage();
 };
 
-const kc = new KubeConfig();
-kc.loadFromOptions({
-  clusters: [{ name: 'sim', server, skipTLSVerify: true }],
-  users: [{ name: 'sim', token }],
-  contexts: [{ name: 'sim', cluster: 'sim', user: 'sim', namespace: 'default' }],
-  currentContext: 'sim',
-});
+const kc = simKubeConfig(server, token);
 const base = await settle();
 const startedAt = performance.now();
 let held = 0;

@@ -18,7 +18,7 @@ import {
 } from '@conveyor/shared';
 import { Watcher } from '@conveyor/watcher';
 import { startContainerWorker } from '@conveyor/workers/container-worker';
-import { KubeConfig } from '@kubernetes/client-node';
+import { simKubeConfig } from '../bench-support.ts';
 
 const [mode, server, token, redisUrl, prefix, concurrencyText, reconcileMsText] = process.argv.slice(2);
 if (
@@ -58,13 +58,7 @@ const controller = defineController<BenchWidget>({
   },
 });
 
-const kubeConfig = new KubeConfig();
-kubeConfig.loadFromOptions({
-  clusters: [{ name: 'sim', server, skipTLSVerify: true }],
-  users: [{ name: 'sim', token }],
-  contexts: [{ name: 'sim', cluster: 'sim', user: 'sim', namespace: 'default' }],
-  currentContext: 'sim',
-});
+const kubeConfig = simKubeConfig(server, token);
 const config = loadConfig({
   env: {},
   overrides: {
