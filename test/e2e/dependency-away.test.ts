@@ -241,6 +241,24 @@ describe('while the API server is unreachable', () => {
     );
   });
 
+  it('conveyor watch logs one line per retry naming the API server and the cause, reports not-ready, and exits 0 on SIGTERM', async () => {
+    const p = spawnConveyor(['watch', '--config', configFile]);
+    started.push(p);
+    const url = (await p.waitForOutput(/"url":"(http:\/\/[^"]+)"/))[1];
+    const line = (await p.waitForOutput(/^.*"list\/watch failed; retrying".*$/m))[0];
+    const logged = JSON.parse(line) as Record<string, unknown>;
+    assert.match(String(logged.err), new RegExp(`^GET http://127\\.0\\.0\\.1:${apiPort}/.*: cannot reach the API server: .*ECONNREFUSED`));
+    assert.equal(logged.code, 'UNAVAILABLE');
+    assert.equal(typeof logged.retryInMs, 'number');
+    assert.doesNotMatch(p.output(), /"stack"/, 'an unreachable API server is no bug: no stack traces');
+    const ready = await fetch(`${url}/readyz`);
+    assert.equal(ready.status, 503);
+    const exit = await p.stop('SIGTERM');
+    assert.equal(exit.code, 0, p.output());
+    assert.ok(exit.afterMs < 5_000 + SLACK_MS, `exited ${exit.afterMs} ms after SIGTERM`);
+    assert.deepEqual(nonJsonLines(p.output()), []);
+  });
+
   it('a worker’s failed reconcile names the API server and the cause', async () => {
     const p = spawnConveyor(['worker', '--config', configFile]);
     started.push(p);

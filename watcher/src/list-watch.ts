@@ -22,6 +22,8 @@ import {
   ACCEPT_METADATA_LIST,
   Backoff,
   type Clock,
+  ConveyorError,
+  errorMessage,
   KubeApiError,
   type KubeObject,
   type KubeTransport,
@@ -190,7 +192,11 @@ export class ListWatch {
     const reason: RestartReason = throttled ? 'throttled' : silent ? 'silent' : 'error';
     let delay = this.backoff.next();
     if (throttled && error.retryAfterMs !== undefined) delay = Math.max(delay, error.retryAfterMs);
-    this.o.logger.warn({ path: this.path, err: error, retryInMs: delay, reason }, 'list/watch failed; retrying');
+    // What the API server or the network answered is said in one line (what, where, why); only an
+    // unexpected error keeps its stack.
+    const err = error instanceof ConveyorError ? errorMessage(error) : error;
+    const code = error instanceof ConveyorError ? { code: error.code } : {};
+    this.o.logger.warn({ path: this.path, err, ...code, retryInMs: delay, reason }, 'list/watch failed; retrying');
     if (!this.needList) this.safely(() => this.o.handler.restarted?.(reason, error));
     await this.o.clock.sleep(delay, signal);
   }
