@@ -17,7 +17,8 @@ const ROW_MASK = ROW_CHUNK - 1;
 /** The id a key without a `/` carries: the whole key is its "name". */
 const NO_NAMESPACE = 0;
 const MAX_NAME_BYTES = 255;
-const MAX_NAMESPACES = 1 << 24;
+/** Namespace ids fit 24 bits, and the highest is never given so that no packed key's meta equals FREE_META or WIDE_META. */
+const MAX_NAMESPACES = (1 << 24) - 1;
 const EMPTY = 0;
 const FREE_META = 0xffffffff;
 const WIDE_META = 0xfffffffe;
@@ -57,7 +58,8 @@ export class KeyStore {
     const split = this.split(key);
     if (split === undefined) return this.wide.get(key);
     const { namespaceId, nameStart } = split;
-    if (namespaceId < 0) return undefined;
+    // A namespace never interned: the key is absent, or (past MAX_NAMESPACES namespaces) kept beside the packed ones.
+    if (namespaceId < 0) return this.wide.get(key);
     const slot = this.probe(key, namespaceId, nameStart, hashKey(key, namespaceId, nameStart));
     const row = (this.slots[slot] as number) - 1;
     return row < 0 ? undefined : row;
