@@ -248,7 +248,7 @@ const tracingSchema = z.strictObject({
 
 const cliSchema = z.strictObject({
   /**
-   * How long a one-shot command (`enqueue`, `status`) waits, in all, for Redis and the API server
+   * How long a one-shot command (`enqueue`, `status`, `parked`) waits, in all, for Redis and the API server
    * before it gives up with one line naming the one that did not answer, and exit code 1. @defaultValue 10s
    */
   timeout: duration().default(10_000),

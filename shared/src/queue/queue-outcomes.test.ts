@@ -298,6 +298,42 @@ describe('ReconcileQueue with a worker', () => {
     });
   });
 
+  describe('when a pause of the whole queue ends', () => {
+    it('runs the requests again then, not when an idle worker slot’s blocked fetch times out', async () => {
+      // More slots than requests: an idle slot waits in BullMQ's blocking fetch, which the pause's end must wake.
+      const pauseMs = 300;
+      const pausedAt: number[] = [];
+      const doneAt: number[] = [];
+      const h = await harness(
+        async (request) => {
+          if (request.runs <= 2) {
+            pausedAt.push(Date.now());
+            return { kind: 'blocked', code: 'AWS_CREDENTIALS_MISSING', message: 'Could not load credentials from any providers' };
+          }
+          doneAt.push(Date.now());
+          return done;
+        },
+        { blockedPause: `${pauseMs}ms` },
+        4,
+      );
+      try {
+        h.start();
+        await h.queue.enqueueBatch(['a', 'b', 'c'].map((name) => ({ key: widgetKey(name), reason: 'event' as const })));
+        await waitFor('every request to run again', () => doneAt.length === 3, 15_000);
+        const gapMs = Math.max(...doneAt) - Math.max(...pausedAt);
+        // The bound is the behaviour: the pause, plus slack for a loaded machine, well short of the 5 s
+        // BullMQ's blocked fetch sleeps when nothing wakes it.
+        assert.ok(gapMs < pauseMs + 2_500, `the last ran again ${gapMs} ms after the last ${pauseMs} ms pause began`);
+        assert.ok(
+          h.runs.every((run) => run.attempt === 1),
+          'the pauses used no attempt',
+        );
+      } finally {
+        await h.close();
+      }
+    });
+  });
+
   describe('when a failure no retry can fix blocks every request (missing credentials, no such function)', () => {
     it('pauses the whole queue and says why, spends no attempts, and runs everything once the cause is fixed', async () => {
       let fixed = false;

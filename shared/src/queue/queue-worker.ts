@@ -8,7 +8,7 @@ import type { ObjectKey } from '../object-key.ts';
 import { formatKey } from '../object-key.ts';
 import { type Outcome, outcomeFromError } from '../outcome.ts';
 import { applyOutcome, checkOutcome, followOutcomes, type OutcomeFollower, ReconcileFailedError } from './apply-outcome.ts';
-import { BULLMQ_KEY, bullmqKey, deduplicationNextKey, JOB_FIELD, jobKey } from './bullmq-internals.ts';
+import { BULLMQ_KEY, bullmqKey, deduplicationNextKey, JOB_FIELD, jobKey, READY_MARKER_MEMBER } from './bullmq-internals.ts';
 import { handBackToBacklog, LaneGate, laneOf, type ResyncAdmission, startResyncAdmission } from './lanes.ts';
 import { QueueBlock } from './queue-block.ts';
 import { queueScripts } from './queue-scripts.ts';
@@ -116,8 +116,20 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
   };
   const partitions: PartitionConsumer[] = [];
   // A throttle or a block pauses the whole queue: every partition, for every worker (BullMQ keeps the pause in each partition's limiter key).
+  // BullMQ puts a job that ended in a pause back among the prioritized without the ready marker, so a
+  // worker already blocked waiting for a job would sleep past the pause's end until its drainDelay (5 s):
+  // the marker is set when the pause ends.
+  let wake: { cancel(): void } | undefined;
   const rateLimit = async (ms: number): Promise<void> => {
     await Promise.all(partitions.map((partition) => partition.worker.rateLimit(ms)));
+    wake?.cancel();
+    wake = clock.setTimeout(() => {
+      for (const partition of keys.partitions) {
+        connection
+          .zadd(bullmqKey(partition.queue, BULLMQ_KEY.marker), 0, READY_MARKER_MEMBER)
+          .catch((error: unknown) => logger.debug({ err: errorMessage(error) }, 'could not wake workers after a pause'));
+      }
+    }, ms);
   };
   const block = new QueueBlock({
     connection,
