@@ -69,6 +69,12 @@ describe('Kubernetes API conformance: events.k8s.io/v1 Events', () => {
     }
   });
 
+  it('refuses a note over 1024 bytes, counting bytes rather than characters', async () => {
+    const body = event('subject.long', { note: 'é'.repeat(513) });
+    const status = await expectStatus(events.createNamespacedEvent({ namespace: target.namespace, body }), 422, 'Invalid');
+    assert.ok(causesOf(status).some((c) => c.field === 'message'));
+  });
+
   it('refuses an Event about an object in another namespace', async () => {
     const body = event('subject.elsewhere', {
       regarding: { apiVersion: 'v1', kind: 'ConfigMap', name: 'subject', namespace: 'kube-system', uid: 'a-uid' },

@@ -73,6 +73,7 @@ const controller = defineController<Widget>({
     if (color === 'parent') {
       await ctx.client.apply(ctx.own({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `${name}-child`, namespace: 'default' } }));
     }
+    if (color === 'verbose') ctx.events.normal('Verbose', 'é'.repeat(700));
     if (color === 'flaky' || color === 'unrecorded') {
       ctx.events.warning('BackendSlow', 'the backend answered in 30s');
       // Ten runs, each seeing the same trouble: the Event's series counts them.
@@ -188,6 +189,16 @@ describe('The controller API on the simulator and a private Redis', () => {
       assert.equal(event?.reportingController, 'conveyor-api-widgets');
       assert.deepEqual([event?.regarding?.kind, event?.regarding?.uid], ['Widget', widget.metadata.uid]);
       assert.equal(event?.series?.count, 10);
+    });
+
+    it('cuts a note the API server would refuse (over 1024 bytes) instead of losing the Event', async () => {
+      await createWidget('verbose-one', 'verbose');
+      let notes: string[] = [];
+      await env.waitFor('the Verbose Event', async () => {
+        notes = (await eventsAbout('verbose-one')).map((e) => e.note ?? '');
+        return notes.length > 0;
+      });
+      assert.equal(notes[0], 'é'.repeat(512));
     });
 
     it('still reconciles when Events cannot be written', async () => {

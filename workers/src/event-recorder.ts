@@ -32,7 +32,7 @@ import {
 } from '@conveyor/shared';
 
 const EVENTS = { group: 'events.k8s.io', version: 'v1', plural: 'events' };
-/** kube-apiserver refuses a longer note (1 KiB), a longer reason or action (128). */
+/** kube-apiserver refuses a longer note (1 KiB), a longer reason or action (128 bytes); longer ones are cut. */
 const NOTE_LIMIT = 1024;
 const FIELD_LIMIT = 128;
 
@@ -89,7 +89,11 @@ export class EventRecorder {
     const now = (this.o.now ?? Date.now)();
     const { metadata } = object;
     const namespace = metadata.namespace === undefined || metadata.namespace === '' ? 'default' : metadata.namespace;
-    const trimmed = { reason: reason.slice(0, FIELD_LIMIT), action: action.slice(0, FIELD_LIMIT), note: note.slice(0, NOTE_LIMIT) };
+    const trimmed = {
+      reason: withinBytes(reason, FIELD_LIMIT),
+      action: withinBytes(action, FIELD_LIMIT),
+      note: withinBytes(note, NOTE_LIMIT),
+    };
     try {
       const uid = metadata.uid ?? `${namespace}/${metadata.name}`;
       const noted = await this.o.series.note({ uid, type, ...trimmed }, eventName(metadata.name, now));
@@ -186,6 +190,19 @@ async function writeEvent(client: KubeClient, body: EventBody, series: EventBody
 function eventName(objectName: string, now: number): string {
   const suffix = (BigInt(Math.floor(now)) * 1_000_000n).toString(16);
   return `${objectName.slice(0, 253 - suffix.length - 1)}.${suffix}`;
+}
+
+/** The longest start of `text` within `limit` UTF-8 bytes (kube-apiserver counts a Go string's bytes), never splitting a character. */
+function withinBytes(text: string, limit: number): string {
+  if (Buffer.byteLength(text) <= limit) return text;
+  let out = '';
+  let bytes = 0;
+  for (const char of text) {
+    bytes += Buffer.byteLength(char);
+    if (bytes > limit) break;
+    out += char;
+  }
+  return out;
 }
 
 /** metav1.MicroTime: RFC 3339 with six fractional digits, which kube-apiserver requires of eventTime. */

@@ -51,9 +51,10 @@ export function eventCauses(event: JsonObject, current: JsonObject | undefined):
   ] as const) {
     const value = text(event, field);
     if (value === '') causes.push(required(field));
-    else if (value.length > limit) causes.push(invalid(field, '', `can have at most ${limit} characters`));
+    else if (Buffer.byteLength(value) > limit) causes.push(invalid(field, '', `can have at most ${limit} characters`));
   }
-  if (text(event, 'note').length > 1024) causes.push(invalid('message', '', 'can have at most 1024 characters'));
+  // Go's len() of a string: bytes, not characters.
+  if (Buffer.byteLength(text(event, 'note')) > 1024) causes.push(invalid('message', '', 'can have at most 1024 characters'));
   if (text(event, 'eventTime') === '') causes.push(required('eventTime'));
   const type = text(event, 'type');
   if (type !== 'Normal' && type !== 'Warning') causes.push(invalid('type', '', `has invalid value: ${type}`));
