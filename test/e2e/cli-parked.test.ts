@@ -1,4 +1,4 @@
-// `conveyor parked list|retry|discard` as an operator runs it: against a private Redis where a worker parked some Widgets.
+// `conveyor parked list|retry|discard` (and `status`, `enqueue` on a partitioned queue) as an operator runs them: against a private Redis where a worker parked some Widgets.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -134,4 +134,66 @@ describe('CLI: conveyor parked', () => {
       assert.match(result.stderr.split('\n')[0] ?? '', message);
     });
   }
+});
+
+describe('CLI: conveyor status and parked with the queue in 3 partitions', () => {
+  let world: WidgetWorld;
+  let worker: QueueWorker;
+  let dir: string;
+  const broken = new Set(['w-1', 'w-2', 'w-3']);
+  const runs: string[] = [];
+  const common = (partitions = 3) => ['--config', world.writeConfigFile(dir, { queue: { partitions } }), '--controller', CONTROLLER_MODULE];
+
+  before(async () => {
+    world = await startWidgetWorld({ queue: { partitions: 3 } });
+    dir = mkdtempSync(join(tmpdir(), 'conveyor-partitions-'));
+    worker = startQueueWorker({
+      controller: 'widgets',
+      redis: world.config.redis,
+      queue: world.config.queue,
+      concurrency: 3,
+      processor: async (request) => {
+        runs.push(request.key.name);
+        if (broken.has(request.key.name)) throw new TerminalError(`spec of ${request.key.name} is invalid`);
+        return request.key.name === 'later' ? { kind: 'requeueAfter', delayMs: 3_600_000 } : { kind: 'done' };
+      },
+    });
+    // w-1, w-2 and w-3 hash to partitions 0, 1 and 2.
+    await world.enqueue(['w-1', 'w-2', 'w-3'].map((name) => ({ ...WIDGETS, namespace: 'default', name })));
+    await waitFor('three parked', async () => (await world.queue.getDepth()).parked === 3);
+  });
+  after(async () => {
+    await worker?.close(1_000);
+    await world?.close();
+  });
+
+  it('status counts every partition, parked list shows all three, retry --all runs them again', async () => {
+    const status = await conveyor(['status', '--json', ...common()]);
+    assert.equal(status.status, 0, status.stderr);
+    const report = JSON.parse(status.stdout) as { partitions: number; depth: { parked: number }; parked: { key: string }[] };
+    assert.equal(report.partitions, 3);
+    assert.equal(report.depth.parked, 3);
+    assert.deepEqual(
+      report.parked.map((p) => p.key).sort(),
+      ['w-1', 'w-2', 'w-3'].map((n) => `example.com/v1/widgets/default/${n}`),
+    );
+    broken.clear();
+    const before = runs.length;
+    const retried = await conveyor(['parked', 'retry', '--all', ...common()]);
+    assert.equal(retried.status, 0, retried.stderr);
+    await waitFor('all three reconciled again', () => ['w-1', 'w-2', 'w-3'].every((n) => runs.slice(before).includes(n)));
+    await waitFor('nothing parked', async () => (await world.queue.getDepth()).parked === 0);
+    const enqueued = await conveyor(['enqueue', 'widgets', 'default/w-5', ...common()]);
+    assert.equal(enqueued.status, 0, enqueued.stderr);
+    await waitFor('w-5 reconciled', () => runs.includes('w-5'));
+  });
+
+  it('refuses a configuration with another partition count while the queue holds requests, naming both', async () => {
+    // A request waiting an hour for its requeue: the queue is not empty, so the count cannot change.
+    await world.enqueue([{ ...WIDGETS, namespace: 'default', name: 'later' }]);
+    await waitFor('the requeue waiting', async () => (await world.queue.getDepth()).delayedLater === 1);
+    const result = await conveyor(['status', ...common(1)]);
+    assert.equal(result.status, 2, result.stderr);
+    assert.match(result.stderr, /queue\.partitions: is 1, but the queue in Redis is split into 3 partitions and still holds 1 request/);
+  });
 });
