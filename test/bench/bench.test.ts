@@ -25,8 +25,9 @@ function runCli(args: string[]): Promise<{ code: number | null; stdout: string; 
     child.stderr.on('data', (c: Buffer) => {
       stderr += c.toString();
     });
-    // SIGTERM is the harness's own cleanup path; the test's timeout must not leave servers behind.
-    const timer = setTimeout(() => child.kill('SIGTERM'), 150_000);
+    // SIGTERM is the harness's own cleanup path, before the runner's 300 s test timeout (run-tests.mjs), so no server is
+    // left behind. A tiny run of B1–B10 took 158 s at a load average of 15, where most of it is starting processes.
+    const timer = setTimeout(() => child.kill('SIGTERM'), 280_000);
     child.on('error', reject);
     child.on('exit', (code) => {
       clearTimeout(timer);
