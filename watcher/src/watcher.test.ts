@@ -111,6 +111,12 @@ describe('Watcher', () => {
     api.update('w-1', {}); // status only: new resourceVersion, same generation
     api.update('w-2', { labels: { tier: 'gold' } });
     api.update('w-3', { generation: 2 });
+    // A quiet spell alone can end before a loaded machine delivers the events: first see the watcher decide all three.
+    const modified = async () =>
+      ((await registry.getMetricsAsJSON()).find((m) => m.name === 'conveyor_watch_events_total')?.values ?? [])
+        .filter((v) => v.labels.type === 'MODIFIED')
+        .reduce((sum, v) => sum + v.value, 0);
+    await waitFor('the three edits decided', async () => (await modified()) === 3);
     await settle(queue);
     assert.deepEqual(queue.names(), ['w-3']);
     const metrics = await registry.getMetricsAsJSON();
@@ -128,6 +134,7 @@ describe('Watcher', () => {
     const second = await startWatcher({ predicates: ['generation', 'labels'] }, { [WIDGETS]: withLabels });
     second.queue.clear();
     withLabels.update('w-2', { labels: { tier: 'gold' } });
+    await waitFor('the label edit enqueued', () => second.queue.names().length > 0);
     await settle(second.queue);
     assert.deepEqual(second.queue.names(), ['w-2']);
   });
