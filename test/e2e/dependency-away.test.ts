@@ -179,7 +179,14 @@ describe('when Redis goes away under a running worker', () => {
     world.sim.faults.latency(20_000);
     try {
       await world.enqueue(keys);
-      await waitFor('a reconcile to be running', async () => (await world.queue.getDepth()).active >= 1, 10_000, 20);
+      // Active in Redis is not yet running in the worker (BullMQ moves the job before it calls the processor): wait for
+      // the reconcile's GET to reach the API server, where the latency holds it.
+      await waitFor(
+        'a reconcile to be running',
+        async () => (await world.queue.getDepth()).active >= 1 && world.sim.faults.delayed() >= 1,
+        10_000,
+        20,
+      );
       await world.redis.stop();
       await worker.waitForOutput(/"Redis unreachable; retrying"/);
       const exit = await worker.stop('SIGTERM');

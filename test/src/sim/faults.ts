@@ -95,6 +95,21 @@ export class FaultState {
     return true;
   }
 
+  /** How many requests are waiting out `latencyMs` right now: requests that reached the server and have no answer yet. */
+  delayedNow = 0;
+
+  /** Waits out `latencyMs` (read when the request arrives), counted in `delayedNow` meanwhile. */
+  async delay(): Promise<void> {
+    const ms = this.settings.latencyMs;
+    if (ms <= 0) return;
+    this.delayedNow += 1;
+    try {
+      await new Promise((resolve) => setTimeout(resolve, ms));
+    } finally {
+      this.delayedNow -= 1;
+    }
+  }
+
   /** Resolves at once, or when the server is resumed. */
   async waitWhilePaused(): Promise<void> {
     while (this.settings.paused) await new Promise<void>((resolve) => this.resumeWaiters.push(resolve));

@@ -133,8 +133,7 @@ async function handle(parts: ServerParts, req: IncomingMessage, res: ServerRespo
     if (!decision.allowed)
       throw errors.forbidden(forbiddenMessage(authed.username, attrs), groupResource(request.t), request.name || undefined);
     await parts.faults.waitWhilePaused();
-    const latency = parts.faults.settings.latencyMs;
-    if (latency > 0) await new Promise((resolve) => setTimeout(resolve, latency));
+    await parts.faults.delay();
     const fault = parts.faults.decide(request.verb, request.resourceLabel);
     if (fault?.kind === 'throttle') throw errors.tooManyRequests(fault.retryAfterSeconds);
     if (fault?.kind === 'error') throw errors.internal('injected by the simulator');

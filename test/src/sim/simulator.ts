@@ -68,6 +68,8 @@ export interface SimulatorFaults {
   /** Everything off, server resumed. */
   reset(): void;
   latency(ms: number): void;
+  /** How many requests are being held by `latency` now (arrived, not yet answered). */
+  delayed(): number;
   /** 429 with Retry-After for a share of requests, or one verb, or `count` requests. */
   throttle(rule?: ThrottleRule): void;
   /** 500 InternalError for a share of requests, or one verb, or `count` requests. */
@@ -187,6 +189,7 @@ export async function startKubeSimulator(options: KubeSimulatorOptions = {}): Pr
       set: (patch) => faults.update(patch),
       reset: () => faults.reset(),
       latency: (ms) => void faults.update({ latencyMs: ms }),
+      delayed: () => faults.delayedNow,
       throttle: (rule = {}) => void faults.update({ throttle: rule }),
       serverErrors: (rule = {}) => void faults.update({ serverErrors: rule }),
       pause: () => void faults.update({ paused: true }),
