@@ -26,7 +26,6 @@ import {
   errorMessage,
   type KubeApiClient,
   type Logger,
-  OwnWriteLookup,
   parkedRequestsGauge,
   type ReconcileQueue,
   type RedisConnection,
@@ -37,7 +36,7 @@ import { Registry } from 'prom-client';
 import { type Autoscaler, startAutoscaler } from './autoscaler/autoscaler.ts';
 import { DeploymentScaleTarget, DispatcherConcurrencyTarget, type ScaleTarget, SharedScaleTarget } from './autoscaler/scale-targets.ts';
 import { formatShard, type Shard } from './sharding.ts';
-import { Watcher } from './watcher.ts';
+import { Watcher, watcherSettingsFrom } from './watcher.ts';
 
 /** One controller the process watches for: its queue, cursor, and the client its watch requests are counted on. */
 export interface WatchUnit {
@@ -156,14 +155,7 @@ export class LeaderTerms {
         registry,
         logger: (this.d.units.length === 1 ? logger : logger.child({ controller: unit.controller.name })).child({ component: 'watch' }),
         shard: this.d.shard,
-        pageSize: config.watcher.pageSize,
-        watchTimeoutMs: config.watcher.watchTimeout,
-        bookmarkIntervalMs: config.watcher.bookmarkInterval,
-        maxBackoffMs: config.watcher.maxBackoff,
-        resyncPeriodMs: config.watcher.resyncPeriod,
-        ownWrites: config.watcher.ignoreOwnWrites
-          ? new OwnWriteLookup(this.d.connection, { prefix: config.redis.prefix, controller: unit.controller.name })
-          : undefined,
+        ...watcherSettingsFrom(config, this.d.connection, unit.controller.name),
       });
       // Parked requests need a person whether or not any worker runs: exported here, beside the backlog.
       parkedRequestsGauge(registry, unit.controller.name, () => unit.queue.countParked());

@@ -2,12 +2,15 @@
 import {
   Backoff,
   type Clock,
+  type Config,
   type ControllerSpec,
   groupVersionPath,
   type KubeTransport,
   keyOf,
   type Logger,
   type ObjectKey,
+  OwnWriteLookup,
+  type RedisConnection,
   type ResourceSpec,
   resourceName,
   settleWithin,
@@ -76,6 +79,25 @@ export interface WatcherOptions extends WatcherSettings {
    * nothing. Without it every event counts as someone else's (own-write suppression off).
    */
   ownWrites?: OwnWriteChecker | undefined;
+}
+
+/**
+ * The watcher's settings from Conveyor's configuration, with the workers' own-write records read from the
+ * controller's Redis slot when `watcher.ignoreOwnWrites` is on: the one mapping `conveyor watch` and the demo use.
+ */
+export function watcherSettingsFrom(
+  config: Pick<Config, 'watcher' | 'redis'>,
+  connection: RedisConnection,
+  controller: string,
+): WatcherSettings & Pick<WatcherOptions, 'ownWrites'> {
+  return {
+    pageSize: config.watcher.pageSize,
+    watchTimeoutMs: config.watcher.watchTimeout,
+    bookmarkIntervalMs: config.watcher.bookmarkInterval,
+    maxBackoffMs: config.watcher.maxBackoff,
+    resyncPeriodMs: config.watcher.resyncPeriod,
+    ownWrites: config.watcher.ignoreOwnWrites ? new OwnWriteLookup(connection, { prefix: config.redis.prefix, controller }) : undefined,
+  };
 }
 
 interface Running {

@@ -8,12 +8,11 @@ import {
   createMetricsRegistry,
   createRedisConnection,
   KubeApiClient,
-  OwnWriteLookup,
 } from '@conveyor/shared';
 import { LambdaEmulator } from '@conveyor/test/support/lambda-emulator';
 import { redisServerBinary } from '@conveyor/test/support/redis-server';
 import { buildWidgetArtifacts } from '@conveyor/test/support/widget-build';
-import { Watcher } from '@conveyor/watcher';
+import { Watcher, watcherSettingsFrom } from '@conveyor/watcher';
 import { startAutoscaler } from '@conveyor/watcher/autoscaler/autoscaler';
 import { DispatcherConcurrencyTarget } from '@conveyor/watcher/autoscaler/scale-targets';
 import { type Dispatcher, startDispatcher } from '@conveyor/workers/lambda/dispatcher';
@@ -196,15 +195,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       queue,
       registry: watcherRegistry,
       logger: logger.child({ component: 'watcher' }),
-      pageSize: config.watcher.pageSize,
-      watchTimeoutMs: config.watcher.watchTimeout,
-      bookmarkIntervalMs: config.watcher.bookmarkInterval,
-      maxBackoffMs: config.watcher.maxBackoff,
-      resyncPeriodMs: config.watcher.resyncPeriod,
       // The workers record their own writes; their events enqueue nothing (`own-write` in the dropped counts).
-      ownWrites: config.watcher.ignoreOwnWrites
-        ? new OwnWriteLookup(redisConnection, { prefix: config.redis.prefix, controller: widgets.name })
-        : undefined,
+      ...watcherSettingsFrom(config, redisConnection, widgets.name),
     });
     await watcher.start();
     cleanups.push(() => watcher.stop(5_000));
