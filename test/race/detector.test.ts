@@ -129,7 +129,7 @@ describe('detectRaces on deliberately broken protocols (real Redis, real BullMQ)
   async function brokenAdd(queue: Queue, key: ObjectKey, n: number, deduplication: JobsOptions['deduplication'] | undefined) {
     const opts: JobsOptions = { jobId: `${keyToJobId(key)}~broken${n}`, removeOnComplete: true };
     if (deduplication !== undefined) opts.deduplication = deduplication;
-    await queue.add('event', encodeRequest({ key, reason: 'event' }, Date.now()), opts);
+    await queue.add('event', encodeRequest({ reason: 'event' }, Date.now()), opts);
   }
 
   async function drained(settings: QueueSettings, queue: ReconcileQueue) {

@@ -7,13 +7,13 @@ import { RedisServer } from '@conveyor/test/support/redis-server';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { systemClock } from '../clock.ts';
-import { TerminalError, ThrottledError } from '../errors.ts';
+import { InvalidKeyError, TerminalError, ThrottledError } from '../errors.ts';
 import { keyToJobId } from '../object-key.ts';
 import { done, type Outcome, requeueAfter } from '../outcome.ts';
 import { type QueueWorker, type RequestContext, startQueueWorker } from './queue-worker.ts';
-import { type QueueSettings, ReconcileQueue } from './reconcile-queue.ts';
+import { BACKOFF_STRATEGY, type QueueSettings, ReconcileQueue } from './reconcile-queue.ts';
 import { queueLocation } from './redis-keys.ts';
-import { encodeRequest } from './request-payload.ts';
+import { type EnqueueRequest, encodeRequest, encodeRequestV1, REASON_PRIORITY } from './request-payload.ts';
 
 let server: RedisServer;
 let redis: Redis;
@@ -154,8 +154,8 @@ describe('payloads a worker cannot read', () => {
     const raw = rawQueue(h.settings);
     try {
       h.start(1);
-      const good = encodeRequest({ key: widgetKey('x'), reason: 'event' }, Date.now());
-      await raw.add('event', { ...good, v: 2 }, { jobId: `${keyToJobId(widgetKey('v2'))}~a` });
+      const good = encodeRequestV1({ key: widgetKey('x'), reason: 'event' }, Date.now());
+      await raw.add('event', { ...good, v: 3 }, { jobId: `${keyToJobId(widgetKey('v3'))}~a` });
       await raw.add('event', { ...good, key: 'not a key' }, { jobId: `${keyToJobId(widgetKey('bad'))}~b` });
       await h.queue.enqueue({ key: widgetKey('ok'), reason: 'event' });
       await waitFor('both bad jobs parked', async () => (await h.queue.getDepth()).parked === 2);
@@ -166,11 +166,91 @@ describe('payloads a worker cannot read', () => {
         parked.map((p) => [p.key.name, p.reason, p.attempts]),
         [
           ['bad', 'unknown', 1],
-          ['v2', 'unknown', 1],
+          ['v3', 'unknown', 1],
         ],
       );
       assert.match(parked[0]?.error ?? '', /^PAYLOAD_INVALID: payload v1 is malformed: key: /);
-      assert.match(parked[1]?.error ?? '', /^PAYLOAD_INVALID: payload version 2 is not supported; this worker reads v1$/);
+      assert.match(parked[1]?.error ?? '', /^PAYLOAD_INVALID: payload version 3 is not supported; this worker reads v1 and v2$/);
+    } finally {
+      await raw.close();
+      await h.close();
+    }
+  });
+});
+
+describe('a key no object can have', () => {
+  it('is refused by enqueue and enqueueBatch, and nothing is written', async () => {
+    const settings = queueSettings(server.url);
+    const queue = new ReconcileQueue(settings);
+    try {
+      const bad = { key: widgetKey('a/b'), reason: 'event' as const };
+      await assert.rejects(
+        queue.enqueue(bad),
+        (error: unknown) => error instanceof InvalidKeyError && /may not contain "\/"/.test(error.message),
+      );
+      await assert.rejects(queue.enqueueBatch([{ key: widgetKey('fine'), reason: 'event' }, bad]), InvalidKeyError);
+      const depth = await queue.getDepth();
+      assert.equal(depth.waiting + depth.prioritized + depth.delayedLater, 0);
+    } finally {
+      await queue.close();
+    }
+  });
+});
+
+describe('requests an older watcher queued (payload v1) after an upgrade', () => {
+  /** A job exactly as ReconcileQueue wrote it before payload v2: the key in the payload, `removeOnFail: false` in the options. */
+  async function addV1(raw: Queue, request: EnqueueRequest, eventAt?: number): Promise<void> {
+    const id = keyToJobId(request.key);
+    const data = encodeRequestV1({ ...request, ...(eventAt === undefined ? {} : { eventAt }) }, Date.now());
+    await raw.add(request.reason, data, {
+      attempts: 3,
+      backoff: { type: BACKOFF_STRATEGY },
+      removeOnComplete: true,
+      removeOnFail: false,
+      jobId: `${id}~v1${request.key.name}`,
+      priority: REASON_PRIORITY[request.reason],
+      deduplication: request.reason === 'resync' ? { id } : { id, keepLastIfActive: true, reschedule: true },
+    });
+  }
+
+  it('runs them with their reason, trace and event time, merges new requests into them, and lists and retries them once parked', async () => {
+    let fail = true;
+    const h = harness(async (request) => {
+      if (request.key.name === 'old-bad' && fail) throw new TerminalError('bad spec');
+      return done;
+    });
+    const raw = rawQueue(h.settings);
+    try {
+      const eventAt = Date.now() - 5_000;
+      await addV1(
+        raw,
+        { key: widgetKey('old-event'), reason: 'event', trace: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+        eventAt,
+      );
+      await addV1(raw, { key: widgetKey('old-merge'), reason: 'manual' });
+      await addV1(raw, { key: widgetKey('old-bad'), reason: 'event' });
+      // The new code's request for a key an old job holds merges into that job (same deduplication id) and lends it its priority.
+      await h.queue.enqueue({ key: widgetKey('old-merge'), reason: 'event' });
+      assert.deepEqual((await h.queue.getDepth()).lanes, { event: 3, manual: 0, resync: 0 });
+      h.start(1);
+      await waitFor('the old requests ran', async () => (await h.queue.getDepth()).parked === 1 && h.runs.length === 3);
+      const old = h.runs.find((run) => run.key.name === 'old-event');
+      assert.deepEqual(
+        { reason: old?.reason, trace: old?.trace, eventAt: old?.eventAt },
+        { reason: 'event', trace: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', eventAt },
+      );
+      assert.deepEqual(
+        h.runs.filter((run) => run.key.name === 'old-merge').map((run) => run.reason),
+        ['manual'],
+        'one reconcile for the old job and the request merged into it',
+      );
+      // `conveyor parked list` reads the old payload; a retry re-enqueues it in the new format, and it runs.
+      const [parked] = await h.queue.listParked();
+      assert.deepEqual([parked?.key.name, parked?.reason, parked?.error], ['old-bad', 'event', 'TERMINAL: bad spec']);
+      fail = false;
+      assert.equal(await h.queue.retryParked(), 1);
+      await waitFor('the retried request ran', () => h.runs.length === 4);
+      assert.deepEqual([h.runs[3]?.key.name, h.runs[3]?.reason], ['old-bad', 'event']);
     } finally {
       await raw.close();
       await h.close();
@@ -278,7 +358,7 @@ describe('getDepth', () => {
         { key: widgetKey('p2'), reason: 'resync' },
       ]);
       // ReconcileQueue gives every request a priority; a job without one (another producer) sits in the wait list.
-      await raw.add('event', encodeRequest({ key: widgetKey('w'), reason: 'event' }, Date.now()), {
+      await raw.add('event', encodeRequest({ reason: 'event' }, Date.now()), {
         jobId: `${keyToJobId(widgetKey('w'))}~w`,
       });
       // p2's resync waits in the backlog (counted as prioritized and in the resync lane, never as a later delay):

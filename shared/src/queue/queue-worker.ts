@@ -327,7 +327,7 @@ function jobRunner(options: QueueWorkerOptions, d: JobRunnerDeps): (job: Job, to
     try {
       let request: ReturnType<typeof decodeRequest>;
       try {
-        request = decodeRequest(job.data);
+        request = decodeRequest(job.data, jobId);
       } catch (error) {
         logger.error({ jobId, err: errorMessage(error) }, 'parking a job whose payload cannot be read');
         throw new UnrecoverableError(`PAYLOAD_INVALID: ${errorMessage(error)}`);

@@ -37,7 +37,7 @@ async function rawAddBulk(redisUrl: string, n: number): Promise<number> {
       for (let i = start; i < Math.min(n, start + 1_000); i++) {
         jobs.push({
           name: 'event',
-          data: encodeRequest({ key: widgetKey(`w-${i}`), reason: 'event' }, Date.now()),
+          data: encodeRequest({ reason: 'event' }, Date.now()),
           opts: { jobId: `raw~${i}`, removeOnComplete: true },
         });
       }
