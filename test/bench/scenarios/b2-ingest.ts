@@ -13,6 +13,7 @@ import {
   createWidgets,
   percentile,
   queueSettingsOf,
+  redisCpuSeconds,
   round,
   type Scenario,
   silentLogger,
@@ -26,11 +27,13 @@ import {
  * ReconcileQueue sends them), on a queue of its own. The only BullMQ call outside shared/, and only
  * to measure what BullMQ alone can do.
  */
-async function rawAddBulk(redisUrl: string, n: number): Promise<number> {
+async function rawAddBulk(redisUrl: string, n: number, probe: Redis): Promise<PathCost> {
   const url = new URL(redisUrl);
   const queue = new Queue(`raw-${randomBytes(4).toString('hex')}`, { connection: { host: url.hostname, port: Number(url.port) } });
   try {
     await queue.waitUntilReady();
+    const redisCpu = await redisCpuSeconds(probe);
+    const cpu = process.cpuUsage();
     const started = performance.now();
     for (let start = 0; start < n; start += 1_000) {
       const jobs = [];
@@ -43,11 +46,26 @@ async function rawAddBulk(redisUrl: string, n: number): Promise<number> {
       }
       await queue.addBulk(jobs);
     }
-    return n / ((performance.now() - started) / 1000);
+    const rate = n / ((performance.now() - started) / 1000);
+    return { rate, ...(await cpuPerRequest(n, cpu, redisCpu, probe)) };
   } finally {
     await queue.obliterate({ force: true }).catch(() => undefined);
     await queue.close();
   }
+}
+
+/** A path's rate and its CPU per request: this process's (user + system) and Redis's, in µs. */
+interface PathCost {
+  rate: number;
+  nodeUs: number;
+  redisUs: number;
+}
+
+/** CPU per request since `cpu` (process.cpuUsage) and `redisCpu` (Redis's CPU seconds) were read. */
+async function cpuPerRequest(n: number, cpu: NodeJS.CpuUsage, redisCpu: number, probe: Redis): Promise<Omit<PathCost, 'rate'>> {
+  const used = process.cpuUsage(cpu);
+  const redisUsed = (await redisCpuSeconds(probe)) - redisCpu;
+  return { nodeUs: (used.user + used.system) / n, redisUs: (redisUsed * 1e6) / n };
 }
 
 export const ingest: Scenario = async ({ size, log }) => {
@@ -59,18 +77,31 @@ export const ingest: Scenario = async ({ size, log }) => {
     log(`B2: creating ${n} Widgets`);
     await createWidgets(simCreate(world.sim), n);
 
-    const referenceBefore = await rawAddBulk(world.config.redis.url, n);
+    // Reads Redis's CPU time around each path: how much of a request's cost is Redis's and how much this process's.
+    const probe = new Redis(world.config.redis.url);
+    cleanups.add(async () => probe.disconnect());
+    const costBefore = await rawAddBulk(world.config.redis.url, n, probe);
+    const referenceBefore = costBefore.rate;
 
     // Counts what reaches Redis: the first batch starts the clock, the batch that completes N stops it.
     let enqueued = 0;
     let firstAt = 0;
     let lastAt = 0;
+    let windowCpu: NodeJS.CpuUsage | undefined;
+    let windowNodeUs = 0;
     const queue: WatcherQueue = {
       async enqueueBatch(requests) {
-        if (firstAt === 0) firstAt = performance.now();
+        if (firstAt === 0) {
+          firstAt = performance.now();
+          windowCpu = process.cpuUsage();
+        }
         await world.queue.enqueueBatch(requests);
         enqueued += requests.length;
-        if (enqueued >= n && lastAt === 0) lastAt = performance.now();
+        if (enqueued >= n && lastAt === 0) {
+          lastAt = performance.now();
+          const used = process.cpuUsage(windowCpu);
+          windowNodeUs = (used.user + used.system) / n;
+        }
       },
     };
     const controller: ControllerSpec = { name: 'widgets', for: WIDGET_RESOURCE };
@@ -91,6 +122,7 @@ export const ingest: Scenario = async ({ size, log }) => {
 
     // One deletecollection: the simulator emits N DELETED watch events at once, each a request.
     log(`B2: deleting ${n} Widgets in one request`);
+    const watchRedisCpu = await redisCpuSeconds(probe);
     const deleted = await fetch(`${world.sim.url}/apis/example.com/v1/namespaces/default/widgets`, {
       method: 'DELETE',
       headers: { authorization: `Bearer ${world.sim.token}` },
@@ -99,6 +131,7 @@ export const ingest: Scenario = async ({ size, log }) => {
     if (!deleted.ok) throw new Error(`B2: deletecollection answered ${deleted.status}`);
     await until(`${n} requests enqueued`, () => lastAt !== 0, 120_000, 5);
     const rate = n / ((lastAt - firstAt) / 1000);
+    const watchRedisUs = (((await redisCpuSeconds(probe)) - watchRedisCpu) * 1e6) / n;
     const depth = await world.queue.getDepth();
     // Issue 4 asks getDepth to answer in well under a millisecond: timed here with the N requests queued,
     // beside a PING on the same Redis (the floor of any round trip).
@@ -107,10 +140,13 @@ export const ingest: Scenario = async ({ size, log }) => {
     cleanups.add(async () => pinger.disconnect());
     const pingMs = await timeEach(500, () => pinger.ping());
 
-    const referenceAfter = await rawAddBulk(world.config.redis.url, n);
+    const costAfter = await rawAddBulk(world.config.redis.url, n, probe);
+    const referenceAfter = costAfter.rate;
     // The queue protocol alone (dedup, priority), without the watch path: where the gap to addBulk comes from.
     const protocolQueue = new ReconcileQueue({ ...queueSettingsOf(world.config, 'b2-protocol') }, { logger: silentLogger });
     cleanups.add(() => protocolQueue.close());
+    const protocolRedisCpu = await redisCpuSeconds(probe);
+    const protocolCpu = process.cpuUsage();
     const protocolStarted = performance.now();
     for (let start = 0; start < n; start += 1_000) {
       await protocolQueue.enqueueBatch(
@@ -118,6 +154,7 @@ export const ingest: Scenario = async ({ size, log }) => {
       );
     }
     const protocolRate = n / ((performance.now() - protocolStarted) / 1000);
+    const protocolCost = await cpuPerRequest(n, protocolCpu, protocolRedisCpu, probe);
     const reference = (referenceBefore + referenceAfter) / 2;
     const ratio = round(rate / reference, 3);
     log(`B2: ${Math.round(rate)} requests/s vs addBulk ${Math.round(reference)} jobs/s`);
@@ -128,7 +165,7 @@ export const ingest: Scenario = async ({ size, log }) => {
       figure: { label: 'watch events → requests enqueued', value: Math.round(rate), unit: 'requests/s' },
       reference: { label: 'raw BullMQ addBulk', value: Math.round(reference), unit: 'jobs/s' },
       ratio,
-      goal: { text: '≥ 0.8 × addBulk', checks: [atLeast('enqueue rate / addBulk', ratio, 0.8)] },
+      goal: { text: '≥ 0.9 × addBulk', checks: [atLeast('enqueue rate / addBulk', ratio, 0.9)] },
       details: {
         events: n,
         requestsQueued: depth.waiting + depth.prioritized,
@@ -136,6 +173,12 @@ export const ingest: Scenario = async ({ size, log }) => {
         addBulkAfter: Math.round(referenceAfter),
         reconcileQueueEnqueueBatchAlone: Math.round(protocolRate),
         reconcileQueueVsAddBulk: round(protocolRate / reference, 3),
+        watchPathNodeCpuUsPerRequest: round(windowNodeUs, 1),
+        watchPathRedisCpuUsPerRequest: round(watchRedisUs, 1),
+        enqueueBatchAloneNodeCpuUsPerRequest: round(protocolCost.nodeUs, 1),
+        enqueueBatchAloneRedisCpuUsPerRequest: round(protocolCost.redisUs, 1),
+        addBulkNodeCpuUsPerJob: round((costBefore.nodeUs + costAfter.nodeUs) / 2, 1),
+        addBulkRedisCpuUsPerJob: round((costBefore.redisUs + costAfter.redisUs) / 2, 1),
         getDepthP50Ms: round(percentile(depthMs, 50), 3),
         getDepthP99Ms: round(percentile(depthMs, 99), 3),
         pingP50Ms: round(percentile(pingMs, 50), 3),
@@ -152,7 +195,9 @@ export const ingest: Scenario = async ({ size, log }) => {
       },
       notes: [
         'getDepth (one Lua script over six sets) with {requestsQueued} requests queued: p50 {getDepthP50Ms} ms, p99 {getDepthP99Ms} ms, against {pingP50Ms} ms for a PING.',
-        "Where the gap to addBulk is (INFO commandstats over 3,000 requests, issue 21): both send one BullMQ add script per request, pipelined, so the round trips are the same; Redis spends more time in ours — about 110 µs per request against 40 µs (measured on the loaded project machine; the ratio, not the figures, is the finding), most of it writing the job hash (HMSET about 18 µs against 3 µs) and the deduplication key and prioritized-set entry addBulk's jobs do not have. The job hash carries `opts` (deduplication id, backoff, attempts) and a payload longer than Redis's `hash-max-listpack-value` (64 B), so Redis builds it as a hashtable rather than a listpack: about 980 B against a plain job's few hundred (B9). `reconcileQueueEnqueueBatchAlone` beside the watcher's figure shows the watch path adds little: the gap is the queue protocol's per-job cost in Redis. Shorter job fields (the key is written four times: job id, payload, deduplication id and opts) would narrow it; that is a change of the payload format, not made here.",
+        "Where the time goes (issue 21: `--cpu-prof` of the measured window, and CPU time read around each path, which a busy machine disturbs far less than the rates): the watch path is limited by this one Node process, not by Redis. In the window it spends {watchPathNodeCpuUsPerRequest} µs of CPU per request: about {enqueueBatchAloneNodeCpuUsPerRequest} µs in enqueueBatch (BullMQ's job objects, msgpack and ioredis's command encoding: the work addBulk does too, {addBulkNodeCpuUsPerJob} µs per job) and the rest in the watcher (parsing each watch event's JSON, its digest, the key table, the event's span and metrics) and GC. Redis, on the other core, spends {watchPathRedisCpuUsPerRequest} µs per request against {addBulkRedisCpuUsPerJob} µs for a plain job (the deduplication key, the prioritized-set entry and the priority counter); that overlaps the watcher's work but for the last batch.",
+        "What changed for issue 21: payload v2 leaves out the key (the job id carries it) and has short fields (about 40 B instead of 110 B), is built without the schema, one key format per request instead of three, no `removeOnFail: false` (BullMQ's default) in every job's options, job id suffixes cut from one random draw. Measured A/B on the 2-core machine: Redis memory per queued request 1,652 → 1,582 B, enqueueBatch alone about 37 → 31 µs of this process's CPU per request, the watch path about 81 → 70 µs. The ratio barely moved (interleaved runs: median 0.54 → 0.55, within this machine's run-to-run spread): the reference builds its payload with the same encodeRequest and got cheaper too, and the watcher's share is unchanged.",
+        "Why the ratio stays below 0.9: enqueueBatch now costs this process about what addBulk does per job, so 0.9 would leave the watcher about a tenth of a request's time, and its own work per event is larger than the whole enqueue. What would close it: the BullMQ client off the watcher's event loop (a worker thread: parsing and enqueueing on two cores), more than one batch in flight, a cheaper decode of watch events, or adds without BullMQ's Job objects (one script call per request with arguments built by Conveyor: about 6 µs less per request in a probe, at the price of reaching behind another BullMQ API). Job hashes stay Redis hashtables, not listpacks: `opts` holds the job id and the deduplication id and is over `hash-max-listpack-value` (64 B), which only the Redis configuration can change.",
       ],
     };
   } finally {
