@@ -2,12 +2,13 @@
 
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { type ControllerSpec, createMetricsRegistry, KubeApiClient } from '@conveyor/shared';
 import { Watcher } from '@conveyor/watcher';
 import { Redis } from 'ioredis';
+import { NODE_OPTIONS } from '../../../cli/build/sizing.ts';
 import { startWidgetWorld } from '../../../examples/widgets/widget-harness.ts';
 import {
   atMost,
@@ -19,6 +20,7 @@ import {
   redisCpuSeconds,
   round,
   type Scenario,
+  type ScenarioResult,
   silentLogger,
   simCreate,
   simMergePatch,
@@ -28,6 +30,9 @@ import {
 } from '../bench-support.ts';
 
 const WORKER_CHILD = fileURLToPath(new URL('./b4-worker-child.ts', import.meta.url));
+const MAIN_CHILD = fileURLToPath(new URL('./b4-main-child.ts', import.meta.url));
+/** The young-generation setting of the generated pods' NODE_OPTIONS. */
+const POD_YOUNG_GENERATION = NODE_OPTIONS.split(' ').find((flag) => flag.startsWith('--max-semi-space-size')) as string;
 
 /** Epoch milliseconds with fractions: comparable with the worker process's timestamps. */
 const wallClock = () => performance.timeOrigin + performance.now();
@@ -49,6 +54,12 @@ function loadDetails(phase: string, load: PhaseLoad): Record<string, number> {
   return Object.fromEntries(Object.entries(load).map(([name, value]) => [`${name}${phase}`, value]));
 }
 
+/** Garbage-collection pauses (start in epoch ms, length in ms) of this process and of the worker process. */
+interface GcPauses {
+  main: { at: number; ms: number }[];
+  worker: { at: number; ms: number }[];
+}
+
 /** Where the machine's time went during one phase: CPU by process (in cores), event-loop delay, Redis round trips. */
 interface PhaseLoad {
   benchCores: number;
@@ -56,13 +67,42 @@ interface PhaseLoad {
   redisCores: number;
   producerCores: number;
   loopP99Ms: number;
+  /** The longest garbage-collection pause of the process that holds the simulator, watcher and writer, and its pauses per second of phase. */
+  gcPauseMaxMs: number;
+  gcMsPerSecond: number;
+  /** The same for the worker process. */
+  workerGcPauseMaxMs: number;
+  workerGcMsPerSecond: number;
   redisPingP50Ms: number;
   redisPingP99Ms: number;
 }
 
+/**
+ * B4 runs in a process of its own started with the generated pods' young-generation setting
+ * (`--max-semi-space-size=4`, cli/build/sizing.ts), as the watcher runs in its pod, and so does its worker
+ * process: with Node's own sizing the process that holds the simulator and the watcher collected a 40 MB
+ * young generation every second in 10–30 ms pauses, and those pauses, not the queue, set the p99.
+ */
 export const latencyUnderResync: Scenario = async ({ size, log }) => {
+  const child = spawn(process.execPath, [POD_YOUNG_GENERATION, MAIN_CHILD, size], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let result: ScenarioResult | undefined;
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    result = JSON.parse(line) as ScenarioResult;
+  });
+  const errors: string[] = [];
+  createInterface({ input: child.stderr }).on('line', (line) => {
+    if (line.startsWith('B4')) log(line);
+    else errors.push(line);
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0 || result === undefined) throw new Error(`B4's process exited ${String(code)}: ${errors.slice(-20).join('\n')}`);
+  return result;
+};
+
+/** The measurement itself, in the process {@link latencyUnderResync} starts. */
+export const measureLatencyUnderResync: Scenario = async ({ size, log }) => {
   const rate = bySize(size, { tiny: 50, default: 200, large: 200 });
-  const aloneMs = bySize(size, { tiny: 1_000, default: 5_000, large: 10_000 });
+  const aloneMs = bySize(size, { tiny: 1_000, default: 10_000, large: 20_000 });
   const resyncKeys = bySize(size, { tiny: 300, default: 5_000, large: 20_000 });
   const spreadMs = bySize(size, { tiny: 1_000, default: 10_000, large: 20_000 });
   const pool = bySize(size, { tiny: 40, default: 300, large: 300 });
@@ -79,6 +119,13 @@ export const latencyUnderResync: Scenario = async ({ size, log }) => {
     const written = new Map<string, number>();
     let samples: { at: number; latency: number }[] = [];
     let resyncDone = 0;
+    // Garbage-collection pauses of this process (simulator, watcher, writer) and of the worker process, for the phase meter.
+    const meterGc: GcPauses = { main: [], worker: [] };
+    const gcObserver = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) meterGc.main.push({ at: performance.timeOrigin + e.startTime, ms: e.duration });
+    });
+    gcObserver.observe({ entryTypes: ['gc'] });
+    cleanups.add(() => gcObserver.disconnect());
     let toQueue: number[] = [];
     // When the watcher handed each measured request to the queue, and how long it then waited for a worker.
     const handed = new Map<string, number>();
@@ -86,7 +133,16 @@ export const latencyUnderResync: Scenario = async ({ size, log }) => {
     // The worker runs in a process of its own, as in production: its work on the resync must not slow the watcher's event loop.
     const worker = spawn(
       process.execPath,
-      [WORKER_CHILD, world.config.redis.url, world.config.redis.prefix, 'widgets', 'worker', String(concurrency), String(reconcileMs)],
+      [
+        ...NODE_OPTIONS.split(' '),
+        WORKER_CHILD,
+        world.config.redis.url,
+        world.config.redis.prefix,
+        'widgets',
+        'worker',
+        String(concurrency),
+        String(reconcileMs),
+      ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     cleanups.add(async () => {
@@ -104,6 +160,10 @@ export const latencyUnderResync: Scenario = async ({ size, log }) => {
         return;
       }
       const [t, reason, name] = line.split(' ');
+      if (reason === 'gc') {
+        meterGc.worker.push({ at: Number(t), ms: Number(name) });
+        return;
+      }
       if (reason === 'resync') resyncDone += 1;
       const at = name === undefined ? undefined : written.get(name);
       if (reason === 'event' && name !== undefined && at !== undefined) {
@@ -116,7 +176,7 @@ export const latencyUnderResync: Scenario = async ({ size, log }) => {
     });
     await until('the worker process', () => workerReady || worker.exitCode !== null, 60_000, 20);
     if (!workerReady) throw new Error(`B4: the worker process exited ${String(worker.exitCode)}`);
-    const meter = await startPhaseMeter(world.config.redis.url, world.config.redis.prefix, worker.pid, cleanups);
+    const meter = await startPhaseMeter(world.config.redis.url, world.config.redis.prefix, worker.pid, meterGc, cleanups);
     const controller: ControllerSpec = { name: 'widgets', for: WIDGET_RESOURCE, predicates: ['generation'] };
     const watcher = new Watcher({
       controller,
@@ -195,11 +255,11 @@ export const latencyUnderResync: Scenario = async ({ size, log }) => {
       toQueue = [];
       inQueue = [];
       resyncDone = 0;
-      phase = await meter.begin();
       let enqueuedAt = 0;
       let producerCpuSeconds = 0;
       let drainedAt = 0;
-      const started = wallClock();
+      // The producer boots (about 0.8 s of CPU loading modules) before the phase and starts on a line on its stdin:
+      // the phase measures the resync, not a Node.js process starting beside it.
       const producer = spawn(
         process.execPath,
         [
@@ -212,19 +272,30 @@ export const latencyUnderResync: Scenario = async ({ size, log }) => {
           `r${label.replace(/\W/g, '')}-`,
           String(spreadMs),
         ],
-        { stdio: ['ignore', 'pipe', 'inherit'] },
+        { stdio: ['pipe', 'pipe', 'inherit'] },
       );
       cleanups.add(() => {
         if (producer.exitCode === null) producer.kill('SIGKILL');
       });
+      let producerReady = false;
       const enqueued = new Promise<void>((resolve, reject) => {
         createInterface({ input: producer.stdout }).on('line', (line) => {
+          if (line === 'ready') producerReady = true;
           if (!line.startsWith('enqueued')) return;
           enqueuedAt = wallClock();
           producerCpuSeconds = Number(line.split(' ')[2] ?? 0);
         });
         producer.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`B4: the resync producer exited ${String(code)}`))));
       });
+      enqueued.catch(() => {}); // awaited below; a failure before then must not be an unhandled rejection
+      await until('the resync producer', () => producerReady || producer.exitCode !== null, 60_000, 20);
+      if (!producerReady) {
+        await enqueued;
+        throw new Error('B4: the resync producer exited before it was ready');
+      }
+      phase = await meter.begin();
+      const started = wallClock();
+      producer.stdin.write('go\n');
       await writeSteadily(() => {
         if (resyncDone >= resyncKeys && drainedAt === 0) drainedAt = wallClock();
         return drainedAt !== 0 || wallClock() - started > 120_000;
@@ -255,7 +326,7 @@ export const latencyUnderResync: Scenario = async ({ size, log }) => {
     return {
       id: 'B4',
       title: 'Latency under resync',
-      setup: `${rate} spec edits/s to ${pool} Widgets through the simulator, Watcher and queue to a worker process at concurrency ${concurrency} (reconcile ${reconcileMs} ms); alone for ${aloneMs / 1000} s, then while a resync of ${resyncKeys} keys at resync priority drains, enqueued by a producer process of its own either spread evenly over ${spreadMs / 1000} s in 100 ms ticks (as the watcher spreads a resync over its period: the figure in the table) or at once (the worst case); 2 s of warm-up writes are not counted`,
+      setup: `${rate} spec edits/s to ${pool} Widgets through the simulator, Watcher and queue to a worker process at concurrency ${concurrency} (reconcile ${reconcileMs} ms); alone for ${aloneMs / 1000} s, then while a resync of ${resyncKeys} keys at resync priority drains, enqueued by a producer process of its own either spread evenly over ${spreadMs / 1000} s in 100 ms ticks (as the watcher spreads a resync over its period: the figure in the table) or at once (the worst case); 2 s of warm-up writes are not counted. The simulator, watcher and writer run in one process and the worker in another, both with the generated pods' young generation (\`${POD_YOUNG_GENERATION}\`); the producer process boots before its phase starts`,
       figure: { label: 'p99 write → reconcile start during a spread resync', value: p(spread.latency, 99), unit: 'ms' },
       reference: { label: 'p99 without resync', value: p(alone, 99), unit: 'ms' },
       ratio,
@@ -311,7 +382,8 @@ export const latencyUnderResync: Scenario = async ({ size, log }) => {
         ],
       },
       notes: [
-        'The simulator, watcher and writer share the bench process; the worker and the resync producer have their own. The event-loop delay of the bench process (p99 above) adds to every latency.',
+        'The simulator, watcher and writer share one process (called bench below); the worker and the resync producer have their own. The event-loop delay of the bench process (p99 above) adds to every latency.',
+        'Garbage collection, the longest pause and milliseconds of pauses per second: bench process alone {gcPauseMaxMsAlone} ms, {gcMsPerSecondAlone} ms/s; during the resync at once {gcPauseMaxMsDuringAtOnce} ms, {gcMsPerSecondDuringAtOnce} ms/s; during the spread resync {gcPauseMaxMsDuringSpread} ms, {gcMsPerSecondDuringSpread} ms/s. Worker alone {workerGcPauseMaxMsAlone} ms, during the resyncs {workerGcPauseMaxMsDuringAtOnce} and {workerGcPauseMaxMsDuringSpread} ms. With Node’s own heap sizing (as B4 ran until it took the pods’ setting) the bench process collected a 40 MB young generation about once a second in 10–30 ms pauses, with a 60–150 ms old-generation collection every 20 s or so; each pause holds every write in flight, so they, not the queue, set the p99.',
         'Where the p99 grows with the resync at once, as a factor over the p99 without: write → enqueue (simulator and watch path) {p99WriteToEnqueueGrowthAtOnce}, enqueue → reconcile start (the queue, where resync priority acts) {p99EnqueueToStartGrowthAtOnce}.',
         'With the resync enqueued all at once: p99 {p99DuringResyncAtOnceMs} ms, a factor of {p99DuringResyncAtOnceRatio} over the p99 without (the goal is 1.5); the *DuringAtOnce* figures above are this case.',
         'Where the machine’s time went (cores = CPU seconds per second): alone, bench process {benchCoresAlone}, worker {workerCoresAlone}, Redis {redisCoresAlone}; during the resync at once, bench {benchCoresDuringAtOnce}, worker {workerCoresDuringAtOnce}, Redis {redisCoresDuringAtOnce}, producer {producerCoresDuringAtOnce}. Bench event-loop delay p99 {loopP99MsAlone} → {loopP99MsDuringAtOnce} ms; Redis PING p99 from an idle probe {redisPingP99MsAlone} → {redisPingP99MsDuringAtOnce} ms.',
@@ -327,7 +399,7 @@ export const latencyUnderResync: Scenario = async ({ size, log }) => {
  * watcher, writer), the worker process, Redis and the resync producer, divided by the phase's length
  * (cores); the bench process's event-loop delay; and Redis round trips from a probe process of its own.
  */
-async function startPhaseMeter(redisUrl: string, prefix: string, workerPid: number | undefined, cleanups: Cleanups) {
+async function startPhaseMeter(redisUrl: string, prefix: string, workerPid: number | undefined, gc: GcPauses, cleanups: Cleanups) {
   const redis = new Redis(redisUrl);
   cleanups.add(() => redis.quit());
   const probe = spawn(process.execPath, [WORKER_CHILD, redisUrl, prefix, 'widgets', 'probe'], { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -351,6 +423,7 @@ async function startPhaseMeter(redisUrl: string, prefix: string, workerPid: numb
       loopDelay.enable();
       const started = {
         wall: performance.now(),
+        epoch: performance.timeOrigin + performance.now(),
         bench: process.cpuUsage(),
         worker: procCpuSeconds(workerPid) ?? 0,
         redis: await redisCpuSeconds(redis),
@@ -361,12 +434,19 @@ async function startPhaseMeter(redisUrl: string, prefix: string, workerPid: numb
           const seconds = (performance.now() - started.wall) / 1000;
           const bench = process.cpuUsage(started.bench);
           const ping = await askProbe();
+          const pauses = (list: GcPauses['main']) => list.filter((p) => p.at >= started.epoch).map((p) => p.ms);
+          const [main, worker] = [pauses(gc.main), pauses(gc.worker)];
+          const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
           return {
             benchCores: round((bench.user + bench.system) / 1e6 / seconds, 2),
             workerCores: round(((procCpuSeconds(workerPid) ?? 0) - started.worker) / seconds, 2),
             redisCores: round(((await redisCpuSeconds(redis)) - started.redis) / seconds, 2),
             producerCores: round(producerCpuSeconds / seconds, 2),
             loopP99Ms: round(loopDelay.percentile(99) / 1e6, 1),
+            gcPauseMaxMs: round(Math.max(0, ...main), 1),
+            gcMsPerSecond: round(sum(main) / seconds, 1),
+            workerGcPauseMaxMs: round(Math.max(0, ...worker), 1),
+            workerGcMsPerSecond: round(sum(worker) / seconds, 1),
             redisPingP50Ms: round(ping.p50, 2),
             redisPingP99Ms: round(ping.p99, 2),
           };

@@ -2,14 +2,17 @@
 // reconcile start so the bench can time API write → reconcile start) and the resync producer.
 //
 // Usage: node b4-worker-child.ts <redis url> <redis prefix> <controller> worker <concurrency> <reconcile ms>
-//   prints `ready`, then `<epoch ms with fractions> <reason> <name>` per reconcile start; SIGTERM closes it.
+//   prints `ready`, then `<epoch ms with fractions> <reason> <name>` per reconcile start and `<epoch ms> gc <pause ms>`
+//   per garbage-collection pause; SIGTERM closes it.
 // Usage: node b4-worker-child.ts <redis url> <redis prefix> <controller> resync <count> <name prefix> <spread ms>
-//   enqueues <count> keys `<name prefix><i>` at resync priority — at once, or evenly over <spread ms> in 100 ms
-//   ticks as the watcher's resync does over its period — prints `enqueued <ms> <its CPU seconds>` and exits.
+//   prints `ready` once booted and connected; on the first line of stdin enqueues <count> keys `<name prefix><i>` at
+//   resync priority — at once, or evenly over <spread ms> in 100 ms ticks as the watcher's resync does over its
+//   period — then prints `enqueued <ms> <CPU seconds since the go line>` and exits.
 // Usage: node b4-worker-child.ts <redis url> <redis prefix> <controller> probe
 //   PINGs Redis every 10 ms on a connection of its own (its event loop idles, so the round trip is Redis's
 //   latency plus the machine's scheduling); each line on stdin asks for `probe <p50> <p99> <max>` of the
 //   round trips since the last answer.
+import { PerformanceObserver } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { loadConfig, ReconcileQueue, startQueueWorker } from '@conveyor/shared';
 import { Redis } from 'ioredis';
@@ -61,6 +64,11 @@ async function runChild(): Promise<void> {
       key: { group: 'example.com', version: 'v1', plural: 'widgets', namespace: 'default', name: `${second ?? 'r-'}${i}` },
       reason: 'resync' as const,
     });
+    // Boot (loading modules, connecting) is done before the measured phase: print `ready`, start on the first line of stdin.
+    await queue.getDepth();
+    process.stdout.write('ready\n');
+    await new Promise((resolve) => createInterface({ input: process.stdin }).once('line', resolve));
+    const cpuAtGo = process.cpuUsage();
     const started = performance.now();
     let sent = 0;
     while (sent < count) {
@@ -72,7 +80,7 @@ async function runChild(): Promise<void> {
       }
       if (sent < count) await new Promise((resolve) => setTimeout(resolve, tickMs - ((performance.now() - started) % tickMs)));
     }
-    const cpu = process.cpuUsage();
+    const cpu = process.cpuUsage(cpuAtGo);
     process.stdout.write(`enqueued ${(performance.now() - started).toFixed(0)} ${((cpu.user + cpu.system) / 1e6).toFixed(3)}\n`);
     await queue.close();
     process.exit(0);
@@ -80,6 +88,11 @@ async function runChild(): Promise<void> {
   const concurrencyText = first;
   const reconcileMsText = second;
   const reconcileMs = Number(reconcileMsText);
+  // Every garbage-collection pause, for the bench to tell them from queue waits.
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries())
+      process.stdout.write(`${(performance.timeOrigin + e.startTime).toFixed(3)} gc ${e.duration.toFixed(2)}\n`);
+  }).observe({ entryTypes: ['gc'] });
   const worker = startQueueWorker({
     controller: controllerName,
     redis: config.redis,
