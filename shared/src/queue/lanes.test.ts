@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { gate, queueSettings, waitFor, widgetKey } from '@conveyor/test/support/queue-fixtures';
 import { RedisServer } from '@conveyor/test/support/redis-server';
+import { systemClock } from '../clock.ts';
 import { done } from '../outcome.ts';
-import { LaneGate, laneOf, resyncSlots } from './lanes.ts';
+import { ADMITTED_IN_TRANSIT_MS, FRESH_WORK_WINDOW_MS, LaneGate, laneOf, RESYNC_HOLD_MAX, resyncSlots } from './lanes.ts';
 import { type QueueWorker, type RequestContext, startQueueWorker } from './queue-worker.ts';
 import { ReconcileQueue } from './reconcile-queue.ts';
 import type { RequestReason } from './request-payload.ts';
@@ -180,6 +181,51 @@ describe('lanes with reserved capacity', () => {
       await w.close();
     }
   });
+  it('a resync drained while fresh events flow starts each of its jobs once: none is fetched without room and handed back', async () => {
+    const settings = queueSettings(server.url, { resyncShare: 0.5 });
+    const queue = new ReconcileQueue(settings);
+    const resyncRuns: number[] = [];
+    const running = { resync: 0, fresh: 0 };
+    let beyondShare = 0;
+    const processor = async (request: RequestContext) => {
+      const resync = request.reason === 'resync';
+      if (resync) {
+        running.resync += 1;
+        resyncRuns.push(request.runs);
+        if (running.fresh > 0 && running.resync > resyncSlots(4, 0.5)) beyondShare += 1;
+      } else running.fresh += 1;
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      if (resync) running.resync -= 1;
+      else running.fresh -= 1;
+      return done;
+    };
+    // Time stands still for the worker: fresh work flows all along, and a job admitted for it stays "on its way" until it arrives.
+    const at = Date.now();
+    const worker = startQueueWorker({
+      ...settings,
+      concurrency: 4,
+      processor,
+      admitIntervalMs: 50,
+      clock: { ...systemClock, now: () => at },
+    });
+    let events = 0;
+    const feed = setInterval(() => {
+      events += 1;
+      void queue.enqueue({ key: widgetKey(`fresh-${events}`), reason: 'event' });
+    }, 3);
+    try {
+      await queue.enqueueBatch(resyncOf(300));
+      await waitFor('the resync drained', () => resyncRuns.length >= 300, 60_000);
+      assert.ok(events > 100, `fresh events flowed during the drain (${events})`);
+      assert.equal(beyondShare, 0, 'a resync started beyond its share while fresh work ran');
+      const again = resyncRuns.filter((runs) => runs > 1).length;
+      assert.equal(again, 0, `${again} of 300 resync jobs were fetched more than once`);
+    } finally {
+      clearInterval(feed);
+      await worker.close(2_000);
+      await queue.close();
+    }
+  });
 });
 
 describe('Class: LaneGate', () => {
@@ -210,5 +256,50 @@ describe('Class: LaneGate', () => {
     assert.equal(laneOf({ priority: 2, name: 'event' }), 'manual');
     assert.equal(laneOf({ priority: 0, name: 'resync' }), 'resync');
     assert.equal(laneOf({ priority: 0, name: 'other' }), 'event');
+  });
+  it('keeps a resync to its share for a while after fresh work ran, then lends it every slot', () => {
+    let now = 0;
+    const lanes = new LaneGate(4, 0.5, () => now);
+    assert.equal(lanes.tryStart('event'), true);
+    lanes.finish('event');
+    assert.equal(lanes.tryStart('resync'), true);
+    assert.equal(lanes.tryStart('resync'), true);
+    assert.equal(lanes.tryStart('resync'), false, 'an event ran a moment ago: fresh work still flows');
+    assert.deepEqual(lanes.resyncRoom(), { whileOthersReady: 0, otherwise: 0 });
+    now += FRESH_WORK_WINDOW_MS;
+    assert.equal(lanes.tryStart('resync'), true, 'no fresh work for a while: the resync borrows');
+    assert.deepEqual(lanes.resyncRoom(), { whileOthersReady: 0, otherwise: 1 });
+  });
+
+  it(`holds up to ${RESYNC_HOLD_MAX} refused resync jobs for the next slot of their lane, and sends them back when the worker closes`, async () => {
+    const lanes = new LaneGate(4, 0.5);
+    const heldCounts: number[] = [];
+    lanes.onHeldChange = (held) => heldCounts.push(held);
+    lanes.tryStart('event');
+    lanes.tryStart('resync');
+    lanes.tryStart('resync');
+    assert.equal(lanes.tryStart('resync'), false);
+    const first = lanes.hold();
+    const second = lanes.hold();
+    assert.ok(first !== undefined && second !== undefined);
+    assert.equal(lanes.hold(), undefined, `a resync job beyond ${RESYNC_HOLD_MAX} held goes back to the backlog`);
+    assert.deepEqual(lanes.resyncRoom(), { whileOthersReady: 0, otherwise: 0 }, 'held jobs count as started');
+    lanes.finish('resync');
+    assert.equal(await first, true, 'the first held job takes the slot its lane freed');
+    assert.deepEqual(lanes.runningByLane, { event: 1, manual: 0, resync: 2 });
+    lanes.releaseHeld();
+    assert.equal(await second, false);
+    assert.deepEqual(heldCounts, [1, 2, 1, 0], 'the worker is told how many wait, to fetch one more job for each');
+  });
+
+  it('counts the place of a resync job it admitted until the job reaches it, or goes elsewhere', () => {
+    let now = 0;
+    const lanes = new LaneGate(4, 0.5, () => now);
+    lanes.noteAdmitted(2);
+    assert.equal(lanes.admittedInTransit(), 2);
+    lanes.tryStart('resync');
+    assert.equal(lanes.admittedInTransit(), 1, 'one arrived');
+    now += ADMITTED_IN_TRANSIT_MS + 1;
+    assert.equal(lanes.admittedInTransit(), 0, 'the other went to another worker');
   });
 });

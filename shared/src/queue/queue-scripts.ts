@@ -56,6 +56,8 @@ return { waiting, prioritized, delayedDue, delayedAll - delayedDue - backlog, ac
  *   ARGV[1] job key prefix  ARGV[2] lowest delayed score of the backlog  ARGV[3] lowest prioritized score
  *   of a resync  ARGV[4] resync priority  ARGV[5] room while fresh work is ready  ARGV[6] room otherwise
  *   ARGV[7] 1 to set the ready marker when resync jobs are ready (wakes workers blocked waiting for a job)
+ *   ARGV[8] resync jobs this worker admitted lately and has not been handed yet: ready here, or on their
+ *   way to it (moved to active, not yet started); counted instead of the ready ones when more
  *   returns { admitted, backlog left }
  */
 const admitResync: ScriptSpec = {
@@ -64,7 +66,7 @@ const admitResync: ScriptSpec = {
 local freshReady = redis.call('ZCOUNT', KEYS[2], '-inf', '(' .. ARGV[3]) + redis.call('LLEN', KEYS[5])
 local room = tonumber(freshReady > 0 and ARGV[5] or ARGV[6])
 local ready = redis.call('ZCOUNT', KEYS[2], ARGV[3], '+inf')
-local want = room - ready
+local want = room - math.max(ready, tonumber(ARGV[8] or '0'))
 local admitted = 0
 local offset = 0
 local priority = tonumber(ARGV[4])

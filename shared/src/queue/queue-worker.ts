@@ -151,7 +151,10 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
       for (const [index, partition] of partitions.entries()) partition.setConcurrency(next[index] ?? 1);
     },
     async close(graceMs = 30_000): Promise<void> {
-      for (const partition of partitions) partition.admission.stop();
+      for (const partition of partitions) {
+        partition.admission.stop();
+        partition.gate.releaseHeld();
+      }
       if (connection.status !== 'ready') {
         await closeWhileRedisAway(graceMs);
         if (ownsConnection) await closeRedisConnection(connection);
@@ -218,6 +221,7 @@ interface SharedDeps {
 interface PartitionConsumer {
   worker: Worker;
   admission: ResyncAdmission;
+  gate: LaneGate;
   setConcurrency(n: number): void;
 }
 
@@ -242,7 +246,9 @@ function startPartitionConsumer(partition: PartitionKeys, concurrency: number, s
   };
 
   // Lanes: a resync never holds more than its share of this worker's slots while fresh work runs (lanes.ts).
-  const gate = new LaneGate(concurrency, options.queue.resyncShare);
+  let slots = concurrency;
+  const concurrencyOf = () => slots;
+  const gate = new LaneGate(concurrency, options.queue.resyncShare, now);
   const admission = startResyncAdmission({ scripts, location, gate, now, logger, intervalMs: options.admitIntervalMs ?? 1_000 });
   let follower: OutcomeFollower | undefined;
   const process = jobRunner(options, {
@@ -274,6 +280,10 @@ function startPartitionConsumer(partition: PartitionKeys, concurrency: number, s
           : backoffDelay(Math.max(1, attemptsMade), options.queue.backoff),
     },
   });
+  // A resync job held for its lane (lanes.ts) is active in BullMQ but runs no reconcile: one more fetch per held job keeps its slot free.
+  gate.onHeldChange = (held) => {
+    worker.concurrency = concurrencyOf() + held;
+  };
   follower = followOutcomes(worker, {
     connection,
     parkedKeys: partition.parkedKeys,
@@ -287,8 +297,10 @@ function startPartitionConsumer(partition: PartitionKeys, concurrency: number, s
   return {
     worker,
     admission,
+    gate,
     setConcurrency(n) {
-      worker.concurrency = n;
+      slots = n;
+      worker.concurrency = n + gate.heldCount;
       gate.setConcurrency(n);
       void admission.admit(true);
     },
@@ -322,7 +334,7 @@ function jobRunner(options: QueueWorkerOptions, d: JobRunnerDeps): (job: Job, to
     const jobId = job.id ?? '';
     if (token === undefined) throw new Error('BullMQ gave the processor no lock token');
     const lane = laneOf(job);
-    if (!gate.tryStart(lane)) await handBackToBacklog(job, token, now, pullForwardIfDirty);
+    if (!gate.tryStart(lane) && !(await gate.hold())) await handBackToBacklog(job, token, now, pullForwardIfDirty);
     running.set(jobId, { job, token });
     try {
       let request: ReturnType<typeof decodeRequest>;
