@@ -1,5 +1,5 @@
 // The consumer side of a controller's reconcile queue: a BullMQ Worker per partition that runs a processor per request and applies its Outcome.
-import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import { type Job, UnrecoverableError, type Worker } from 'bullmq';
 import { backoffDelay } from '../backoff.ts';
 import { type Clock, settleWithin, systemClock } from '../clock.ts';
 import { errorMessage } from '../errors.ts';
@@ -9,6 +9,7 @@ import { formatKey } from '../object-key.ts';
 import { type Outcome, outcomeFromError } from '../outcome.ts';
 import { applyOutcome, checkOutcome, followOutcomes, type OutcomeFollower, ReconcileFailedError } from './apply-outcome.ts';
 import { BULLMQ_KEY, bullmqKey, deduplicationNextKey, JOB_FIELD, jobKey, READY_MARKER_MEMBER } from './bullmq-internals.ts';
+import { FillingWorker } from './filling-worker.ts';
 import { handBackToBacklog, LaneGate, laneOf, type ResyncAdmission, startResyncAdmission } from './lanes.ts';
 import { QueueBlock } from './queue-block.ts';
 import { queueScripts } from './queue-scripts.ts';
@@ -264,22 +265,27 @@ function startPartitionConsumer(partition: PartitionKeys, concurrency: number, s
     admission,
   });
 
-  const worker = new Worker(location.name, process, {
-    connection,
-    prefix: location.prefix,
-    concurrency,
-    lockDuration: options.queue.lockDuration,
-    stalledInterval: options.queue.stalledInterval,
-    maxStalledCount: options.maxStalledCount ?? 1,
-    limiter: partitionLimiter(options.queue.limiter, options.queue.partitions),
-    settings: {
-      // The controller's errorPolicy may have chosen this retry's delay; otherwise the per-key exponential backoff.
-      backoffStrategy: (attemptsMade: number, _type?: string, error?: Error) =>
-        error instanceof ReconcileFailedError && error.delayMs !== undefined
-          ? error.delayMs
-          : backoffDelay(Math.max(1, attemptsMade), options.queue.backoff),
+  const worker = new FillingWorker(
+    location.name,
+    process,
+    {
+      connection,
+      prefix: location.prefix,
+      concurrency,
+      lockDuration: options.queue.lockDuration,
+      stalledInterval: options.queue.stalledInterval,
+      maxStalledCount: options.maxStalledCount ?? 1,
+      limiter: partitionLimiter(options.queue.limiter, options.queue.partitions),
+      settings: {
+        // The controller's errorPolicy may have chosen this retry's delay; otherwise the per-key exponential backoff.
+        backoffStrategy: (attemptsMade: number, _type?: string, error?: Error) =>
+          error instanceof ReconcileFailedError && error.delayMs !== undefined
+            ? error.delayMs
+            : backoffDelay(Math.max(1, attemptsMade), options.queue.backoff),
+      },
     },
-  });
+    { connection, location, logger },
+  );
   // A resync job held for its lane (lanes.ts) is active in BullMQ but runs no reconcile: one more fetch per held job keeps its slot free.
   gate.onHeldChange = (held) => {
     worker.concurrency = concurrencyOf() + held;
