@@ -175,6 +175,7 @@ export async function startContainerWorker<T extends KubeObject, D>(options: Con
         closing = true;
         logger.info({ graceMs, active: instrumented.active() }, 'stopping: no new requests; waiting for running reconciles');
         await worker.close(graceMs);
+        await instrumented.flush();
         await closeDeps();
         await reconcileQueue.close();
         await http?.close();

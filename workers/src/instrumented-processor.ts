@@ -14,8 +14,9 @@ import {
   type ReconcileMetrics,
   type RedisConnection,
   type RequestContext,
-  recordReconcile,
+  reconcileRecorder,
   SPAN,
+  settleWithin,
   systemClock,
   tracer,
 } from '@conveyor/shared';
@@ -46,12 +47,15 @@ export interface InstrumentedProcessor {
   process(request: RequestContext): Promise<Outcome>;
   /** Requests running now. */
   active(): number;
+  /** Writes the reconcile counts not yet written (before the process closes its Redis connection). */
+  flush(): Promise<void>;
 }
 
 /**
  * Wraps `run` so that every request counts as an active slot while it runs, its outcome, duration
- * and queue wait reach the controller-runtime metrics, and its duration reaches Redis, where the
- * autoscaler in the watcher reads it. A lost duration sample only makes that estimate a little older.
+ * and queue wait reach the controller-runtime metrics, and its duration reaches Redis (summed with the others
+ * of the last second: `reconcileRecorder`), where the autoscaler in the watcher reads it. A lost duration sample
+ * only makes that estimate a little older.
  *
  * It also continues the request's trace (the `traceparent` its origin wrote into the job): a
  * `conveyor.queue.wait` span from enqueue to this run's start (a request's first run only) and a
@@ -61,8 +65,15 @@ export interface InstrumentedProcessor {
 export function instrumentedProcessor(run: TimedRun, deps: InstrumentationDeps): InstrumentedProcessor {
   const clock = deps.clock ?? systemClock;
   let active = 0;
+  const stats = reconcileRecorder(deps.connection, deps.redis, deps.controller, {
+    onError: (error: unknown) => deps.logger.debug({ err: errorMessage(error) }, 'reconcile stats not recorded'),
+  });
   return {
     active: () => active,
+    async flush() {
+      // Bounded: with Redis away a write would wait for the reconnect, and a stopping process must not.
+      if (deps.connection.status === 'ready') await settleWithin(stats.flush(), 1_000);
+    },
     async process(request) {
       active += 1;
       deps.metrics.setActive(active);
@@ -107,9 +118,7 @@ export function instrumentedProcessor(run: TimedRun, deps: InstrumentationDeps):
             (outcome.kind === 'error' && request.attempt < deps.attempts),
           panicked,
         });
-        recordReconcile(deps.connection, deps.redis, deps.controller, durationMs, failed).catch((error: unknown) =>
-          deps.logger.debug({ err: errorMessage(error) }, 'reconcile stats not recorded'),
-        );
+        stats.record(durationMs, failed);
         return outcome;
       } finally {
         active -= 1;

@@ -223,6 +223,7 @@ export async function startDispatcher(options: DispatcherOptions): Promise<Dispa
         clearInterval(follow);
         logger.info({ graceMs, active: instrumented.active() }, 'stopping: no new requests; waiting for running invocations');
         await worker.close(graceMs);
+        await instrumented.flush();
         await queue.close();
         await http?.close();
         await closeRedisConnection(connection);
