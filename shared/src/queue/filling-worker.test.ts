@@ -131,4 +131,40 @@ describe('filling empty slots in one batch', () => {
       await queue.close();
     }
   });
+
+  it('a worker closed while a batch is in flight has every unstarted job back in the queue when close returns', async () => {
+    const settings = queueSettings(server.url, { lockDuration: '5m', stalledInterval: '5m' });
+    const location = queueLocation(settings.redis.prefix, settings.controller);
+    const queue = new ReconcileQueue(settings);
+    await queue.enqueueBatch(requests('w', 8));
+    const connection = new Redis(server.url, { maxRetriesPerRequest: null });
+    const ran: string[] = [];
+    let closing: Promise<void> | undefined;
+    class ClosingWorker extends FillingWorker {
+      protected override async moveToActive(token: string, name?: string): Promise<Job> {
+        const job = await super.moveToActive(token, name);
+        closing ??= this.close();
+        return job;
+      }
+    }
+    const worker = new ClosingWorker(
+      location.name,
+      async (job: Job) => {
+        ran.push(job.id ?? '');
+      },
+      { connection, prefix: location.prefix, concurrency: 8, lockDuration: 300_000, stalledInterval: 300_000 },
+      { connection, location, logger: createLogger({ level: 'silent' }) },
+    );
+    try {
+      await waitFor('the worker began closing', () => closing !== undefined, 30_000);
+      await closing;
+      const depth = await queue.getDepth();
+      assert.deepEqual(await leftovers(settings), { active: 0, locks: [] }, 'nothing left active or locked');
+      assert.equal(depth.waiting + depth.prioritized + ran.length, 8, 'every job either ran or waits again');
+    } finally {
+      await worker.close();
+      connection.disconnect();
+      await queue.close();
+    }
+  });
 });

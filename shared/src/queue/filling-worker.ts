@@ -43,6 +43,8 @@ export class FillingWorker extends Worker {
   /** processJob calls under way: a slot that is not empty. */
   private processing = 0;
   private batches = 0;
+  /** Batches whose unclaimed jobs are not yet back in the queue. */
+  private readonly settling = new Set<Promise<void>>();
   private readonly fill: FillingWorkerDeps & { waitKey: string; prioritizedKey: string };
 
   constructor(name: string, processor: Processor, opts: WorkerOptions, deps: FillingWorkerDeps) {
@@ -103,15 +105,26 @@ export class FillingWorker extends Worker {
     );
     this.unclaimed.push(...fetches);
     // One turn after the last fetch answered, whatever the main loop did not claim goes back to the queue.
-    void Promise.allSettled(fetches).then(() => setImmediate(() => this.returnUnclaimed(fetches)));
+    const settled = Promise.allSettled(fetches)
+      .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
+      .then(() => this.returnUnclaimed(fetches));
+    this.settling.add(settled);
+    void settled.finally(() => this.settling.delete(settled));
   }
 
-  private returnUnclaimed(fetches: Promise<Job | undefined>[]): void {
+  /** Closes as BullMQ does, then waits for unclaimed jobs to be back in the queue while the connection is still open. */
+  override async close(force?: boolean): Promise<void> {
+    await super.close(force);
+    await Promise.all(this.settling);
+  }
+
+  private async returnUnclaimed(fetches: Promise<Job | undefined>[]): Promise<void> {
     const left = this.unclaimed.filter((fetch) => fetches.includes(fetch));
     if (left.length === 0) return;
     this.unclaimed.splice(0, this.unclaimed.length, ...this.unclaimed.filter((fetch) => !left.includes(fetch)));
-    for (const fetch of left) {
-      void fetch.then(async (job) => {
+    await Promise.all(
+      left.map(async (fetch) => {
+        const job = await fetch;
         if (job?.token === undefined) return;
         try {
           await job.moveToWait(job.token);
@@ -120,7 +133,7 @@ export class FillingWorker extends Worker {
           // Its lock then expires and the stalled check puts it back (lockDuration + stalledInterval).
           this.fill.logger.warn({ jobId: job.id, err: errorMessage(error) }, 'could not return an unstarted job to the queue');
         }
-      });
-    }
+      }),
+    );
   }
 }
