@@ -22,12 +22,13 @@
 // batch within the same turn of the event loop (its fetches await nothing else), and a job still
 // unclaimed one turn after the batch arrived (the loop stopped early: a pause, a close, a rate limit)
 // goes back to the queue at the head of its priority (`moveToWait`, what BullMQ itself does with a job
-// caught by a rate limit). A batch is sized by the jobs ready when asked, so an idle worker woken for
-// one request sends one fetch (and the count) as before, not one per slot.
+// caught by a rate limit), with the ready marker set so that a blocked worker takes it at once; a closing
+// worker does that before its close resolves. A batch is sized by the jobs ready when asked (never more),
+// so an idle worker woken for one request sends one fetch (and the count) as before, not one per slot.
 import { type Job, type Processor, Worker, type WorkerOptions } from 'bullmq';
 import { errorMessage } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { BULLMQ_KEY, bullmqKey } from './bullmq-internals.ts';
+import { BULLMQ_KEY, bullmqKey, READY_MARKER_MEMBER } from './bullmq-internals.ts';
 import type { RedisConnection } from './redis-connection.ts';
 import type { QueueLocation } from './redis-keys.ts';
 
@@ -45,7 +46,7 @@ export class FillingWorker extends Worker {
   private batches = 0;
   /** Batches whose unclaimed jobs are not yet back in the queue. */
   private readonly settling = new Set<Promise<void>>();
-  private readonly fill: FillingWorkerDeps & { waitKey: string; prioritizedKey: string };
+  private readonly fill: FillingWorkerDeps & { waitKey: string; prioritizedKey: string; markerKey: string };
 
   constructor(name: string, processor: Processor, opts: WorkerOptions, deps: FillingWorkerDeps) {
     super(name, processor, opts);
@@ -53,6 +54,7 @@ export class FillingWorker extends Worker {
       ...deps,
       waitKey: bullmqKey(deps.location, BULLMQ_KEY.wait),
       prioritizedKey: bullmqKey(deps.location, BULLMQ_KEY.prioritized),
+      markerKey: bullmqKey(deps.location, BULLMQ_KEY.marker),
     };
   }
 
@@ -75,7 +77,9 @@ export class FillingWorker extends Worker {
     // Sent right behind the fetch, so Redis counts what is left after it.
     const ready = this.countReady();
     const job = await first;
-    const more = Math.min(free, await ready);
+    // The count may have run before the first fetch (BullMQ sends it a turn later): counting that job again would
+    // fetch one too many, and an empty fetch marks the worker drained, so the loop would block instead of asking.
+    const more = Math.min(free, (await ready) - 1);
     if (job !== undefined && more > 0 && this.processing === 0) this.fetchBatch(token, more, name);
     return job;
   }
@@ -122,18 +126,27 @@ export class FillingWorker extends Worker {
     const left = this.unclaimed.filter((fetch) => fetches.includes(fetch));
     if (left.length === 0) return;
     this.unclaimed.splice(0, this.unclaimed.length, ...this.unclaimed.filter((fetch) => !left.includes(fetch)));
-    await Promise.all(
+    const returned = await Promise.all(
       left.map(async (fetch) => {
         const job = await fetch;
         if (job?.token === undefined) return;
         try {
           await job.moveToWait(job.token);
           this.fill.logger.debug({ jobId: job.id }, 'a batch-fetched job the worker did not start went back to the queue');
+          return true;
         } catch (error) {
           // Its lock then expires and the stalled check puts it back (lockDuration + stalledInterval).
           this.fill.logger.warn({ jobId: job.id, err: errorMessage(error) }, 'could not return an unstarted job to the queue');
+          return false;
         }
       }),
     );
+    // BullMQ puts a prioritized job back without the ready marker, so a worker blocked waiting for one (this one, once
+    // its loop found nothing) would sleep until its drainDelay: wake it.
+    if (returned.includes(true)) {
+      await this.fill.connection
+        .zadd(this.fill.markerKey, 0, READY_MARKER_MEMBER)
+        .catch((error: unknown) => this.fill.logger.debug({ err: errorMessage(error) }, 'could not wake workers for returned jobs'));
+    }
   }
 }
