@@ -18,6 +18,9 @@ import {
   until,
 } from '../bench-support.ts';
 
+/** Where the Lambda path's time over its ideal goes (measured for issue 21), added to the notes when it ran. */
+const LAMBDA_NOTE = `Through the Lambda dispatcher: each invocation took about 5 ms more than its sleep (the AWS SDK signing and sending the request, serverless-offline's HTTP server and worker thread), and the dispatcher about 1.5 ms from an invocation's end to the slot's next (BullMQ's completion round trip, spans, metrics); the drain's first 40–60 ms are the timed enqueue of the requests. Changed in the dispatcher: a burst that wakes it fills its slots in one batch (its 10th invocation started 10–25 ms after the first, instead of 40–50 ms: each fetch queued behind the enqueue's scripts), and the reconcile stats the autoscaler reads are summed and written once a second instead of a MULTI of four commands per reconcile (a tenth of the dispatcher's CPU). What remains is mostly serverless-offline's cost per invocation, which real Lambda replaces with its own, and B3's round trip per job.`;
+
 /** The function of serverless.bench.yml: answers `done` after BENCH_SLEEP_MS. */
 const SLEEP_FUNCTION = 'conveyor-bench-dev-sleep';
 
@@ -94,12 +97,27 @@ export const burstDrain: Scenario = async ({ size, log, lambda }) => {
     await queue.enqueueBatch(Array.from({ length: n }, (_, i) => ({ key: widgetKey(`w-${i}`), reason: 'event' as const })));
 
     let done = 0;
+    // Where the time over the ideal goes: when the first reconcile started, and how much longer than the reconcile
+    // each round of a slot took (a slot keeps its lock token from one job to the next it fetches on completion).
+    let firstStartAt = 0;
+    const lastStartBySlot = new Map<string, number>();
+    let roundsOver = 0;
+    let rounds = 0;
     const started = Date.now();
     const worker = startQueueWorker({
       ...settings,
       concurrency,
       logger: silentLogger,
-      processor: async () => {
+      processor: async (request) => {
+        const now = Date.now();
+        if (firstStartAt === 0) firstStartAt = now;
+        const slot = request.lockToken ?? '';
+        const last = lastStartBySlot.get(slot);
+        if (last !== undefined) {
+          roundsOver += now - last - durationMs;
+          rounds += 1;
+        }
+        lastStartBySlot.set(slot, now);
         await sleep(durationMs);
         done += 1;
         return { kind: 'done' };
@@ -135,9 +153,12 @@ export const burstDrain: Scenario = async ({ size, log, lambda }) => {
     await until(`${n} no-op reconciles`, () => noOpDone >= n, 120_000, 5);
     const noOpPerSecond = n / ((Date.now() - noOpStarted) / 1000);
     const details: Record<string, number | string> = {
+      startToFirstReconcileMs: firstStartAt - started,
+      roundOverReconcileMs: round(roundsOver / Math.max(1, rounds), 2),
       noOpWorkerReconcilesPerSecond: round(noOpPerSecond, 0),
       drainBoundByNoOpRateMs: round(Math.max(idealMs, (n / noOpPerSecond) * 1000), 0),
     };
+    const checks = [atMost('drain / ideal', ratio, 1.05)];
     if (lambda) {
       const lambdaN = bySize(size, { tiny: 40, default: 400, large: 1_000 });
       const lambdaConcurrency = bySize(size, { tiny: 4, default: 10, large: 10 });
@@ -151,6 +172,7 @@ export const burstDrain: Scenario = async ({ size, log, lambda }) => {
       });
       bars.push({ label: `Lambda ideal (${lambdaN}, c=${lambdaConcurrency})`, value: l.idealMs });
       bars.push({ label: 'Lambda dispatcher', value: l.drainMs });
+      checks.push(atMost('Lambda drain / ideal', round(l.drainMs / l.idealMs, 3), 1.15));
     } else {
       details.lambda = 'not run (use --lambda)';
     }
@@ -161,7 +183,10 @@ export const burstDrain: Scenario = async ({ size, log, lambda }) => {
       figure: { label: 'drain time', value: drainMs, unit: 'ms' },
       reference: { label: 'ideal N / concurrency × duration', value: idealMs, unit: 'ms' },
       ratio,
-      goal: { text: 'drain ≤ 1.10 × ideal', checks: [atMost('drain / ideal', ratio, 1.1)] },
+      goal: {
+        text: `drain ≤ 1.05 × ideal; through the Lambda dispatcher ≤ 1.15 × ideal${lambda ? '' : ' (not judged: run with --lambda)'}`,
+        checks,
+      },
       details: {
         requests: n,
         concurrency,
@@ -176,7 +201,9 @@ export const burstDrain: Scenario = async ({ size, log, lambda }) => {
       },
       notes: [
         `One worker process took {noOpWorkerReconcilesPerSecond} no-op reconciles/s on this machine; the ideal needs ${round((concurrency * 1000) / durationMs, 0)}/s, so the drain cannot beat max(ideal, N / no-op rate) = {drainBoundByNoOpRateMs} ms here.`,
-        "Where the time over the ideal goes (INFO commandstats and a CPU profile of this drain, issue 21): each job costs one round trip, BullMQ's moveToFinished script, which also fetches the next job (1.03 scripts per job); a SISMEMBER per job that checked the parked set is now one SMISMEMBER per batch of finished jobs (0.02 per job). The rest is not per-job Redis work: the drain is timed from the worker's start, so it includes connecting and loading scripts; BullMQ fills the 100 slots one moveToActive after another (a fetch is awaited before the next), so the last slot starts up to 100 round trips after the first; and each of the 30 rounds per slot adds a round trip and the timer's slack to the 50 ms sleep. None of these shrink with code in this repository short of changing BullMQ's fetch loop, or timing the drain from the first reconcile rather than the worker's start, which would change what is measured.",
+        "Where the time over the ideal goes (INFO commandstats, a CPU profile of the worker and every slot's start times, issue 21). The start: the first reconcile began {startToFirstReconcileMs} ms after the worker was created: connecting (both connections ready about 10 ms in), then filling the 100 slots. BullMQ fetches for one slot after another, a round trip each, and starts none before all are filled (34 of the 46 ms before the first reconcile); the worker now fetches for every empty slot in one batch (FillingWorker), which brought the first reconcile to 25–30 ms. The rounds: each later round of a slot took {roundOverReconcileMs} ms more than the reconcile, about 1 ms of it the timer firing late (the event loop is busy with other slots' completions when it is due) and the rest BullMQ's moveToFinished round trip (which also fetches the next job), queued behind the other slots' completions. Per job Redis runs 1.03 scripts (about 33 commands inside them, 89 µs of Redis CPU: events stream, lock, deduplication key, limiter, removal), and Conveyor adds no call of its own on this path (the parked-set check is one SMISMEMBER per batch of finished jobs, 0.08 per job); the worker process spends about 150 µs of CPU per job, a tenth of it in Conveyor (reading the payload, the parked check), the rest in BullMQ and ioredis (a socket write per command, decoding replies, building each Job). Round 1 starts all 100 slots within 2 ms, so their completions reach Redis and the event loop together and are served one after another (the last about 20 ms late); the slots spread out over the next rounds and the last one carries that delay to the end.",
+        "What would close the rest (1.05 allows 75 ms over the ideal for the start and 30 rounds): not reached here. About 1 ms of timer lateness and a round trip per round make 30 rounds cost 2–4 % on their own, connecting another 1 %, and the bunched first rounds are 100 × the CPU of BullMQ's completion path. Closing it needs fewer round trips and socket writes per job than BullMQ 6.7's one script per job: completing several jobs in one script (BullMQ has no such call), or a connection that coalesces the writes of one event-loop turn without waiting for the previous batch's replies. ioredis' enableAutoPipelining waits for them: tried on the worker's connection it halved the socket CPU but raised the end → next start of a slot from 1.3–1.8 ms to about 9 ms (p50). Timing the drain from the first reconcile would take off the start, but changes what is measured.",
+        ...(lambda ? [LAMBDA_NOTE] : []),
       ],
     };
   } finally {
