@@ -9,6 +9,10 @@
 // and run `bullmq-internals.test.ts` (the layout test): it adds real jobs with the installed BullMQ
 // and fails naming each name or formula that no longer holds.
 //
+// One more place leans on BullMQ beyond its API: `filling-worker.ts` overrides the Worker's protected `moveToActive`
+// and relies on how its main loop asks for jobs (see that file); `filling-worker.test.ts` holds its promises
+// against the installed BullMQ, so run it too before moving the pin.
+//
 // Sources in bullmq 6.7.0: `classes/queue-keys.js` (key names), `commands/includes/storeJob.lua`
 // (job hash), `getDelayedScore.lua`, `getNextDelayedTimestamp.lua`, `addDelayMarkerIfNeeded.lua`
 // (delayed scores, marker), `getPriorityScore.lua` (prioritized scores), `storeDeduplicatedNextJob.lua`
