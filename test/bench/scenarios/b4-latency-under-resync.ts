@@ -164,7 +164,10 @@ export const measureLatencyUnderResync: Scenario = async ({ size, log }) => {
         meterGc.worker.push({ at: Number(t), ms: Number(name) });
         return;
       }
-      if (reason === 'resync') resyncDone += 1;
+      if (reason === 'resync-started') {
+        resyncDone += Number(name);
+        return;
+      }
       const at = name === undefined ? undefined : written.get(name);
       if (reason === 'event' && name !== undefined && at !== undefined) {
         written.delete(name);

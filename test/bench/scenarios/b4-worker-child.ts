@@ -2,8 +2,9 @@
 // reconcile start so the bench can time API write → reconcile start) and the resync producer.
 //
 // Usage: node b4-worker-child.ts <redis url> <redis prefix> <controller> worker <concurrency> <reconcile ms>
-//   prints `ready`, then `<epoch ms with fractions> <reason> <name>` per reconcile start and `<epoch ms> gc <pause ms>`
-//   per garbage-collection pause; SIGTERM closes it.
+//   prints `ready`, then `<epoch ms with fractions> <reason> <name>` per event or manual reconcile start, `<epoch ms>
+//   resync-started <count>` every 50 ms while resync reconciles start, and `<epoch ms> gc <pause ms>` per
+//   garbage-collection pause; SIGTERM closes it.
 // Usage: node b4-worker-child.ts <redis url> <redis prefix> <controller> resync <count> <name prefix> <spread ms>
 //   prints `ready` once booted and connected; on the first line of stdin enqueues <count> keys `<name prefix><i>` at
 //   resync priority — at once, or evenly over <spread ms> in 100 ms ticks as the watcher's resync does over its
@@ -93,20 +94,30 @@ async function runChild(): Promise<void> {
     for (const e of list.getEntries())
       process.stdout.write(`${(performance.timeOrigin + e.startTime).toFixed(3)} gc ${e.duration.toFixed(2)}\n`);
   }).observe({ entryTypes: ['gc'] });
+  let resyncStarted = 0;
+  const resyncTicker = setInterval(() => {
+    if (resyncStarted === 0) return;
+    process.stdout.write(`${(performance.timeOrigin + performance.now()).toFixed(3)} resync-started ${resyncStarted}\n`);
+    resyncStarted = 0;
+  }, 50);
   const worker = startQueueWorker({
     controller: controllerName,
     redis: config.redis,
     queue: config.queue,
     concurrency: Number(concurrencyText),
     processor: async (request) => {
+      // Resync starts are only counted: a line each would have the bench process read 1,000–2,000 lines a second
+      // on the event loop it shares with the watcher, exactly while the resync runs.
+      if (request.reason === 'resync') resyncStarted += 1;
       // Wall-clock with sub-millisecond fractions, comparable across processes on one machine.
-      process.stdout.write(`${(performance.timeOrigin + performance.now()).toFixed(3)} ${request.reason} ${request.key.name}\n`);
+      else process.stdout.write(`${(performance.timeOrigin + performance.now()).toFixed(3)} ${request.reason} ${request.key.name}\n`);
       await new Promise((resolve) => setTimeout(resolve, reconcileMs));
       return { kind: 'done' };
     },
   });
   process.stdout.write('ready\n');
   process.once('SIGTERM', () => {
+    clearInterval(resyncTicker);
     void worker.close(2_000).finally(() => process.exit(0));
   });
 }
