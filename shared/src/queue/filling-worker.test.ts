@@ -1,9 +1,9 @@
 // Integration tests on a real Redis for the batched fill of empty slots (filling-worker.ts): every request still runs once,
 // nothing is left locked, and a fetched job the worker does not start goes back to the queue at once.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
+import { privateRedis } from '@conveyor/test/support/private-redis';
 import { queueSettings, waitFor, widgetKey } from '@conveyor/test/support/queue-fixtures';
-import { RedisServer } from '@conveyor/test/support/redis-server';
 import type { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createLogger } from '../logger.ts';
@@ -14,17 +14,7 @@ import { type RequestContext, startQueueWorker } from './queue-worker.ts';
 import { type QueueSettings, ReconcileQueue } from './reconcile-queue.ts';
 import { queueLocation } from './redis-keys.ts';
 
-let server: RedisServer;
-let redis: Redis;
-
-before(async () => {
-  server = await RedisServer.start();
-  redis = new Redis(server.url);
-});
-after(async () => {
-  redis.disconnect();
-  await server.close();
-});
+const db = privateRedis();
 
 const requests = (prefix: string, n: number) =>
   Array.from({ length: n }, (_, i) => ({ key: widgetKey(`${prefix}-${i}`), reason: 'event' as const }));
@@ -32,14 +22,14 @@ const requests = (prefix: string, n: number) =>
 /** What a drained queue must not hold: a job still active, or a lock on one. */
 async function leftovers(settings: QueueSettings): Promise<{ active: number; locks: string[] }> {
   const location = queueLocation(settings.redis.prefix, settings.controller);
-  const active = await redis.llen(bullmqKey(location, BULLMQ_KEY.active));
-  const locks = await redis.keys(`${location.prefix}:${location.name}:*:lock`);
+  const active = await db.redis.llen(bullmqKey(location, BULLMQ_KEY.active));
+  const locks = await db.redis.keys(`${location.prefix}:${location.name}:*:lock`);
   return { active, locks };
 }
 
 describe('filling empty slots in one batch', () => {
   it('a worker starting on a backlog larger than its slots runs every request once and leaves nothing locked', async () => {
-    const settings = queueSettings(server.url);
+    const settings = queueSettings(db.server.url);
     const queue = new ReconcileQueue(settings);
     const runs: RequestContext[] = [];
     await queue.enqueueBatch(requests('w', 35));
@@ -66,7 +56,7 @@ describe('filling empty slots in one batch', () => {
   });
 
   it('an idle worker woken by fewer requests than slots runs them, and then the next burst', async () => {
-    const settings = queueSettings(server.url);
+    const settings = queueSettings(db.server.url);
     const queue = new ReconcileQueue(settings);
     const runs: string[] = [];
     const worker = startQueueWorker({
@@ -93,11 +83,11 @@ describe('filling empty slots in one batch', () => {
 
   it('a batch-fetched job the worker does not start goes back to the queue at once, not after its lock expires', async () => {
     // Locks far longer than the wait below: a job left locked would only come back after a minute.
-    const settings = queueSettings(server.url, { lockDuration: '5m', stalledInterval: '5m' });
+    const settings = queueSettings(db.server.url, { lockDuration: '5m', stalledInterval: '5m' });
     const location = queueLocation(settings.redis.prefix, settings.controller);
     const queue = new ReconcileQueue(settings);
     await queue.enqueueBatch(requests('w', 8));
-    const connection = new Redis(server.url, { maxRetriesPerRequest: null });
+    const connection = new Redis(db.server.url, { maxRetriesPerRequest: null });
     const ran: string[] = [];
     let shrunk = false;
     // Its main loop stops asking right after the first fetch of the batch (as a close, a pause or a rate limit would make it):
@@ -133,11 +123,11 @@ describe('filling empty slots in one batch', () => {
   });
 
   it('a worker closed while a batch is in flight has every unstarted job back in the queue when close returns', async () => {
-    const settings = queueSettings(server.url, { lockDuration: '5m', stalledInterval: '5m' });
+    const settings = queueSettings(db.server.url, { lockDuration: '5m', stalledInterval: '5m' });
     const location = queueLocation(settings.redis.prefix, settings.controller);
     const queue = new ReconcileQueue(settings);
     await queue.enqueueBatch(requests('w', 8));
-    const connection = new Redis(server.url, { maxRetriesPerRequest: null });
+    const connection = new Redis(db.server.url, { maxRetriesPerRequest: null });
     const ran: string[] = [];
     let closing: Promise<void> | undefined;
     class ClosingWorker extends FillingWorker {

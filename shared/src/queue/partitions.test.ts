@@ -1,10 +1,9 @@
 // Integration tests on a real Redis for a queue split into partitions (queue.partitions): the per-key promises in each, the queue-wide answers over all, and the rule for changing the count.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { queueLeftovers } from '@conveyor/test/race/recorder';
+import { privateRedis } from '@conveyor/test/support/private-redis';
 import { gate, queueHarness, queueSettings, waitFor, widgetKey } from '@conveyor/test/support/queue-fixtures';
-import { RedisServer } from '@conveyor/test/support/redis-server';
-import { Redis } from 'ioredis';
 import { ConfigError, TerminalError, ThrottledError } from '../errors.ts';
 import { keyToJobId } from '../object-key.ts';
 import { done } from '../outcome.ts';
@@ -12,17 +11,7 @@ import { concurrencyShares } from './queue-worker.ts';
 import { type QueueSettings, ReconcileQueue } from './reconcile-queue.ts';
 import { controllerKeys } from './redis-keys.ts';
 
-let server: RedisServer;
-let redis: Redis;
-
-before(async () => {
-  server = await RedisServer.start();
-  redis = new Redis(server.url);
-});
-after(async () => {
-  redis.disconnect();
-  await server.close();
-});
+const db = privateRedis();
 
 /** Names of keys, `count` per partition of a `partitions`-way split (so a test is sure to touch every partition). */
 function keysPerPartition(settings: QueueSettings, count: number): string[][] {
@@ -41,7 +30,7 @@ const harness: typeof queueHarness = (settings, processor) => queueHarness(setti
 
 describe('a queue in 3 partitions', () => {
   it('merges, keeps a request made during a run, never runs a key twice at once, and sums depth and parked requests over the partitions', async () => {
-    const settings = queueSettings(server.url, { partitions: 3 });
+    const settings = queueSettings(db.server.url, { partitions: 3 });
     const [first = [], second = [], third = []] = keysPerPartition(settings, 2);
     const held = first[0] ?? '';
     const failing = new Set([second[0], third[0]]);
@@ -92,7 +81,7 @@ describe('a queue in 3 partitions', () => {
       await waitFor('the retried key ran again', () => h.names().filter((n) => n === third[0]).length === 2);
       await waitFor(
         'nothing left in any partition',
-        async () => (await queueLeftovers(redis, 'conveyor', settings.controller, 3)).length === 0,
+        async () => (await queueLeftovers(db.redis, 'conveyor', settings.controller, 3)).length === 0,
       );
       assert.deepEqual(await h.queue.listParked(), []);
     } finally {
@@ -101,7 +90,7 @@ describe('a queue in 3 partitions', () => {
   });
 
   it('a throttled reconcile pauses every partition, not only its own', async () => {
-    const settings = queueSettings(server.url, { partitions: 3 });
+    const settings = queueSettings(db.server.url, { partitions: 3 });
     const [first = [], second = [], third = []] = keysPerPartition(settings, 1);
     let throttledAt = 0;
     const startedAt = new Map<string, number>();
@@ -130,12 +119,12 @@ describe('a queue in 3 partitions', () => {
   });
 
   it('epoch: losing the data of any partition is noticed', async () => {
-    const settings = queueSettings(server.url, { partitions: 3 });
+    const settings = queueSettings(db.server.url, { partitions: 3 });
     const queue = new ReconcileQueue(settings);
     try {
       assert.equal(await queue.checkEpoch(), false);
       const partition = controllerKeys('conveyor', settings.controller, 3).partitions[2];
-      await redis.del(partition?.epoch ?? '');
+      await db.redis.del(partition?.epoch ?? '');
       assert.equal(await queue.checkEpoch(), true);
       assert.equal(await queue.checkEpoch(), false, 'reported once');
     } finally {
@@ -146,7 +135,7 @@ describe('a queue in 3 partitions', () => {
 
 describe('changing queue.partitions', () => {
   it('refuses a new count while the queue holds requests, takes it once the queue is empty, and tells a process still on the old count', async () => {
-    const one = queueSettings(server.url);
+    const one = queueSettings(db.server.url);
     const three: QueueSettings = { ...one, queue: { ...one.queue, partitions: 3 } };
     const old = new ReconcileQueue(one);
     const next = new ReconcileQueue(three);
@@ -162,7 +151,10 @@ describe('changing queue.partitions', () => {
       assert.equal((await next.getDepth()).waiting + (await next.getDepth()).prioritized, 0, 'nothing written to the new layout');
 
       // Drained (here: discarded by hand), the new count is taken; the old process is told, and enqueues nothing more.
-      await redis.del(`{conveyor:${one.controller}}:${one.controller}:prioritized`, `{conveyor:${one.controller}}:${one.controller}:wait`);
+      await db.redis.del(
+        `{conveyor:${one.controller}}:${one.controller}:prioritized`,
+        `{conveyor:${one.controller}}:${one.controller}:wait`,
+      );
       await next.enqueue({ key: widgetKey('b'), reason: 'event' });
       assert.equal((await next.getDepth()).prioritized, 1);
       await assert.rejects(
@@ -178,9 +170,9 @@ describe('changing queue.partitions', () => {
       }
       // A Redis that lost its data lost the record too: the next check notices the loss and records the count again.
       assert.equal(await next.checkEpoch(), false, 'arms the epochs');
-      await redis.flushall();
+      await db.redis.flushall();
       assert.equal(await next.checkEpoch(), true);
-      assert.equal(await redis.get(`{conveyor:${one.controller}}:partitions`), '3');
+      assert.equal(await db.redis.get(`{conveyor:${one.controller}}:partitions`), '3');
     } finally {
       await old.close();
       await next.close();

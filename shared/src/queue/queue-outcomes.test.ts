@@ -1,10 +1,9 @@
 // Integration tests on a real Redis: every Outcome's queue action, merging, dirty-while-running, parking and retry.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { queueLeftovers } from '@conveyor/test/race/recorder';
+import { privateRedis } from '@conveyor/test/support/private-redis';
 import { gate, queueSettings, waitFor, widgetKey } from '@conveyor/test/support/queue-fixtures';
-import { RedisServer } from '@conveyor/test/support/redis-server';
-import { Redis } from 'ioredis';
 import { TerminalError } from '../errors.ts';
 import { formatKey } from '../object-key.ts';
 import { done, type Outcome, requeueAfter } from '../outcome.ts';
@@ -13,17 +12,7 @@ import { type QueueWorker, type RequestContext, startQueueWorker } from './queue
 import { type QueueSettings, ReconcileQueue } from './reconcile-queue.ts';
 import { controllerKeys } from './redis-keys.ts';
 
-let server: RedisServer;
-let redis: Redis;
-
-before(async () => {
-  server = await RedisServer.start();
-  redis = new Redis(server.url);
-});
-after(async () => {
-  redis.disconnect();
-  await server.close();
-});
+const db = privateRedis();
 
 /** A queue and a worker on it, recording every reconcile, torn down by `close`. */
 async function harness(
@@ -31,7 +20,7 @@ async function harness(
   queueConfig = {},
   concurrency = 2,
 ) {
-  const settings = queueSettings(server.url, queueConfig);
+  const settings = queueSettings(db.server.url, queueConfig);
   const queue = new ReconcileQueue(settings);
   const runs: RequestContext[] = [];
   let worker: QueueWorker | undefined;
@@ -59,7 +48,7 @@ async function harness(
 
 /** Every key of this queue left in Redis (jobs, dedup keys, next-job hashes, notes), minus lifelong bookkeeping. */
 async function leftovers(settings: QueueSettings): Promise<string[]> {
-  return await queueLeftovers(redis, settings.redis.prefix, settings.controller, settings.queue.partitions);
+  return await queueLeftovers(db.redis, settings.redis.prefix, settings.controller, settings.queue.partitions);
 }
 
 describe('ReconcileQueue with a worker', () => {

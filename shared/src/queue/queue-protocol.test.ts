@@ -1,11 +1,10 @@
 // Integration tests on a real Redis for the protocol parts queue-outcomes.test.ts leaves out: throttling, limiter, backoff
 // timing, bad payloads, epoch loss, depth by state and the priority of reasons.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
+import { privateRedis } from '@conveyor/test/support/private-redis';
 import { gate, queueSettings, waitFor, widgetKey } from '@conveyor/test/support/queue-fixtures';
-import { RedisServer } from '@conveyor/test/support/redis-server';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { systemClock } from '../clock.ts';
 import { InvalidKeyError, TerminalError, ThrottledError } from '../errors.ts';
 import { keyToJobId } from '../object-key.ts';
@@ -15,17 +14,7 @@ import { BACKOFF_STRATEGY, type QueueSettings, ReconcileQueue } from './reconcil
 import { queueLocation } from './redis-keys.ts';
 import { type EnqueueRequest, encodeRequest, encodeRequestV1, REASON_PRIORITY } from './request-payload.ts';
 
-let server: RedisServer;
-let redis: Redis;
-
-before(async () => {
-  server = await RedisServer.start();
-  redis = new Redis(server.url);
-});
-after(async () => {
-  redis.disconnect();
-  await server.close();
-});
+const db = privateRedis();
 
 interface Run extends RequestContext {
   startedAt: number;
@@ -33,7 +22,7 @@ interface Run extends RequestContext {
 
 /** A queue, workers on it that record every reconcile (with its start time), and teardown. */
 function harness(processor: (request: RequestContext, runs: Run[]) => Promise<Outcome>, queueConfig = {}) {
-  const settings = queueSettings(server.url, queueConfig);
+  const settings = queueSettings(db.server.url, queueConfig);
   const queue = new ReconcileQueue(settings);
   const runs: Run[] = [];
   const workers: QueueWorker[] = [];
@@ -66,7 +55,7 @@ function harness(processor: (request: RequestContext, runs: Run[]) => Promise<Ou
 /** BullMQ directly, for what ReconcileQueue would never write (bad payloads, unprioritized jobs). */
 function rawQueue(settings: QueueSettings): Queue {
   const location = queueLocation(settings.redis.prefix, settings.controller);
-  return new Queue(location.name, { connection: redis, prefix: location.prefix });
+  return new Queue(location.name, { connection: db.redis, prefix: location.prefix });
 }
 
 describe('outcome mapping on a real Redis', () => {
@@ -180,7 +169,7 @@ describe('payloads a worker cannot read', () => {
 
 describe('a key no object can have', () => {
   it('is refused by enqueue and enqueueBatch, and nothing is written', async () => {
-    const settings = queueSettings(server.url);
+    const settings = queueSettings(db.server.url);
     const queue = new ReconcileQueue(settings);
     try {
       const bad = { key: widgetKey('a/b'), reason: 'event' as const };
@@ -286,14 +275,14 @@ describe('parking and retryParked', () => {
 
 describe('epoch', () => {
   it('notices a FLUSHALL once per ReconcileQueue, also in a replica that did not re-arm the key itself', async () => {
-    const settings = queueSettings(server.url);
+    const settings = queueSettings(db.server.url);
     const first = new ReconcileQueue(settings);
     const second = new ReconcileQueue(settings);
     try {
       assert.equal(await first.checkEpoch(), false, 'first call arms the epoch');
       assert.equal(await second.checkEpoch(), false);
       assert.equal(await first.checkEpoch(), false, 'nothing lost yet');
-      await redis.flushall();
+      await db.redis.flushall();
       assert.equal(await first.checkEpoch(), true, 'the flush is noticed');
       assert.equal(await first.checkEpoch(), false, 'and reported once');
       assert.equal(await second.checkEpoch(), true, 'a replica whose epoch changed under it notices too');
@@ -307,12 +296,12 @@ describe('epoch', () => {
 
 describe('epoch after a restart', () => {
   it('notices a Redis restart without persistence once the connection is back', async () => {
-    const settings = queueSettings(server.url);
+    const settings = queueSettings(db.server.url);
     const queue = new ReconcileQueue(settings);
     try {
       await queue.enqueue({ key: widgetKey('a'), reason: 'event' });
       assert.equal(await queue.checkEpoch(), false);
-      await server.restart();
+      await db.server.restart();
       await waitFor('the epoch loss is noticed', async () => {
         try {
           return await queue.checkEpoch();
