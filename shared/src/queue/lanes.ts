@@ -154,6 +154,11 @@ export class LaneGate {
     this.startHeld();
   }
 
+  /** The worker's slots (its concurrency, not counting the fetches held jobs add). */
+  get slots(): number {
+    return this.concurrency;
+  }
+
   /** Reconciles running now, by lane. */
   get runningByLane(): Readonly<Record<Lane, number>> {
     return this.running;
@@ -166,9 +171,12 @@ export class LaneGate {
 
   /** Takes a slot of `lane` when its share (or borrowing) allows; resolves whether it did. */
   tryStart(lane: Lane): boolean {
-    if (lane === 'resync') this.admitted.shift();
-    if (lane === 'resync' && !this.resyncMayStart()) return false;
-    if (lane !== 'resync') this.lastFreshStart = this.now();
+    if (lane === 'resync') {
+      this.admitted.shift(); // it has arrived, whether it starts or not
+      if (!this.resyncMayStart()) return false;
+    } else {
+      this.lastFreshStart = this.now();
+    }
     this.running[lane] += 1;
     return true;
   }

@@ -247,8 +247,6 @@ function startPartitionConsumer(partition: PartitionKeys, concurrency: number, s
   };
 
   // Lanes: a resync never holds more than its share of this worker's slots while fresh work runs (lanes.ts).
-  let slots = concurrency;
-  const concurrencyOf = () => slots;
   const gate = new LaneGate(concurrency, options.queue.resyncShare, now);
   const admission = startResyncAdmission({ scripts, location, gate, now, logger, intervalMs: options.admitIntervalMs ?? 1_000 });
   let follower: OutcomeFollower | undefined;
@@ -288,7 +286,7 @@ function startPartitionConsumer(partition: PartitionKeys, concurrency: number, s
   );
   // A resync job held for its lane (lanes.ts) is active in BullMQ but runs no reconcile: one more fetch per held job keeps its slot free.
   gate.onHeldChange = (held) => {
-    worker.concurrency = concurrencyOf() + held;
+    worker.concurrency = gate.slots + held;
   };
   follower = followOutcomes(worker, {
     connection,
@@ -305,9 +303,8 @@ function startPartitionConsumer(partition: PartitionKeys, concurrency: number, s
     admission,
     gate,
     setConcurrency(n) {
-      slots = n;
-      worker.concurrency = n + gate.heldCount;
       gate.setConcurrency(n);
+      worker.concurrency = n + gate.heldCount;
       void admission.admit(true);
     },
   };
