@@ -1,26 +1,16 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { RedisServer } from '@conveyor/test/support/redis-server';
-import { Redis } from 'ioredis';
+import { describe, it } from 'node:test';
+import { privateRedis } from '@conveyor/test/support/private-redis';
 import { EVENT_SERIES_TTL_MS, EVENT_SPAM_BURST, EVENT_SPAM_REFILL_MS, RedisEventSeries } from './event-series.ts';
 
 const identity = { uid: 'uid-1', type: 'Warning', reason: 'BackendSlow', action: 'Reconcile', note: 'the backend answered in 30s' };
 
 describe('Event series and spam filter (RedisEventSeries) on a real Redis', () => {
-  let server: RedisServer;
-  let redis: Redis;
   let n = 0;
   let now = 1_000_000;
-  const fresh = () => new RedisEventSeries(redis, { prefix: 'conveyor', controller: `c${++n}`, clock: { now: () => now } });
+  const fresh = () => new RedisEventSeries(db.redis, { prefix: 'conveyor', controller: `c${++n}`, clock: { now: () => now } });
 
-  before(async () => {
-    server = await RedisServer.start();
-    redis = new Redis(server.url);
-  });
-  after(async () => {
-    redis.disconnect();
-    await server.close();
-  });
+  const db = privateRedis();
 
   it('counts repeats of one Event under the name its first occurrence chose; another note is another series', async () => {
     const series = fresh();
@@ -44,9 +34,9 @@ describe('Event series and spam filter (RedisEventSeries) on a real Redis', () =
   it('ends a series (its Redis record expires) a series lifetime after its last occurrence', async () => {
     const series = fresh();
     await series.note(identity, 'w-1.a');
-    const [key] = await redis.keys(`{conveyor:c${n}}:event-series:*`);
+    const [key] = await db.redis.keys(`{conveyor:c${n}}:event-series:*`);
     assert.ok(key !== undefined, 'the series is kept in the controller slot');
-    const ttl = await redis.pttl(key);
+    const ttl = await db.redis.pttl(key);
     assert.ok(ttl > EVENT_SERIES_TTL_MS - 5_000 && ttl <= EVENT_SERIES_TTL_MS, `expires in ${ttl} ms`);
   });
 });

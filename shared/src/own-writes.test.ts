@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { RedisServer } from '@conveyor/test/support/redis-server';
-import { Redis } from 'ioredis';
+import { describe, it } from 'node:test';
+import { privateRedis } from '@conveyor/test/support/private-redis';
 import { OWN_WRITE_SLOTS, OwnWriteLookup, OwnWriteRecorder, ownWriteId } from './own-writes.ts';
 import { jobLockKey } from './queue/bullmq-internals.ts';
 import { controllerKeys } from './queue/redis-keys.ts';
@@ -10,27 +9,18 @@ const child = { group: '', plural: 'configmaps', namespace: 'default', name: 'w-
 const id = ownWriteId(child);
 
 describe('Own-write records (OwnWriteRecorder, OwnWriteLookup) on a real Redis', () => {
-  let server: RedisServer;
-  let redis: Redis;
   let n = 0;
   /** A recorder and a lookup of a fresh controller name, so tests share no records. */
   const fresh = (partitions = 1) => {
     const options = { prefix: 'conveyor', controller: `c${++n}`, partitions };
     return {
-      recorder: new OwnWriteRecorder(redis, options),
-      lookup: new OwnWriteLookup(redis, options),
+      recorder: new OwnWriteRecorder(db.redis, options),
+      lookup: new OwnWriteLookup(db.redis, options),
       keys: controllerKeys('conveyor', options.controller, partitions),
     };
   };
 
-  before(async () => {
-    server = await RedisServer.start();
-    redis = new Redis(server.url);
-  });
-  after(async () => {
-    redis.disconnect();
-    await server.close();
-  });
+  const db = privateRedis();
 
   it('tells the resourceVersion a write produced from any other, for the same object', async () => {
     const { recorder, lookup } = fresh();
@@ -61,12 +51,12 @@ describe('Own-write records (OwnWriteRecorder, OwnWriteLookup) on a real Redis',
       const { recorder, lookup, keys } = fresh(partitions);
       // A job id as the queue makes them (`<encoded key>~<n>`): its key's partition holds its lock.
       const jobId = 'example.com%2Fv1%2Fwidgets%2Fdefault%2Fw-7~x1';
-      await redis.set(jobLockKey(keys.partitionOf(jobId).queue, jobId), 'token-a', 'PX', 30_000);
+      await db.redis.set(jobLockKey(keys.partitionOf(jobId).queue, jobId), 'token-a', 'PX', 30_000);
       const holder = recorder.forRun({ jobId, token: 'token-a' });
       await holder.beforeWrite(child);
       await holder.afterWrite(child, '301');
       // The lock expired and another worker took the job: the first run is stale.
-      await redis.set(jobLockKey(keys.partitionOf(jobId).queue, jobId), 'token-b', 'PX', 30_000);
+      await db.redis.set(jobLockKey(keys.partitionOf(jobId).queue, jobId), 'token-b', 'PX', 30_000);
       await holder.beforeWrite(child);
       await holder.afterWrite(child, '302');
       assert.deepEqual(
@@ -88,7 +78,7 @@ describe('Own-write records (OwnWriteRecorder, OwnWriteLookup) on a real Redis',
     }
     const verdicts = await lookup.check(Array.from({ length: OWN_WRITE_SLOTS + 2 }, (_, i) => ({ id, resourceVersion: String(i + 1) })));
     assert.deepEqual(verdicts, ['foreign', 'foreign', ...Array(OWN_WRITE_SLOTS).fill('own')]);
-    const ttl = await redis.pttl(keys.ownWrites(id));
+    const ttl = await db.redis.pttl(keys.ownWrites(id));
     assert.ok(ttl > 50_000 && ttl <= 60_000, `ttl ${ttl}`);
   });
 });

@@ -1,16 +1,15 @@
 // The race detector is itself tested: on synthetic logs, and on logs of deliberately broken queue protocols on a real Redis.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { formatKey, keyToJobId, type ObjectKey } from '@conveyor/shared/object-key';
 import { jobLockKey } from '@conveyor/shared/queue/bullmq-internals';
 import { type QueueWorker, startQueueWorker } from '@conveyor/shared/queue/queue-worker';
 import { type QueueSettings, ReconcileQueue } from '@conveyor/shared/queue/reconcile-queue';
 import { queueLocation } from '@conveyor/shared/queue/redis-keys';
 import { encodeRequest } from '@conveyor/shared/queue/request-payload';
+import { privateRedis } from '@conveyor/test/support/private-redis';
 import { type JobsOptions, Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { gate, queueSettings, waitFor, widgetKey } from '../support/queue-fixtures.ts';
-import { RedisServer } from '../support/redis-server.ts';
 import { detectRaces, type LastEvent, type RaceRecord } from './detector.ts';
 import { queueLeftovers, raceKeys, readRaceLog, recordEvents, recordingProcessor, seededRandom } from './recorder.ts';
 
@@ -88,16 +87,7 @@ describe('detectRaces on synthetic logs', () => {
 });
 
 describe('detectRaces on deliberately broken protocols (real Redis, real BullMQ)', () => {
-  let server: RedisServer;
-  let redis: Redis;
-  before(async () => {
-    server = await RedisServer.start();
-    redis = new Redis(server.url);
-  });
-  after(async () => {
-    redis.disconnect();
-    await server.close();
-  });
+  const db = privateRedis();
 
   /** A worker that records every reconcile; the first `held` reconciles wait until `release`. */
   function recordedWorker(settings: QueueSettings, concurrency: number, held: number) {
@@ -109,7 +99,7 @@ describe('detectRaces on deliberately broken protocols (real Redis, real BullMQ)
       ...settings,
       concurrency,
       processor: recordingProcessor({
-        redis,
+        redis: db.redis,
         keys,
         worker: 1,
         random: seededRandom(1),
@@ -137,20 +127,20 @@ describe('detectRaces on deliberately broken protocols (real Redis, real BullMQ)
       const d = await queue.getDepth();
       return d.waiting + d.prioritized + d.delayedDue + d.delayedLater + d.active === 0;
     });
-    return await queueLeftovers(redis, settings.redis.prefix, settings.controller, settings.queue.partitions);
+    return await queueLeftovers(db.redis, settings.redis.prefix, settings.controller, settings.queue.partitions);
   }
 
   it('reports the lost update of plain BullMQ dedup (an event during a reconcile is dropped), and none with Conveyor’s enqueue', async () => {
     for (const protocol of ['plain-dedup', 'conveyor'] as const) {
-      const settings = queueSettings(server.url);
+      const settings = queueSettings(db.server.url);
       const location = queueLocation(settings.redis.prefix, settings.controller);
-      const raw = new Queue(location.name, { connection: redis, prefix: location.prefix });
+      const raw = new Queue(location.name, { connection: db.redis, prefix: location.prefix });
       const queue = new ReconcileQueue(settings);
       const { keys, worker, release, started } = recordedWorker(settings, 2, 1);
       const last = new Map<string, LastEvent>();
       const key = widgetKey('a');
       const send = async (n: number) => {
-        await recordEvents(redis, keys, [key], last);
+        await recordEvents(db.redis, keys, [key], last);
         if (protocol === 'plain-dedup') await brokenAdd(raw, key, n, { id: keyToJobId(key) });
         else await queue.enqueue({ key, reason: 'event' });
       };
@@ -160,7 +150,7 @@ describe('detectRaces on deliberately broken protocols (real Redis, real BullMQ)
         await send(2);
         release();
         const leftovers = await drained(settings, queue);
-        const report = detectRaces(await readRaceLog(redis, keys), last, [], leftovers);
+        const report = detectRaces(await readRaceLog(db.redis, keys), last, [], leftovers);
         if (protocol === 'plain-dedup') {
           assert.deepEqual(
             report.lostUpdates.map((l) => [l.key, l.lastEvent.seq, l.finalRun?.observed]),
@@ -178,22 +168,22 @@ describe('detectRaces on deliberately broken protocols (real Redis, real BullMQ)
   });
 
   it('reports the overlap of a queue without dedup on a worker with concurrency 2', async () => {
-    const settings = queueSettings(server.url);
+    const settings = queueSettings(db.server.url);
     const location = queueLocation(settings.redis.prefix, settings.controller);
-    const raw = new Queue(location.name, { connection: redis, prefix: location.prefix });
+    const raw = new Queue(location.name, { connection: db.redis, prefix: location.prefix });
     const queue = new ReconcileQueue(settings);
     const { keys, worker, release, started } = recordedWorker(settings, 2, 2);
     const last = new Map<string, LastEvent>();
     const key = widgetKey('a');
     try {
       for (const n of [1, 2]) {
-        await recordEvents(redis, keys, [key], last);
+        await recordEvents(db.redis, keys, [key], last);
         await brokenAdd(raw, key, n, undefined);
       }
       await waitFor('both jobs of the key running at once', () => started() === 2);
       release();
       const leftovers = await drained(settings, queue);
-      const report = detectRaces(await readRaceLog(redis, keys), last, [], leftovers);
+      const report = detectRaces(await readRaceLog(db.redis, keys), last, [], leftovers);
       assert.equal(report.overlaps.length, 1, JSON.stringify(report));
       assert.equal(report.overlaps[0]?.key, formatKey(key));
       assert.equal(report.ok, false);
@@ -205,25 +195,25 @@ describe('detectRaces on deliberately broken protocols (real Redis, real BullMQ)
   });
 
   it('reports the overlap a live worker causes when it loses its lock (the documented caveat), unlike a SIGKILLed one', async () => {
-    const settings = queueSettings(server.url);
+    const settings = queueSettings(db.server.url);
     const location = queueLocation(settings.redis.prefix, settings.controller);
     const queue = new ReconcileQueue(settings);
     const { keys, worker, release, started, heldJobs } = recordedWorker(settings, 2, 1);
     const last = new Map<string, LastEvent>();
     const key = widgetKey('a');
     try {
-      await recordEvents(redis, keys, [key], last);
+      await recordEvents(db.redis, keys, [key], last);
       await queue.enqueue({ key, reason: 'event' });
       await waitFor('first reconcile running', () => started() === 1);
       // What a long event-loop stall does: the lock expires while the reconcile still runs. The stalled
       // check hands the job to a free slot, which runs the key beside the first, still live, run.
       const held = heldJobs[0];
       assert.ok(held !== undefined, 'the first run holds a job');
-      await redis.del(jobLockKey(location, held));
+      await db.redis.del(jobLockKey(location, held));
       await waitFor('the key started again while the first run is still held', () => started() === 2);
       release();
       const leftovers = await drained(settings, queue);
-      const report = detectRaces(await readRaceLog(redis, keys), last, [], leftovers);
+      const report = detectRaces(await readRaceLog(db.redis, keys), last, [], leftovers);
       assert.deepEqual(
         report.overlaps.map((o) => [o.key, o.first.run, o.second.run]),
         [[formatKey(key), '1:1', '1:2']],
