@@ -258,6 +258,9 @@ export class ReconcileQueue {
    * batch and writes nothing. Requests for the same key inside one batch merge like separate calls.
    */
   async enqueueBatch(requests: readonly EnqueueRequest[]): Promise<void> {
+    // One request, which is most of what a watcher sends below a few hundred events a second, goes
+    // without a pipeline: ioredis builds every pipeline by copying each script BullMQ defines onto it.
+    if (requests.length === 1) return this.enqueue(requests[0] as EnqueueRequest);
     const jobs = requests.map((request) => this.toJob(request));
     if (jobs.length === 0) return;
     if (this.layout !== 'ok') await this.checkLayout();
