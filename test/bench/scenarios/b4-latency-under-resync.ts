@@ -49,6 +49,20 @@ function procCpuSeconds(pid: number | undefined): number | undefined {
   }
 }
 
+/**
+ * Milliseconds a process's main thread has spent runnable but waiting for a core, from /proc/<pid>/schedstat
+ * (Linux; its second field, in ns): how much of the machine's 2 cores the other processes held while it had
+ * work to do. Undefined elsewhere or once the process exited.
+ */
+function runQueueWaitMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e6;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A phase's load as details named `<figure><phase>`. */
 function loadDetails(phase: string, load: PhaseLoad): Record<string, number> {
   return Object.fromEntries(Object.entries(load).map(([name, value]) => [`${name}${phase}`, value]));
@@ -67,6 +81,9 @@ interface PhaseLoad {
   redisCores: number;
   producerCores: number;
   loopP99Ms: number;
+  /** Milliseconds per second of phase that the bench process's and the worker's main threads waited for a core while runnable. */
+  benchRunQueueWaitMsPerSecond: number;
+  workerRunQueueWaitMsPerSecond: number;
   /** The longest garbage-collection pause of the process that holds the simulator, watcher and writer, and its pauses per second of phase. */
   gcPauseMaxMs: number;
   gcMsPerSecond: number;
@@ -392,6 +409,7 @@ export const measureLatencyUnderResync: Scenario = async ({ size, log }) => {
         'What changed for issue 22, found from per-write timelines of this scenario (write, hand-over to the queue, reconcile start) laid against each process’s garbage-collection pauses: (1) the resync producer booted inside the measured phase, about 0.8 s of a core of module loading in its first second; it now boots before. (2) The simulator/watcher process and the worker ran with Node’s own heap sizing; they now run with the pods’ young generation (see above). (3) The reference phase was 5 s against about 11 s for the spread resync, so a rare long pause was twice as likely to land in the resync phase; both are now about 10 s. (4) The bench process read a line for every resync reconcile (1,000–2,000 a second during the resync); the worker now reports them as counts. (5) In the product: each worker admitted resync jobs for room that jobs already on their way to it were about to take, and handed the surplus back; beside 200 events/s about 1,500 of a 5,000-key resync were fetched twice, and a job cost 423 µs of worker and 308 µs of Redis CPU instead of 336 and 237. Admission now counts those jobs (shared/src/queue/lanes.ts) and none was handed back in the same drain.',
         'Why the resync at once still misses on this machine: its p99 is set by stalls of 20–50 ms in the first 150 ms after the 5,000 requests go in (the producer, Redis, and a worker woken again and again by the marker BullMQ sets with each delayed job it adds, together ask for more than the 2 cores), and by 10–25 ms garbage-collection pauses of the worker and bench processes while the resync drains at about 1,300 reconciles a second; a 4–5 s phase of about 900 writes has its p99 at the 9th-slowest write, so two such stalls set it. The queue keeps fresh events first throughout: enqueue → reconcile start p50 {p50EnqueueToStartDuringAtOnceMs} ms during the resync at once against {p50EnqueueToStartAloneMs} ms alone. What would make it hold: the processes on cores of their own (a cluster, where the watcher, Redis and the workers do not share 2 cores), a smaller `queue.resyncShare` (0.25 lowered the absolute p99 in 3 runs but not reliably below 1.5 ×), or adding backlog jobs without waking blocked workers (BullMQ’s addDelayedJob always sets the marker).',
         'Where the machine’s time went (cores = CPU seconds per second): alone, bench process {benchCoresAlone}, worker {workerCoresAlone}, Redis {redisCoresAlone}; during the resync at once, bench {benchCoresDuringAtOnce}, worker {workerCoresDuringAtOnce}, Redis {redisCoresDuringAtOnce}, producer {producerCoresDuringAtOnce}. Bench event-loop delay p99 {loopP99MsAlone} → {loopP99MsDuringAtOnce} ms; Redis PING p99 from an idle probe {redisPingP99MsAlone} → {redisPingP99MsDuringAtOnce} ms.',
+        'Waiting for a core (milliseconds per second that a main thread was ready to run while other processes held both cores): bench process alone {benchRunQueueWaitMsPerSecondAlone}, during the resync at once {benchRunQueueWaitMsPerSecondDuringAtOnce}, during the spread resync {benchRunQueueWaitMsPerSecondDuringSpread}; worker alone {workerRunQueueWaitMsPerSecondAlone}, during the resyncs {workerRunQueueWaitMsPerSecondDuringAtOnce} and {workerRunQueueWaitMsPerSecondDuringSpread}.',
       ],
     };
   } finally {
@@ -431,6 +449,8 @@ async function startPhaseMeter(redisUrl: string, prefix: string, workerPid: numb
         epoch: performance.timeOrigin + performance.now(),
         bench: process.cpuUsage(),
         worker: procCpuSeconds(workerPid) ?? 0,
+        benchWait: runQueueWaitMs(process.pid) ?? 0,
+        workerWait: runQueueWaitMs(workerPid) ?? 0,
         redis: await redisCpuSeconds(redis),
       };
       return {
@@ -448,6 +468,8 @@ async function startPhaseMeter(redisUrl: string, prefix: string, workerPid: numb
             redisCores: round(((await redisCpuSeconds(redis)) - started.redis) / seconds, 2),
             producerCores: round(producerCpuSeconds / seconds, 2),
             loopP99Ms: round(loopDelay.percentile(99) / 1e6, 1),
+            benchRunQueueWaitMsPerSecond: round(((runQueueWaitMs(process.pid) ?? 0) - started.benchWait) / seconds, 1),
+            workerRunQueueWaitMsPerSecond: round(((runQueueWaitMs(workerPid) ?? 0) - started.workerWait) / seconds, 1),
             gcPauseMaxMs: round(Math.max(0, ...main), 1),
             gcMsPerSecond: round(sum(main) / seconds, 1),
             workerGcPauseMaxMs: round(Math.max(0, ...worker), 1),
