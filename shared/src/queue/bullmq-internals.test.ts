@@ -170,6 +170,11 @@ describe('BullMQ layout test (bullmq-internals.ts against the installed bullmq)'
       const active = bullmqKey(location, BULLMQ_KEY.active);
       layout(await redis.lrange(active, 0, -1), ['k~1'], `${active} lists running jobs`);
       layout(await redis.exists(jobLockKey(location, 'k~1')), 1, `a running job's lock is ${jobLockKey(location, 'k~1')}`);
+      layout(
+        await redis.hget(jobKey(location, 'k~1'), JOB_FIELD.attemptsStarted),
+        '1',
+        `job hash field "${JOB_FIELD.attemptsStarted}" counts the moves to active`,
+      );
 
       await queue.add('manual', { n: 2 }, { jobId: 'k~2', priority: 2, deduplication: eventDeduplication('k') });
       layout(await redis.get(dedup), 'k~1', `${dedup} still names the running job after a request was kept`);

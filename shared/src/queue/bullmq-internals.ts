@@ -113,6 +113,11 @@ export const JOB_FIELD = {
   /** Why the job failed last, as the processor threw it (Conveyor: `CODE: message`). */
   failedReason: 'failedReason',
   /**
+   * How many times the job was moved to active (`prepareJobForProcessing.lua` adds one; BullMQ's
+   * `Job.attemptsStarted`), including fetches handed back unstarted, which Conveyor takes back.
+   */
+  attemptsStarted: 'ats',
+  /**
    * Conveyor's own field: when the job first failed since it last succeeded (ms since the epoch), for
    * `conveyor parked list`. BullMQ ignores fields it does not know and deletes them with the job.
    */

@@ -89,6 +89,7 @@ describe('filling empty slots in one batch', () => {
     await queue.enqueueBatch(requests('w', 8));
     const connection = new Redis(db.server.url, { maxRetriesPerRequest: null });
     const ran: string[] = [];
+    const starts: number[] = [];
     let shrunk = false;
     // Its main loop stops asking right after the first fetch of the batch (as a close, a pause or a rate limit would make it):
     // the other seven jobs were fetched and locked for it, and none starts here.
@@ -106,6 +107,7 @@ describe('filling empty slots in one batch', () => {
       location.name,
       async (job: Job) => {
         ran.push(job.id ?? '');
+        starts.push(job.attemptsStarted);
       },
       { connection, prefix: location.prefix, concurrency: 8, lockDuration: 300_000, stalledInterval: 300_000 },
       { connection, location, logger: createLogger({ level: 'silent' }) },
@@ -113,6 +115,8 @@ describe('filling empty slots in one batch', () => {
     try {
       await waitFor('all 8 jobs run, one at a time', () => ran.length >= 8, 30_000);
       assert.equal(new Set(ran).size, 8, 'no job ran twice');
+      // The seven handed back were fetched twice but started once: each run is its job's first (RequestContext.runs).
+      assert.deepEqual(starts, [1, 1, 1, 1, 1, 1, 1, 1], 'a job handed back unstarted counts no start');
       await waitFor('the queue drained', async () => (await queue.getDepth()).active === 0, 30_000);
       assert.deepEqual(await leftovers(settings), { active: 0, locks: [] });
     } finally {

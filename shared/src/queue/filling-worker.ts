@@ -22,13 +22,14 @@
 // batch within the same turn of the event loop (its fetches await nothing else), and a job still
 // unclaimed one turn after the batch arrived (the loop stopped early: a pause, a close, a rate limit)
 // goes back to the queue at the head of its priority (`moveToWait`, what BullMQ itself does with a job
-// caught by a rate limit), with the ready marker set so that a blocked worker takes it at once; a closing
+// caught by a rate limit), with the start BullMQ counted for the fetch taken back and the ready marker set so that a blocked worker takes it at once; a closing
 // worker does that before its close resolves. A batch is sized by the jobs ready when asked (never more),
 // so an idle worker woken for one request sends one fetch (and the count) as before, not one per slot.
 import { type Job, type Processor, Worker, type WorkerOptions } from 'bullmq';
 import { errorMessage } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { BULLMQ_KEY, bullmqKey, READY_MARKER_MEMBER } from './bullmq-internals.ts';
+import { queueScripts, unstarter } from './queue-scripts.ts';
 import type { RedisConnection } from './redis-connection.ts';
 import type { QueueLocation } from './redis-keys.ts';
 
@@ -46,7 +47,12 @@ export class FillingWorker extends Worker {
   private batches = 0;
   /** Batches whose unclaimed jobs are not yet back in the queue. */
   private readonly settling = new Set<Promise<void>>();
-  private readonly fill: FillingWorkerDeps & { waitKey: string; prioritizedKey: string; markerKey: string };
+  private readonly fill: FillingWorkerDeps & {
+    waitKey: string;
+    prioritizedKey: string;
+    markerKey: string;
+    unstart: (job: Job, token: string) => Promise<void>;
+  };
 
   constructor(name: string, processor: Processor, opts: WorkerOptions, deps: FillingWorkerDeps) {
     super(name, processor, opts);
@@ -55,6 +61,7 @@ export class FillingWorker extends Worker {
       waitKey: bullmqKey(deps.location, BULLMQ_KEY.wait),
       prioritizedKey: bullmqKey(deps.location, BULLMQ_KEY.prioritized),
       markerKey: bullmqKey(deps.location, BULLMQ_KEY.marker),
+      unstart: unstarter(queueScripts(deps.connection), deps.location, deps.logger),
     };
   }
 
@@ -131,6 +138,8 @@ export class FillingWorker extends Worker {
         const job = await fetch;
         if (job?.token === undefined) return;
         try {
+          // Its next run is its first (RequestContext.runs): this fetch did not start it.
+          await this.fill.unstart(job, job.token);
           await job.moveToWait(job.token);
           this.fill.logger.debug({ jobId: job.id }, 'a batch-fetched job the worker did not start went back to the queue');
           return true;

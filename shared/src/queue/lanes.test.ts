@@ -1,4 +1,4 @@
-// Lanes on a real Redis: a resync backlog never holds the slots fresh work needs, drains at full concurrency when alone, and keeps one reconcile per key across lanes.
+// Lanes on a real Redis: a resync backlog never holds the slots fresh work needs, drains at full concurrency when alone, keeps one reconcile per key across lanes, and a job handed back counts no start.
 //
 // Reconcile durations are controlled with gates (a reconcile ends when the test opens its gate), so
 // "one reconcile's duration" is a count of reconciles that had to end, never a wall-clock threshold.
@@ -6,11 +6,25 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { gate, queueSettings, waitFor, widgetKey } from '@conveyor/test/support/queue-fixtures';
 import { RedisServer } from '@conveyor/test/support/redis-server';
+import { DelayedError, Job, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
 import { systemClock } from '../clock.ts';
+import { createLogger } from '../logger.ts';
 import { done } from '../outcome.ts';
-import { ADMITTED_IN_TRANSIT_MS, FRESH_WORK_WINDOW_MS, LaneGate, laneOf, RESYNC_HOLD_MAX, resyncSlots } from './lanes.ts';
+import { jobKey, jobLockKey } from './bullmq-internals.ts';
+import {
+  ADMITTED_IN_TRANSIT_MS,
+  FRESH_WORK_WINDOW_MS,
+  handBackToBacklog,
+  LaneGate,
+  laneOf,
+  RESYNC_HOLD_MAX,
+  resyncSlots,
+} from './lanes.ts';
+import { queueScripts, unstarter } from './queue-scripts.ts';
 import { type QueueWorker, type RequestContext, startQueueWorker } from './queue-worker.ts';
 import { ReconcileQueue } from './reconcile-queue.ts';
+import { queueLocation } from './redis-keys.ts';
 import type { RequestReason } from './request-payload.ts';
 
 let server: RedisServer;
@@ -223,6 +237,41 @@ describe('lanes with reserved capacity', () => {
     } finally {
       clearInterval(feed);
       await worker.close(2_000);
+      await queue.close();
+    }
+  });
+});
+
+describe('a resync job handed back to the backlog', () => {
+  it('uses no attempt and counts no start: its next run is its first', async () => {
+    const settings = queueSettings(server.url);
+    const location = queueLocation(settings.redis.prefix, settings.controller);
+    const queue = new ReconcileQueue(settings);
+    const connection = new Redis(server.url, { maxRetriesPerRequest: null });
+    // Fetched by hand, as a worker's main loop fetches it before the lane gate turns it away.
+    const worker = new Worker(location.name, null, { connection, prefix: location.prefix, autorun: false });
+    try {
+      await queue.enqueue({ key: widgetKey('h'), reason: 'event' });
+      const job = await worker.getNextJob('the-lock');
+      assert.ok(job?.id !== undefined, 'the job was fetched');
+      assert.equal(job.attemptsStarted, 1, 'BullMQ counts the fetch as a start');
+      const scripts = queueScripts(connection);
+      assert.equal(
+        await scripts.unstart(jobKey(location, job.id), jobLockKey(location, job.id), 'another-lock'),
+        0,
+        'only the holder of the lock takes a start back',
+      );
+      const unstart = unstarter(scripts, location, createLogger({ level: 'silent' }));
+      await assert.rejects(
+        handBackToBacklog(job, 'the-lock', Date.now, async () => {}, unstart),
+        DelayedError,
+      );
+      const back = await Job.fromId(worker, job.id);
+      assert.equal(await back?.getState(), 'delayed', 'the job waits in the backlog');
+      assert.deepEqual({ started: back?.attemptsStarted, made: back?.attemptsMade }, { started: 0, made: 0 });
+    } finally {
+      await worker.close();
+      connection.disconnect();
       await queue.close();
     }
   });

@@ -357,9 +357,9 @@ export function startResyncAdmission(d: ResyncAdmissionDeps): ResyncAdmission {
 }
 
 /**
- * Hands a resync job this worker has no room for back to the backlog, with no attempt used, and ends
- * its processing (BullMQ's `DelayedError`). A request that came in for the key meanwhile makes it due
- * now instead (`pullForwardIfDirty`), as after a requeue-after.
+ * Hands a resync job this worker has no room for back to the backlog, with no attempt used and no run
+ * counted (`unstart`), and ends its processing (BullMQ's `DelayedError`). A request that came in for the
+ * key meanwhile makes it due now instead (`pullForwardIfDirty`), as after a requeue-after.
  *
  * # Errors
  * A lost lock rejects the move, as in applyOutcome: the job stays with the worker that holds it.
@@ -369,7 +369,9 @@ export async function handBackToBacklog(
   token: string,
   now: () => number,
   pullForwardIfDirty: (job: Job) => Promise<void>,
+  unstart: (job: Job, token: string) => Promise<void>,
 ): Promise<never> {
+  await unstart(job, token);
   await job.moveToDelayed(now() + RESYNC_BACKLOG_DELAY_MS, token);
   await pullForwardIfDirty(job);
   throw new DelayedError('resync lane full: the job is back in the resync backlog');

@@ -1,18 +1,25 @@
-// Conveyor's own Lua scripts over a BullMQ queue's keys (depth, priority raise, pull forward, resync admission, parked counts), each atomic and run by SHA.
+// Conveyor's own Lua scripts over a BullMQ queue's keys (depth, priority raise, pull forward, resync admission, parked counts, unstart), each atomic and run by SHA.
 //
 // Every BullMQ key type, job field and score formula they use comes from `bullmq-internals.ts`:
 // key names arrive as KEYS built there, and field names and score factors are templated into the
 // Lua source from its constants, so this file spells none of BullMQ's layout itself.
+
+import type { Job } from 'bullmq';
+import { errorMessage } from '../errors.ts';
+import type { Logger } from '../logger.ts';
 import {
   DELAYED_MARKER_MEMBER,
   DELAYED_SCORE_FACTOR,
   JOB_FIELD,
+  jobKey,
+  jobLockKey,
   NEXT_JOB_FIELD,
   OPTS_PRIORITY,
   PRIORITY_SCORE_FACTOR,
   READY_MARKER_MEMBER,
 } from './bullmq-internals.ts';
 import type { RedisConnection } from './redis-connection.ts';
+import type { QueueLocation } from './redis-keys.ts';
 
 /** A Lua string literal (JSON's escapes are Lua's for the plain ASCII names templated here). */
 const lua = (text: string): string => JSON.stringify(text);
@@ -177,7 +184,27 @@ return { terminal, #ids - terminal }
 `,
 };
 
-const SCRIPTS = { depthCounts, raisePriority, pullForwardIfDirty, admitResync, countParked } as const;
+/**
+ * unstart-2: takes back the start BullMQ counted when it fetched a job that goes back unstarted (handed
+ * back to the resync backlog, or fetched in a batch the worker did not take), so that the job's next run
+ * counts as its first (`RequestContext.runs`). Only while the caller still holds the job's lock: the job
+ * is then active and this fetch's, not already taken again or finished.
+ *   KEYS[1] the job hash, KEYS[2] its lock
+ *   ARGV[1] the lock token
+ * Returns 1 if it took one back, 0 if not.
+ */
+const unstart: ScriptSpec = {
+  keys: 2,
+  lua: `
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+local started = tonumber(redis.call('HGET', KEYS[1], ${lua(JOB_FIELD.attemptsStarted)}) or '0')
+if started < 1 then return 0 end
+redis.call('HINCRBY', KEYS[1], ${lua(JOB_FIELD.attemptsStarted)}, -1)
+return 1
+`,
+};
+
+const SCRIPTS = { depthCounts, raisePriority, pullForwardIfDirty, admitResync, countParked, unstart } as const;
 type ScriptName = keyof typeof SCRIPTS;
 
 export interface QueueScripts {
@@ -186,6 +213,7 @@ export interface QueueScripts {
   pullForwardIfDirty(keys: readonly string[], jobId: string, now: number): Promise<number>;
   admitResync(keys: readonly string[], args: readonly (string | number)[]): Promise<[admitted: number, backlog: number]>;
   countParked(failedKey: string, jobKeyPrefix: string, terminalCodes: readonly string[]): Promise<[terminal: number, exhausted: number]>;
+  unstart(jobKey: string, lockKey: string, token: string): Promise<number>;
 }
 
 type ScriptCaller = (...args: (string | number)[]) => Promise<unknown>;
@@ -208,5 +236,22 @@ export function queueScripts(connection: RedisConnection): QueueScripts {
     pullForwardIfDirty: async (keys, jobId, now) => (await call('pullForwardIfDirty', ...keys, jobId, now)) as number,
     admitResync: async (keys, args) => (await call('admitResync', ...keys, ...args)) as [number, number],
     countParked: async (failedKey, prefix, codes) => (await call('countParked', failedKey, prefix, ...codes)) as [number, number],
+    unstart: async (jobKey, lockKey, token) => (await call('unstart', jobKey, lockKey, token)) as number,
+  };
+}
+
+/**
+ * Takes back the start BullMQ counted for a job this worker fetched and hands back unstarted (unstart-2),
+ * while it still holds the job's lock. A failure loses only that count (the job's next run would report
+ * one run more), so it is logged and the hand-back goes on.
+ */
+export function unstarter(scripts: QueueScripts, location: QueueLocation, logger: Logger): (job: Job, token: string) => Promise<void> {
+  return async (job, token) => {
+    if (job.id === undefined) return;
+    try {
+      await scripts.unstart(jobKey(location, job.id), jobLockKey(location, job.id), token);
+    } catch (error) {
+      logger.debug({ jobId: job.id, err: errorMessage(error) }, 'could not take back the start of a job handed back unstarted');
+    }
   };
 }

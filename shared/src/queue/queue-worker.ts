@@ -12,7 +12,7 @@ import { BULLMQ_KEY, bullmqKey, deduplicationNextKey, JOB_FIELD, jobKey, READY_M
 import { FillingWorker } from './filling-worker.ts';
 import { handBackToBacklog, LaneGate, laneOf, type ResyncAdmission, startResyncAdmission } from './lanes.ts';
 import { QueueBlock } from './queue-block.ts';
-import { queueScripts } from './queue-scripts.ts';
+import { queueScripts, unstarter } from './queue-scripts.ts';
 import type { QueueSettings } from './reconcile-queue.ts';
 import { closeRedisConnection, createRedisConnection, type RedisConnection } from './redis-connection.ts';
 import { controllerKeys, type PartitionKeys } from './redis-keys.ts';
@@ -29,7 +29,10 @@ export interface RequestContext {
   jobId: string;
   /** The lock token this run holds on its job: the fence of its own-write records. */
   lockToken?: string;
-  /** How many times this job has been started, this run included (requeue-afters and retries run the same job again). */
+  /**
+   * How many times this job has been started, this run included (requeue-afters and retries run the same job again);
+   * a fetch handed back unstarted (a full resync lane, a batch the worker did not take) does not count.
+   */
   runs: number;
   /** W3C `traceparent` of the request's origin (the watch event, the API call). */
   trace?: string;
@@ -257,6 +260,7 @@ function startPartitionConsumer(partition: PartitionKeys, concurrency: number, s
     running,
     idle: shared.idle,
     pullForwardIfDirty,
+    unstart: unstarter(scripts, location, logger),
     rateLimit: shared.rateLimit,
     block: shared.block,
     gate,
@@ -319,6 +323,8 @@ interface JobRunnerDeps {
   /** No reconcile runs any more (the last one just ended). */
   idle(): void;
   pullForwardIfDirty(job: Job): Promise<void>;
+  /** Takes back the start BullMQ counted for a job handed back unstarted. */
+  unstart(job: Job, token: string): Promise<void>;
   rateLimit(ms: number): Promise<void>;
   block: QueueBlock;
   gate: LaneGate;
@@ -332,12 +338,12 @@ interface JobRunnerDeps {
  * the request, run the user's processor, apply its outcome; then admit resync jobs into the freed slot.
  */
 function jobRunner(options: QueueWorkerOptions, d: JobRunnerDeps): (job: Job, token?: string) => Promise<void> {
-  const { logger, now, running, pullForwardIfDirty, gate, admission } = d;
+  const { logger, now, running, pullForwardIfDirty, unstart, gate, admission } = d;
   return async (job: Job, token?: string): Promise<void> => {
     const jobId = job.id ?? '';
     if (token === undefined) throw new Error('BullMQ gave the processor no lock token');
     const lane = laneOf(job);
-    if (!gate.tryStart(lane) && !(await gate.hold())) await handBackToBacklog(job, token, now, pullForwardIfDirty);
+    if (!gate.tryStart(lane) && !(await gate.hold())) await handBackToBacklog(job, token, now, pullForwardIfDirty, unstart);
     running.set(jobId, { job, token });
     try {
       let request: ReturnType<typeof decodeRequest>;
