@@ -22,9 +22,10 @@
 // batch within the same turn of the event loop (its fetches await nothing else), and a job still
 // unclaimed one turn after the batch arrived (the loop stopped early: a pause, a close, a rate limit)
 // goes back to the queue at the head of its priority (`moveToWait`, what BullMQ itself does with a job
-// caught by a rate limit), with the start BullMQ counted for the fetch taken back and the ready marker set so that a blocked worker takes it at once; a closing
-// worker does that before its close resolves. A batch is sized by the jobs ready when asked (never more),
-// so an idle worker woken for one request sends one fetch (and the count) as before, not one per slot.
+// caught by a rate limit), with the start BullMQ counted for the fetch taken back and the ready marker
+// set so that a blocked worker takes it at once; a closing worker does that before its close resolves.
+// A batch is sized by the jobs ready when asked (never more), so an idle worker woken for one request
+// sends one fetch (and the count) as before, not one per slot.
 import { type Job, type Processor, Worker, type WorkerOptions } from 'bullmq';
 import { errorMessage } from '../errors.ts';
 import type { Logger } from '../logger.ts';
