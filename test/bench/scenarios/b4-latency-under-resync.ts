@@ -1,9 +1,10 @@
 // B4 latency under resync: API write → reconcile start, p50/p99 at a steady write rate, alone and while a full resync of K keys is queued at resync priority.
 
-import { spawn } from 'node:child_process';
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { type ControllerSpec, createMetricsRegistry, KubeApiClient } from '@conveyor/shared';
 import { Watcher } from '@conveyor/watcher';
@@ -61,6 +62,22 @@ function runQueueWaitMs(pid: number | undefined): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Starts one of B4's other processes (b4-worker-child.ts: `worker`, `resync` or `probe`) on the scenario's Redis and
+ * controller, with `flags` for Node before the script; its stdout is piped, its stderr inherited.
+ */
+function spawnB4Child<Stdin extends 'ignore' | 'pipe'>(
+  redis: { url: string; prefix: string },
+  mode: 'worker' | 'resync' | 'probe',
+  args: readonly string[],
+  options: { flags?: readonly string[]; stdin: Stdin },
+): ChildProcessByStdio<Stdin extends 'pipe' ? Writable : null, Readable, null> {
+  // spawn's own overloads cannot follow a generic stdin setting; the type above is what that setting gives.
+  return spawn(process.execPath, [...(options.flags ?? []), WORKER_CHILD, redis.url, redis.prefix, 'widgets', mode, ...args], {
+    stdio: [options.stdin, 'pipe', 'inherit'],
+  }) as ChildProcessByStdio<Stdin extends 'pipe' ? Writable : null, Readable, null>;
 }
 
 /** A phase's load as details named `<figure><phase>`. */
@@ -148,20 +165,10 @@ export const measureLatencyUnderResync: Scenario = async ({ size, log }) => {
     const handed = new Map<string, number>();
     let inQueue: number[] = [];
     // The worker runs in a process of its own, as in production: its work on the resync must not slow the watcher's event loop.
-    const worker = spawn(
-      process.execPath,
-      [
-        ...NODE_OPTIONS.split(' '),
-        WORKER_CHILD,
-        world.config.redis.url,
-        world.config.redis.prefix,
-        'widgets',
-        'worker',
-        String(concurrency),
-        String(reconcileMs),
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
+    const worker = spawnB4Child(world.config.redis, 'worker', [String(concurrency), String(reconcileMs)], {
+      flags: NODE_OPTIONS.split(' '),
+      stdin: 'ignore',
+    });
     cleanups.add(async () => {
       if (worker.exitCode !== null) return;
       const exited = new Promise((resolve) => worker.once('exit', resolve));
@@ -280,20 +287,9 @@ export const measureLatencyUnderResync: Scenario = async ({ size, log }) => {
       let drainedAt = 0;
       // The producer boots (about 0.8 s of CPU loading modules) before the phase and starts on a line on its stdin:
       // the phase measures the resync, not a Node.js process starting beside it.
-      const producer = spawn(
-        process.execPath,
-        [
-          WORKER_CHILD,
-          world.config.redis.url,
-          world.config.redis.prefix,
-          'widgets',
-          'resync',
-          String(resyncKeys),
-          `r${label.replace(/\W/g, '')}-`,
-          String(spreadMs),
-        ],
-        { stdio: ['pipe', 'pipe', 'inherit'] },
-      );
+      const producer = spawnB4Child(world.config.redis, 'resync', [String(resyncKeys), `r${label.replace(/\W/g, '')}-`, String(spreadMs)], {
+        stdin: 'pipe',
+      });
       cleanups.add(() => {
         if (producer.exitCode === null) producer.kill('SIGKILL');
       });
@@ -425,7 +421,7 @@ export const measureLatencyUnderResync: Scenario = async ({ size, log }) => {
 async function startPhaseMeter(redisUrl: string, prefix: string, workerPid: number | undefined, gc: GcPauses, cleanups: Cleanups) {
   const redis = new Redis(redisUrl);
   cleanups.add(() => redis.quit());
-  const probe = spawn(process.execPath, [WORKER_CHILD, redisUrl, prefix, 'widgets', 'probe'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const probe = spawnB4Child({ url: redisUrl, prefix }, 'probe', [], { stdin: 'pipe' });
   cleanups.add(() => {
     if (probe.exitCode === null) probe.kill('SIGTERM');
   });
