@@ -27,6 +27,48 @@ async function leftovers(settings: QueueSettings): Promise<{ active: number; loc
   return { active, locks };
 }
 
+/**
+ * Eight waiting requests and a filling worker at concurrency 8 with locks far longer than any wait in these tests (a job
+ * left locked would only come back after minutes), whose `afterFetch` runs after each of its fetches; records the id
+ * and the BullMQ start count of each job it runs.
+ */
+async function eightJobsAndAWorker(afterFetch: (worker: FillingWorker) => void) {
+  const settings = queueSettings(db.server.url, { lockDuration: '5m', stalledInterval: '5m' });
+  const location = queueLocation(settings.redis.prefix, settings.controller);
+  const queue = new ReconcileQueue(settings);
+  await queue.enqueueBatch(requests('w', 8));
+  const connection = new Redis(db.server.url, { maxRetriesPerRequest: null });
+  const ran: string[] = [];
+  const starts: number[] = [];
+  class HookedWorker extends FillingWorker {
+    protected override async moveToActive(token: string, name?: string): Promise<Job> {
+      const job = await super.moveToActive(token, name);
+      afterFetch(this);
+      return job;
+    }
+  }
+  const worker = new HookedWorker(
+    location.name,
+    async (job: Job) => {
+      ran.push(job.id ?? '');
+      starts.push(job.attemptsStarted);
+    },
+    { connection, prefix: location.prefix, concurrency: 8, lockDuration: 300_000, stalledInterval: 300_000 },
+    { connection, location, logger: createLogger({ level: 'silent' }) },
+  );
+  return {
+    settings,
+    queue,
+    ran,
+    starts,
+    async close() {
+      await worker.close();
+      connection.disconnect();
+      await queue.close();
+    },
+  };
+}
+
 describe('filling empty slots in one batch', () => {
   it('a worker starting on a backlog larger than its slots runs every request once and leaves nothing locked', async () => {
     const settings = queueSettings(db.server.url);
@@ -82,83 +124,40 @@ describe('filling empty slots in one batch', () => {
   });
 
   it('a batch-fetched job the worker does not start goes back to the queue at once, not after its lock expires', async () => {
-    // Locks far longer than the wait below: a job left locked would only come back after a minute.
-    const settings = queueSettings(db.server.url, { lockDuration: '5m', stalledInterval: '5m' });
-    const location = queueLocation(settings.redis.prefix, settings.controller);
-    const queue = new ReconcileQueue(settings);
-    await queue.enqueueBatch(requests('w', 8));
-    const connection = new Redis(db.server.url, { maxRetriesPerRequest: null });
-    const ran: string[] = [];
-    const starts: number[] = [];
     let shrunk = false;
     // Its main loop stops asking right after the first fetch of the batch (as a close, a pause or a rate limit would make it):
     // the other seven jobs were fetched and locked for it, and none starts here.
-    class ShrinkingWorker extends FillingWorker {
-      protected override async moveToActive(token: string, name?: string): Promise<Job> {
-        const job = await super.moveToActive(token, name);
-        if (!shrunk) {
-          shrunk = true;
-          this.concurrency = 1;
-        }
-        return job;
+    const w = await eightJobsAndAWorker((worker) => {
+      if (!shrunk) {
+        shrunk = true;
+        worker.concurrency = 1;
       }
-    }
-    const worker = new ShrinkingWorker(
-      location.name,
-      async (job: Job) => {
-        ran.push(job.id ?? '');
-        starts.push(job.attemptsStarted);
-      },
-      { connection, prefix: location.prefix, concurrency: 8, lockDuration: 300_000, stalledInterval: 300_000 },
-      { connection, location, logger: createLogger({ level: 'silent' }) },
-    );
+    });
     try {
-      await waitFor('all 8 jobs run, one at a time', () => ran.length >= 8, 30_000);
-      assert.equal(new Set(ran).size, 8, 'no job ran twice');
+      await waitFor('all 8 jobs run, one at a time', () => w.ran.length >= 8, 30_000);
+      assert.equal(new Set(w.ran).size, 8, 'no job ran twice');
       // The seven handed back were fetched twice but started once: each run is its job's first (RequestContext.runs).
-      assert.deepEqual(starts, [1, 1, 1, 1, 1, 1, 1, 1], 'a job handed back unstarted counts no start');
-      await waitFor('the queue drained', async () => (await queue.getDepth()).active === 0, 30_000);
-      assert.deepEqual(await leftovers(settings), { active: 0, locks: [] });
+      assert.deepEqual(w.starts, [1, 1, 1, 1, 1, 1, 1, 1], 'a job handed back unstarted counts no start');
+      await waitFor('the queue drained', async () => (await w.queue.getDepth()).active === 0, 30_000);
+      assert.deepEqual(await leftovers(w.settings), { active: 0, locks: [] });
     } finally {
-      await worker.close();
-      connection.disconnect();
-      await queue.close();
+      await w.close();
     }
   });
 
   it('a worker closed while a batch is in flight has every unstarted job back in the queue when close returns', async () => {
-    const settings = queueSettings(db.server.url, { lockDuration: '5m', stalledInterval: '5m' });
-    const location = queueLocation(settings.redis.prefix, settings.controller);
-    const queue = new ReconcileQueue(settings);
-    await queue.enqueueBatch(requests('w', 8));
-    const connection = new Redis(db.server.url, { maxRetriesPerRequest: null });
-    const ran: string[] = [];
     let closing: Promise<void> | undefined;
-    class ClosingWorker extends FillingWorker {
-      protected override async moveToActive(token: string, name?: string): Promise<Job> {
-        const job = await super.moveToActive(token, name);
-        closing ??= this.close();
-        return job;
-      }
-    }
-    const worker = new ClosingWorker(
-      location.name,
-      async (job: Job) => {
-        ran.push(job.id ?? '');
-      },
-      { connection, prefix: location.prefix, concurrency: 8, lockDuration: 300_000, stalledInterval: 300_000 },
-      { connection, location, logger: createLogger({ level: 'silent' }) },
-    );
+    const w = await eightJobsAndAWorker((worker) => {
+      closing ??= worker.close();
+    });
     try {
       await waitFor('the worker began closing', () => closing !== undefined, 30_000);
       await closing;
-      const depth = await queue.getDepth();
-      assert.deepEqual(await leftovers(settings), { active: 0, locks: [] }, 'nothing left active or locked');
-      assert.equal(depth.waiting + depth.prioritized + ran.length, 8, 'every job either ran or waits again');
+      const depth = await w.queue.getDepth();
+      assert.deepEqual(await leftovers(w.settings), { active: 0, locks: [] }, 'nothing left active or locked');
+      assert.equal(depth.waiting + depth.prioritized + w.ran.length, 8, 'every job either ran or waits again');
     } finally {
-      await worker.close();
-      connection.disconnect();
-      await queue.close();
+      await w.close();
     }
   });
 });
