@@ -27,7 +27,9 @@ import {
   NEXT_JOB_FIELD,
   OPTS_PRIORITY,
   prioritizedScore,
+  storedJobOptions,
 } from './bullmq-internals.ts';
+import { queueScripts } from './queue-scripts.ts';
 import { type QueueLocation, queueLocation } from './redis-keys.ts';
 
 const installed: string = createRequire(import.meta.url)('bullmq/package.json').version;
@@ -198,6 +200,78 @@ describe('BullMQ layout test (bullmq-internals.ts against the installed bullmq)'
       await waitFor('f~1 failed', async () => (await queue.getJobState('f~1')) === 'failed');
       const failed = bullmqKey(location, BULLMQ_KEY.failed);
       layout(await redis.zrange(failed, '0', '-1'), ['f~1'], `${failed} is the sorted set of failed job ids`);
+    });
+  });
+
+  describe('when Conveyor adds resync requests to the backlog with its own script (addToBacklog)', () => {
+    /** Everything one queue holds, as it would compare with another queue's: key types, job hashes (opts parsed), scores, events without their ids. */
+    async function contents(location: QueueLocation): Promise<Record<string, unknown>> {
+      const prefix = bullmqKey(location, '');
+      const held: Record<string, unknown> = {};
+      for (const key of (await redis.keys(`${prefix}*`)).sort()) {
+        const name = key.slice(prefix.length);
+        const type = await redis.type(key);
+        if (type === 'hash') {
+          const hash = await redis.hgetall(key);
+          held[name] = { ...hash, ...(hash.opts === undefined ? {} : { opts: JSON.parse(hash.opts) }) };
+        } else if (type === 'zset') held[name] = await redis.zrange(key, '0', '-1', 'WITHSCORES');
+        else if (type === 'stream') held[name] = (await redis.xrange(key, '-', '+')).map(([, fields]) => fields);
+        else held[name] = await redis.get(key);
+      }
+      return held;
+    }
+
+    /** The options ReconcileQueue gives a resync request: delayed into the backlog, deduplicated by the key. */
+    const resyncOptions = (id: string, jobId: string): JobsOptions & { jobId: string } => ({
+      attempts: 15,
+      backoff: { type: 'conveyor-exponential' },
+      removeOnComplete: true,
+      jobId,
+      priority: 3,
+      deduplication: { id },
+      delay: 365 * 24 * 3_600_000,
+    });
+
+    it('writes what BullMQ’s add of the same delayed, deduplicated jobs writes, merges as it does, and sets no marker', async () => {
+      const bullmq = freshQueue();
+      const ours = freshQueue();
+      const scripts = queueScripts(redis);
+      const timestamp = Date.now();
+      // a new key, a second new key, the first key again (merges), and a key whose de: entry names a job that is gone (stale)
+      const requests = [
+        ['k1', 'k1~a'],
+        ['k2', 'k2~a'],
+        ['k1', 'k1~b'],
+        ['k3', 'k3~a'],
+      ] as const;
+      for (const location of [bullmq.location, ours.location]) await redis.set(deduplicationKey(location, 'k3'), 'k3~gone');
+
+      const byBullmq: string[] = [];
+      for (const [id, jobId] of requests) {
+        const job = await bullmq.queue.add('resync', { id }, { ...resyncOptions(id, jobId), timestamp });
+        byBullmq.push(job.id as string);
+      }
+      const keys = [BULLMQ_KEY.meta, BULLMQ_KEY.id, BULLMQ_KEY.delayed, BULLMQ_KEY.events].map((type) => bullmqKey(ours.location, type));
+      const args = [bullmqKey(ours.location, ''), 'resync', String(timestamp), String(365 * 24 * 3_600_000), '3'];
+      // BullMQ's jobs carry the fixed timestamp in their options too (ReconcileQueue's do not: BullMQ stamps them)
+      for (const [id, jobId] of requests)
+        args.push(jobId, id, JSON.stringify({ id }), storedJobOptions({ ...resyncOptions(id, jobId), timestamp }));
+      const byScript = await scripts.addToBacklog(keys, args);
+
+      layout(byScript, byBullmq, 'the id of the job that holds each request’s place');
+      assert.deepEqual(byScript, ['k1~a', 'k2~a', 'k1~a', 'k3~a'], 'the second request for k1 merged; the stale k3 entry was taken over');
+      const [expected, actual] = [await contents(bullmq.location), await contents(ours.location)];
+      const marker = BULLMQ_KEY.marker;
+      assert.ok(expected[marker] !== undefined, 'BullMQ’s add sets the delay marker');
+      assert.equal(actual[marker], undefined, 'the backlog add sets no marker: no blocked worker wakes for a job due in a year');
+      delete expected[marker];
+      delete expected.meta; // BullMQ's queue also records its version there; the events cap is compared below
+      layout(
+        actual,
+        { ...expected, meta: actual.meta },
+        'job hashes, de: entries, delayed scores, id counter and events of a delayed deduplicated add',
+      );
+      layout(await redis.hget(bullmqKey(ours.location, BULLMQ_KEY.meta), 'opts.maxLenEvents'), '10000', 'meta caps the events stream');
     });
   });
 });

@@ -85,9 +85,15 @@ export function jobLockKey(location: QueueLocation, jobId: string): string {
   return `${jobKey(location, jobId)}:lock`;
 }
 
+/** What a deduplication id is appended to, after the job key prefix, for its {@link deduplicationKey}. */
+export const DEDUPLICATION_KEY_TYPE = 'de:';
+
+/** What a deduplication id is appended to, after the job key prefix, for its {@link deduplicationNextKey}. */
+export const DEDUPLICATION_NEXT_KEY_TYPE = 'dn:';
+
 /** String: the id of the job that holds a deduplication id's place (waiting, delayed or active). */
 export function deduplicationKey(location: QueueLocation, deduplicationId: string): string {
-  return bullmqKey(location, `de:${deduplicationId}`);
+  return bullmqKey(location, `${DEDUPLICATION_KEY_TYPE}${deduplicationId}`);
 }
 
 /**
@@ -95,7 +101,7 @@ export function deduplicationKey(location: QueueLocation, deduplicationId: strin
  * deduplication id whose job is active; BullMQ turns it into a job when that job finishes.
  */
 export function deduplicationNextKey(location: QueueLocation, deduplicationId: string): string {
-  return bullmqKey(location, `dn:${deduplicationId}`);
+  return bullmqKey(location, `${DEDUPLICATION_NEXT_KEY_TYPE}${deduplicationId}`);
 }
 
 /** Fields of a job hash that Conveyor reads or writes. */
@@ -110,6 +116,10 @@ export const JOB_FIELD = {
   priority: 'priority',
   /** The delay (ms) of the job's latest move to delayed; 0 once due. */
   delay: 'delay',
+  /** When the job was added (ms since the epoch). */
+  timestamp: 'timestamp',
+  /** The job's deduplication id, when it has one. */
+  deduplicationId: 'deid',
   /** Why the job failed last, as the processor threw it (Conveyor: `CODE: message`). */
   failedReason: 'failedReason',
   /**
@@ -129,6 +139,31 @@ export const NEXT_JOB_FIELD = { name: 'name', data: 'data', opts: 'opts' } as co
 
 /** The key of the priority inside a job's `opts` JSON (not abbreviated, unlike `de`). */
 export const OPTS_PRIORITY = 'priority';
+
+/**
+ * A job's options as BullMQ stores them in its hash's `opts` field (`optsAsJSON` in
+ * `classes/redis-queue-backend.js`): undefined options left out, `deduplication` abbreviated to `de`.
+ * Conveyor's jobs use no other option BullMQ abbreviates (`failParentOnFailure`, `keepLogs` and the like).
+ */
+export function storedJobOptions(opts: object): string {
+  const stored: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(opts)) {
+    if (value !== undefined) stored[name === 'deduplication' ? 'de' : name] = value;
+  }
+  return JSON.stringify(stored);
+}
+
+/** The `meta` field that caps the events stream's length, and the cap BullMQ sets when it is missing (`getOrSetMaxEvents.lua`). */
+export const META_MAX_EVENTS_FIELD = 'opts.maxLenEvents';
+export const DEFAULT_MAX_EVENTS = 10_000;
+
+/** Names of the events BullMQ adds to the queue's `events` stream when it adds a job. */
+export const BULLMQ_EVENT = {
+  added: 'added',
+  delayed: 'delayed',
+  deduplicated: 'deduplicated',
+  duplicated: 'duplicated',
+} as const;
 
 /**
  * Delayed jobs are scored `dueAt × 0x1000 + n`: the due time in ms with 12 bits below it that keep up

@@ -1,4 +1,4 @@
-// Conveyor's own Lua scripts over a BullMQ queue's keys (depth, priority raise, pull forward, resync admission, parked counts, unstart), each atomic and run by SHA.
+// Conveyor's own Lua scripts over a BullMQ queue's keys (depth, resync backlog adds, priority raise, pull forward, resync admission, parked counts, unstart), each atomic and run by SHA.
 //
 // Every BullMQ key type, job field and score formula they use comes from `bullmq-internals.ts`:
 // key names arrive as KEYS built there, and field names and score factors are templated into the
@@ -8,11 +8,16 @@ import type { Job } from 'bullmq';
 import { errorMessage } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import {
+  BULLMQ_EVENT,
+  DEDUPLICATION_KEY_TYPE,
+  DEDUPLICATION_NEXT_KEY_TYPE,
+  DEFAULT_MAX_EVENTS,
   DELAYED_MARKER_MEMBER,
   DELAYED_SCORE_FACTOR,
   JOB_FIELD,
   jobKey,
   jobLockKey,
+  META_MAX_EVENTS_FIELD,
   NEXT_JOB_FIELD,
   OPTS_PRIORITY,
   PRIORITY_SCORE_FACTOR,
@@ -97,6 +102,74 @@ end
 -- Also when only earlier admissions are ready: a worker blocked on the marker would otherwise sleep until its block timeout.
 if admitted + ready > 0 and ARGV[7] == '1' then redis.call('ZADD', KEYS[4], 0, ${lua(READY_MARKER_MEMBER)}) end
 return { admitted, redis.call('ZCOUNT', KEYS[1], ARGV[2], '+inf') }
+`,
+};
+
+/**
+ * addToBacklog-4: adds resync requests to the resync backlog (lanes.ts) as BullMQ's \`add\` of a delayed job
+ * with deduplication \`{ id }\` adds each (\`addDelayedJob-6.lua\`: \`storeJob\`, \`deduplicateJobWithoutReplace\`
+ * with its stale-key recovery, \`getDelayedScore\`, the same events), many in one call, and without setting
+ * the delay marker: a backlog job falls due in a year, and admission, not BullMQ's promotion, makes it ready.
+ * BullMQ's add costs its caller a Job object, two msgpack encodings and a pipelined script per request, and
+ * Redis a script call with two msgpack decodings and a JSON encoding per request; with the marker it also
+ * wakes every worker blocked waiting for a job. A resync of 5,000 keys took a producer 250 ms of CPU and
+ * Redis 180 ms that way, in a burst beside the watcher's fresh events on the same cores.
+ *   KEYS[1] meta  KEYS[2] id  KEYS[3] delayed  KEYS[4] events
+ *   ARGV[1] job key prefix  ARGV[2] job name  ARGV[3] timestamp (ms)  ARGV[4] delay (ms)  ARGV[5] priority
+ *   ARGV[6..] per request: job id, deduplication id, data (JSON), opts (\`storedJobOptions\`)
+ *   returns per request the id of the job that holds its place: its own when added, the waiting, delayed
+ *   or running job of its deduplication id when merged
+ */
+const addToBacklog: ScriptSpec = {
+  keys: 4,
+  lua: `
+local rcall = redis.call
+local maxEvents = rcall('HGET', KEYS[1], ${lua(META_MAX_EVENTS_FIELD)})
+if not maxEvents then
+  maxEvents = ${DEFAULT_MAX_EVENTS}
+  rcall('HSET', KEYS[1], ${lua(META_MAX_EVENTS_FIELD)}, maxEvents)
+end
+local prefix, name, timestamp, delay, priority = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local dueAt = tonumber(timestamp) + tonumber(delay)
+local minScore = dueAt * ${DELAYED_SCORE_FACTOR}
+local maxScore = (dueAt + 1) * ${DELAYED_SCORE_FACTOR} - 1
+local holders = {}
+for i = 6, #ARGV, 4 do
+  local jobId, deduplicationId = ARGV[i], ARGV[i + 1]
+  local jobKey = prefix .. jobId
+  local deduplicationKey = prefix .. ${lua(DEDUPLICATION_KEY_TYPE)} .. deduplicationId
+  local holder
+  rcall('INCR', KEYS[2])
+  if rcall('EXISTS', jobKey) == 1 then
+    rcall('XADD', KEYS[4], 'MAXLEN', '~', maxEvents, '*', 'event', ${lua(BULLMQ_EVENT.duplicated)}, 'jobId', jobId)
+    holder = jobId
+  elseif not rcall('SET', deduplicationKey, jobId, 'NX') then
+    local current = rcall('GET', deduplicationKey)
+    if current and rcall('PTTL', deduplicationKey) == -1 and rcall('EXISTS', prefix .. current) == 0 then
+      -- The job that held the place is gone (an outage): the key is stale, and this request takes it.
+      rcall('DEL', deduplicationKey)
+      rcall('DEL', prefix .. ${lua(DEDUPLICATION_NEXT_KEY_TYPE)} .. deduplicationId)
+      rcall('SET', deduplicationKey, jobId)
+    else
+      rcall('XADD', KEYS[4], 'MAXLEN', '~', maxEvents, '*', 'event', ${lua(BULLMQ_EVENT.deduplicated)}, 'jobId', current,
+        'deduplicationId', deduplicationId, 'deduplicatedJobId', jobId)
+      holder = current
+    end
+  end
+  if not holder then
+    rcall('HMSET', jobKey, ${lua(JOB_FIELD.name)}, name, ${lua(JOB_FIELD.data)}, ARGV[i + 2], ${lua(JOB_FIELD.opts)}, ARGV[i + 3],
+      ${lua(JOB_FIELD.timestamp)}, timestamp, ${lua(JOB_FIELD.delay)}, delay, ${lua(JOB_FIELD.priority)}, priority,
+      ${lua(JOB_FIELD.deduplicationId)}, deduplicationId)
+    rcall('XADD', KEYS[4], '*', 'event', ${lua(BULLMQ_EVENT.added)}, 'jobId', jobId, 'name', name)
+    -- After the last job due in the same millisecond (up to 4,096 of them, then they share the last score).
+    local last = rcall('ZREVRANGEBYSCORE', KEYS[3], maxScore, minScore, 'WITHSCORES', 'LIMIT', 0, 1)
+    rcall('ZADD', KEYS[3], last[2] and math.min(tonumber(last[2]) + 1, maxScore) or minScore, jobId)
+    rcall('XADD', KEYS[4], 'MAXLEN', '~', maxEvents, '*', 'event', ${lua(BULLMQ_EVENT.delayed)}, 'jobId', jobId, 'delay', dueAt)
+    holder = jobId
+  end
+  holders[#holders + 1] = holder
+end
+return holders
 `,
 };
 
@@ -204,11 +277,12 @@ return 1
 `,
 };
 
-const SCRIPTS = { depthCounts, raisePriority, pullForwardIfDirty, admitResync, countParked, unstart } as const;
+const SCRIPTS = { depthCounts, addToBacklog, raisePriority, pullForwardIfDirty, admitResync, countParked, unstart } as const;
 type ScriptName = keyof typeof SCRIPTS;
 
 export interface QueueScripts {
   depthCounts(keys: readonly string[], scores: readonly string[]): Promise<number[]>;
+  addToBacklog(keys: readonly string[], args: readonly string[]): Promise<string[]>;
   raisePriority(keys: readonly string[], jobKeyPrefix: string, priority: number): Promise<number>;
   pullForwardIfDirty(keys: readonly string[], jobId: string, now: number): Promise<number>;
   admitResync(keys: readonly string[], args: readonly (string | number)[]): Promise<[admitted: number, backlog: number]>;
@@ -232,6 +306,7 @@ export function queueScripts(connection: RedisConnection): QueueScripts {
   };
   return {
     depthCounts: async (keys, scores) => (await call('depthCounts', ...keys, ...scores)) as number[],
+    addToBacklog: async (keys, args) => (await call('addToBacklog', ...keys, ...args)) as string[],
     raisePriority: async (keys, prefix, priority) => (await call('raisePriority', ...keys, prefix, priority)) as number,
     pullForwardIfDirty: async (keys, jobId, now) => (await call('pullForwardIfDirty', ...keys, jobId, now)) as number,
     admitResync: async (keys, args) => (await call('admitResync', ...keys, ...args)) as [number, number],
