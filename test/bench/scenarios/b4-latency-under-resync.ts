@@ -151,7 +151,11 @@ export const measureLatencyUnderResync: Scenario = async ({ size, log }) => {
 
     // Write time of each Widget with a write not yet seen by a reconcile.
     const written = new Map<string, number>();
-    let samples: { at: number; latency: number }[] = [];
+    /**
+     * Each reconciled write: when it was made (epoch ms), write → reconcile start, and its two parts when the watcher
+     * handed it over: write → enqueue (simulator and watch path) and enqueue → reconcile start (the queue).
+     */
+    const samples: { at: number; latency: number; watch?: number; queue?: number }[] = [];
     let resyncDone = 0;
     // Garbage-collection pauses of this process (simulator, watcher, writer) and of the worker process, for the phase meter.
     const meterGc: GcPauses = { main: [], worker: [] };
@@ -160,10 +164,8 @@ export const measureLatencyUnderResync: Scenario = async ({ size, log }) => {
     });
     gcObserver.observe({ entryTypes: ['gc'] });
     cleanups.add(() => gcObserver.disconnect());
-    let toQueue: number[] = [];
-    // When the watcher handed each measured request to the queue, and how long it then waited for a worker.
+    // When the watcher handed each written Widget's request to the queue.
     const handed = new Map<string, number>();
-    let inQueue: number[] = [];
     // The worker runs in a process of its own, as in production: its work on the resync must not slow the watcher's event loop.
     const worker = spawnB4Child(world.config.redis, 'worker', [String(concurrency), String(reconcileMs)], {
       flags: NODE_OPTIONS.split(' '),
@@ -195,10 +197,13 @@ export const measureLatencyUnderResync: Scenario = async ({ size, log }) => {
       const at = name === undefined ? undefined : written.get(name);
       if (reason === 'event' && name !== undefined && at !== undefined) {
         written.delete(name);
-        samples.push({ at, latency: Number(t) - at });
         const queuedAt = handed.get(name);
-        if (queuedAt !== undefined) inQueue.push(Number(t) - queuedAt);
         handed.delete(name);
+        samples.push({
+          at,
+          latency: Number(t) - at,
+          ...(queuedAt === undefined ? {} : { watch: queuedAt - at, queue: Number(t) - queuedAt }),
+        });
       }
     });
     await until('the worker process', () => workerReady || worker.exitCode !== null, 60_000, 20);
@@ -212,11 +217,7 @@ export const measureLatencyUnderResync: Scenario = async ({ size, log }) => {
         enqueueBatch: async (requests) => {
           const now = wallClock();
           for (const r of requests) {
-            const at = written.get(r.key.name);
-            if (at !== undefined) {
-              toQueue.push(now - at);
-              handed.set(r.key.name, now);
-            }
+            if (written.has(r.key.name)) handed.set(r.key.name, now);
           }
           await world.queue.enqueueBatch(requests);
         },
@@ -230,12 +231,18 @@ export const measureLatencyUnderResync: Scenario = async ({ size, log }) => {
     await watcher.start();
     await watcher.waitReady(60_000);
 
-    /** Spec edits at `rate` per second, each to a Widget with no write in flight, until `stop` says so. */
+    /**
+     * Spec edits at `rate` per second, each to a Widget with no write in flight, from the warm-up to the end of the
+     * last phase: every phase starts with the writes, the watch path and the worker in the steady state the
+     * reference phase starts in. (Writing only inside each phase left the cores idle while a resync producer
+     * booted, and the first 50 ms after such a gap were slow even with a resync of 2 keys.)
+     */
     let generation = 0;
-    const writeSteadily = async (stop: () => boolean) => {
+    let writing = true;
+    const writer = (async () => {
       const started = performance.now();
       const inFlight = new Set<Promise<void>>();
-      for (let i = 0; !stop(); i++) {
+      for (let i = 0; writing; i++) {
         const due = started + (i * 1000) / rate;
         const wait = due - performance.now();
         if (wait > 0) await sleep(wait);
@@ -249,42 +256,38 @@ export const measureLatencyUnderResync: Scenario = async ({ size, log }) => {
         inFlight.add(p);
       }
       await Promise.all(inFlight);
-      await until('every write reconciled', () => written.size === 0, 60_000, 10);
+    })();
+    cleanups.add(async () => {
+      writing = false;
+      await writer.catch(() => {});
+    });
+    /** The samples of the writes made from `from` to `to` (epoch ms), once every one of them was reconciled. */
+    const samplesOf = async (from: number, to: number) => {
+      await until('every write of the phase reconciled', () => ![...written.values()].some((at) => at <= to), 60_000, 10);
+      return samples.filter((s) => s.at >= from && s.at <= to);
     };
 
     // Warm-up (connections, JIT), not counted.
-    const warmStart = performance.now();
-    await writeSteadily(() => performance.now() - warmStart >= Math.min(2_000, aloneMs));
-    samples = [];
-    toQueue = [];
-    inQueue = [];
+    await sleep(Math.min(2_000, aloneMs));
 
     log(`B4: ${rate} writes/s for ${aloneMs} ms, no resync`);
     let phase = await meter.begin();
-    const aloneStart = performance.now();
-    await writeSteadily(() => performance.now() - aloneStart >= aloneMs);
-    const alone = samples.map((s) => s.latency);
-    const watchAlone = toQueue;
-    toQueue = [];
-    const queueAlone = inQueue;
-    inQueue = [];
+    const aloneFrom = wallClock();
+    await sleep(aloneMs);
+    const aloneTo = wallClock();
     const loadAlone = await phase.end();
-    samples = [];
+    const aloneSamples = await samplesOf(aloneFrom, aloneTo);
 
     /**
-     * The steady writes again while a resync of `resyncKeys` keys at resync priority drains. It comes from a
+     * The steady writes go on while a resync of `resyncKeys` keys at resync priority drains. It comes from a
      * producer process of its own (as from a second watcher replica), so neither the watcher's connection nor its
      * event loop waits for it: at once (`spreadMs` 0, the worst case), or spread as the watcher spreads a resync.
      */
     const duringResync = async (label: string, spreadMs: number) => {
       log(`B4: the same while a resync of ${resyncKeys} keys (${label}) drains`);
-      samples = [];
-      toQueue = [];
-      inQueue = [];
       resyncDone = 0;
       let enqueuedAt = 0;
       let producerCpuSeconds = 0;
-      let drainedAt = 0;
       // The producer boots (about 0.8 s of CPU loading modules) before the phase and starts on a line on its stdin:
       // the phase measures the resync, not a Node.js process starting beside it.
       const producer = spawnB4Child(world.config.redis, 'resync', [String(resyncKeys), `r${label.replace(/\W/g, '')}-`, String(spreadMs)], {
@@ -309,41 +312,43 @@ export const measureLatencyUnderResync: Scenario = async ({ size, log }) => {
         await enqueued;
         throw new Error('B4: the resync producer exited before it was ready');
       }
+      // A second of the steady writes after the boot, so that the phase starts as the reference phase does.
+      await sleep(1_000);
       phase = await meter.begin();
       const started = wallClock();
       producer.stdin.write('go\n');
-      await writeSteadily(() => {
-        if (resyncDone >= resyncKeys && drainedAt === 0) drainedAt = wallClock();
-        return drainedAt !== 0 || wallClock() - started > 120_000;
-      });
+      await until('the resync drained', () => resyncDone >= resyncKeys, 120_000, 5);
+      const end = wallClock();
       await enqueued;
-      await until('the resync drained', () => resyncDone >= resyncKeys, 120_000, 20);
-      const end = drainedAt === 0 ? wallClock() : drainedAt;
-      return {
-        latency: samples.filter((s) => s.at <= end).map((s) => s.latency),
-        watch: toQueue,
-        queue: inQueue,
-        load: await phase.end(producerCpuSeconds),
-        enqueueMs: enqueuedAt - started,
-        drainMs: end - started,
-      };
+      const load = await phase.end(producerCpuSeconds);
+      const during = await samplesOf(started, end);
+      return { samples: during, load, enqueueMs: enqueuedAt - started, drainMs: end - started };
     };
     const burst = await duringResync('at once', 0);
     const spread = await duringResync('spread', spreadMs);
 
     const p = (values: number[], q: number) => round(percentile(values, q), 1);
-    const during = burst.latency;
+    /** The figures of one phase's samples: write → reconcile start, and its watch and queue parts. */
+    const figures = (of: typeof samples) => ({
+      latency: of.map((s) => s.latency),
+      watch: of.flatMap((s) => (s.watch === undefined ? [] : [s.watch])),
+      queue: of.flatMap((s) => (s.queue === undefined ? [] : [s.queue])),
+    });
+    const { latency: alone, watch: watchAlone, queue: queueAlone } = figures(aloneSamples);
+    const burstFigures = figures(burst.samples);
+    const spreadFigures = figures(spread.samples);
+    const during = burstFigures.latency;
     // The headline is the resync as the watcher runs it (spread, at resync priority); the all-at-once worst case is reported beside it.
-    const ratio = round(p(spread.latency, 99) / p(alone, 99), 3);
+    const ratio = round(p(spreadFigures.latency, 99) / p(alone, 99), 3);
     const burstRatio = round(p(during, 99) / p(alone, 99), 3);
     log(
-      `B4: p99 alone ${p(alone, 99)} ms, during a resync at once ${p(during, 99)} ms, during a spread resync ${p(spread.latency, 99)} ms`,
+      `B4: p99 alone ${p(alone, 99)} ms, during a resync at once ${p(during, 99)} ms, during a spread resync ${p(spreadFigures.latency, 99)} ms`,
     );
     return {
       id: 'B4',
       title: 'Latency under resync',
-      setup: `${rate} spec edits/s to ${pool} Widgets through the simulator, Watcher and queue to a worker process at concurrency ${concurrency} (reconcile ${reconcileMs} ms); alone for ${aloneMs / 1000} s, then while a resync of ${resyncKeys} keys at resync priority drains, enqueued by a producer process of its own either spread evenly over ${spreadMs / 1000} s in 100 ms ticks (as the watcher spreads a resync over its period: the figure in the table) or at once (the worst case); 2 s of warm-up writes are not counted. The simulator, watcher and writer run in one process and the worker in another, both with the generated pods' young generation (\`${POD_YOUNG_GENERATION}\`); the producer process boots before its phase starts`,
-      figure: { label: 'p99 write → reconcile start during a spread resync', value: p(spread.latency, 99), unit: 'ms' },
+      setup: `${rate} spec edits/s to ${pool} Widgets through the simulator, Watcher and queue to a worker process at concurrency ${concurrency} (reconcile ${reconcileMs} ms); alone for ${aloneMs / 1000} s, then while a resync of ${resyncKeys} keys at resync priority drains, enqueued by a producer process of its own either spread evenly over ${spreadMs / 1000} s in 100 ms ticks (as the watcher spreads a resync over its period: the figure in the table) or at once (the worst case); the writes run throughout, and 2 s of warm-up writes, those while a producer boots and the second after it are not counted. The simulator, watcher and writer run in one process and the worker in another, both with the generated pods' young generation (\`${POD_YOUNG_GENERATION}\`); the producer process boots before its phase starts`,
+      figure: { label: 'p99 write → reconcile start during a spread resync', value: p(spreadFigures.latency, 99), unit: 'ms' },
       reference: { label: 'p99 without resync', value: p(alone, 99), unit: 'ms' },
       ratio,
       goal: {
@@ -362,12 +367,12 @@ export const measureLatencyUnderResync: Scenario = async ({ size, log }) => {
         p99DuringResyncAtOnceMs: p(during, 99),
         p50WriteToEnqueueAloneMs: p(watchAlone, 50),
         p99WriteToEnqueueAloneMs: p(watchAlone, 99),
-        p50WriteToEnqueueDuringAtOnceMs: p(burst.watch, 50),
-        p99WriteToEnqueueDuringAtOnceMs: p(burst.watch, 99),
+        p50WriteToEnqueueDuringAtOnceMs: p(burstFigures.watch, 50),
+        p99WriteToEnqueueDuringAtOnceMs: p(burstFigures.watch, 99),
         p50EnqueueToStartAloneMs: p(queueAlone, 50),
         p99EnqueueToStartAloneMs: p(queueAlone, 99),
-        p50EnqueueToStartDuringAtOnceMs: p(burst.queue, 50),
-        p99EnqueueToStartDuringAtOnceMs: p(burst.queue, 99),
+        p50EnqueueToStartDuringAtOnceMs: p(burstFigures.queue, 50),
+        p99EnqueueToStartDuringAtOnceMs: p(burstFigures.queue, 99),
         ...loadDetails('Alone', loadAlone),
         ...loadDetails('DuringAtOnce', burst.load),
         ...loadDetails('DuringSpread', spread.load),
@@ -375,14 +380,14 @@ export const measureLatencyUnderResync: Scenario = async ({ size, log }) => {
         resyncAtOnceEnqueueMs: round(burst.enqueueMs, 0),
         resyncAtOnceDrainMs: round(burst.drainMs, 0),
         spreadResyncMs: spreadMs,
-        samplesDuringSpreadResync: spread.latency.length,
-        p50DuringSpreadResyncMs: p(spread.latency, 50),
-        p99DuringSpreadResyncMs: p(spread.latency, 99),
+        samplesDuringSpreadResync: spreadFigures.latency.length,
+        p50DuringSpreadResyncMs: p(spreadFigures.latency, 50),
+        p99DuringSpreadResyncMs: p(spreadFigures.latency, 99),
         p99DuringResyncAtOnceRatio: burstRatio,
-        p99WriteToEnqueueGrowthAtOnce: round(p(burst.watch, 99) / p(watchAlone, 99), 2),
-        p99EnqueueToStartGrowthAtOnce: round(p(burst.queue, 99) / p(queueAlone, 99), 2),
-        p99WriteToEnqueueDuringSpreadMs: p(spread.watch, 99),
-        p99EnqueueToStartDuringSpreadMs: p(spread.queue, 99),
+        p99WriteToEnqueueGrowthAtOnce: round(p(burstFigures.watch, 99) / p(watchAlone, 99), 2),
+        p99EnqueueToStartGrowthAtOnce: round(p(burstFigures.queue, 99) / p(queueAlone, 99), 2),
+        p99WriteToEnqueueDuringSpreadMs: p(spreadFigures.watch, 99),
+        p99EnqueueToStartDuringSpreadMs: p(spreadFigures.queue, 99),
         spreadResyncDrainMs: round(spread.drainMs, 0),
       },
       chart: {
@@ -391,10 +396,10 @@ export const measureLatencyUnderResync: Scenario = async ({ size, log }) => {
         bars: [
           { label: 'p50 alone', value: p(alone, 50) },
           { label: 'p50 resync at once', value: p(during, 50) },
-          { label: 'p50 resync spread', value: p(spread.latency, 50) },
+          { label: 'p50 resync spread', value: p(spreadFigures.latency, 50) },
           { label: 'p99 alone', value: p(alone, 99) },
           { label: 'p99 resync at once', value: p(during, 99) },
-          { label: 'p99 resync spread', value: p(spread.latency, 99) },
+          { label: 'p99 resync spread', value: p(spreadFigures.latency, 99) },
         ],
       },
       notes: [
@@ -402,8 +407,8 @@ export const measureLatencyUnderResync: Scenario = async ({ size, log }) => {
         'Garbage collection, the longest pause and milliseconds of pauses per second: bench process alone {gcPauseMaxMsAlone} ms, {gcMsPerSecondAlone} ms/s; during the resync at once {gcPauseMaxMsDuringAtOnce} ms, {gcMsPerSecondDuringAtOnce} ms/s; during the spread resync {gcPauseMaxMsDuringSpread} ms, {gcMsPerSecondDuringSpread} ms/s. Worker alone {workerGcPauseMaxMsAlone} ms, during the resyncs {workerGcPauseMaxMsDuringAtOnce} and {workerGcPauseMaxMsDuringSpread} ms. With Node’s own heap sizing (as B4 ran until it took the pods’ setting) the bench process collected a 40 MB young generation about once a second in 10–30 ms pauses, with a 60–150 ms old-generation collection every 20 s or so; each pause holds every write in flight, so they, not the queue, set the p99.',
         'Where the p99 grows with the resync at once, as a factor over the p99 without: write → enqueue (simulator and watch path) {p99WriteToEnqueueGrowthAtOnce}, enqueue → reconcile start (the queue, where resync priority acts) {p99EnqueueToStartGrowthAtOnce}.',
         'With the resync enqueued all at once: p99 {p99DuringResyncAtOnceMs} ms, a factor of {p99DuringResyncAtOnceRatio} over the p99 without (the goal is 1.5); the *DuringAtOnce* figures above are this case.',
-        'What changed for issue 22, found from per-write timelines of this scenario (write, hand-over to the queue, reconcile start) laid against each process’s garbage-collection pauses: (1) the resync producer booted inside the measured phase, about 0.8 s of a core of module loading in its first second; it now boots before. (2) The simulator/watcher process and the worker ran with Node’s own heap sizing; they now run with the pods’ young generation (see above). (3) The reference phase was 5 s against about 11 s for the spread resync, so a rare long pause was twice as likely to land in the resync phase; both are now about 10 s. (4) The bench process read a line for every resync reconcile (1,000–2,000 a second during the resync); the worker now reports them as counts. (5) In the product: each worker admitted resync jobs for room that jobs already on their way to it were about to take, and handed the surplus back; beside 200 events/s about 1,500 of a 5,000-key resync were fetched twice, and a job cost 423 µs of worker and 308 µs of Redis CPU instead of 336 and 237. Admission now counts those jobs (shared/src/queue/lanes.ts) and none was handed back in the same drain.',
-        'Why the resync at once still misses on this machine: its p99 is set by stalls of 20–50 ms in the first 150 ms after the 5,000 requests go in (the producer, Redis, and a worker woken again and again by the marker BullMQ sets with each delayed job it adds, together ask for more than the 2 cores), and by 10–25 ms garbage-collection pauses of the worker and bench processes while the resync drains at about 1,300 reconciles a second; a 4–5 s phase of about 900 writes has its p99 at the 9th-slowest write, so two such stalls set it. The queue keeps fresh events first throughout: enqueue → reconcile start p50 {p50EnqueueToStartDuringAtOnceMs} ms during the resync at once against {p50EnqueueToStartAloneMs} ms alone. What would make it hold: the processes on cores of their own (a cluster, where the watcher, Redis and the workers do not share 2 cores), a smaller `queue.resyncShare` (0.25 lowered the absolute p99 in 3 runs but not reliably below 1.5 ×), or adding backlog jobs without waking blocked workers (BullMQ’s addDelayedJob always sets the marker). Tried and not kept: a large resync batch that adds its chunks only as the backlog drains (at most 500 waiting) moved the slowest writes out of the 1–1.6 s the adding took, but on a slower 2-core machine, in 5 interleaved pairs, the p99 during the resync at once fell only from 173 to 110 ms (medians) while the alone p99 itself ranged 17–80 ms, too weak a gain for what it changes for callers (a large resync batch’s call would return only as workers drain it); even a resync share of 0.05 (one slot) left the ratios to that machine’s noise. There, the slowest writes were waits for a core (see below): write → enqueue stalls of 40–120 ms in which the bench process’s main thread ran for a fifth to a third of the time and waited for a core the rest.',
+        'What changed for issue 22, found from per-write timelines of this scenario (write, hand-over to the queue, reconcile start) laid against each process’s garbage-collection pauses: (1) the resync producer booted inside the measured phase, about 0.8 s of a core of module loading in its first second; it now boots before. (2) The simulator/watcher process and the worker ran with Node’s own heap sizing; they now run with the pods’ young generation (see above). (3) The reference phase was 5 s against about 11 s for the spread resync, so a rare long pause was twice as likely to land in the resync phase; both are now about 10 s. (4) The bench process read a line for every resync reconcile (1,000–2,000 a second during the resync); the worker now reports them as counts. (5) In the product: each worker admitted resync jobs for room that jobs already on their way to it were about to take, and handed the surplus back; beside 200 events/s about 1,500 of a 5,000-key resync were fetched twice, and a job cost 423 µs of worker and 308 µs of Redis CPU instead of 336 and 237. Admission now counts those jobs (shared/src/queue/lanes.ts) and none was handed back in the same drain. (6) The writes stopped between phases while each resync producer booted, so every resync phase, unlike the reference phase, began after a second of idle cores: with a resync of only 2 keys the writes of a phase’s first 40 ms took 10–23 ms against a p99 alone of 6–7 ms. The writes now run throughout, and a phase starts a second after its producer booted. (7) In the product: a resync batch went to Redis through BullMQ’s `addBulk`, a pipelined script per request; adding 5,000 keys at once took the producer 250–290 ms of CPU and Redis 180 ms, in a 380–400 ms burst beside the fresh events, and each delayed add set BullMQ’s marker, waking the blocked worker about 95 times. Resync requests now go to the backlog through one script call per 100 (`addToBacklog`, shared/src/queue/queue-scripts.ts; the layout test holds it to what BullMQ’s own add writes) and set no marker: 100–110 ms of producer CPU and 80 ms of Redis, 150 ms in all, and no wake-ups. On this scenario’s machine, 5 runs each, ratio medians before / after (7): the resync at once 2.2 (1.43–2.78) / 1.35 (1.30–1.93), the spread resync 1.38 / 1.11.',
+        'What sets the p99 during the resync at once: a phase of 4–5 s holds about 900 writes, so its p99 is the 9th-slowest write, and one stall of 40–50 ms (about 10 writes) sets it. The stalls that remain are waits for a core, not for the queue: in the first 150 ms while the 5,000 requests go in, and in garbage-collection pauses of the worker and bench processes while the resync drains at about 1,100 reconciles a second on the 2 cores every process shares. Enqueue → reconcile start p50 is {p50EnqueueToStartDuringAtOnceMs} ms during the resync at once against {p50EnqueueToStartAloneMs} ms alone. A smaller `queue.resyncShare` drains more slowly and lowers the ratio further (0.25: at once 1.78, median of 5, before the backlog script, against 2.2 at 0.5). Tried and not kept: a large resync batch that adds its chunks only as the backlog drains (at most 500 waiting): on a slower 2-core machine, in 5 interleaved pairs, the p99 during the resync at once fell only from 173 to 110 ms (medians) while the alone p99 itself ranged 17–80 ms, too weak a gain for what it changes for callers (a large resync batch’s call would return only as workers drain it); ioredis auto-pipelining on the queue connection (drain 27–30 % slower); the simulator in a process of its own (no difference beyond the noise).',
         'Where the machine’s time went (cores = CPU seconds per second): alone, bench process {benchCoresAlone}, worker {workerCoresAlone}, Redis {redisCoresAlone}; during the resync at once, bench {benchCoresDuringAtOnce}, worker {workerCoresDuringAtOnce}, Redis {redisCoresDuringAtOnce}, producer {producerCoresDuringAtOnce}. Bench event-loop delay p99 {loopP99MsAlone} → {loopP99MsDuringAtOnce} ms; Redis PING p99 from an idle probe {redisPingP99MsAlone} → {redisPingP99MsDuringAtOnce} ms.',
         'Waiting for a core (milliseconds per second that a main thread was ready to run while other processes held both cores): bench process alone {benchRunQueueWaitMsPerSecondAlone}, during the resync at once {benchRunQueueWaitMsPerSecondDuringAtOnce}, during the spread resync {benchRunQueueWaitMsPerSecondDuringSpread}; worker alone {workerRunQueueWaitMsPerSecondAlone}, during the resyncs {workerRunQueueWaitMsPerSecondDuringAtOnce} and {workerRunQueueWaitMsPerSecondDuringSpread}.',
       ],
