@@ -382,6 +382,29 @@ describe('getDepth', () => {
 describe('priority of reasons', () => {
   const resync = (n: number) => Array.from({ length: n }, (_, i) => ({ key: widgetKey(`r${i}`), reason: 'resync' as const }));
 
+  it('keeps a resync enqueued on its own in the backlog, merges a second one for its key, and runs it once after a fresh event', async () => {
+    const h = harness(async () => done);
+    try {
+      await h.queue.enqueue({ key: widgetKey('r'), reason: 'resync' });
+      await h.queue.enqueue({ key: widgetKey('r'), reason: 'resync' });
+      await h.queue.enqueue({ key: widgetKey('fresh'), reason: 'event' });
+      const depth = await h.queue.getDepth();
+      assert.deepEqual(
+        [depth.resyncBacklog, depth.lanes],
+        [1, { event: 1, manual: 0, resync: 1 }],
+        'one resync job for the key, in the backlog',
+      );
+      h.start(1);
+      await waitFor('the queue drained', async () => {
+        const d = await h.queue.getDepth();
+        return h.runs.length >= 2 && d.waiting + d.prioritized + d.active === 0;
+      });
+      assert.deepEqual(h.names(), ['fresh', 'r']);
+    } finally {
+      await h.close();
+    }
+  });
+
   it('runs a fresh event, then a manual request, before a resync of 10,000 keys enqueued earlier', async () => {
     const h = harness(async () => done);
     try {

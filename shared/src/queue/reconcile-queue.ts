@@ -249,8 +249,10 @@ export class ReconcileQueue {
     const job = this.toJob(request);
     if (this.layout !== 'ok') await this.checkLayout();
     const part = this.partOf(request.key);
-    const added = await part.queue.add(job.name, job.data, job.opts);
-    if (added.id !== job.opts.jobId) await this.afterMerge(part, [request]);
+    // A resync request only ever goes to the backlog (lanes.ts), through addToBacklog.
+    const holder =
+      request.reason === 'resync' ? (await this.addToBacklog(part, [job]))[0] : (await part.queue.add(job.name, job.data, job.opts)).id;
+    if (holder !== job.opts.jobId) await this.afterMerge(part, [request]);
     else this.onAdded?.(1);
   }
 
@@ -266,7 +268,6 @@ export class ReconcileQueue {
     const jobs = requests.map((request) => this.toJob(request));
     if (jobs.length === 0) return;
     if (this.layout !== 'ok') await this.checkLayout();
-    // A batch of resync requests only goes to the backlog (lanes.ts), through addToBacklog.
     const backlog = requests.every((request) => request.reason === 'resync');
     if (this.parts.length === 1) {
       await this.addInChunks(this.parts[0] as Partition, requests, jobs, backlog);
