@@ -109,6 +109,8 @@ export interface OutcomeFollowerDeps {
   jobKey(jobId: string): string;
   /** The job-hash field of that note (`JOB_FIELD.firstFailedAt`). */
   firstFailedField: string;
+  /** Notes a job's first failure in its hash (`noteFirstFailure` in queue-scripts.ts): only while the job exists. */
+  noteFirstFailure(jobId: string, at: number): Promise<unknown>;
   pullForwardIfDirty(job: Job): Promise<void>;
   clock: Clock;
   logger: Logger;
@@ -137,9 +139,10 @@ export function followOutcomes(worker: Worker, d: OutcomeFollowerDeps): OutcomeF
   const { connection, logger } = d;
   const noteFailure = (jobId: string | undefined) => {
     if (jobId === undefined) return;
-    connection
-      .hsetnx(d.jobKey(jobId), d.firstFailedField, String(Math.floor(d.clock.now())))
-      .catch((e: unknown) => logger.debug({ jobId, err: errorMessage(e) }, 'could not note a first failure'));
+    // Not a plain HSETNX: the retry may have completed, and the job been deleted, before this arrives.
+    d.noteFirstFailure(jobId, Math.floor(d.clock.now())).catch((e: unknown) =>
+      logger.debug({ jobId, err: errorMessage(e) }, 'could not note a first failure'),
+    );
   };
   const noteParked = (jobId: string | undefined) => {
     if (jobId === undefined) return;

@@ -7,10 +7,11 @@ import { gate, queueSettings, waitFor, widgetKey } from '@conveyor/test/support/
 import { TerminalError } from '../errors.ts';
 import { formatKey } from '../object-key.ts';
 import { done, type Outcome, requeueAfter } from '../outcome.ts';
-import { BULLMQ_KEY, bullmqKey, jobKey } from './bullmq-internals.ts';
+import { BULLMQ_KEY, bullmqKey, JOB_FIELD, jobKey } from './bullmq-internals.ts';
+import { queueScripts } from './queue-scripts.ts';
 import { type QueueWorker, type RequestContext, startQueueWorker } from './queue-worker.ts';
 import { type QueueSettings, ReconcileQueue } from './reconcile-queue.ts';
-import { controllerKeys } from './redis-keys.ts';
+import { controllerKeys, queueLocation } from './redis-keys.ts';
 
 const db = privateRedis();
 
@@ -363,5 +364,21 @@ describe('ReconcileQueue with a worker', () => {
         await h.close();
       }
     });
+  });
+});
+
+describe('the note of a job’s first failure', () => {
+  it('is written once on a job that exists, and never makes a hash for a job BullMQ already deleted', async () => {
+    const scripts = queueScripts(db.redis);
+    const location = queueLocation('conveyor-notes', 'notes');
+    const live = jobKey(location, 'k~live');
+    await db.redis.hset(live, JOB_FIELD.name, 'event');
+    assert.equal(await scripts.noteFirstFailure(live, 1_000), 1);
+    assert.equal(await scripts.noteFirstFailure(live, 2_000), 0);
+    assert.equal(await db.redis.hget(live, JOB_FIELD.firstFailedAt), '1000', 'the first failure stays noted');
+    // The note follows BullMQ's failed event: with a short backoff the retry can complete, and BullMQ delete the job, first.
+    const gone = jobKey(location, 'k~gone');
+    assert.equal(await scripts.noteFirstFailure(gone, 1_000), 0);
+    assert.equal(await db.redis.exists(gone), 0, 'no hash holding only the note is left behind');
   });
 });

@@ -1,4 +1,4 @@
-// Conveyor's own Lua scripts over a BullMQ queue's keys (depth, resync backlog adds, priority raise, pull forward, resync admission, parked counts, unstart), each atomic and run by SHA.
+// Conveyor's own Lua scripts over a BullMQ queue's keys (depth, resync backlog adds, priority raise, first-failure notes, pull forward, resync admission, parked counts, unstart), each atomic and run by SHA.
 //
 // Every BullMQ key type, job field and score formula they use comes from `bullmq-internals.ts`:
 // key names arrive as KEYS built there, and field names and score factors are templated into the
@@ -277,7 +277,33 @@ return 1
 `,
 };
 
-const SCRIPTS = { depthCounts, addToBacklog, raisePriority, pullForwardIfDirty, admitResync, countParked, unstart } as const;
+/**
+ * noteFirstFailure-1: notes when a job first failed since it last succeeded (\`JOB_FIELD.firstFailedAt\`), for
+ * \`conveyor parked list\`, but only on a job that still exists. The note follows BullMQ's \`failed\` event, and with a
+ * short backoff the retry can run and complete (and BullMQ delete the job) before the note arrives: a plain
+ * HSETNX then made a new hash holding only the note, left in Redis for good (the race test found one in about
+ * 40 runs).
+ *   KEYS[1] the job hash  ARGV[1] when it failed (ms)
+ * Returns 1 if it noted the failure, 0 if the job is gone or its first failure is noted already.
+ */
+const noteFirstFailure: ScriptSpec = {
+  keys: 1,
+  lua: `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('HSETNX', KEYS[1], ${lua(JOB_FIELD.firstFailedAt)}, ARGV[1])
+`,
+};
+
+const SCRIPTS = {
+  depthCounts,
+  addToBacklog,
+  raisePriority,
+  noteFirstFailure,
+  pullForwardIfDirty,
+  admitResync,
+  countParked,
+  unstart,
+} as const;
 type ScriptName = keyof typeof SCRIPTS;
 
 export interface QueueScripts {
@@ -286,6 +312,7 @@ export interface QueueScripts {
   raisePriority(keys: readonly string[], jobKeyPrefix: string, priority: number): Promise<number>;
   pullForwardIfDirty(keys: readonly string[], jobId: string, now: number): Promise<number>;
   admitResync(keys: readonly string[], args: readonly (string | number)[]): Promise<[admitted: number, backlog: number]>;
+  noteFirstFailure(jobKey: string, at: number): Promise<number>;
   countParked(failedKey: string, jobKeyPrefix: string, terminalCodes: readonly string[]): Promise<[terminal: number, exhausted: number]>;
   unstart(jobKey: string, lockKey: string, token: string): Promise<number>;
 }
@@ -310,6 +337,7 @@ export function queueScripts(connection: RedisConnection): QueueScripts {
     raisePriority: async (keys, prefix, priority) => (await call('raisePriority', ...keys, prefix, priority)) as number,
     pullForwardIfDirty: async (keys, jobId, now) => (await call('pullForwardIfDirty', ...keys, jobId, now)) as number,
     admitResync: async (keys, args) => (await call('admitResync', ...keys, ...args)) as [number, number],
+    noteFirstFailure: async (jobKey, at) => (await call('noteFirstFailure', jobKey, at)) as number,
     countParked: async (failedKey, prefix, codes) => (await call('countParked', failedKey, prefix, ...codes)) as [number, number],
     unstart: async (jobKey, lockKey, token) => (await call('unstart', jobKey, lockKey, token)) as number,
   };

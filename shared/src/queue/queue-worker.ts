@@ -298,6 +298,7 @@ function startPartitionConsumer(partition: PartitionKeys, concurrency: number, s
     failedKey: bullmqKey(location, BULLMQ_KEY.failed),
     jobKey: (id) => jobKey(location, id),
     firstFailedField: JOB_FIELD.firstFailedAt,
+    noteFirstFailure: (id, at) => scripts.noteFirstFailure(jobKey(location, id), at),
     pullForwardIfDirty,
     clock,
     logger,
