@@ -10,6 +10,7 @@ import { createLogger } from '../logger.ts';
 import { done } from '../outcome.ts';
 import { BULLMQ_KEY, bullmqKey } from './bullmq-internals.ts';
 import { FillingWorker } from './filling-worker.ts';
+import { queueScripts, unstarter } from './queue-scripts.ts';
 import { type RequestContext, startQueueWorker } from './queue-worker.ts';
 import { type QueueSettings, ReconcileQueue } from './reconcile-queue.ts';
 import { queueLocation } from './redis-keys.ts';
@@ -38,6 +39,7 @@ async function eightJobsAndAWorker(afterFetch: (worker: FillingWorker) => void) 
   const queue = new ReconcileQueue(settings);
   await queue.enqueueBatch(requests('w', 8));
   const connection = new Redis(db.server.url, { maxRetriesPerRequest: null });
+  const logger = createLogger({ level: 'silent' });
   const ran: string[] = [];
   const starts: number[] = [];
   class HookedWorker extends FillingWorker {
@@ -54,7 +56,7 @@ async function eightJobsAndAWorker(afterFetch: (worker: FillingWorker) => void) 
       starts.push(job.attemptsStarted);
     },
     { connection, prefix: location.prefix, concurrency: 8, lockDuration: 300_000, stalledInterval: 300_000 },
-    { connection, location, logger: createLogger({ level: 'silent' }) },
+    { connection, location, logger, unstart: unstarter(queueScripts(connection), location, logger) },
   );
   return {
     settings,

@@ -30,7 +30,6 @@ import { type Job, type Processor, Worker, type WorkerOptions } from 'bullmq';
 import { errorMessage } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { BULLMQ_KEY, bullmqKey, READY_MARKER_MEMBER } from './bullmq-internals.ts';
-import { queueScripts, unstarter } from './queue-scripts.ts';
 import type { RedisConnection } from './redis-connection.ts';
 import type { QueueLocation } from './redis-keys.ts';
 
@@ -38,6 +37,8 @@ export interface FillingWorkerDeps {
   connection: RedisConnection;
   location: QueueLocation;
   logger: Logger;
+  /** Takes back the start BullMQ counted for a job handed back unstarted (`unstarter` in queue-scripts.ts). */
+  unstart(job: Job, token: string): Promise<void>;
 }
 
 export class FillingWorker extends Worker {
@@ -48,12 +49,7 @@ export class FillingWorker extends Worker {
   private batches = 0;
   /** Batches whose unclaimed jobs are not yet back in the queue. */
   private readonly settling = new Set<Promise<void>>();
-  private readonly fill: FillingWorkerDeps & {
-    waitKey: string;
-    prioritizedKey: string;
-    markerKey: string;
-    unstart: (job: Job, token: string) => Promise<void>;
-  };
+  private readonly fill: FillingWorkerDeps & { waitKey: string; prioritizedKey: string; markerKey: string };
 
   constructor(name: string, processor: Processor, opts: WorkerOptions, deps: FillingWorkerDeps) {
     super(name, processor, opts);
@@ -62,7 +58,6 @@ export class FillingWorker extends Worker {
       waitKey: bullmqKey(deps.location, BULLMQ_KEY.wait),
       prioritizedKey: bullmqKey(deps.location, BULLMQ_KEY.prioritized),
       markerKey: bullmqKey(deps.location, BULLMQ_KEY.marker),
-      unstart: unstarter(queueScripts(deps.connection), deps.location, deps.logger),
     };
   }
 

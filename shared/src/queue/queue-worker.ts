@@ -252,6 +252,8 @@ function startPartitionConsumer(partition: PartitionKeys, concurrency: number, s
   // Lanes: a resync never holds more than its share of this worker's slots while fresh work runs (lanes.ts).
   const gate = new LaneGate(concurrency, options.queue.resyncShare, now);
   const admission = startResyncAdmission({ scripts, location, gate, now, logger, intervalMs: options.admitIntervalMs ?? 1_000 });
+  // One for the resync jobs the lanes hand back and the batch-fetched jobs the worker does not take.
+  const unstart = unstarter(scripts, location, logger);
   let follower: OutcomeFollower | undefined;
   const process = jobRunner(options, {
     succeeded: (job) => follower?.succeeded(job),
@@ -260,7 +262,7 @@ function startPartitionConsumer(partition: PartitionKeys, concurrency: number, s
     running,
     idle: shared.idle,
     pullForwardIfDirty,
-    unstart: unstarter(scripts, location, logger),
+    unstart,
     rateLimit: shared.rateLimit,
     block: shared.block,
     gate,
@@ -286,7 +288,7 @@ function startPartitionConsumer(partition: PartitionKeys, concurrency: number, s
             : backoffDelay(Math.max(1, attemptsMade), options.queue.backoff),
       },
     },
-    { connection, location, logger },
+    { connection, location, logger, unstart },
   );
   // A resync job held for its lane (lanes.ts) is active in BullMQ but runs no reconcile: one more fetch per held job keeps its slot free.
   gate.onHeldChange = (held) => {
