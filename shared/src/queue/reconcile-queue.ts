@@ -317,12 +317,14 @@ export class ReconcileQueue {
    */
   private async addToBacklog(part: Partition, jobs: readonly QueueJob[]): Promise<(string | undefined)[]> {
     const location = part.keys.queue;
+    // Name, delay and priority are the same for every resync job (toJob): the script takes them once.
+    const { name, opts } = jobs[0] as QueueJob;
     const args: string[] = [
       jobKeyPrefix(location),
-      'resync' satisfies RequestReason,
+      name,
       String(Date.now()), // BullMQ stamps a job with the wall clock when it is made, not with the queue's clock
-      String(RESYNC_BACKLOG_DELAY_MS),
-      String(REASON_PRIORITY.resync),
+      String(opts.delay),
+      String(opts.priority),
     ];
     for (const job of jobs) {
       args.push(job.opts.jobId, job.opts.deduplication?.id ?? '', JSON.stringify(job.data), storedJobOptions(job.opts));
